@@ -1,0 +1,36 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# pytest workers (DESIGN.md section 10: 2 cores here)
+JOBS   ?= auto
+
+.PHONY: setup test test-slow demo bench clean
+
+setup: $(STAMP)
+
+# torch first, pinned to the CPU wheel on disk; unpinned it can pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[all,test,bench]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest -n $(JOBS) -q
+
+# the long sweeps (random-network regressions in both simulators, bigger nets)
+test-slow: setup
+	$(BIN)/python -m pytest -n $(JOBS) -q -m slow
+
+demo: setup
+	$(BIN)/delayhw demo -o demo_out --force
+
+bench: setup
+	for b in bench/*.py; do case $$b in */_*) ;; *) $(BIN)/python $$b || exit 1;; esac; done
+
+clean:
+	rm -rf demo_out build sim_build .pytest_cache .hypothesis

@@ -1,0 +1,132 @@
+"""Speed of the golden model, in synaptic events per second, at SHD size.
+
+Network: 700 inputs -> 128 recurrent lif (d_max 25) -> 20 readout, T=100, batch 32.
+Compared in the same run against
+  (a) the plain-loop implementation of section 3 (delayhw.reference) on a smaller network,
+      scaled per synaptic event, and
+  (b) a float32 torch CPU forward pass of the same network (same per-delay matmul scheme,
+      the fastest plain torch formulation we know), time for time.
+Target: golden time <= 3 x torch time.  Writes bench/results/golden.json.
+
+    python bench/golden.py [--batch 32] [--steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import best_time, write_result  # noqa: E402
+
+from delayhw import golden, reference  # noqa: E402
+from delayhw.spec import Layer, Model  # noqa: E402
+
+
+def shd_like_model(rng: np.random.Generator, n_in=700, hidden=128, out=20, d_max=25) -> Model:
+    """Dense trained-looking weights: gaussian, clipped to 8 bits; uniform delays."""
+    def weights(shape, scale):
+        return np.clip(np.rint(rng.normal(0, scale, shape)), -128, 127).astype(np.int64)
+    h = Layer(name="hidden", kind="lif", size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=243,
+              d_max=d_max, w=weights((hidden, n_in), 12), d=rng.integers(0, d_max + 1, (hidden, n_in)),
+              w_rec=weights((hidden, hidden), 8), d_rec=rng.integers(1, d_max + 1, (hidden, hidden)),
+              bias=None, threshold=300, reset="subtract")
+    o = Layer(name="out", kind="readout", size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
+              d_max=d_max, w=weights((out, hidden), 20), d=rng.integers(0, d_max + 1, (out, hidden)))
+    return Model(n_inputs=n_in, layers=(h, o)).validate()
+
+
+def torch_forward(model: Model, spikes: np.ndarray):
+    """Float32 torch forward of the same network (no autograd): per-delay weight stacks,
+    one matmul for all feedforward delays, one per step for the recurrent ones."""
+    import torch
+    x = torch.from_numpy(spikes.astype(np.float32))
+    batch, steps, _ = x.shape
+
+    def stacks(w, d):
+        ks = np.unique(d[w != 0])
+        return ks, torch.from_numpy(np.concatenate([np.where(d == k, w, 0).T for k in ks], 1)
+                                    .astype(np.float32))
+
+    prepared = []
+    for layer in model.layers:
+        rec = stacks(layer.w_rec, layer.d_rec) if layer.recurrent else None
+        prepared.append((stacks(layer.w, layer.d), rec))
+
+    def forward():
+        with torch.no_grad():
+            pre = x
+            for layer, ((ks, st), rec) in zip(model.layers, prepared):
+                n = layer.size
+                y = (pre.reshape(batch * steps, -1) @ st).reshape(batch, steps, len(ks), n)
+                cur = torch.zeros(batch, steps + layer.d_max + 1, n)
+                for m, k in enumerate(ks):
+                    cur[:, k:k + steps] += y[:, :, m]
+                decay = layer.beta / 2 ** layer.f_bits
+                v = torch.zeros(batch, n)
+                outs = []
+                for t in range(steps):
+                    v = decay * v + cur[:, t]
+                    if layer.kind == "lif":
+                        s = (v >= layer.threshold).float()
+                        v = v - s * layer.threshold
+                        if rec is not None:
+                            rks, rst = rec
+                            r = (s @ rst).reshape(batch, len(rks), n)
+                            cur[:, t + torch.from_numpy(rks)] += r
+                        outs.append(s)
+                    else:
+                        outs.append(v)
+                pre = torch.stack(outs, 1)
+            return pre.sum(1)
+    return forward
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--density", type=float, default=0.1, help="input spike probability per bin")
+    args = ap.parse_args()
+    import torch
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    rng = np.random.default_rng(0)
+    model = shd_like_model(rng)
+    spikes = (rng.random((args.batch, args.steps, model.n_inputs)) < args.density).astype(np.uint8)
+    t_golden, result = best_time(lambda: golden.run(model, spikes))
+    events = golden.synaptic_events(model, spikes, result)
+    t_torch, _ = best_time(torch_forward(model, spikes))
+
+    small = shd_like_model(np.random.default_rng(1), n_in=40, hidden=16, out=5, d_max=8)
+    small_spikes = (rng.random((2, 30, small.n_inputs)) < args.density).astype(np.uint8)
+    t_ref, _ = best_time(lambda: reference.run(small, small_spikes), repeats=2)
+    small_events = golden.synaptic_events(small, small_spikes, golden.run(small, small_spikes))
+    # the loop implementation visits every synapse every step, active or not
+    small_synapse_visits = sum(l.size * l.fan_in for l in small.layers) * 2 * 30
+
+    hidden_rate = float(result.spikes[0].mean())
+    write_result("golden", {
+        "network": "700 -> 128 lif (recurrent, d_max 25) -> 20 readout, 8-bit weights",
+        "batch": args.batch, "steps": args.steps, "input_density": args.density,
+        "hidden_spike_rate": round(hidden_rate, 4),
+        "synaptic_events": events,
+        "golden_seconds": round(t_golden, 4),
+        "golden_events_per_s": round(events / t_golden),
+        "torch_float32_seconds": round(t_torch, 4),
+        "torch_threads": torch.get_num_threads(),
+        "golden_over_torch_time": round(t_golden / t_torch, 3),
+        "target_golden_over_torch_time_max": 3.0,
+        "reference_loop": {"network": "40 -> 16 lif (recurrent, d_max 8) -> 5, batch 2, T 30",
+                           "seconds": round(t_ref, 4), "synaptic_events": small_events,
+                           "synapse_visits": small_synapse_visits,
+                           "events_per_s": round(small_events / t_ref)},
+        "golden_over_reference_events_per_s": round((events / t_golden) / (small_events / t_ref), 1),
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The bit-exact golden model: what the hardware must compute (DESIGN.md section 3).
+
+Vectorised with numpy over the batch and over synapses; the only Python loops run over
+layers, distinct delay values and time steps (the membrane recursion is sequential in t).
+
+Exactness. Synaptic currents are sums of integer weights selected by 0/1 spikes. They are
+computed with float BLAS matmuls, which is exact because every partial sum of any subset of a
+row's weights is an integer no larger than ``max_j sum_i |W[j,i]|``: float32 is used when that
+bound is below 2**24, float64 otherwise (the contract's ranges keep it below 2**32 < 2**53).
+Everything after the currents (decay, clamp, threshold, reset, scores) is int64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .formats import Result, _check_spikes
+from .spec import Layer, Model
+
+__all__ = ["run", "Result", "synaptic_events"]
+
+#: Cap on the temporaries of one batch chunk (bytes); larger batches are processed in chunks.
+CHUNK_BYTES = 1 << 28
+
+
+def run(model: Model, spikes: np.ndarray) -> Result:
+    """Run ``model`` on ``spikes`` ``(B, T, n_inputs)`` (0/1) and return the :class:`Result`."""
+    spikes = _check_spikes("spikes", spikes, model.n_inputs)
+    batch, steps, _ = spikes.shape
+    plans = [_LayerPlan(layer) for layer in model.layers]
+    per_sample = max(p.bytes_per_step for p in plans) * (steps + 256)
+    chunk = max(1, CHUNK_BYTES // per_sample)
+    parts = [_run_chunk(plans, spikes[b:b + chunk]) for b in range(0, max(batch, 1), chunk)]
+    scores = np.concatenate([p[0] for p in parts])
+    lif = [np.concatenate([p[1][n] for p in parts]) for n in range(len(parts[0][1]))]
+    return Result.from_scores(scores, lif)
+
+
+def synaptic_events(model: Model, spikes: np.ndarray, result: Result) -> int:
+    """Synaptic events the network processed: every presynaptic spike times its fan-out of
+    nonzero synapses (feedforward and recurrent). The unit of the golden model's speed."""
+    total = 0
+    trains = [np.asarray(spikes, dtype=np.int64)] + [s.astype(np.int64) for s in result.spikes]
+    for k, layer in enumerate(model.layers):
+        fanout = (layer.w != 0).sum(axis=0)
+        total += int(trains[k].sum(axis=(0, 1)) @ fanout)
+        if layer.recurrent:
+            total += int(trains[k + 1].sum(axis=(0, 1)) @ (layer.w_rec != 0).sum(axis=0))
+    return total
+
+
+def _exact_float(*weights: np.ndarray | None) -> type:
+    """Smallest float type in which sums of these weights are exact integers."""
+    bound = sum(int(np.abs(w).sum(axis=1).max()) for w in weights if w is not None and w.size)
+    return np.float32 if bound < (1 << 24) else np.float64
+
+
+def _delay_stack(w: np.ndarray, d: np.ndarray, ftype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``w`` (N, n) by delay value: returns the distinct delays ``ks`` of nonzero
+    synapses and a matrix ``(n, len(ks) * N)`` whose block ``m`` holds ``w * (d == ks[m])``
+    transposed, so one matmul yields every delay's current."""
+    ks = np.unique(d[w != 0])
+    blocks = [np.where(d == k, w, 0).T for k in ks]
+    if not blocks:
+        return ks, np.zeros((w.shape[1], 0), dtype=ftype)
+    return ks, np.concatenate(blocks, axis=1).astype(ftype)
+
+
+class _LayerPlan:
+    """Per-layer matrices prepared once per run: delay stacks and the exact float type."""
+
+    def __init__(self, layer: Layer):
+        self.layer = layer
+        self.ftype = _exact_float(layer.w, layer.w_rec)
+        self.ks, self.stack = _delay_stack(layer.w, layer.d, self.ftype)
+        if layer.recurrent:
+            self.rec_ks, self.rec_stack = _delay_stack(layer.w_rec, layer.d_rec, self.ftype)
+        else:
+            self.rec_ks, self.rec_stack = np.zeros(0, dtype=np.int64), None
+        self.bytes_per_step = 8 * layer.size * (len(self.ks) + 4) + 8 * layer.n_in
+
+
+def _feedforward_current(pre: np.ndarray, plan: _LayerPlan) -> np.ndarray:
+    """``I[b,t,j] = sum_i W[j,i] * pre[b, t - D[j,i], i]`` for all steps, as int64."""
+    batch, steps, n_in = pre.shape
+    size, ks = plan.layer.size, plan.ks
+    acc = np.zeros((batch, steps, size), dtype=plan.ftype)
+    if len(ks):
+        per_delay = pre.reshape(batch * steps, n_in).astype(plan.ftype) @ plan.stack
+        per_delay = per_delay.reshape(batch, steps, len(ks), size)
+        for m, k in enumerate(ks):
+            if k < steps:
+                acc[:, k:, :] += per_delay[:, :steps - k, m, :]
+    return np.rint(acc).astype(np.int64)
+
+
+def _run_chunk(plans: list[_LayerPlan], spikes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    pre = spikes
+    lif_spikes: list[np.ndarray] = []
+    scores = None
+    for plan in plans:
+        current = _feedforward_current(pre, plan)
+        if plan.layer.has_bias:
+            current += plan.layer.bias
+        out = _integrate(plan, current)
+        if plan.layer.kind == "lif":
+            lif_spikes.append(out)
+            pre = out
+        else:
+            scores = out
+    return scores, lif_spikes
+
+
+def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
+    """Run the membrane recursion over time. Returns spikes ``(B, T, N)`` uint8 for a lif
+    layer, or scores ``(B, N)`` int64 for a readout."""
+    layer = plan.layer
+    batch, steps, size = current.shape
+    vlo, vhi = layer.v_range
+    beta, shift, half = layer.beta, layer.f_bits, 1 << (layer.f_bits - 1)
+    v = np.zeros((batch, size), dtype=np.int64)
+    if layer.kind == "readout":
+        scores = np.zeros((batch, size), dtype=np.int64)
+        for t in range(steps):
+            v = np.clip(((v * beta + half) >> shift) + current[:, t], vlo, vhi)
+            scores += v
+        return scores
+    spikes = np.zeros((batch, steps, size), dtype=np.uint8)
+    threshold, subtract = layer.threshold, layer.reset == "subtract"
+    ks = plan.rec_ks
+    if len(ks):
+        # current[:, t] gains the recurrent input of earlier steps as they are computed
+        current = np.concatenate([current, np.zeros((batch, layer.d_max + 1, size), np.int64)], 1)
+    for t in range(steps):
+        u = np.clip(((v * beta + half) >> shift) + current[:, t], vlo, vhi)
+        fired = u >= threshold
+        v = np.where(fired, u - threshold if subtract else 0, u)
+        spikes[:, t] = fired
+        if len(ks) and fired.any():
+            rec = np.rint(fired.astype(plan.ftype) @ plan.rec_stack).astype(np.int64)
+            current[:, t + ks, :] += rec.reshape(batch, len(ks), size)
+    return spikes

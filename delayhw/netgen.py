@@ -1,0 +1,110 @@
+"""Random networks and inputs for tests, regression and benchmarks, plus a small example.
+
+Every generator is a pure function of a ``numpy.random.Generator`` (or a seed) and keyword
+parameters, so any case can be reproduced from ``(seed, parameters)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+from typing import Any
+
+import numpy as np
+
+from .spec import Layer, Model
+
+__all__ = ["NetParams", "random_model", "random_spikes", "random_case", "example_model"]
+
+
+@dataclass(frozen=True)
+class NetParams:
+    """Bounds for :func:`random_model`; each drawn value is uniform within its bounds."""
+
+    max_inputs: int = 6
+    max_size: int = 6
+    max_layers: int = 3
+    w_bits: tuple[int, int] = (2, 8)
+    v_bits: tuple[int, int] = (4, 12)
+    f_bits: tuple[int, int] = (1, 8)
+    d_max: tuple[int, int] = (0, 6)
+    p_recurrent: float = 0.5
+    p_bias: float = 0.5
+    density: tuple[float, float] = (0.3, 1.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _draw(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
+    return int(rng.integers(bounds[0], bounds[1] + 1))
+
+
+def _sparse(rng: np.random.Generator, shape: tuple[int, ...], lo: int, hi: int,
+            density: float) -> np.ndarray:
+    w = rng.integers(lo, hi + 1, size=shape, dtype=np.int64)
+    return np.where(rng.random(shape) < density, w, 0)
+
+
+def random_model(rng: np.random.Generator, params: NetParams = NetParams()) -> Model:
+    """A valid random network within ``params``: random depth, sizes, widths, delays,
+    recurrence, bias, resets and decay (including the edges beta = 0 and beta = 2**f_bits)."""
+    n_inputs = _draw(rng, (1, params.max_inputs))
+    n_layers = _draw(rng, (1, params.max_layers))
+    layers = []
+    n_prev = n_inputs
+    for k in range(n_layers):
+        last = k == n_layers - 1
+        size = _draw(rng, (1, params.max_size))
+        w_bits, v_bits, f_bits = (_draw(rng, params.w_bits), _draw(rng, params.v_bits),
+                                  _draw(rng, params.f_bits))
+        d_max = _draw(rng, params.d_max)
+        recurrent = (not last) and rng.random() < params.p_recurrent
+        if recurrent:
+            d_max = max(d_max, 1)
+        density = float(rng.uniform(*params.density))
+        wlo, whi = -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1
+        beta = int(rng.choice([0, 1 << f_bits, int(rng.integers(0, (1 << f_bits) + 1))]))
+        vmax = (1 << (v_bits - 1)) - 1
+        layers.append(Layer(
+            name=f"{'out' if last else 'hidden'}{k}", kind="readout" if last else "lif",
+            size=size, w_bits=w_bits, v_bits=v_bits, f_bits=f_bits, beta=beta, d_max=d_max,
+            w=_sparse(rng, (size, n_prev), wlo, whi, density),
+            d=rng.integers(0, d_max + 1, size=(size, n_prev), dtype=np.int64),
+            w_rec=_sparse(rng, (size, size), wlo, whi, density) if recurrent else None,
+            d_rec=rng.integers(1, d_max + 1, size=(size, size), dtype=np.int64) if recurrent else None,
+            bias=rng.integers(wlo, whi + 1, size=size, dtype=np.int64)
+            if rng.random() < params.p_bias else None,
+            threshold=None if last else int(rng.integers(1, min(vmax, 2 * whi + 1) + 1)),
+            reset=None if last else str(rng.choice(["subtract", "zero"]))))
+        n_prev = size
+    return Model(n_inputs=n_inputs, layers=tuple(layers)).validate("random model")
+
+
+def random_spikes(rng: np.random.Generator, batch: int, steps: int, n_inputs: int,
+                  density: float = 0.3) -> np.ndarray:
+    """Bernoulli(``density``) input spikes ``(batch, steps, n_inputs)`` uint8."""
+    return (rng.random((batch, steps, n_inputs)) < density).astype(np.uint8)
+
+
+def random_case(seed: int, params: NetParams = NetParams(), batch: int = 2,
+                steps: int = 10) -> tuple[Model, np.ndarray]:
+    """The reproducible (model, spikes) pair of ``seed``: the unit of ``delayhw regress``."""
+    rng = np.random.default_rng(seed)
+    model = random_model(rng, params)
+    density = float(rng.uniform(0.1, 0.6))
+    return model, random_spikes(rng, batch, steps, model.n_inputs, density)
+
+
+def example_model(seed: int = 1) -> Model:
+    """A small hand-shaped network with realistic sparsity and delays: 16 inputs, a recurrent
+    lif layer of 12 units (d_max 8), a readout of 4. Used by the demo before training."""
+    rng = np.random.default_rng(seed)
+    hidden = Layer(
+        name="hidden", kind="lif", size=12, w_bits=6, v_bits=12, f_bits=4, beta=14, d_max=8,
+        w=_sparse(rng, (12, 16), -12, 31, 0.35), d=rng.integers(0, 9, size=(12, 16)),
+        w_rec=_sparse(rng, (12, 12), -16, 16, 0.2), d_rec=rng.integers(1, 9, size=(12, 12)),
+        bias=rng.integers(-2, 3, size=12), threshold=40, reset="subtract")
+    out = Layer(
+        name="out", kind="readout", size=4, w_bits=6, v_bits=14, f_bits=4, beta=15, d_max=4,
+        w=_sparse(rng, (4, 12), -31, 31, 0.6), d=rng.integers(0, 5, size=(4, 12)))
+    return Model(n_inputs=16, layers=(hidden, out)).validate("example model")

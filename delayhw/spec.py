@@ -1,0 +1,257 @@
+"""The integer network model of DESIGN.md section 3: layer specs, validation, derived widths.
+
+A :class:`Model` is plain data (ints and int64 numpy arrays). :meth:`Model.validate` checks
+every rule of the contract and raises :class:`~delayhw.DelayhwError` naming the source, the
+field and the rule. Everything downstream (golden model, gateware, trainer export) may assume
+a validated model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import DelayhwError
+
+__all__ = ["Layer", "Model", "LIMITS", "KINDS", "RESETS"]
+
+KINDS = ("lif", "readout")
+RESETS = ("subtract", "zero")
+
+#: Supported ranges (inclusive) of the scalar parameters, DESIGN.md section 3.
+LIMITS = {
+    "w_bits": (2, 16),
+    "v_bits": (4, 32),
+    "f_bits": (1, 16),
+    "d_max": (0, 255),
+    "size": (1, 65535),
+    "n_inputs": (1, 65535),
+}
+
+
+def signed_range(bits: int) -> tuple[int, int]:
+    """Inclusive range of a two's complement integer of ``bits`` bits."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def bits_for(n: int) -> int:
+    """Bits of an unsigned integer holding 0..n (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One layer. ``w``/``d`` are ``(size, n_in)``; ``w_rec``/``d_rec`` are ``(size, size)``
+    or None; ``bias`` is ``(size,)`` or None. ``threshold``/``reset`` are None for readout."""
+
+    name: str
+    kind: str
+    size: int
+    w_bits: int
+    v_bits: int
+    f_bits: int
+    beta: int
+    d_max: int
+    w: np.ndarray
+    d: np.ndarray
+    w_rec: np.ndarray | None = None
+    d_rec: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    threshold: int | None = None
+    reset: str | None = None
+
+    @property
+    def recurrent(self) -> bool:
+        return self.w_rec is not None
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias is not None
+
+    @property
+    def n_in(self) -> int:
+        """Feedforward inputs per unit (size of the previous layer or ``n_inputs``)."""
+        return int(self.w.shape[1])
+
+    @property
+    def fan_in(self) -> int:
+        """Synapses per unit: feedforward plus recurrent."""
+        return self.n_in + (self.size if self.recurrent else 0)
+
+    @property
+    def acc_bits(self) -> int:
+        """Signed accumulator width that holds any synaptic current ``I`` exactly."""
+        return self.w_bits + math.ceil(math.log2(self.fan_in + 1)) + 1
+
+    @property
+    def v_range(self) -> tuple[int, int]:
+        return signed_range(self.v_bits)
+
+    @property
+    def w_range(self) -> tuple[int, int]:
+        return signed_range(self.w_bits)
+
+    @property
+    def d_bits(self) -> int:
+        """Unsigned width of a delay (0..d_max)."""
+        return bits_for(self.d_max)
+
+    def describe(self) -> dict[str, Any]:
+        """The layer's entry in the model file's ``meta`` JSON."""
+        out: dict[str, Any] = {
+            "name": self.name, "kind": self.kind, "size": self.size,
+            "w_bits": self.w_bits, "v_bits": self.v_bits, "f_bits": self.f_bits,
+            "beta": self.beta, "d_max": self.d_max,
+            "recurrent": self.recurrent, "bias": self.has_bias,
+        }
+        if self.kind == "lif":
+            out["threshold"] = self.threshold
+            out["reset"] = self.reset
+        return out
+
+    def arrays(self, k: int) -> dict[str, np.ndarray]:
+        """The layer's arrays under their model-file names ``l{k}.*``."""
+        out = {f"l{k}.w": self.w, f"l{k}.d": self.d}
+        if self.recurrent:
+            out[f"l{k}.w_rec"] = self.w_rec
+            out[f"l{k}.d_rec"] = self.d_rec
+        if self.has_bias:
+            out[f"l{k}.bias"] = self.bias
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A whole network: ``n_inputs`` channels feeding ``layers`` (lif..., readout).
+
+    ``train`` holds optional trainer metadata (stored under ``"train"`` in ``meta``).
+    """
+
+    n_inputs: int
+    layers: tuple[Layer, ...]
+    train: dict[str, Any] | None = field(default=None)
+
+    @property
+    def lif_layers(self) -> list[int]:
+        """Indices of the spiking layers (all but the last)."""
+        return [k for k, layer in enumerate(self.layers) if layer.kind == "lif"]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].size
+
+    def with_layers(self, layers: Sequence[Layer]) -> "Model":
+        return replace(self, layers=tuple(layers))
+
+    def meta(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": "delayhw-model", "version": 1, "n_inputs": self.n_inputs,
+            "layers": [layer.describe() for layer in self.layers],
+        }
+        if self.train is not None:
+            out["train"] = self.train
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for k, layer in enumerate(self.layers):
+            out.update(layer.arrays(k))
+        return out
+
+    def validate(self, source: str = "model") -> "Model":
+        """Check every rule of the contract; return self, or raise DelayhwError."""
+        _validate_model(self, source)
+        return self
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _fail(source: str, fld: str, rule: str) -> None:
+    raise DelayhwError(f"{source}: {fld}: {rule}")
+
+
+def _check_int(source: str, fld: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        _fail(source, fld, f"must be an integer, got {value!r}")
+    if not lo <= int(value) <= hi:
+        _fail(source, fld, f"must be in {lo}..{hi}, got {int(value)}")
+
+
+def _check_array(source: str, fld: str, arr: Any, shape: tuple[int, ...],
+                 lo: int, hi: int, what: str) -> None:
+    if not isinstance(arr, np.ndarray):
+        _fail(source, fld, "must be a numpy array")
+    if arr.dtype.kind not in "iu":
+        _fail(source, fld, f"must have an integer dtype, got {arr.dtype}")
+    if arr.shape != shape:
+        _fail(source, fld, f"must have shape {shape}, got {arr.shape}")
+    if arr.size == 0:
+        return
+    bad = (arr < lo) | (arr > hi)
+    if bad.any():
+        idx = tuple(int(x) for x in np.argwhere(bad)[0])
+        _fail(source, fld, f"{what} must be in {lo}..{hi}, got {int(arr[idx])} at index {idx}")
+
+
+def _validate_layer(layer: Layer, k: int, n_prev: int, last: bool, source: str) -> None:
+    p = f"layers[{k}]"
+    if not isinstance(layer.name, str) or not layer.name:
+        _fail(source, f"{p}.name", "must be a non-empty string")
+    if layer.kind not in KINDS:
+        _fail(source, f"{p}.kind", f"must be one of {KINDS}, got {layer.kind!r}")
+    want = "readout" if last else "lif"
+    if layer.kind != want:
+        _fail(source, f"{p}.kind", f"layers 0..L-2 must be 'lif' and the last 'readout'; "
+                                   f"layer {k} of {'the last' if last else 'a hidden'} position "
+                                   f"is {layer.kind!r}")
+    for name in ("size", "w_bits", "v_bits", "f_bits", "d_max"):
+        _check_int(source, f"{p}.{name}", getattr(layer, name), *LIMITS[name])
+    _check_int(source, f"{p}.beta", layer.beta, 0, 1 << layer.f_bits)
+    vlo, vhi = layer.v_range
+    wlo, whi = layer.w_range
+    if layer.kind == "lif":
+        _check_int(source, f"{p}.threshold", layer.threshold, 1, vhi)
+        if layer.reset not in RESETS:
+            _fail(source, f"{p}.reset", f"must be one of {RESETS}, got {layer.reset!r}")
+    else:
+        if layer.threshold is not None or layer.reset is not None:
+            _fail(source, f"{p}", "a readout layer has no threshold or reset")
+        if layer.w_rec is not None:
+            _fail(source, f"{p}.recurrent", "only lif layers may be recurrent")
+    n = layer.size
+    _check_array(source, f"l{k}.w", layer.w, (n, n_prev), wlo, whi,
+                 f"weights (signed w_bits={layer.w_bits})")
+    _check_array(source, f"l{k}.d", layer.d, (n, n_prev), 0, layer.d_max,
+                 f"delays (0..d_max={layer.d_max})")
+    if (layer.w_rec is None) != (layer.d_rec is None):
+        _fail(source, f"l{k}.w_rec/l{k}.d_rec", "a recurrent layer needs both w_rec and d_rec")
+    if layer.w_rec is not None:
+        if layer.d_max < 1:
+            _fail(source, f"{p}.d_max", "a recurrent layer needs d_max >= 1")
+        _check_array(source, f"l{k}.w_rec", layer.w_rec, (n, n), wlo, whi,
+                     f"weights (signed w_bits={layer.w_bits})")
+        _check_array(source, f"l{k}.d_rec", layer.d_rec, (n, n), 1, layer.d_max,
+                     f"recurrent delays (1..d_max={layer.d_max}; a recurrent delay of 0 is invalid)")
+    if layer.bias is not None:
+        _check_array(source, f"l{k}.bias", layer.bias, (n,), wlo, whi,
+                     f"bias (signed w_bits={layer.w_bits})")
+
+
+def _validate_model(model: Model, source: str) -> None:
+    _check_int(source, "n_inputs", model.n_inputs, *LIMITS["n_inputs"])
+    if len(model.layers) < 1:
+        _fail(source, "layers", "a model needs at least one layer")
+    names = [layer.name for layer in model.layers]
+    for k, layer in enumerate(model.layers):
+        if not isinstance(layer, Layer):
+            _fail(source, f"layers[{k}]", "must be a delayhw.spec.Layer")
+        n_prev = model.n_inputs if k == 0 else model.layers[k - 1].size
+        _validate_layer(layer, k, n_prev, k == len(model.layers) - 1, source)
+        if names.count(layer.name) > 1:
+            _fail(source, f"layers[{k}].name", f"layer names must be unique, {layer.name!r} repeats")
+    if model.train is not None and not isinstance(model.train, dict):
+        _fail(source, "train", "must be a JSON object")
