@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force(p)
     p.set_defaults(func=cmd_golden)
 
-    from . import cli_demo
+    from . import cli_demo, cli_hw
+    cli_hw.register(sub, _add_force)
     cli_demo.register(sub, _add_force)
     return parser
 

@@ -1,0 +1,114 @@
+"""Gateware cost: cycles per time step measured in amaranth.sim against the manifest's
+formula, and memory bits of the built core against the formulas of DESIGN.md section 5.
+
+For each size: build the core (fifo scheme), run 3 steps of random input in amaranth.sim,
+record the busy cycles of each step; count the bits of every memory the elaborated core
+holds. Section 5 says the fifo scheme needs "about S x (d_max+1)" bits of delay storage (S
+synapses) and the ring scheme "about N x (d_max+1) x acc_bits"; the ring scheme is not built
+yet, so only its formula is reported.  Writes bench/results/gateware.json and .png.
+
+    python bench/gateware.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS, write_result  # noqa: E402
+
+from delayhw import netgen  # noqa: E402
+from delayhw.gateware import protocol, pysim  # noqa: E402
+from delayhw.gateware.core import Core, built_memory_bits  # noqa: E402
+from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.spec import Layer, Model  # noqa: E402
+
+SIZES = [  # (n_inputs, hidden, outputs, d_max, recurrent)
+    (4, 4, 2, 3, False), (8, 8, 4, 7, True), (16, 16, 4, 15, True), (32, 24, 6, 25, True),
+    (64, 32, 10, 25, False),
+]
+
+
+def model_of(n_in, hidden, out, d_max, recurrent, seed=0) -> Model:
+    rng = np.random.default_rng(seed)
+    h = Layer(name="h", kind="lif", size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=240,
+              d_max=d_max, w=rng.integers(-40, 80, (hidden, n_in)),
+              d=rng.integers(0, d_max + 1, (hidden, n_in)),
+              w_rec=rng.integers(-30, 30, (hidden, hidden)) if recurrent else None,
+              d_rec=rng.integers(1, d_max + 1, (hidden, hidden)) if recurrent else None,
+              threshold=200, reset="subtract")
+    o = Layer(name="o", kind="readout", size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
+              d_max=d_max, w=rng.integers(-60, 60, (out, hidden)),
+              d=rng.integers(0, d_max + 1, (out, hidden)))
+    return Model(n_inputs=n_in, layers=(h, o)).validate()
+
+
+def main() -> None:
+    rows = []
+    for n_in, hidden, out, d_max, rec in SIZES:
+        model = model_of(n_in, hidden, out, d_max, rec)
+        spikes = netgen.random_spikes(np.random.default_rng(1), 1, 3, n_in, 0.2)
+        for lanes in (1, 2, 4):
+            shape = CoreShape.from_model(model, lanes)
+            core = Core(shape, model)
+            run = pysim.simulate(core, protocol.batch_words(spikes))
+            bits = built_memory_bits(Core(shape, model))
+            synapses = sum(l.size * l.fan_in for l in model.layers)
+            neurons = sum(l.size for l in model.layers)
+            fifo_formula = synapses * (d_max + 1)
+            ring_formula = sum(l.size * (l.d_max + 1) * l.acc_bits for l in model.layers)
+            rows.append({
+                "network": f"{n_in}->{hidden}{' rec' if rec else ''}->{out}, d_max {d_max}",
+                "lanes": lanes, "synapses": synapses, "neurons": neurons,
+                "cycles_per_step_measured": run.step_cycles,
+                "cycles_per_step_formula": shape.cycles_per_step(),
+                "measured_over_formula": round(max(run.step_cycles) / shape.cycles_per_step(), 4),
+                "synaptic_ops_per_cycle": round(synapses / max(run.step_cycles), 3),
+                "memory_bits_built": bits,
+                "memory_bits_manifest": shape.memory_bits(),
+                "fifo_delay_bits_built": bits["delay_lines"] + bits["delays"],
+                "fifo_formula_S_x_dmax_plus_1": fifo_formula,
+                "fifo_built_over_formula": round((bits["delay_lines"] + bits["delays"])
+                                                 / fifo_formula, 3),
+                "ring_formula_N_x_dmax_plus_1_x_acc_bits": ring_formula,
+                "ring_built": None,
+            })
+            print(f"{rows[-1]['network']:32s} lanes {lanes}: cycles/step {max(run.step_cycles):6d} "
+                  f"(formula {shape.cycles_per_step()}), delay bits {rows[-1]['fifo_delay_bits_built']} "
+                  f"(S(d+1) = {fifo_formula})", flush=True)
+    write_result("gateware", {"scheme": "fifo", "rows": rows,
+                              "note": "ring scheme not built yet: formula only"})
+    plot(rows)
+
+
+def plot(rows) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for lanes, marker in ((1, "o"), (2, "s"), (4, "^")):
+        sel = [r for r in rows if r["lanes"] == lanes]
+        a.plot([r["cycles_per_step_formula"] for r in sel],
+               [max(r["cycles_per_step_measured"]) for r in sel], marker, label=f"{lanes} lane(s)")
+    lim = max(r["cycles_per_step_formula"] for r in rows)
+    a.plot([0, lim], [0, lim], "k:", lw=1, label="measured = formula")
+    a.set(xlabel="formula (cycles/step)", ylabel="measured in amaranth.sim", xscale="log",
+          yscale="log", title="cycles per time step")
+    a.legend()
+    sel = [r for r in rows if r["lanes"] == 1]
+    x = np.arange(len(sel))
+    b.bar(x - 0.2, [r["fifo_delay_bits_built"] for r in sel], 0.4, label="fifo, built")
+    b.bar(x + 0.2, [r["ring_formula_N_x_dmax_plus_1_x_acc_bits"] for r in sel], 0.4,
+          label="ring, formula (not built)")
+    b.set_xticks(x, [r["network"].split(",")[0] for r in sel], rotation=20, fontsize=7)
+    b.set(ylabel="delay storage bits", yscale="log", title="delay memory per scheme (1 lane)")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "gateware.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()

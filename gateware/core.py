@@ -1,0 +1,253 @@
+"""The neuromorphic core: input/config/output streams around a chain of layer engines.
+
+Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
+
+* ``inputs``: ``SPIKE(i)`` marks channel ``i`` as spiking in the current step (an ``i`` of
+  ``n_inputs`` or more is counted in ``status.dropped_inputs`` and ignored); ``STEP`` ends
+  the step: every layer runs once, the core emits that step's spikes and then ``STEP``;
+  ``SAMPLE`` ends the sample: the core emits one ``SCORE`` per readout unit, then
+  ``SAMPLE``, and clears all state for the next sample. Inputs are accepted only while the
+  core is idle (``status.busy`` low).
+* ``outputs``: ``SPIKE(layer, unit)`` in layer order and, within a layer, in unit order;
+  ``STEP``; ``SCORE(unit, value)``; ``SAMPLE``. Back-pressure stalls the core; nothing is
+  dropped or reordered.
+* ``config``: a write of one weight, delay, bias or layer parameter (address map in
+  :func:`~delayhw.gateware.shape.config_address`), accepted while idle. A write that is out
+  of range for the core (bad layer, field, row, column or value) is ignored and counted in
+  ``status.config_errors``. Configuration survives reset; state (membranes, delay lines,
+  spikes, scores) is cleared by reset and after every sample.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from delayhw.spec import Model
+
+from .layer import SCHEME_ENGINES, Mode, emit_layout
+from .shape import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, SCORE_BITS, CoreShape, InKind,
+                    OutKind, memory_depth)
+
+INPUT_LAYOUT = data.StructLayout({"kind": 2, "index": INDEX_BITS})
+OUTPUT_LAYOUT = data.StructLayout({"kind": 2, "layer": LAYER_BITS, "unit": INDEX_BITS,
+                                   "value": signed(SCORE_BITS)})
+CONFIG_ADDR_LAYOUT = data.StructLayout({"col": INDEX_BITS, "row": INDEX_BITS, "field": 3,
+                                        "layer": LAYER_BITS})
+CONFIG_LAYOUT = data.StructLayout({"addr": CONFIG_ADDR_LAYOUT, "data": signed(CONFIG_DATA_BITS)})
+STATUS_LAYOUT = data.StructLayout({"busy": 1, "dropped_inputs": 16, "config_errors": 16})
+
+
+def queue_layout(lanes: int) -> data.StructLayout:
+    """An entry of the output queue: an engine's item tagged with its layer."""
+    return data.StructLayout({"item": emit_layout(lanes), "layer": LAYER_BITS})
+
+
+class SpikeSerializer(wiring.Component):
+    """Expands queue entries into output events: a spike word with ``n`` bits set becomes
+    ``n`` ``SPIKE`` events, lowest unit first; other entries pass through unchanged."""
+
+    def __init__(self, lanes: int):
+        self.lanes = lanes
+        super().__init__({"i": In(stream.Signature(queue_layout(lanes))),
+                          "o": Out(stream.Signature(OUTPUT_LAYOUT))})
+
+    def elaborate(self, platform):
+        m = Module()
+        item = self.i.payload.item
+        sent = Signal(self.lanes)              # bits of the current word already sent
+        remaining = Signal(self.lanes)
+        lowest = Signal(range(max(2, self.lanes)))
+        m.d.comb += remaining.eq(item.bits & ~sent)
+        for l in reversed(range(self.lanes)):
+            with m.If(remaining[l]):
+                m.d.comb += lowest.eq(l)
+        m.d.comb += [self.o.payload.kind.eq(item.kind), self.o.payload.layer.eq(self.i.payload.layer),
+                     self.o.payload.value.eq(item.value)]
+        with m.If(item.kind == OutKind.SPIKE):
+            only_one = (remaining & (remaining - 1)) == 0
+            m.d.comb += [self.o.payload.unit.eq(item.unit + lowest),
+                         self.o.valid.eq(self.i.valid & (remaining != 0)),
+                         self.i.ready.eq((remaining == 0) | (self.o.ready & only_one))]
+            with m.If(self.i.valid & self.o.ready & (remaining != 0)):
+                m.d.sync += sent.eq(sent | (1 << lowest))
+            with m.If(self.i.valid & self.i.ready):
+                m.d.sync += sent.eq(0)
+        with m.Else():
+            m.d.comb += [self.o.payload.unit.eq(item.unit), self.o.valid.eq(self.i.valid),
+                         self.i.ready.eq(self.o.ready)]
+        return m
+
+
+class Core(wiring.Component):
+    """A whole network in hardware (see the module docstring for the protocol).
+
+    ``Core(shape)`` builds empty memories, to be loaded through ``config``;
+    ``Core(shape, model)`` (or :meth:`from_model`) initialises them from ``model`` at
+    elaboration, so the bitstream carries the network.
+    """
+
+    def __init__(self, shape: CoreShape, model: Model | None = None):
+        if model is not None:
+            shape.check_model(model)
+        self.shape = shape
+        self.model = model
+        super().__init__({
+            "inputs": In(stream.Signature(INPUT_LAYOUT)),
+            "outputs": Out(stream.Signature(OUTPUT_LAYOUT)),
+            "config": In(stream.Signature(CONFIG_LAYOUT)),
+            "status": Out(STATUS_LAYOUT),
+        })
+
+    @staticmethod
+    def from_model(model: Model, lanes: int = 1, scheme: str = "fifo") -> "Core":
+        return Core(CoreShape.from_model(model, lanes, scheme), model)
+
+    def elaborate(self, platform):
+        m = Module()
+        shape = self.shape
+        n_layers = len(shape.layers)
+        engine_class = SCHEME_ENGINES[shape.scheme]
+        engines = []
+        for k, layer_shape in enumerate(shape.layers):
+            contents = self.model.layers[k] if self.model is not None else None
+            engine = engine_class(layer_shape, shape.lanes, contents)
+            m.submodules[f"layer{k}"] = engine
+            engines.append(engine)
+        readout = engines[-1]
+
+        # ------------------------------------------------------------------ input bitmap
+        m.submodules.in_mem = in_mem = memory.Memory(shape=1, depth=memory_depth(shape.n_inputs), init=[])
+        self.engines, self.input_memory = engines, in_mem     # for built_memory_bits()
+        in_rd, in_wr = in_mem.read_port(), in_mem.write_port()
+        src0 = engines[0].src
+        m.d.comb += [in_rd.addr.eq(src0.addr), in_rd.en.eq(src0.en), src0.data.eq(in_rd.data)]
+        for k in range(1, n_layers):
+            wiring.connect(m, engines[k].src, engines[k - 1].spikes)
+
+        # ------------------------------------------------------------------ output queue
+        layout = queue_layout(shape.lanes)
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=layout.size,
+                                                           depth=shape.out_fifo_depth)
+        m.submodules.serializer = ser = SpikeSerializer(shape.lanes)
+        m.d.comb += [ser.i.payload.eq(queue.r_data), ser.i.valid.eq(queue.r_rdy),
+                     queue.r_en.eq(ser.i.ready)]
+        wiring.connect(m, ser.o, wiring.flipped(self.outputs))
+        entry = Signal(layout)
+        marker = Signal(2)              # OutKind of a STEP/SAMPLE marker to enqueue
+        marker_valid = Signal()
+        m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(marker_valid)]
+        m.d.comb += [entry.item.kind.eq(marker)]
+        for k, engine in enumerate(engines):
+            m.d.comb += engine.emit.ready.eq(queue.w_rdy)
+            with m.If(engine.emit.valid):
+                m.d.comb += [entry.item.eq(engine.emit.payload), entry.layer.eq(k),
+                             queue.w_en.eq(1)]
+
+        # ------------------------------------------------------------------ status
+        dropped = Signal(16)
+        cfg_errors = Signal(16)
+        m.d.comb += [self.status.dropped_inputs.eq(dropped), self.status.config_errors.eq(cfg_errors)]
+
+        # ------------------------------------------------------------------ configuration
+        cfg = self.config.payload
+        cfg_bad = Signal()
+        m.d.comb += cfg_bad.eq(cfg.addr.layer >= n_layers)
+        for k, engine in enumerate(engines):
+            m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
+                         engine.cfg.col.eq(cfg.addr.col), engine.cfg.data.eq(cfg.data)]
+            with m.If(cfg.addr.layer == k):
+                m.d.comb += [engine.cfg.en.eq(self.config.valid & self.config.ready),
+                             cfg_bad.eq(engine.cfg.bad)]
+        with m.If(self.config.valid & self.config.ready & cfg_bad & (cfg_errors != 0xFFFF)):
+            m.d.sync += cfg_errors.eq(cfg_errors + 1)
+
+        # ------------------------------------------------------------------ sequencing
+        parity = Signal()
+        for engine in engines:
+            m.d.comb += engine.parity.eq(parity)
+        all_idle = Signal()
+        m.d.comb += all_idle.eq(1)
+        for engine in engines:
+            with m.If(~engine.idle):
+                m.d.comb += all_idle.eq(0)
+        clear_addr = Signal(range(shape.n_inputs + 1))
+        event = self.inputs.payload
+
+        # the input bitmap: set by SPIKE events, cleared by layer 0's last pass and by CLEAR
+        m.d.comb += [in_wr.addr.eq(src0.addr), in_wr.data.eq(0),
+                     in_wr.en.eq(src0.en & src0.last)]
+
+        with m.FSM(init="CLEAR"):
+            with m.State("CLEAR"):
+                m.d.comb += [self.status.busy.eq(1)]
+                for engine in engines:
+                    m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
+                m.d.sync += [clear_addr.eq(0), parity.eq(0)]
+                m.next = "CLEAR_WAIT"
+            with m.State("CLEAR_WAIT"):
+                m.d.comb += [self.status.busy.eq(1), in_wr.addr.eq(clear_addr),
+                             in_wr.en.eq(clear_addr < shape.n_inputs)]
+                with m.If(clear_addr < shape.n_inputs):
+                    m.d.sync += clear_addr.eq(clear_addr + 1)
+                with m.Elif(all_idle):
+                    m.next = "IDLE"
+            with m.State("IDLE"):
+                m.d.comb += [self.inputs.ready.eq(1), self.config.ready.eq(1)]
+                with m.If(self.inputs.valid):
+                    with m.Switch(event.kind):
+                        with m.Case(InKind.SPIKE):
+                            with m.If(event.index < shape.n_inputs):
+                                m.d.comb += [in_wr.addr.eq(event.index), in_wr.data.eq(1),
+                                             in_wr.en.eq(1)]
+                            with m.Elif(dropped != 0xFFFF):
+                                m.d.sync += dropped.eq(dropped + 1)
+                        with m.Case(InKind.STEP):
+                            m.next = "RUN_0"
+                        with m.Case(InKind.SAMPLE):
+                            m.next = "SCORES"
+                        with m.Default():        # reserved kind: counted like a bad index
+                            with m.If(dropped != 0xFFFF):
+                                m.d.sync += dropped.eq(dropped + 1)
+            for k, engine in enumerate(engines):
+                with m.State(f"RUN_{k}"):
+                    m.d.comb += [self.status.busy.eq(1), engine.mode.eq(Mode.RUN),
+                                 engine.start.eq(1)]
+                    m.next = f"WAIT_{k}"
+                with m.State(f"WAIT_{k}"):
+                    m.d.comb += self.status.busy.eq(1)
+                    with m.If(engine.idle):
+                        m.next = f"RUN_{k + 1}" if k + 1 < n_layers else "STEP_DONE"
+            with m.State("STEP_DONE"):
+                m.d.comb += [self.status.busy.eq(1), marker.eq(OutKind.STEP), marker_valid.eq(1)]
+                with m.If(queue.w_rdy):
+                    m.d.sync += parity.eq(~parity)
+                    m.next = "IDLE"
+            with m.State("SCORES"):
+                m.d.comb += [self.status.busy.eq(1), readout.mode.eq(Mode.SCORES),
+                             readout.start.eq(1)]
+                m.next = "SCORES_WAIT"
+            with m.State("SCORES_WAIT"):
+                m.d.comb += self.status.busy.eq(1)
+                with m.If(readout.idle):
+                    m.next = "SAMPLE_DONE"
+            with m.State("SAMPLE_DONE"):
+                m.d.comb += [self.status.busy.eq(1), marker.eq(OutKind.SAMPLE), marker_valid.eq(1)]
+                with m.If(queue.w_rdy):
+                    m.next = "CLEAR"
+        return m
+
+
+def built_memory_bits(core: Core) -> dict[str, int]:
+    """Bits of every memory the elaborated ``core`` really contains, by the kinds of
+    :meth:`CoreShape.memory_bits` (elaborates the core)."""
+    from amaranth.hdl import Fragment, Shape
+    Fragment.get(core, None)
+    bits = dict.fromkeys(core.shape.memory_bits(), 0)
+    mems = [("input_bitmap", core.input_memory)]
+    mems += [(kind, mem) for engine in core.engines for kind, mem in engine.memories.items()]
+    for kind, mem in mems:
+        bits[kind] += mem.depth * Shape.cast(mem.shape).width
+    bits["total"] = sum(v for k, v in bits.items() if k != "total")
+    return bits

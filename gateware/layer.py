@@ -1,0 +1,414 @@
+"""Layer engines: the per-layer datapath behind one interface, one class per delay scheme.
+
+A core runs its layers one after another each time step. Every engine has the same
+signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
+
+* ``mode``/``start``/``idle``: pulse ``start`` with a :class:`Mode`; ``idle`` goes low on the
+  next cycle and high again when the work is finished.
+* ``parity``: ``t mod 2`` of the current step (recurrent layers double-buffer their spikes).
+* ``src``: reads the presynaptic spikes of this step (the previous layer's ``spikes`` or the
+  core's input bitmap): ``addr``/``en`` now, ``data`` one cycle later. ``last`` marks reads
+  of the final pass over the source in this step (the input bitmap clears those bits).
+* ``spikes``: the same kind of port, served: this layer's spikes of the current step.
+* ``emit``: a stream of :data:`EMIT_LAYOUT` items (spike words, scores). Back-pressure
+  stalls the whole engine; nothing is dropped.
+* ``cfg``: a configuration write (``en`` for one cycle); ``bad`` says, combinationally, that
+  the presented write is invalid for this layer and will be ignored.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from delayhw.spec import Layer
+
+from .lif import LifUnit
+from .shape import (CONFIG_DATA_BITS, INDEX_BITS, SCORE_BITS, Field, LayerShape, OutKind,
+                    Param, memory_depth)
+
+
+class Mode(IntEnum):
+    RUN = 0      #: process one time step
+    CLEAR = 1    #: zero all state (membranes, delay lines, spikes, scores)
+    SCORES = 2   #: emit the readout scores (readout layers only)
+
+
+def emit_layout(lanes: int) -> data.StructLayout:
+    """An engine's output item: a spike word (bit ``l`` = unit ``unit + l``) or one score."""
+    return data.StructLayout({"kind": 2, "unit": INDEX_BITS, "bits": lanes,
+                              "value": signed(SCORE_BITS)})
+
+
+class SourcePort(wiring.Signature):
+    """Reader's view of a spike source: bit ``addr`` of this step, ``data`` a cycle later."""
+
+    def __init__(self):
+        super().__init__({"addr": Out(INDEX_BITS), "en": Out(1), "last": Out(1), "data": In(1)})
+
+
+class ConfigPort(wiring.Signature):
+    def __init__(self):
+        super().__init__({"en": In(1), "field": In(3), "row": In(INDEX_BITS),
+                          "col": In(INDEX_BITS), "data": In(signed(CONFIG_DATA_BITS)),
+                          "bad": Out(1)})
+
+
+class LayerEngine(wiring.Component):
+    """The interface every delay scheme implements (see the module docstring)."""
+
+    def __init__(self, shape: LayerShape, lanes: int, contents: Layer | None = None):
+        self.shape = shape
+        self.lanes = lanes
+        self.contents = contents
+        super().__init__({
+            "mode": In(2), "start": In(1), "idle": Out(1), "parity": In(1),
+            "src": Out(SourcePort()),
+            "spikes": In(SourcePort()),
+            "emit": Out(stream.Signature(emit_layout(lanes))),
+            "cfg": In(ConfigPort()),
+        })
+
+
+def _rows(mat: np.ndarray, lanes: int, groups: int) -> np.ndarray:
+    """Reorder a ``(size, n)`` matrix to ``(groups, n, lanes)``: row ``g*n + i`` of a memory
+    holds the ``lanes`` units of group ``g`` for input ``i``."""
+    size, n = mat.shape
+    padded = np.zeros((groups * lanes, n), dtype=np.int64)
+    padded[:size] = mat
+    return padded.reshape(groups, lanes, n).transpose(0, 2, 1)
+
+
+class FifoLayer(LayerEngine):
+    """The ``fifo`` delay scheme: every synapse owns a delay line of ``d_max`` bits.
+
+    Clock-driven: each step visits every synapse ``(j, i)`` once, ``lanes`` units at a time,
+    one synapse per cycle per lane, in address order ``g * fan_in + i`` (units of group
+    ``g``; feedforward inputs, then recurrent ones). A synapse's line ``H`` holds the
+    presynaptic spikes of past steps, newest in bit 0. With ``new`` the presynaptic spike
+    entering this step (this step's for feedforward, the previous step's for recurrent
+    synapses, so ``lag`` is 0 or 1)::
+
+        full = {H, new}            # bit m = s(t - lag - m)
+        tap  = full[D - lag]       # = s(t - D)
+        H   <= full[0:d_max]
+
+    Pipeline: issue (addresses) -> synapse (taps, accumulate, write lines) -> neuron
+    (:class:`LifUnit` per lane, membrane write, spike word) -> emit register. Any stall of
+    ``emit`` freezes every stage (memory reads hold, writes wait).
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        s, lanes = self.shape, self.lanes
+        groups, fan_in = s.groups(lanes), s.fan_in
+        depth = groups * fan_in
+        lane_bits = (lanes - 1).bit_length()
+        is_lif = s.kind == "lif"
+        banks = 2 if s.recurrent else 1
+        c = self.contents
+
+        # ------------------------------------------------------------------ memories
+        def synapse_init(w_or_d: str) -> list:
+            if c is None:
+                return []
+            mats = [getattr(c, w_or_d)] + ([getattr(c, w_or_d + "_rec")] if s.recurrent else [])
+            rows = np.concatenate([_rows(mat, lanes, groups) for mat in mats], axis=1)
+            return rows.reshape(depth, lanes).tolist()
+
+        def unit_init(vec) -> list:
+            if vec is None:
+                return []
+            padded = np.zeros(groups * lanes, dtype=np.int64)
+            padded[:s.size] = vec
+            return padded.reshape(groups, lanes).tolist()
+
+        m.submodules.w_mem = w_mem = memory.Memory(
+            shape=data.ArrayLayout(signed(s.w_bits), lanes), depth=memory_depth(depth), init=synapse_init("w"))
+        m.submodules.d_mem = d_mem = memory.Memory(
+            shape=data.ArrayLayout(unsigned(s.d_bits), lanes), depth=memory_depth(depth), init=synapse_init("d"))
+        m.submodules.v_mem = v_mem = memory.Memory(
+            shape=data.ArrayLayout(signed(s.v_bits), lanes), depth=memory_depth(groups), init=[])
+        w_rd, w_wr = w_mem.read_port(), w_mem.write_port(granularity=1)
+        d_rd, d_wr = d_mem.read_port(), d_mem.write_port(granularity=1)
+        v_rd, v_wr = v_mem.read_port(), v_mem.write_port()
+        if s.d_max:
+            m.submodules.h_mem = h_mem = memory.Memory(
+                shape=data.ArrayLayout(unsigned(s.d_max), lanes), depth=memory_depth(depth), init=[])
+            h_rd, h_wr = h_mem.read_port(), h_mem.write_port()
+        if s.bias:
+            m.submodules.b_mem = b_mem = memory.Memory(
+                shape=data.ArrayLayout(signed(s.w_bits), lanes), depth=memory_depth(groups),
+                init=unit_init(c.bias if c is not None else None))
+            b_rd, b_wr = b_mem.read_port(), b_mem.write_port(granularity=1)
+        if is_lif:
+            m.submodules.s_mem = s_mem = memory.Memory(
+                shape=unsigned(lanes), depth=memory_depth(banks * groups), init=[])
+            s_wr, s_out, s_rec = s_mem.write_port(), s_mem.read_port(), s_mem.read_port()
+        else:
+            m.submodules.sc_mem = sc_mem = memory.Memory(
+                shape=data.ArrayLayout(signed(SCORE_BITS), lanes), depth=memory_depth(groups), init=[])
+            sc_rd, sc_wr = sc_mem.read_port(), sc_mem.write_port()
+
+        #: what this engine holds, by the kinds of :meth:`CoreShape.memory_bits`
+        self.memories = {"weights": w_mem, "delays": d_mem, "membranes": v_mem}
+        if s.d_max:
+            self.memories["delay_lines"] = h_mem
+        if s.bias:
+            self.memories["bias"] = b_mem
+        self.memories["spike_bitmaps" if is_lif else "scores"] = s_mem if is_lif else sc_mem
+
+        # run-time parameters (configuration survives reset)
+        beta = Signal(unsigned(s.f_bits + 1), init=c.beta if c else 0, reset_less=True)
+        threshold = Signal(signed(s.v_bits), init=(c.threshold or 1) if c else 1, reset_less=True)
+        reset_zero = Signal(init=int(c.reset == "zero") if c else 0, reset_less=True)
+
+        cur_bank = self.parity if s.recurrent else Const(0)
+        prev_bank = ~self.parity
+
+        # ------------------------------------------------------------------ control
+        emit = self.emit
+        advance = Signal()
+        m.d.comb += advance.eq(~emit.valid | emit.ready)
+
+        addr0 = Signal(range(max(depth, banks * groups) + 1))   # synapse address / clear counter
+        i0 = Signal(range(fan_in + 1))
+        g0 = Signal(range(groups + 1))
+        issuing = Signal()
+        v1, last1, first1, rec1 = Signal(), Signal(), Signal(), Signal()
+        a1 = Signal.like(addr0)
+        g1 = Signal.like(g0)
+        recsel1 = Signal(max(1, lane_bits))
+        v2, v3 = Signal(), Signal()     # v3: the emit stage holds group g2's result
+        g2 = Signal.like(g0)
+        acc = [Signal(signed(s.acc_bits), name=f"acc{l}") for l in range(lanes)]
+        acc2 = [Signal(signed(s.acc_bits), name=f"acc2_{l}") for l in range(lanes)]
+        clearing = Signal()
+        lane = Signal(range(lanes + 1))       # score walk
+
+        # ------------------------------------------------------------------ stage 0: issue
+        is_rec0 = Signal()
+        m.d.comb += is_rec0.eq(i0 >= s.n_in)
+        for port in (w_rd, d_rd) + ((h_rd,) if s.d_max else ()):
+            m.d.comb += [port.addr.eq(addr0), port.en.eq(advance)]
+        m.d.comb += [
+            self.src.addr.eq(i0),
+            self.src.en.eq(advance & issuing & ~is_rec0),
+            self.src.last.eq(g0 == groups - 1),
+        ]
+        if s.recurrent:
+            rec_index = Signal(INDEX_BITS)
+            m.d.comb += [rec_index.eq(i0 - s.n_in),
+                         s_rec.addr.eq(prev_bank * groups + (rec_index >> lane_bits)),
+                         s_rec.en.eq(advance)]
+        with m.If(advance):
+            m.d.sync += [v1.eq(issuing), last1.eq(i0 == fan_in - 1), first1.eq(i0 == 0),
+                         rec1.eq(is_rec0), a1.eq(addr0), g1.eq(g0)]
+            if s.recurrent and lane_bits:
+                m.d.sync += recsel1.eq(rec_index[:lane_bits])
+            with m.If(issuing):
+                m.d.sync += addr0.eq(addr0 + 1)
+                with m.If(i0 == fan_in - 1):
+                    m.d.sync += [i0.eq(0), g0.eq(g0 + 1)]
+                    with m.If(g0 == groups - 1):
+                        m.d.sync += issuing.eq(0)
+                with m.Else():
+                    m.d.sync += i0.eq(i0 + 1)
+
+        # ------------------------------------------------------------------ stage 1: synapses
+        new_bit = Signal()
+        if s.recurrent:
+            m.d.comb += new_bit.eq(Mux(rec1, s_rec.data.bit_select(recsel1, 1) if lane_bits
+                                       else s_rec.data[0], self.src.data))
+        else:
+            m.d.comb += new_bit.eq(self.src.data)
+        for l in range(lanes):
+            tap = Signal(name=f"tap{l}")
+            if s.d_max:
+                full = Signal(s.d_max + 1, name=f"full{l}")
+                m.d.comb += full.eq(Cat(new_bit, h_rd.data[l]))
+                m.d.comb += tap.eq(full.bit_select((d_rd.data[l] - rec1).as_unsigned(), 1))
+                m.d.comb += h_wr.data[l].eq(Mux(clearing, 0, full[:s.d_max]))
+            else:
+                m.d.comb += tap.eq(new_bit)
+            acc_next = Signal(signed(s.acc_bits), name=f"acc_next{l}")
+            m.d.comb += acc_next.eq(Mux(first1, 0, acc[l]) + Mux(tap, w_rd.data[l], 0))
+            with m.If(advance & v1):
+                m.d.sync += acc[l].eq(acc_next)
+            with m.If(advance):
+                m.d.sync += acc2[l].eq(acc_next)
+        if s.d_max:
+            m.d.comb += [h_wr.addr.eq(Mux(clearing, addr0, a1)),
+                         h_wr.en.eq(Mux(clearing, addr0 < depth, v1 & advance))]
+        for port in [v_rd] + ([b_rd] if s.bias else []):
+            m.d.comb += [port.addr.eq(g1), port.en.eq(advance)]
+        if not is_lif:
+            scoring, score_read = Signal(), Signal()      # driven by the SCORE_* states
+            m.d.comb += [sc_rd.addr.eq(Mux(scoring, g0, g1)),
+                         sc_rd.en.eq(Mux(scoring, score_read, advance))]
+        with m.If(advance):
+            m.d.sync += [v2.eq(v1 & last1), g2.eq(g1)]
+
+        # ------------------------------------------------------------------ stage 2: neurons
+        spike_bits = Signal(lanes)
+        last_mask = (1 << (s.size - (groups - 1) * lanes)) - 1
+        lane_mask = Mux(g2 == groups - 1, last_mask, (1 << lanes) - 1)
+        for l in range(lanes):
+            m.submodules[f"lif{l}"] = lif = LifUnit(s)
+            m.d.comb += [lif.v.eq(v_rd.data[l]), lif.i_syn.eq(acc2[l]),
+                         lif.bias.eq(b_rd.data[l] if s.bias else 0), lif.beta.eq(beta),
+                         lif.threshold.eq(threshold), lif.reset_zero.eq(reset_zero),
+                         v_wr.data[l].eq(Mux(clearing, 0, lif.v_next)),
+                         spike_bits[l].eq(lif.spike)]
+            if not is_lif:
+                m.d.comb += sc_wr.data[l].eq(Mux(clearing, 0, sc_rd.data[l] + lif.v_next))
+        neuron_writes = [v_wr] + ([] if is_lif else [sc_wr])
+        for port in neuron_writes:
+            m.d.comb += [port.addr.eq(Mux(clearing, addr0, g2)),
+                         port.en.eq(Mux(clearing, addr0 < groups, v2 & advance))]
+        if is_lif:
+            word = Signal(lanes)
+            m.d.comb += [word.eq(spike_bits & lane_mask),
+                         s_wr.addr.eq(Mux(clearing, addr0, cur_bank * groups + g2)),
+                         s_wr.data.eq(Mux(clearing, 0, word)),
+                         s_wr.en.eq(Mux(clearing, addr0 < banks * groups, v2 & advance))]
+
+        # ------------------------------------------------------------------ emit register
+        with m.If(advance):
+            m.d.sync += v3.eq(v2)
+        with m.If(emit.valid & emit.ready):
+            m.d.sync += emit.valid.eq(0)
+        if is_lif:
+            with m.If(advance & v2 & (word != 0)):
+                m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SPIKE),
+                             emit.payload.unit.eq(g2 * lanes), emit.payload.bits.eq(word)]
+
+        # ------------------------------------------------------------------ served spikes
+        if is_lif:
+            sel = Signal(max(1, lane_bits))
+            m.d.comb += [s_out.addr.eq(cur_bank * groups + (self.spikes.addr >> lane_bits)),
+                         s_out.en.eq(self.spikes.en)]
+            if lane_bits:
+                with m.If(self.spikes.en):
+                    m.d.sync += sel.eq(self.spikes.addr[:lane_bits])
+                m.d.comb += self.spikes.data.eq(s_out.data.bit_select(sel, 1))
+            else:
+                m.d.comb += self.spikes.data.eq(s_out.data[0])
+
+        # ------------------------------------------------------------------ modes
+        clear_end = max(depth, banks * groups if is_lif else groups)
+        with m.FSM(name="engine"):
+            with m.State("IDLE"):
+                m.d.comb += self.idle.eq(1)
+                with m.If(self.start):
+                    m.d.sync += addr0.eq(0)
+                    with m.Switch(self.mode):
+                        with m.Case(Mode.RUN):
+                            m.d.sync += [issuing.eq(1), i0.eq(0), g0.eq(0)]
+                            m.next = "RUN"
+                        with m.Case(Mode.CLEAR):
+                            m.next = "CLEAR"
+                        with m.Case(Mode.SCORES):
+                            if not is_lif:
+                                m.d.sync += [g0.eq(0), lane.eq(0)]
+                                m.next = "SCORE_READ"
+            with m.State("RUN"):
+                with m.If(~issuing & ~v1 & ~v2 & ~v3 & ~emit.valid):
+                    m.next = "IDLE"
+            with m.State("CLEAR"):
+                m.d.comb += clearing.eq(1)
+                m.d.sync += addr0.eq(addr0 + 1)
+                with m.If(addr0 == clear_end - 1):
+                    m.next = "IDLE"
+            if not is_lif:
+                with m.State("SCORE_READ"):
+                    m.d.comb += [scoring.eq(1), score_read.eq(1)]
+                    m.next = "SCORE_EMIT"
+                with m.State("SCORE_EMIT"):
+                    m.d.comb += scoring.eq(1)
+                    unit = g0 * lanes + lane
+                    with m.If(~emit.valid | emit.ready):
+                        m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SCORE),
+                                     emit.payload.unit.eq(unit),
+                                     emit.payload.value.eq(sc_rd.data[lane])]
+                        with m.If((lane == lanes - 1) | (unit == s.size - 1)):
+                            m.d.sync += [lane.eq(0), g0.eq(g0 + 1)]
+                            with m.If(g0 == groups - 1):
+                                m.next = "SCORE_DRAIN"
+                            with m.Else():
+                                m.next = "SCORE_READ"
+                        with m.Else():
+                            m.d.sync += lane.eq(lane + 1)
+                with m.State("SCORE_DRAIN"):
+                    m.d.comb += scoring.eq(1)
+                    with m.If(~emit.valid | emit.ready):
+                        m.next = "IDLE"
+
+        # ------------------------------------------------------------------ configuration
+        self._elaborate_config(m, w_wr, d_wr, b_wr if s.bias else None, beta, threshold,
+                               reset_zero, groups, lane_bits)
+        return m
+
+    def _elaborate_config(self, m, w_wr, d_wr, b_wr, beta, threshold, reset_zero, groups,
+                          lane_bits):
+        s, lanes, cfg = self.shape, self.lanes, self.cfg
+        wlo, whi = -(1 << (s.w_bits - 1)), (1 << (s.w_bits - 1)) - 1
+        vmax = (1 << (s.v_bits - 1)) - 1
+        row_ok = cfg.row < s.size
+        value = cfg.data
+        ok = Signal()
+        is_rec = (cfg.field == Field.W_REC) | (cfg.field == Field.D_REC)
+        with m.Switch(cfg.field):
+            with m.Case(Field.W):
+                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & (value >= wlo) & (value <= whi))
+            with m.Case(Field.D):
+                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & (value >= 0) & (value <= s.d_max))
+            if s.recurrent:
+                with m.Case(Field.W_REC):
+                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & (value >= wlo) & (value <= whi))
+                with m.Case(Field.D_REC):
+                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & (value >= 1) & (value <= s.d_max))
+            if s.bias:
+                with m.Case(Field.BIAS):
+                    m.d.comb += ok.eq(row_ok & (cfg.col == 0) & (value >= wlo) & (value <= whi))
+            with m.Case(Field.PARAM):
+                with m.Switch(cfg.row):
+                    with m.Case(Param.BETA):
+                        m.d.comb += ok.eq((cfg.col == 0) & (value >= 0) & (value <= (1 << s.f_bits)))
+                    if s.kind == "lif":
+                        with m.Case(Param.THRESHOLD):
+                            m.d.comb += ok.eq((cfg.col == 0) & (value >= 1) & (value <= vmax))
+                        with m.Case(Param.RESET):
+                            m.d.comb += ok.eq((cfg.col == 0) & (value >= 0) & (value <= 1))
+        m.d.comb += cfg.bad.eq(~ok)
+
+        write = cfg.en & ok
+        lane_onehot = Signal(lanes)
+        group = cfg.row >> lane_bits
+        m.d.comb += lane_onehot.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0))
+        syn_addr = group * s.fan_in + cfg.col + Mux(is_rec, s.n_in, 0)
+        for port, fields in ((w_wr, (Field.W, Field.W_REC)), (d_wr, (Field.D, Field.D_REC))):
+            hit = (cfg.field == fields[0]) | (cfg.field == fields[1])
+            m.d.comb += [port.addr.eq(syn_addr), port.en.eq(Mux(write & hit, lane_onehot, 0))]
+            for l in range(lanes):
+                m.d.comb += port.data[l].eq(value)
+        if b_wr is not None:
+            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(write & (cfg.field == Field.BIAS),
+                                                             lane_onehot, 0))]
+            for l in range(lanes):
+                m.d.comb += b_wr.data[l].eq(value)
+        with m.If(write & (cfg.field == Field.PARAM)):
+            with m.Switch(cfg.row):
+                with m.Case(Param.BETA):
+                    m.d.sync += beta.eq(value)
+                with m.Case(Param.THRESHOLD):
+                    m.d.sync += threshold.eq(value)
+                with m.Case(Param.RESET):
+                    m.d.sync += reset_zero.eq(value)
+
+
+SCHEME_ENGINES = {"fifo": FifoLayer}

@@ -1,0 +1,130 @@
+"""Packing of the core's stream payloads as integers, and conversion between input files /
+result files and event sequences. Pure Python: shared by amaranth.sim, cocotb and the host.
+
+Bit positions equal the Amaranth layouts in :mod:`delayhw.gateware.core` (a test checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from delayhw.errors import DelayhwError
+from delayhw.formats import Result
+
+from .shape import CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, SCORE_BITS, CoreShape, InKind, OutKind
+
+INPUT_BITS = 2 + INDEX_BITS
+OUTPUT_BITS = 2 + LAYER_BITS + INDEX_BITS + SCORE_BITS
+CONFIG_ADDR_BITS = 2 * INDEX_BITS + 3 + LAYER_BITS
+CONFIG_BITS = CONFIG_ADDR_BITS + CONFIG_DATA_BITS
+
+
+class ProtocolError(DelayhwError):
+    """The core's output stream does not follow the protocol."""
+
+
+def input_word(kind: InKind, index: int = 0) -> int:
+    return int(kind) | (index << 2)
+
+
+def config_word(address: int, value: int) -> int:
+    return address | ((value & ((1 << CONFIG_DATA_BITS) - 1)) << CONFIG_ADDR_BITS)
+
+
+def sample_words(spikes: np.ndarray) -> list[int]:
+    """Input words of one sample ``(T, n_inputs)``: per step a SPIKE per active channel
+    (ascending) then STEP; finally SAMPLE."""
+    words = []
+    for row in np.asarray(spikes):
+        words.extend(input_word(InKind.SPIKE, int(i)) for i in np.flatnonzero(row))
+        words.append(input_word(InKind.STEP))
+    words.append(input_word(InKind.SAMPLE))
+    return words
+
+
+def batch_words(spikes: np.ndarray) -> list[int]:
+    """Input words of a whole batch ``(B, T, n_inputs)``."""
+    return [w for sample in np.asarray(spikes) for w in sample_words(sample)]
+
+
+def unpack_output(word: int) -> tuple[int, int, int, int]:
+    """``(kind, layer, unit, value)`` of an output word (value sign-extended)."""
+    kind = word & 3
+    layer = (word >> 2) & ((1 << LAYER_BITS) - 1)
+    unit = (word >> (2 + LAYER_BITS)) & ((1 << INDEX_BITS) - 1)
+    value = (word >> (2 + LAYER_BITS + INDEX_BITS)) & ((1 << SCORE_BITS) - 1)
+    if value >> (SCORE_BITS - 1):
+        value -= 1 << SCORE_BITS
+    return kind, layer, unit, value
+
+
+def decode_outputs(words: Iterable[int], shape: CoreShape, batch: int, steps: int) -> Result:
+    """Turn the output words of ``batch`` samples of ``steps`` steps into a :class:`Result`.
+    Raises :class:`ProtocolError` on anything the protocol does not allow (events out of
+    order, out of range, duplicated or missing)."""
+    lif = [k for k, l in enumerate(shape.layers) if l.kind == "lif"]
+    n_out = shape.layers[-1].size
+    spikes = [np.zeros((batch, steps, shape.layers[k].size), dtype=np.uint8) for k in lif]
+    scores = np.zeros((batch, n_out), dtype=np.int64)
+    b, t, last = 0, 0, (-1, -1)
+    seen_scores = np.zeros(n_out, dtype=bool)
+    for n, word in enumerate(words):
+        kind, layer, unit, value = unpack_output(int(word))
+        where = f"output event {n} (sample {b}, step {t})"
+        if b >= batch:
+            raise ProtocolError(f"{where}: more samples than the {batch} sent")
+        if kind == OutKind.SPIKE:
+            if t >= steps or layer not in lif or unit >= shape.layers[layer].size:
+                raise ProtocolError(f"{where}: spike of layer {layer} unit {unit} is out of range")
+            if (layer, unit) <= last:
+                raise ProtocolError(f"{where}: spike of layer {layer} unit {unit} out of order")
+            last = (layer, unit)
+            spikes[layer][b, t, unit] = 1
+        elif kind == OutKind.STEP:
+            if t >= steps:
+                raise ProtocolError(f"{where}: more steps than the {steps} sent")
+            t, last = t + 1, (-1, -1)
+        elif kind == OutKind.SCORE:
+            if t != steps or unit >= n_out or seen_scores[unit]:
+                raise ProtocolError(f"{where}: unexpected score for unit {unit}")
+            seen_scores[unit] = True
+            scores[b, unit] = value
+        else:
+            if t != steps or not seen_scores.all():
+                raise ProtocolError(f"{where}: sample ended after {t} steps with "
+                                    f"{int(seen_scores.sum())}/{n_out} scores")
+            b, t, last = b + 1, 0, (-1, -1)
+            seen_scores[:] = False
+    if b != batch:
+        raise ProtocolError(f"the core finished {b} of {batch} samples")
+    return Result.from_scores(scores, spikes)
+
+
+def config_stream(model) -> list[int]:
+    """Packed configuration words that load ``model`` (see :func:`shape.config_words`)."""
+    from .shape import config_words
+    return [config_word(a, v) for a, v in config_words(model)]
+
+
+def first_difference(expected: Result, actual: Result) -> str | None:
+    """Where two results first differ in execution order (sample, step, layer, unit; spikes
+    before scores), as text, or None if they are identical."""
+    for b in range(expected.scores.shape[0]):
+        first = None
+        for k, (e, a) in enumerate(zip(expected.spikes, actual.spikes)):
+            diff = np.argwhere(e[b] != a[b])            # row-major: earliest step, lowest unit
+            if len(diff):
+                t, j = (int(x) for x in diff[0])
+                first = min(first or (t, k, j), (t, k, j))
+        if first is not None:
+            t, k, j = first
+            return (f"sample {b}, step {t}, layer {k}, unit {j}: golden spike "
+                    f"{expected.spikes[k][b, t, j]}, RTL spike {actual.spikes[k][b, t, j]}")
+        diff = np.flatnonzero(expected.scores[b] != actual.scores[b])
+        if len(diff):
+            j = int(diff[0])
+            return (f"sample {b}, scores of layer {len(expected.spikes)}, unit {j}: golden "
+                    f"{expected.scores[b, j]}, RTL {actual.scores[b, j]}")
+    return None

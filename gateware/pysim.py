@@ -1,0 +1,108 @@
+"""Run a :class:`~delayhw.gateware.core.Core` in amaranth.sim: feed packed config and input
+words, collect packed output words under optional random back-pressure, count cycles.
+
+For unit tests of the gateware (small networks; the Python simulator runs ~10k cycles/s).
+Long runs belong in Verilator through :mod:`delayhw.sim`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from amaranth import ClockDomain, Module
+from amaranth.sim import Simulator
+
+from .core import Core
+
+
+@dataclass
+class PySimRun:
+    outputs: list[int]
+    cycles: int
+    #: busy cycles of each STEP (from the cycle the STEP event is accepted to idle again)
+    step_cycles: list[int] = field(default_factory=list)
+    dropped_inputs: int = 0
+    config_errors: int = 0
+    #: cycles in which the core offered an output that was not taken
+    backpressure_cycles: int = 0
+    #: number of output words collected before the reset pulse (with ``reset_after``)
+    outputs_before_reset: int | None = None
+
+
+def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_prob: float = 1.0,
+             seed: int = 0, reset_after: int | None = None, max_cycles: int = 2_000_000,
+             vcd: str | None = None) -> PySimRun:
+    """Write ``config`` words, then ``inputs`` words, and collect outputs until the core is
+    idle with nothing left to send. ``ready_prob`` < 1 drops the output ``ready`` at random.
+    ``reset_after=n`` pulses the reset once, right after the n-th input word was accepted
+    (config is written before; the remaining input words follow the reset)."""
+    rng = np.random.default_rng(seed)
+    run = PySimRun(outputs=[], cycles=0)
+    state = {"fed": False, "resetting": False}
+
+    async def feeder(ctx):
+        for word in config:
+            ctx.set(core.config.payload.as_value(), word)
+            ctx.set(core.config.valid, 1)
+            await ctx.tick().until(core.config.ready)
+        ctx.set(core.config.valid, 0)
+        for n, word in enumerate(inputs):
+            ctx.set(core.inputs.payload.as_value(), word)
+            ctx.set(core.inputs.valid, 1)
+            await ctx.tick().until(core.inputs.ready)
+            if reset_after is not None and n + 1 == reset_after:
+                ctx.set(core.inputs.valid, 0)
+                state["resetting"] = True        # the monitor holds ready low meanwhile
+                await ctx.tick()
+                ctx.set(domain.rst, 1)
+                await ctx.tick()
+                run.outputs_before_reset = len(run.outputs)
+                ctx.set(domain.rst, 0)
+                state["resetting"] = False
+        ctx.set(core.inputs.valid, 0)
+        state["fed"] = True
+
+    async def monitor(ctx):
+        idle_run = 0
+        step_start = None
+        while run.cycles < max_cycles:
+            ctx.set(core.outputs.ready, int(rng.random() < ready_prob and not state["resetting"]))
+            _, _, valid, ready, payload, busy, in_valid, in_ready, kind = await ctx.tick().sample(
+                core.outputs.valid, core.outputs.ready, core.outputs.payload, core.status.busy,
+                core.inputs.valid, core.inputs.ready, core.inputs.payload.kind)
+            run.cycles += 1
+            if valid and ready:
+                run.outputs.append(_as_int(payload))
+            run.backpressure_cycles += valid and not ready
+            if step_start is not None and not busy:
+                run.step_cycles.append(run.cycles - step_start)
+                step_start = None
+            if in_valid and in_ready and kind == 1:       # STEP accepted
+                step_start = run.cycles
+            idle_run = idle_run + 1 if (state["fed"] and not busy and not valid) else 0
+            if idle_run > 4:
+                break
+        run.dropped_inputs = _as_int(ctx.get(core.status.dropped_inputs))
+        run.config_errors = _as_int(ctx.get(core.status.config_errors))
+
+    top = Module()
+    top.domains.sync = domain = ClockDomain("sync")
+    top.submodules.core = core
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(feeder, background=True)
+    sim.add_testbench(monitor)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    if run.cycles >= max_cycles:
+        raise RuntimeError(f"core did not finish within {max_cycles} cycles")
+    return run
+
+
+def _as_int(value) -> int:
+    """An int from what amaranth.sim returns for a signal or a layout view."""
+    return int(value.as_value().value) if hasattr(value, "as_value") else int(value)

@@ -1,0 +1,221 @@
+"""Structural parameters of a core, in plain Python (no Amaranth), shared by the generator,
+the simulators, the manifest and the host.
+
+A :class:`CoreShape` fixes everything that changes the hardware: sizes, widths, ``d_max``,
+recurrence, bias, lanes, scheme. Weights, delays, biases and the per-layer parameters
+``beta``/``threshold``/``reset`` are *contents*: initialised from a model at elaboration and
+rewritable at run time through the configuration stream (:func:`config_words`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from enum import IntEnum
+from typing import Iterator
+
+import numpy as np
+
+from delayhw.errors import DelayhwError
+from delayhw.spec import LIMITS, Model
+
+SCHEMES = ("fifo",)          # "ring" follows in its own issue
+INDEX_BITS = 16              # unit / channel index width in every event and config address
+LAYER_BITS = 8               # layer index width
+CONFIG_DATA_BITS = 32        # signed data of a configuration write
+SCORE_BITS = 64              # readout scores are exact int64, as in the result file
+
+
+def memory_depth(rows: int) -> int:
+    """Depth of a memory holding ``rows`` rows: at least 2, so no address port is zero bits
+    wide (Amaranth writes those as ``[-1:0]``, which Verilator's lint rejects)."""
+    return max(2, rows)
+
+
+class InKind(IntEnum):
+    """Kinds of input events."""
+    SPIKE = 0    #: spike on input channel ``index`` in the current step
+    STEP = 1     #: end of the current step: run every layer once
+    SAMPLE = 2   #: end of the sample: emit scores, then clear all state
+
+
+class OutKind(IntEnum):
+    """Kinds of output events."""
+    SPIKE = 0    #: unit ``unit`` of lif layer ``layer`` spiked in this step
+    STEP = 1     #: every layer has finished the step
+    SCORE = 2    #: readout unit ``unit`` scored ``value`` over the sample
+    SAMPLE = 3   #: all scores of the sample have been sent; state is being cleared
+
+
+class Field(IntEnum):
+    """Configuration fields; ``row``/``col`` give the matrix entry (unit j, input i)."""
+    W = 0
+    D = 1
+    W_REC = 2
+    D_REC = 3
+    BIAS = 4     #: row = unit, col = 0
+    PARAM = 5    #: row = :class:`Param`, col = 0
+
+
+class Param(IntEnum):
+    BETA = 0
+    THRESHOLD = 1
+    RESET = 2    #: 0 = subtract, 1 = zero
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """The hardware-relevant shape of one layer."""
+
+    kind: str
+    size: int
+    n_in: int
+    w_bits: int
+    v_bits: int
+    f_bits: int
+    d_max: int
+    recurrent: bool
+    bias: bool
+
+    @property
+    def fan_in(self) -> int:
+        return self.n_in + (self.size if self.recurrent else 0)
+
+    @property
+    def acc_bits(self) -> int:
+        return self.w_bits + math.ceil(math.log2(self.fan_in + 1)) + 1
+
+    @property
+    def d_bits(self) -> int:
+        return max(1, self.d_max.bit_length())
+
+    def groups(self, lanes: int) -> int:
+        """Unit groups: lane ``l`` of group ``g`` computes unit ``g * lanes + l``."""
+        return -(-self.size // lanes)
+
+
+@dataclass(frozen=True)
+class CoreShape:
+    """Everything that fixes a core's hardware. Build with :meth:`from_model` or directly
+    (for a core whose memories are loaded at run time)."""
+
+    n_inputs: int
+    layers: tuple[LayerShape, ...]
+    lanes: int = 1
+    scheme: str = "fifo"
+    out_fifo_depth: int = 8
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise DelayhwError(f"scheme: {self.scheme!r} is not available; choose one of "
+                               f"{SCHEMES} (the event-driven 'ring' scheme is not built yet)")
+        if self.lanes < 1 or self.lanes & (self.lanes - 1) or self.lanes > 64:
+            raise DelayhwError(f"lanes: must be a power of two in 1..64, got {self.lanes}")
+        if not 1 <= self.n_inputs <= LIMITS["n_inputs"][1]:
+            raise DelayhwError(f"n_inputs: must be in 1..65535, got {self.n_inputs}")
+        if not 1 <= len(self.layers) <= (1 << LAYER_BITS):
+            raise DelayhwError(f"layers: a core has 1..{1 << LAYER_BITS} layers")
+
+    @staticmethod
+    def from_model(model: Model, lanes: int = 1, scheme: str = "fifo") -> "CoreShape":
+        return CoreShape(
+            n_inputs=model.n_inputs, lanes=lanes, scheme=scheme,
+            layers=tuple(LayerShape(kind=l.kind, size=l.size, n_in=l.n_in, w_bits=l.w_bits,
+                                    v_bits=l.v_bits, f_bits=l.f_bits, d_max=l.d_max,
+                                    recurrent=l.recurrent, bias=l.has_bias)
+                         for l in model.layers))
+
+    def check_model(self, model: Model, source: str = "model") -> None:
+        """Raise DelayhwError unless ``model`` has exactly this shape."""
+        other = CoreShape.from_model(model, self.lanes, self.scheme)
+        if other.n_inputs != self.n_inputs:
+            raise DelayhwError(f"{source}: n_inputs: the core has {self.n_inputs}, the model "
+                               f"{other.n_inputs}")
+        if len(other.layers) != len(self.layers):
+            raise DelayhwError(f"{source}: layers: the core has {len(self.layers)} layers, the "
+                               f"model {len(other.layers)}")
+        for k, (a, b) in enumerate(zip(self.layers, other.layers)):
+            if a != b:
+                diff = [f"{f}={getattr(b, f)} (core {getattr(a, f)})"
+                        for f in a.__dataclass_fields__ if getattr(a, f) != getattr(b, f)]
+                raise DelayhwError(f"{source}: layers[{k}]: shape differs from the core: "
+                                   + ", ".join(diff))
+
+    @property
+    def key(self) -> str:
+        """A short stable hash of the shape (build caches are keyed by it)."""
+        text = json.dumps(self.as_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    # --------------------------------------------------------------------- cost formulas
+
+    def cycles_per_step(self) -> int:
+        """Clock cycles from accepting a STEP event to accepting the next input event, with
+        the output always ready: every synapse of every layer is visited once per step
+        (``sum_k ceil(N_k / lanes) * fan_in_k``) plus a fixed pipeline and control overhead
+        per layer and per step."""
+        return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD for l in self.layers) \
+            + STEP_OVERHEAD
+
+    def cycles_formula(self) -> str:
+        return (f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
+                f"{STEP_OVERHEAD} (+1 per input event)")
+
+    def memory_bits(self) -> dict[str, int]:
+        """Bits of every memory, by kind, for this scheme (what the generated core holds)."""
+        p = self.lanes
+        bits = {"weights": 0, "delays": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
+                "scores": 0, "spike_bitmaps": 0, "input_bitmap": memory_depth(self.n_inputs)}
+        for l in self.layers:
+            g = memory_depth(l.groups(p))
+            rows = memory_depth(l.groups(p) * l.fan_in)
+            bits["weights"] += rows * p * l.w_bits
+            bits["delays"] += rows * p * l.d_bits
+            bits["delay_lines"] += rows * p * l.d_max
+            bits["membranes"] += g * p * l.v_bits
+            bits["bias"] += g * p * l.w_bits if l.bias else 0
+            if l.kind == "readout":
+                bits["scores"] += g * p * SCORE_BITS
+            else:
+                bits["spike_bitmaps"] += memory_depth((2 if l.recurrent else 1) * l.groups(p)) * p
+        bits["total"] = sum(bits.values())
+        return bits
+
+
+#: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
+#: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
+LAYER_OVERHEAD = 6
+STEP_OVERHEAD = 2
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def config_address(layer: int, field: Field, row: int, col: int) -> int:
+    """The configuration address of one entry: ``{layer, field, row, col}`` packed
+    (col in the low :data:`INDEX_BITS`)."""
+    return (((layer << 3) | int(field)) << (2 * INDEX_BITS)) | (row << INDEX_BITS) | col
+
+
+def config_words(model: Model) -> Iterator[tuple[int, int]]:
+    """Every ``(address, data)`` configuration write that loads ``model`` into a core of its
+    shape: parameters, then per layer W, D, W_rec, D_rec (row-major) and bias."""
+    for k, layer in enumerate(model.layers):
+        yield config_address(k, Field.PARAM, Param.BETA, 0), layer.beta
+        if layer.kind == "lif":
+            yield config_address(k, Field.PARAM, Param.THRESHOLD, 0), layer.threshold
+            yield config_address(k, Field.PARAM, Param.RESET, 0), int(layer.reset == "zero")
+        mats = [(Field.W, layer.w), (Field.D, layer.d)]
+        if layer.recurrent:
+            mats += [(Field.W_REC, layer.w_rec), (Field.D_REC, layer.d_rec)]
+        for fld, mat in mats:
+            for j, i in np.ndindex(*mat.shape):
+                yield config_address(k, fld, j, i), int(mat[j, i])
+        if layer.has_bias:
+            for j in range(layer.size):
+                yield config_address(k, Field.BIAS, j, 0), int(layer.bias[j])

@@ -1,0 +1,95 @@
+"""Verilog generation: a core's Verilog plus a JSON manifest describing it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import data, wiring
+
+from delayhw.spec import Model
+
+from .core import CONFIG_LAYOUT, INPUT_LAYOUT, OUTPUT_LAYOUT, STATUS_LAYOUT, Core
+from .shape import SCORE_BITS, CoreShape, Field, InKind, OutKind, Param
+
+TOP = "delayhw_core"
+MANIFEST_FORMAT = "delayhw-core-manifest"
+
+
+def _layout_fields(layout, prefix="") -> list[dict[str, Any]]:
+    out = []
+    for name, fld in layout:
+        shape = fld.shape
+        if isinstance(shape, data.StructLayout):
+            out += [dict(f, offset=f["offset"] + fld.offset)
+                    for f in _layout_fields(shape, f"{prefix}{name}.")]
+            continue
+        cast = Shape.cast(shape)
+        out.append({"name": prefix + name, "offset": fld.offset, "width": cast.width,
+                    "signed": cast.signed})
+    return out
+
+
+def ports(core: Core) -> list[dict[str, Any]]:
+    """The top-level ports of the generated module, as Amaranth names them."""
+    out = [{"name": "clk", "direction": "input", "width": 1},
+           {"name": "rst", "direction": "input", "width": 1}]
+    for path, member, _ in core.signature.flatten(core):
+        out.append({"name": "__".join(str(p) for p in path),
+                    "direction": "input" if member.flow == wiring.In else "output",
+                    "width": Shape.cast(member.shape).width})
+    return out
+
+
+def manifest(core: Core, verilog_file: str, model_file: str | None = None) -> dict[str, Any]:
+    shape = core.shape
+    model_info = None
+    if model_file is not None:
+        digest = hashlib.sha256(Path(model_file).read_bytes()).hexdigest()
+        model_info = {"file": str(model_file), "sha256": digest}
+    return {
+        "format": MANIFEST_FORMAT, "version": 1, "top": TOP, "verilog": verilog_file,
+        "model": model_info,
+        "parameters": {"scheme": shape.scheme, "lanes": shape.lanes,
+                       "out_fifo_depth": shape.out_fifo_depth, "n_inputs": shape.n_inputs,
+                       "score_bits": SCORE_BITS,
+                       "layers": [dict(l.__dict__, acc_bits=l.acc_bits, d_bits=l.d_bits,
+                                       groups=l.groups(shape.lanes)) for l in shape.layers],
+                       "shape_key": shape.key},
+        "ports": ports(core),
+        "payloads": {"inputs": _layout_fields(INPUT_LAYOUT),
+                     "outputs": _layout_fields(OUTPUT_LAYOUT),
+                     "config": _layout_fields(CONFIG_LAYOUT),
+                     "status": _layout_fields(STATUS_LAYOUT)},
+        "codes": {"input_kind": {k.name: k.value for k in InKind},
+                  "output_kind": {k.name: k.value for k in OutKind},
+                  "config_field": {k.name: k.value for k in Field},
+                  "config_param": {k.name: k.value for k in Param}},
+        "memory_bits": shape.memory_bits(),
+        "cycles_per_step": {"formula": shape.cycles_formula(), "value": shape.cycles_per_step(),
+                            "assumes": "output stream always ready; inputs sent as fast as "
+                                       "accepted"},
+    }
+
+
+def convert(core: Core) -> str:
+    """The core's Verilog text (module :data:`TOP`)."""
+    return verilog.convert(core, name=TOP, emit_src=False)
+
+
+def generate(model: Model, out_dir: Path, *, lanes: int = 1, scheme: str = "fifo",
+             model_file: str | None = None) -> dict[str, Any]:
+    """Write ``out_dir/delayhw_core.v`` (memories initialised from ``model``) and
+    ``out_dir/manifest.json``; return the manifest."""
+    core = Core(CoreShape.from_model(model, lanes, scheme), model)
+    text = convert(core)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{TOP}.v").write_text(text)
+    info = manifest(core, f"{TOP}.v", model_file)
+    (out_dir / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
