@@ -13,7 +13,8 @@ import numpy as np
 
 from .spec import Layer, Model
 
-__all__ = ["NetParams", "random_model", "random_spikes", "random_case", "example_model"]
+__all__ = ["NetParams", "random_plan", "random_contents", "random_model", "random_spikes",
+           "random_case", "example_model"]
 
 
 @dataclass(frozen=True)
@@ -45,39 +46,55 @@ def _sparse(rng: np.random.Generator, shape: tuple[int, ...], lo: int, hi: int,
     return np.where(rng.random(shape) < density, w, 0)
 
 
-def random_model(rng: np.random.Generator, params: NetParams = NetParams()) -> Model:
-    """A valid random network within ``params``: random depth, sizes, widths, delays,
-    recurrence, bias, resets and decay (including the edges beta = 0 and beta = 2**f_bits)."""
+def random_plan(rng: np.random.Generator, params: NetParams = NetParams()) -> tuple[int, list[dict]]:
+    """A random network structure: ``n_inputs`` and per layer the fields that fix the
+    hardware (kind, size, widths, d_max, recurrent, bias), no contents."""
     n_inputs = _draw(rng, (1, params.max_inputs))
     n_layers = _draw(rng, (1, params.max_layers))
-    layers = []
-    n_prev = n_inputs
+    plans = []
     for k in range(n_layers):
         last = k == n_layers - 1
-        size = _draw(rng, (1, params.max_size))
-        w_bits, v_bits, f_bits = (_draw(rng, params.w_bits), _draw(rng, params.v_bits),
-                                  _draw(rng, params.f_bits))
+        recurrent = bool((not last) and rng.random() < params.p_recurrent)
         d_max = _draw(rng, params.d_max)
-        recurrent = (not last) and rng.random() < params.p_recurrent
-        if recurrent:
-            d_max = max(d_max, 1)
-        density = float(rng.uniform(*params.density))
+        plans.append({
+            "kind": "readout" if last else "lif", "size": _draw(rng, (1, params.max_size)),
+            "w_bits": _draw(rng, params.w_bits), "v_bits": _draw(rng, params.v_bits),
+            "f_bits": _draw(rng, params.f_bits), "d_max": max(d_max, 1) if recurrent else d_max,
+            "recurrent": recurrent, "bias": bool(rng.random() < params.p_bias)})
+    return n_inputs, plans
+
+
+def random_contents(rng: np.random.Generator, n_inputs: int, plans: list[dict],
+                    density: tuple[float, float] = NetParams.density) -> Model:
+    """A valid model of the given structure with random weights, delays, biases, decay
+    (including the edges beta = 0 and beta = 2**f_bits), thresholds and resets."""
+    layers, n_prev = [], n_inputs
+    for k, p in enumerate(plans):
+        size, w_bits, f_bits, d_max = p["size"], p["w_bits"], p["f_bits"], p["d_max"]
+        lif = p["kind"] == "lif"
+        dens = float(rng.uniform(*density))
         wlo, whi = -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1
+        vmax = (1 << (p["v_bits"] - 1)) - 1
         beta = int(rng.choice([0, 1 << f_bits, int(rng.integers(0, (1 << f_bits) + 1))]))
-        vmax = (1 << (v_bits - 1)) - 1
         layers.append(Layer(
-            name=f"{'out' if last else 'hidden'}{k}", kind="readout" if last else "lif",
-            size=size, w_bits=w_bits, v_bits=v_bits, f_bits=f_bits, beta=beta, d_max=d_max,
-            w=_sparse(rng, (size, n_prev), wlo, whi, density),
+            name=f"{'hidden' if lif else 'out'}{k}", kind=p["kind"], size=size, w_bits=w_bits,
+            v_bits=p["v_bits"], f_bits=f_bits, beta=beta, d_max=d_max,
+            w=_sparse(rng, (size, n_prev), wlo, whi, dens),
             d=rng.integers(0, d_max + 1, size=(size, n_prev), dtype=np.int64),
-            w_rec=_sparse(rng, (size, size), wlo, whi, density) if recurrent else None,
-            d_rec=rng.integers(1, d_max + 1, size=(size, size), dtype=np.int64) if recurrent else None,
-            bias=rng.integers(wlo, whi + 1, size=size, dtype=np.int64)
-            if rng.random() < params.p_bias else None,
-            threshold=None if last else int(rng.integers(1, min(vmax, 2 * whi + 1) + 1)),
-            reset=None if last else str(rng.choice(["subtract", "zero"]))))
+            w_rec=_sparse(rng, (size, size), wlo, whi, dens) if p["recurrent"] else None,
+            d_rec=rng.integers(1, d_max + 1, size=(size, size), dtype=np.int64)
+            if p["recurrent"] else None,
+            bias=rng.integers(wlo, whi + 1, size=size, dtype=np.int64) if p["bias"] else None,
+            threshold=int(rng.integers(1, min(vmax, 2 * whi + 1) + 1)) if lif else None,
+            reset=str(rng.choice(["subtract", "zero"])) if lif else None))
         n_prev = size
     return Model(n_inputs=n_inputs, layers=tuple(layers)).validate("random model")
+
+
+def random_model(rng: np.random.Generator, params: NetParams = NetParams()) -> Model:
+    """A valid random network within ``params``: random depth, sizes, widths, delays,
+    recurrence, bias, resets and decay."""
+    return random_contents(rng, *random_plan(rng, params), params.density)
 
 
 def random_spikes(rng: np.random.Generator, batch: int, steps: int, n_inputs: int,
@@ -87,10 +104,16 @@ def random_spikes(rng: np.random.Generator, batch: int, steps: int, n_inputs: in
 
 
 def random_case(seed: int, params: NetParams = NetParams(), batch: int = 2,
-                steps: int = 10) -> tuple[Model, np.ndarray]:
-    """The reproducible (model, spikes) pair of ``seed``: the unit of ``delayhw regress``."""
+                steps: int = 10, shape_seed: int | None = None) -> tuple[Model, np.ndarray]:
+    """The reproducible (model, spikes) pair of ``seed``. With ``shape_seed``, the structure
+    comes from that seed and only the contents and inputs from ``seed`` (cases that share a
+    shape share a simulator build): the unit of ``delayhw regress``."""
     rng = np.random.default_rng(seed)
-    model = random_model(rng, params)
+    if shape_seed is None:
+        model = random_model(rng, params)
+    else:
+        plan = random_plan(np.random.default_rng(shape_seed), params)
+        model = random_contents(rng, *plan, params.density)
     density = float(rng.uniform(0.1, 0.6))
     return model, random_spikes(rng, batch, steps, model.n_inputs, density)
 

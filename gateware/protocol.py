@@ -6,7 +6,8 @@ Bit positions equal the Amaranth layouts in :mod:`delayhw.gateware.core` (a test
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -108,9 +109,29 @@ def config_stream(model) -> list[int]:
     return [config_word(a, v) for a, v in config_words(model)]
 
 
-def first_difference(expected: Result, actual: Result) -> str | None:
+@dataclass(frozen=True)
+class Difference:
+    """The first place two results differ: a spike of lif layer ``layer`` at ``step``, or
+    (``step`` None) the score of readout unit ``unit``."""
+
+    sample: int
+    step: int | None
+    layer: int
+    unit: int
+    golden: int
+    rtl: int
+
+    def __str__(self) -> str:
+        if self.step is None:
+            return (f"sample {self.sample}, scores of layer {self.layer}, unit {self.unit}: "
+                    f"golden {self.golden}, RTL {self.rtl}")
+        return (f"sample {self.sample}, step {self.step}, layer {self.layer}, unit {self.unit}: "
+                f"golden spike {self.golden}, RTL spike {self.rtl}")
+
+
+def first_difference(expected: Result, actual: Result) -> Difference | None:
     """Where two results first differ in execution order (sample, step, layer, unit; spikes
-    before scores), as text, or None if they are identical."""
+    before scores), or None if they are identical."""
     for b in range(expected.scores.shape[0]):
         first = None
         for k, (e, a) in enumerate(zip(expected.spikes, actual.spikes)):
@@ -120,11 +141,11 @@ def first_difference(expected: Result, actual: Result) -> str | None:
                 first = min(first or (t, k, j), (t, k, j))
         if first is not None:
             t, k, j = first
-            return (f"sample {b}, step {t}, layer {k}, unit {j}: golden spike "
-                    f"{expected.spikes[k][b, t, j]}, RTL spike {actual.spikes[k][b, t, j]}")
+            return Difference(b, t, k, j, int(expected.spikes[k][b, t, j]),
+                              int(actual.spikes[k][b, t, j]))
         diff = np.flatnonzero(expected.scores[b] != actual.scores[b])
         if len(diff):
             j = int(diff[0])
-            return (f"sample {b}, scores of layer {len(expected.spikes)}, unit {j}: golden "
-                    f"{expected.scores[b, j]}, RTL {actual.scores[b, j]}")
+            return Difference(b, None, len(expected.spikes), j, int(expected.scores[b, j]),
+                              int(actual.scores[b, j]))
     return None

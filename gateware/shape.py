@@ -162,6 +162,14 @@ class CoreShape:
         return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD for l in self.layers) \
             + STEP_OVERHEAD
 
+    def clear_cycles(self) -> int:
+        """Cycles of the state-clearing walk after reset and after every sample."""
+        walks = [self.n_inputs]
+        for l in self.layers:
+            g = l.groups(self.lanes)
+            walks.append(max(g * l.fan_in, (2 if l.recurrent else 1) * g))
+        return max(walks) + 2
+
     def cycles_formula(self) -> str:
         return (f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
                 f"{STEP_OVERHEAD} (+1 per input event)")

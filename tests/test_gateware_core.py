@@ -24,7 +24,7 @@ def run_and_decode(model, spikes, lanes=1, *, from_config=False, queue=8, **kwar
 
 def assert_matches_golden(model, spikes, result):
     difference = protocol.first_difference(golden.run(model, spikes), result)
-    assert difference is None, difference
+    assert difference is None, str(difference)
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 4])

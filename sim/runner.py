@@ -1,0 +1,133 @@
+"""Build and run the co-simulation top in Verilator or Icarus through cocotb's runner.
+
+One build per (core Verilog, wrapper, simulator, waves): the cache key hashes the Verilog
+text itself, so any change of the gateware rebuilds, and two models of the same shape share a
+build (their contents travel in the stimulus). Builds live in ``$DELAYHW_SIM_CACHE`` (default
+``~/.cache/delayhw/sim``), one directory each, guarded by a file lock so parallel workers
+(pytest-xdist, ``regress -j``) never build into the same directory at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata, resources
+from pathlib import Path
+
+from delayhw.errors import DelayhwError
+from delayhw.gateware.core import Core
+from delayhw.gateware.shape import CoreShape
+from delayhw.gateware.verilog import TOP, convert
+
+from .tools import VERILATOR_WAIVERS, icarus_available, use_verilator
+
+SIMULATORS = ("verilator", "icarus")
+HDL_TOPLEVEL = "cosim_top"
+TEST_MODULE = "delayhw.sim.cosim_tb"
+TIMESCALE = ("1ns", "1ps")
+#: Yosys' Verilog (Amaranth's backend) starts its `always @*` blocks with an event from a
+#: declaration initialiser at time 0; Icarus in its default SystemVerilog mode (cocotb passes
+#: -g2012) does not fire that event, leaving combinational outputs X. Verilog-2005 mode does.
+ICARUS_ARGS = ["-g2005"]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("DELAYHW_SIM_CACHE", Path.home() / ".cache" / "delayhw" / "sim"))
+
+
+def check_simulator(sim: str) -> None:
+    """Raise DelayhwError unless ``sim`` is known and usable here."""
+    if sim not in SIMULATORS:
+        raise DelayhwError(f"--sim: {sim!r} is not one of {SIMULATORS}")
+    if sim == "icarus" and not icarus_available():
+        raise DelayhwError("--sim icarus: iverilog/vvp not found (apt-get install iverilog)")
+    if sim == "verilator":
+        use_verilator()
+
+
+@dataclass(frozen=True)
+class Build:
+    sim: str
+    directory: Path
+    waves: bool
+
+    def runner(self):
+        from cocotb_tools.runner import get_runner
+        check_simulator(self.sim)
+        return get_runner(self.sim)
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _versions(sim: str) -> str:
+    names = ["cocotb", "amaranth"] + (["verilator"] if sim == "verilator" else [])
+    return ";".join(f"{n}={metadata.version(n)}" for n in names)
+
+
+def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Build:
+    """The build of ``shape`` for ``sim``, made if it does not exist yet. Waveforms need a
+    tracing build in Verilator; Icarus traces any build (``+vcd=``)."""
+    check_simulator(sim)
+    waves = waves and sim == "verilator"
+    verilog = convert(Core(shape))
+    wrapper = resources.files("delayhw.sim").joinpath("cosim_top.v").read_text()
+    digest = hashlib.sha256("\0".join([sim, str(waves), _versions(sim), verilog, wrapper])
+                            .encode()).hexdigest()[:20]
+    directory = cache_root() / f"{sim}-{'waves-' if waves else ''}{digest}"
+    marker = directory / "BUILT"
+    with _locked(cache_root() / f"{directory.name}.lock"):
+        if not marker.exists():
+            if directory.exists():
+                shutil.rmtree(directory)          # a build that died half-way
+            src = directory / "src"
+            src.mkdir(parents=True)
+            (src / f"{TOP}.v").write_text(verilog)
+            (src / "cosim_top.v").write_text(wrapper)
+            args = (["-Wno-fatal", *VERILATOR_WAIVERS] if sim == "verilator" else ICARUS_ARGS)
+            build_obj = Build(sim, directory, waves)
+            build_obj.runner().build(
+                sources=[src / f"{TOP}.v", src / "cosim_top.v"], hdl_toplevel=HDL_TOPLEVEL,
+                build_dir=directory, build_args=args, timescale=TIMESCALE, waves=waves,
+                always=True, log_file=directory / "build.log")
+            marker.write_text(json.dumps({"shape": shape.as_dict(), "sim": sim, "waves": waves,
+                                          "versions": _versions(sim)}, indent=1))
+    return Build(sim, directory, waves)
+
+
+def run(build_: Build, stimulus: Path, out: Path, stats: Path, workdir: Path, *,
+        max_cycles: int, ready_prob: float = 1.0, seed: int = 1, waves: bool = False) -> dict:
+    """Run one stimulus file through a build; return the stats the testbench wrote. With
+    ``waves``, a trace of the run is left in ``workdir``: ``*.vcd`` from Verilator,
+    ``waves.fst`` from Icarus."""
+    ready = 256 if ready_prob >= 1 else max(1, int(round(ready_prob * 256)))
+    plusargs = [f"+stim={stimulus}", f"+out={out}", f"+stats={stats}", f"+ready={ready}",
+                f"+seed={seed}", f"+max_cycles={max_cycles}"]
+    if waves and build_.sim == "icarus":
+        plusargs.append(f"+dump={workdir / 'waves.fst'}")
+    stats.unlink(missing_ok=True)
+    runner = build_.runner()
+    xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=HDL_TOPLEVEL, hdl_toplevel_lang="verilog",
+                      build_dir=build_.directory, test_dir=workdir, plusargs=plusargs,
+                      waves=build_.waves or waves, timescale=TIMESCALE, log_file=workdir / "sim.log",
+                      extra_env={"COCOTB_RESOLVE_X": "ZEROS"})
+    from cocotb_tools.check_results import get_results
+    _, failed = get_results(xml)
+    if failed or not stats.exists():
+        log = (workdir / "sim.log")
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        raise DelayhwError(f"{build_.sim}: the simulation did not finish (see {log}):\n{tail}")
+    return json.loads(stats.read_text())
