@@ -1,6 +1,7 @@
 // delayhw co-simulation top: streams a stimulus file into the core and its outputs into a
-// result file, with no Python in the cycle loop. Python (cocotb) only drives the clock and
-// waits for `done`.
+// result file, with no Python in the cycle loop. The clock is generated here (Verilator
+// builds with --timing); Python (cocotb) only waits for `done` and reads the counters, the
+// only signals made visible to VPI.
 //
 // Plusargs:
 //   +stim=FILE   stimulus, one word per line: "T HEX", T = 0 config write, 1 input event
@@ -11,14 +12,16 @@
 // Reset is held for the first 4 cycles. `done` rises once the stimulus is exhausted and one
 // SAMPLE output event has arrived for every SAMPLE input event sent.
 `timescale 1ns/1ps
-module cosim_top (
-    input  wire        clk,
-    output reg         done,
-    output reg  [63:0] cycles,          // cycles since reset was released
-    output reg  [31:0] out_count,       // output events written
-    output wire [32:0] status
-);
+module cosim_top (done, cycles, out_count, status);
+    output reg         done      /*verilator public_flat_rd*/;
+    output reg  [63:0] cycles    /*verilator public_flat_rd*/;   // cycles since reset
+    output reg  [31:0] out_count /*verilator public_flat_rd*/;   // output events written
+    output wire [32:0] status    /*verilator public_flat_rd*/;
     localparam IN_W = 18, CFG_W = 75, OUT_W = 90;
+    localparam HALF_PERIOD_NS = 5;
+
+    reg clk = 0;
+    always #HALF_PERIOD_NS clk = ~clk;
     localparam TAG_CONFIG = 0, TAG_INPUT = 1, TAG_END = 3;
 
     reg  rst;

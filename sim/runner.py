@@ -34,6 +34,12 @@ TIMESCALE = ("1ns", "1ps")
 #: declaration initialiser at time 0; Icarus in its default SystemVerilog mode (cocotb passes
 #: -g2012) does not fire that event, leaving combinational outputs X. Verilog-2005 mode does.
 ICARUS_ARGS = ["-g2005"]
+#: Verilator: warnings of Amaranth's output non-fatal (DESIGN.md section 10); --timing for
+#: cosim_top's clock (C++20 coroutines); cocotb's runner makes every signal VPI-visible with
+#: --public-flat-rw, which made the model 6x slower here, so it is switched off again and
+#: cosim_top marks the few signals cocotb reads as public.
+VERILATOR_ARGS = ["-Wno-fatal", *VERILATOR_WAIVERS, "--timing", "--no-public-flat-rw",
+                  "-CFLAGS", "-std=c++20"]
 
 
 def cache_root() -> Path:
@@ -97,7 +103,7 @@ def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Buil
             src.mkdir(parents=True)
             (src / f"{TOP}.v").write_text(verilog)
             (src / "cosim_top.v").write_text(wrapper)
-            args = (["-Wno-fatal", *VERILATOR_WAIVERS] if sim == "verilator" else ICARUS_ARGS)
+            args = VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS
             build_obj = Build(sim, directory, waves)
             build_obj.runner().build(
                 sources=[src / f"{TOP}.v", src / "cosim_top.v"], hdl_toplevel=HDL_TOPLEVEL,

@@ -1,0 +1,120 @@
+"""Co-simulation speed: simulated cycles per second through `delayhw cosim` (cocotb's main
+loop and VPI, Python awaiting only the end) against the same RTL free-running with no Python
+and no VPI at all (the simulator's own main loop until `$finish`), in the same run, per
+simulator.
+Target: cosim / free-running >= 0.5.  Writes bench/results/cosim.json.
+
+Network: 64 inputs -> 64 recurrent lif (d_max 16) -> 10 readout, fifo scheme, 1 lane
+(8,848 cycles per step). Verilator runs 4 samples x 50 steps, Icarus 1 sample x 10 steps.
+
+    python bench/cosim.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import write_result  # noqa: E402
+from gateware import model_of  # noqa: E402
+
+from delayhw import netgen  # noqa: E402
+from delayhw.gateware.core import Core  # noqa: E402
+from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.gateware.verilog import TOP, convert  # noqa: E402
+from delayhw.sim import cosim, runner  # noqa: E402
+from delayhw.sim.tools import icarus_available, verilator_env, verilator_root  # noqa: E402
+
+# The same simulation top, with Verilog's own main loop instead of cocotb's (cosim_top makes
+# its clock): no VPI, no Python.
+FREERUN_TOP = """`timescale 1ns/1ps
+module freerun_top;
+    wire done;
+    wire [63:0] cycles;
+    wire [31:0] out_count;
+    wire [32:0] status;
+    cosim_top top (.done(done), .cycles(cycles), .out_count(out_count), .status(status));
+    initial begin
+        wait (done);
+        $display("FREERUN cycles=%0d outputs=%0d", cycles, out_count);
+        $finish;
+    end
+endmodule
+"""
+
+
+def build_freerun(shape: CoreShape, sim: str, directory: Path) -> list[str]:
+    """Build the free-running top; return the command that runs it (plusargs appended)."""
+    src = directory / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / f"{TOP}.v").write_text(convert(Core(shape)))
+    (src / "cosim_top.v").write_text((Path(runner.__file__).parent / "cosim_top.v").read_text())
+    (src / "freerun_top.v").write_text(FREERUN_TOP)
+    sources = [str(src / f) for f in ("freerun_top.v", "cosim_top.v", f"{TOP}.v")]
+    if sim == "verilator":
+        cmd = [str(verilator_root() / "bin" / "verilator"), "--binary", *runner.VERILATOR_ARGS,
+               "--top-module", "freerun_top", "-Mdir", str(directory / "obj"), "-j", "2",
+               *sources]
+        subprocess.run(cmd, env=verilator_env(), check=True, capture_output=True)
+        return [str(directory / "obj" / "Vfreerun_top")]
+    subprocess.run(["iverilog", *runner.ICARUS_ARGS, "-o", str(directory / "freerun.vvp"),
+                    "-s", "freerun_top", *sources], check=True, capture_output=True)
+    return ["vvp", "-n", str(directory / "freerun.vvp")]
+
+
+def measure(sim: str, model, spikes) -> dict:
+    shape = CoreShape.from_model(model)
+    with tempfile.TemporaryDirectory(prefix="delayhw-bench-") as tmp:
+        tmp = Path(tmp)
+        command = build_freerun(shape, sim, tmp / "freerun")
+        # the cosim path: exactly what `delayhw cosim` runs (best of 2 runs, as below)
+        run = min((cosim.run_rtl(model, spikes, sim=sim) for _ in range(2)),
+                  key=lambda r: r.sim_seconds)
+        assert cosim.compare(model, spikes, run.result) is None
+        cosim.write_stimulus(tmp / "stim.txt", model, spikes)
+        free_s = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            proc = subprocess.run(command + [f"+stim={tmp / 'stim.txt'}",
+                                             f"+out={tmp / 'out.txt'}"],
+                                  capture_output=True, text=True, check=True)
+            free_s = min(free_s, time.perf_counter() - start)
+        line = next(l for l in proc.stdout.splitlines() if l.startswith("FREERUN"))
+        free_cycles = int(line.split("cycles=")[1].split()[0])
+    assert free_cycles == run.cycles, (free_cycles, run.cycles)
+    cosim_cps = run.cycles / run.sim_seconds
+    free_cps = free_cycles / free_s
+    print(f"{sim}: {run.cycles} cycles; cosim {cosim_cps:,.0f} cycles/s, free-running "
+          f"{free_cps:,.0f} cycles/s, ratio {cosim_cps / free_cps:.3f}", flush=True)
+    return {"cycles": run.cycles, "batch": int(spikes.shape[0]), "steps": int(spikes.shape[1]),
+            "cosim_sim_seconds": round(run.sim_seconds, 4),
+            "cosim_total_seconds": round(run.total_seconds, 3),
+            "cosim_cycles_per_s": round(cosim_cps),
+            "cosim_end_to_end_cycles_per_s": round(run.cycles / run.total_seconds),
+            "freerun_seconds": round(free_s, 4), "freerun_cycles_per_s": round(free_cps),
+            "cosim_over_freerun": round(cosim_cps / free_cps, 3), "target_min": 0.5}
+
+
+def main() -> None:
+    model = model_of(64, 64, 10, 16, True)
+    rng = np.random.default_rng(0)
+    results = {"network": "64 -> 64 recurrent lif (d_max 16) -> 10 readout, fifo, 1 lane",
+               "cycles_per_step": CoreShape.from_model(model).cycles_per_step(),
+               "cosim_seconds_measured": "inside the simulator, from clock start to done "
+                                         "(the end-to-end figure adds Verilog generation and "
+                                         "simulator start-up)",
+               "freerun_seconds_measured": "wall time of the whole simulator process"}
+    results["verilator"] = measure("verilator", model, netgen.random_spikes(rng, 4, 50, 64, 0.2))
+    if icarus_available():
+        results["icarus"] = measure("icarus", model, netgen.random_spikes(rng, 1, 10, 64, 0.2))
+    write_result("cosim", results)
+
+
+if __name__ == "__main__":
+    main()
