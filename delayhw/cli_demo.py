@@ -1,37 +1,113 @@
-"""``delayhw demo``: the end-to-end flow on a small built-in network."""
+"""``delayhw demo``: the whole flow on a small network, end to end.
+
+model -> golden model -> Verilog (linted) -> co-simulation in Verilator -> report + plot.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
 import numpy as np
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from . import golden
-    from .cli import claim_output_dir
+def _stage(console, text: str):
+    console.rule(f"[bold]{text}")
+    return time.perf_counter()
+
+
+def _model_and_inputs(out: Path, seed: int, console):
+    """The demo network and its test inputs (model file, Inputs)."""
     from .formats import Inputs, save_model
     from .netgen import example_model, random_spikes
 
-    out = claim_output_dir(args.out, args.force)
     model = example_model()
     model_path = save_model(model, out / "model.npz")
-    spikes = random_spikes(np.random.default_rng(args.seed), 4, 20, model.n_inputs, 0.2)
-    Inputs(spikes).save(out / "input.npz")
-    result = golden.run(model, spikes)
-    result.save(out / "golden.npz")
-    print(f"model: {model_path} ({model.n_inputs} inputs -> "
-          + " -> ".join(f"{l.name}[{l.size} {l.kind}]" for l in model.layers) + ")")
-    for b in range(len(spikes)):
-        print(f"sample {b}: scores {result.scores[b].tolist()} -> class {result.predictions[b]}, "
-              f"hidden spikes {int(result.spikes[0][b].sum())}")
-    return 0
+    inputs = Inputs(random_spikes(np.random.default_rng(seed), 8, 30, model.n_inputs, 0.15))
+    inputs.save(out / "test_input.npz")
+    console.print(f"built-in example network -> {model_path}")
+    return model_path, model, inputs
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import golden
+    from .cli import EXIT_MISMATCH, claim_output_dir
+    from .cli_hw import _progress
+    from .gateware.protocol import first_difference
+    from .gateware.verilog import TOP, generate
+    from .plots import agreement_plot
+    from .sim import cosim
+    from .sim.tools import lint_verilator
+
+    console = Console()
+    out = claim_output_dir(args.out, args.force)
+    times = {}
+
+    t = _stage(console, "1. model")
+    model_path, model, inputs = _model_and_inputs(out, args.seed, console)
+    console.print(f"{model.n_inputs} inputs -> " + " -> ".join(
+        f"{l.name} [{l.size} {l.kind}{', recurrent' if l.recurrent else ''}, d_max {l.d_max}]"
+        for l in model.layers))
+    times["model"] = time.perf_counter() - t
+
+    t = _stage(console, "2. golden model")
+    expected = golden.run(model, inputs.spikes)
+    expected.save(out / "golden_result.npz")
+    if inputs.labels is not None:
+        console.print(f"golden accuracy on {len(inputs.labels)} test samples: "
+                      f"{100 * expected.accuracy(inputs.labels):.1f}%")
+    times["golden"] = time.perf_counter() - t
+
+    t = _stage(console, "3. Verilog")
+    info = generate(model, out / "hw", lanes=args.lanes, model_file=str(model_path))
+    lint = lint_verilator(out / "hw" / f"{TOP}.v")
+    console.print(f"{out / 'hw' / (TOP + '.v')}: {info['memory_bits']['total']} memory bits, "
+                  f"{info['cycles_per_step']['value']} cycles/step; verilator lint "
+                  f"{'clean' if lint.returncode == 0 else 'FAILED'}")
+    times["generate"] = time.perf_counter() - t
+
+    t = _stage(console, "4. co-simulation in Verilator (cocotb)")
+    batch = inputs.spikes.shape[0]
+    with _progress() as bar:
+        task = bar.add_task("verilator", total=batch)
+        run = cosim.run_rtl(model, inputs.spikes, sim="verilator", lanes=args.lanes,
+                            on_progress=lambda n: bar.update(task, completed=n))
+    run.result.save(out / "rtl_result.npz")
+    difference = first_difference(expected, run.result)
+    times["cosim"] = time.perf_counter() - t
+
+    t = _stage(console, "5. report")
+    plot = agreement_plot(expected, run.result, out / "agreement.png",
+                          title="delayhw demo: RTL (Verilator) vs golden model")
+    table = Table(title="delayhw demo")
+    table.add_column("what")
+    table.add_column("result")
+    table.add_row("network", f"{model.n_inputs} -> " + " -> ".join(str(l.size) for l in model.layers))
+    if inputs.labels is not None:
+        table.add_row("accuracy (golden / RTL)", f"{100 * expected.accuracy(inputs.labels):.1f}% / "
+                                                 f"{100 * run.result.accuracy(inputs.labels):.1f}%")
+    table.add_row("RTL == golden", "yes, bit for bit" if difference is None
+                  else f"NO: first difference at {difference}")
+    table.add_row("spikes compared", str(sum(int(s.sum()) for s in expected.spikes)))
+    table.add_row("simulated cycles", f"{run.cycles:,} ({run.cycles_per_second:,.0f} cycles/s)")
+    table.add_row("Verilog", str(out / "hw" / f"{TOP}.v"))
+    table.add_row("plot", str(plot))
+    table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
+    console.print(table)
+    return 0 if difference is None else EXIT_MISMATCH
 
 
 def register(sub, add_force) -> None:
-    p = sub.add_parser("demo", help="run the whole flow on a small built-in network",
-                       description="Run the delayhw flow end to end on a small example.")
+    p = sub.add_parser("demo", help="run the whole flow on a small network",
+                       description="Run the delayhw flow end to end on a small network: "
+                                   "model, golden model, Verilog, co-simulation in Verilator, "
+                                   "report and plot.")
     p.add_argument("-o", "--out", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lanes", type=int, default=1, help="neuron lanes of the core (default 1)")
     add_force(p)
     p.set_defaults(func=cmd_demo)
