@@ -87,8 +87,6 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
     t0 = time.perf_counter()
     spikes = _check_spikes("spikes", spikes, model.n_inputs)
     batch, steps, _ = spikes.shape
-    if steps >= 1 << 16:
-        raise DelayhwError(f"spikes: {steps} steps; the RTL streams handle up to 65535 per sample")
     shape = CoreShape.from_model(model, lanes, scheme)
     build = runner.build(shape, sim, waves)
     own_dir = workdir is None

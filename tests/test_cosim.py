@@ -39,6 +39,16 @@ def test_random_networks_are_bit_exact(sim, seed, shape, lanes):
     assert run.cycles > 0
 
 
+@pytest.mark.parametrize("sim", SIMS)
+def test_widest_widths_and_longest_delays(sim):
+    params = netgen.NetParams(max_inputs=4, max_size=4, max_layers=2, w_bits=(16, 16),
+                              v_bits=(32, 32), f_bits=(16, 16), d_max=(255, 255), p_recurrent=1.0)
+    model, _ = netgen.random_case(77, params)
+    spikes = netgen.random_spikes(np.random.default_rng(7), 2, 270, model.n_inputs, 0.3)
+    run = cosim.run_rtl(model, spikes, sim=sim, lanes=2)
+    assert_bit_exact(model, spikes, run.result)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("seed", range(60))

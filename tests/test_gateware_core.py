@@ -58,6 +58,17 @@ def test_the_random_networks_cover_every_feature():
     assert any((l.d == 0).any() and (l.d == l.d_max).any() and l.d_max > 0 for l in layers)
 
 
+@pytest.mark.parametrize("widths", [dict(w_bits=(16, 16), v_bits=(32, 32), f_bits=(16, 16)),
+                                    dict(w_bits=(2, 2), v_bits=(4, 4), f_bits=(1, 1))],
+                         ids=["widest", "narrowest"])
+def test_width_extremes(widths):
+    params = replace(VARIED, **widths)
+    for seed in range(3):
+        model, spikes = netgen.random_case(900 + seed, params, batch=2, steps=8)
+        _, result = run_and_decode(model, spikes, 2)
+        assert_matches_golden(model, spikes, result)
+
+
 def test_delay_extremes_and_deep_recurrence():
     # d_max 255 and recurrent delays up to d_max on a tiny network, 260 steps
     rng = np.random.default_rng(3)
