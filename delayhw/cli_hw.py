@@ -189,6 +189,22 @@ def _probability(text: str) -> float:
     return value
 
 
+def _core_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
+    p.add_argument("--scheme", choices=SCHEME_CHOICES, default="fifo",
+                   help="delay scheme (default fifo; ring is not built yet)")
+    p.add_argument("--lanes", type=_lanes, default=lanes_default,
+                   help="parallel neuron lanes, a power of 2 (default "
+                        f"{lanes_default or '1, 2 or 4 by shape'})")
+
+
+def _sim_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
+    p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
+                   help="simulator (default verilator)")
+    _core_options(p, lanes_default)
+    p.add_argument("--ready-prob", type=_probability, default=1.0,
+                   help="probability that the output stream is ready in a cycle (default 1)")
+
+
 def register(sub, add_force) -> None:
     p = sub.add_parser("generate", help="write the Verilog core and manifest for a model",
                        description="Generate the neuromorphic core for MODEL: Verilog with the "
@@ -196,9 +212,7 @@ def register(sub, add_force) -> None:
                                    "payload layouts, memory bits, cycles per step).")
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--scheme", choices=SCHEME_CHOICES, default="fifo",
-                   help="delay scheme (default fifo; ring is not built yet)")
-    p.add_argument("--lanes", type=_lanes, default=1, help="parallel neuron lanes (power of 2)")
+    _core_options(p, lanes_default=1)
     p.add_argument("--lint", action="store_true",
                    help="also lint with Verilator and compile with Icarus (if installed)")
     add_force(p)
@@ -212,11 +226,7 @@ def register(sub, add_force) -> None:
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
     p.add_argument("input", metavar="INPUT", help="input file (.npz) with spikes [and labels]")
     p.add_argument("--out", required=True, metavar="RESULT.npz", help="RTL result file to write")
-    p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator")
-    p.add_argument("--scheme", choices=SCHEME_CHOICES, default="fifo")
-    p.add_argument("--lanes", type=_lanes, default=1)
-    p.add_argument("--ready-prob", type=_probability, default=1.0,
-                   help="probability that the output stream is ready in a cycle (default 1)")
+    _sim_options(p, lanes_default=1)
     add_force(p)
     p.set_defaults(func=cmd_cosim)
 
@@ -228,14 +238,10 @@ def register(sub, add_force) -> None:
     p.add_argument("--seeds", type=int, default=20, help="number of cases (default 20)")
     p.add_argument("--start", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--shapes", type=int, default=4, help="distinct structures (default 4)")
-    p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator")
-    p.add_argument("--scheme", choices=SCHEME_CHOICES, default="fifo")
-    p.add_argument("--lanes", type=_lanes, default=None,
-                   help="lanes (default: 1, 2 or 4 by shape)")
+    _sim_options(p, lanes_default=None)
     p.add_argument("-j", "--jobs", type=int, default=2, help="parallel simulations (default 2)")
     p.add_argument("--batch", type=int, default=3, help="samples per network (default 3)")
     p.add_argument("--steps", type=int, default=16, help="steps per sample (default 16)")
     p.add_argument("--max-size", type=int, default=8, help="largest layer/input (default 8)")
     p.add_argument("--d-max", type=int, default=12, help="largest d_max (default 12)")
-    p.add_argument("--ready-prob", type=_probability, default=1.0)
     p.set_defaults(func=cmd_regress)

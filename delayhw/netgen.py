@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import Layer, Model
+from .spec import Layer, LayerShape, Model
 
 __all__ = ["NetParams", "random_plan", "random_contents", "random_model", "random_spikes",
            "random_case", "example_model"]
@@ -46,48 +46,47 @@ def _sparse(rng: np.random.Generator, shape: tuple[int, ...], lo: int, hi: int,
     return np.where(rng.random(shape) < density, w, 0)
 
 
-def random_plan(rng: np.random.Generator, params: NetParams = NetParams()) -> tuple[int, list[dict]]:
-    """A random network structure: ``n_inputs`` and per layer the fields that fix the
-    hardware (kind, size, widths, d_max, recurrent, bias), no contents."""
+def random_plan(rng: np.random.Generator,
+                params: NetParams = NetParams()) -> tuple[int, list[LayerShape]]:
+    """A random network structure: ``n_inputs`` and the shape of every layer."""
     n_inputs = _draw(rng, (1, params.max_inputs))
     n_layers = _draw(rng, (1, params.max_layers))
-    plans = []
+    shapes, n_prev = [], n_inputs
     for k in range(n_layers):
         last = k == n_layers - 1
         recurrent = bool((not last) and rng.random() < params.p_recurrent)
         d_max = _draw(rng, params.d_max)
-        plans.append({
-            "kind": "readout" if last else "lif", "size": _draw(rng, (1, params.max_size)),
-            "w_bits": _draw(rng, params.w_bits), "v_bits": _draw(rng, params.v_bits),
-            "f_bits": _draw(rng, params.f_bits), "d_max": max(d_max, 1) if recurrent else d_max,
-            "recurrent": recurrent, "bias": bool(rng.random() < params.p_bias)})
-    return n_inputs, plans
+        shapes.append(LayerShape(
+            kind="readout" if last else "lif", size=_draw(rng, (1, params.max_size)), n_in=n_prev,
+            w_bits=_draw(rng, params.w_bits), v_bits=_draw(rng, params.v_bits),
+            f_bits=_draw(rng, params.f_bits), d_max=max(d_max, 1) if recurrent else d_max,
+            recurrent=recurrent, bias=bool(rng.random() < params.p_bias)))
+        n_prev = shapes[-1].size
+    return n_inputs, shapes
 
 
-def random_contents(rng: np.random.Generator, n_inputs: int, plans: list[dict],
+def random_contents(rng: np.random.Generator, n_inputs: int, shapes: list[LayerShape],
                     density: tuple[float, float] = NetParams.density) -> Model:
     """A valid model of the given structure with random weights, delays, biases, decay
     (including the edges beta = 0 and beta = 2**f_bits), thresholds and resets."""
-    layers, n_prev = [], n_inputs
-    for k, p in enumerate(plans):
-        size, w_bits, f_bits, d_max = p["size"], p["w_bits"], p["f_bits"], p["d_max"]
-        lif = p["kind"] == "lif"
+    layers = []
+    for k, s in enumerate(shapes):
+        lif = s.kind == "lif"
         dens = float(rng.uniform(*density))
-        wlo, whi = -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1
-        vmax = (1 << (p["v_bits"] - 1)) - 1
-        beta = int(rng.choice([0, 1 << f_bits, int(rng.integers(0, (1 << f_bits) + 1))]))
+        wlo, whi = -(1 << (s.w_bits - 1)), (1 << (s.w_bits - 1)) - 1
+        vmax = (1 << (s.v_bits - 1)) - 1
+        beta = int(rng.choice([0, 1 << s.f_bits, int(rng.integers(0, (1 << s.f_bits) + 1))]))
         layers.append(Layer(
-            name=f"{'hidden' if lif else 'out'}{k}", kind=p["kind"], size=size, w_bits=w_bits,
-            v_bits=p["v_bits"], f_bits=f_bits, beta=beta, d_max=d_max,
-            w=_sparse(rng, (size, n_prev), wlo, whi, dens),
-            d=rng.integers(0, d_max + 1, size=(size, n_prev), dtype=np.int64),
-            w_rec=_sparse(rng, (size, size), wlo, whi, dens) if p["recurrent"] else None,
-            d_rec=rng.integers(1, d_max + 1, size=(size, size), dtype=np.int64)
-            if p["recurrent"] else None,
-            bias=rng.integers(wlo, whi + 1, size=size, dtype=np.int64) if p["bias"] else None,
+            name=f"{'hidden' if lif else 'out'}{k}", kind=s.kind, size=s.size, w_bits=s.w_bits,
+            v_bits=s.v_bits, f_bits=s.f_bits, beta=beta, d_max=s.d_max,
+            w=_sparse(rng, (s.size, s.n_in), wlo, whi, dens),
+            d=rng.integers(0, s.d_max + 1, size=(s.size, s.n_in), dtype=np.int64),
+            w_rec=_sparse(rng, (s.size, s.size), wlo, whi, dens) if s.recurrent else None,
+            d_rec=rng.integers(1, s.d_max + 1, size=(s.size, s.size), dtype=np.int64)
+            if s.recurrent else None,
+            bias=rng.integers(wlo, whi + 1, size=s.size, dtype=np.int64) if s.bias else None,
             threshold=int(rng.integers(1, min(vmax, 2 * whi + 1) + 1)) if lif else None,
             reset=str(rng.choice(["subtract", "zero"])) if lif else None))
-        n_prev = size
     return Model(n_inputs=n_inputs, layers=tuple(layers)).validate("random model")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import DelayhwError
 
-__all__ = ["Layer", "Model", "LIMITS", "KINDS", "RESETS"]
+__all__ = ["Layer", "LayerShape", "Model", "LIMITS", "KINDS", "RESETS"]
 
 KINDS = ("lif", "readout")
 RESETS = ("subtract", "zero")
@@ -40,6 +40,46 @@ def signed_range(bits: int) -> tuple[int, int]:
 def bits_for(n: int) -> int:
     """Bits of an unsigned integer holding 0..n (at least 1)."""
     return max(1, int(n).bit_length())
+
+
+def accumulator_bits(w_bits: int, fan_in: int) -> int:
+    """Signed width that holds any sum of ``fan_in`` signed ``w_bits`` weights exactly
+    (section 3: ``w_bits + ceil(log2(fan_in + 1)) + 1``)."""
+    return w_bits + math.ceil(math.log2(fan_in + 1)) + 1
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """The structure of a layer, without contents: what fixes its hardware."""
+
+    kind: str
+    size: int
+    n_in: int
+    w_bits: int
+    v_bits: int
+    f_bits: int
+    d_max: int
+    recurrent: bool
+    bias: bool
+
+    @property
+    def fan_in(self) -> int:
+        """Synapses per unit: feedforward plus recurrent."""
+        return self.n_in + (self.size if self.recurrent else 0)
+
+    @property
+    def acc_bits(self) -> int:
+        """Signed accumulator width that holds any synaptic current ``I`` exactly."""
+        return accumulator_bits(self.w_bits, self.fan_in)
+
+    @property
+    def d_bits(self) -> int:
+        """Unsigned width of a delay (0..d_max)."""
+        return bits_for(self.d_max)
+
+    def groups(self, lanes: int) -> int:
+        """Unit groups of a core with ``lanes`` lanes (lane l of group g is unit g*lanes+l)."""
+        return -(-self.size // lanes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,14 +117,18 @@ class Layer:
         return int(self.w.shape[1])
 
     @property
+    def shape(self) -> LayerShape:
+        return LayerShape(kind=self.kind, size=self.size, n_in=self.n_in, w_bits=self.w_bits,
+                          v_bits=self.v_bits, f_bits=self.f_bits, d_max=self.d_max,
+                          recurrent=self.recurrent, bias=self.has_bias)
+
+    @property
     def fan_in(self) -> int:
-        """Synapses per unit: feedforward plus recurrent."""
-        return self.n_in + (self.size if self.recurrent else 0)
+        return self.shape.fan_in
 
     @property
     def acc_bits(self) -> int:
-        """Signed accumulator width that holds any synaptic current ``I`` exactly."""
-        return self.w_bits + math.ceil(math.log2(self.fan_in + 1)) + 1
+        return self.shape.acc_bits
 
     @property
     def v_range(self) -> tuple[int, int]:
@@ -93,11 +137,6 @@ class Layer:
     @property
     def w_range(self) -> tuple[int, int]:
         return signed_range(self.w_bits)
-
-    @property
-    def d_bits(self) -> int:
-        """Unsigned width of a delay (0..d_max)."""
-        return bits_for(self.d_max)
 
     def describe(self) -> dict[str, Any]:
         """The layer's entry in the model file's ``meta`` JSON."""

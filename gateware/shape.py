@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import Iterator
@@ -19,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from delayhw.errors import DelayhwError
-from delayhw.spec import LIMITS, Model
+from delayhw.spec import LIMITS, LayerShape, Model
 
 SCHEMES = ("fifo",)          # "ring" follows in its own issue
 INDEX_BITS = 16              # unit / channel index width in every event and config address
@@ -66,37 +65,6 @@ class Param(IntEnum):
 
 
 @dataclass(frozen=True)
-class LayerShape:
-    """The hardware-relevant shape of one layer."""
-
-    kind: str
-    size: int
-    n_in: int
-    w_bits: int
-    v_bits: int
-    f_bits: int
-    d_max: int
-    recurrent: bool
-    bias: bool
-
-    @property
-    def fan_in(self) -> int:
-        return self.n_in + (self.size if self.recurrent else 0)
-
-    @property
-    def acc_bits(self) -> int:
-        return self.w_bits + math.ceil(math.log2(self.fan_in + 1)) + 1
-
-    @property
-    def d_bits(self) -> int:
-        return max(1, self.d_max.bit_length())
-
-    def groups(self, lanes: int) -> int:
-        """Unit groups: lane ``l`` of group ``g`` computes unit ``g * lanes + l``."""
-        return -(-self.size // lanes)
-
-
-@dataclass(frozen=True)
 class CoreShape:
     """Everything that fixes a core's hardware. Build with :meth:`from_model` or directly
     (for a core whose memories are loaded at run time)."""
@@ -122,10 +90,7 @@ class CoreShape:
     def from_model(model: Model, lanes: int = 1, scheme: str = "fifo") -> "CoreShape":
         return CoreShape(
             n_inputs=model.n_inputs, lanes=lanes, scheme=scheme,
-            layers=tuple(LayerShape(kind=l.kind, size=l.size, n_in=l.n_in, w_bits=l.w_bits,
-                                    v_bits=l.v_bits, f_bits=l.f_bits, d_max=l.d_max,
-                                    recurrent=l.recurrent, bias=l.has_bias)
-                         for l in model.layers))
+            layers=tuple(layer.shape for layer in model.layers))
 
     def check_model(self, model: Model, source: str = "model") -> None:
         """Raise DelayhwError unless ``model`` has exactly this shape."""
