@@ -28,6 +28,8 @@ __all__ = ["KERNELS", "SCHEDULE_END", "DelayKernel", "spread", "round_half_up"]
 KERNELS = ("linear", "triangle", "gaussian")
 #: Fraction of float training after which the kernel width stays at its final value.
 SCHEDULE_END = 0.5
+#: Fraction of float training from which delays are rounded straight-through.
+STRAIGHT_THROUGH_FROM = 0.5
 _FINAL = {"linear": 1.0, "triangle": 1.0, "gaussian": 0.5}
 
 
@@ -70,7 +72,7 @@ class DelayKernel:
     def set_progress(self, fraction: float) -> None:
         f = min(1.0, max(0.0, fraction) / SCHEDULE_END)
         self.width = self.initial + (self.final - self.initial) * f
-        self.straight_through = fraction >= SCHEDULE_END
+        self.straight_through = fraction >= STRAIGHT_THROUGH_FROM
 
     def harden(self) -> None:
         self.hard = True
@@ -83,7 +85,8 @@ class DelayKernel:
         soft = spread(p, bins, self.mode, self.width)
         if not self.straight_through or self.hard:
             return soft
-        hard = spread(round_half_up(p.detach()), bins, "hard", 1.0)
+        index = (round_half_up(p.detach()) - bins[0]).long().clamp_(0, len(bins) - 1)
+        hard = torch.nn.functional.one_hot(index, len(bins)).to(soft.dtype)
         return soft + (hard - soft).detach()
 
     def describe(self) -> dict:

@@ -82,7 +82,9 @@ class DelayedLinear(nn.Module):
             d = torch.full((n_out, n_in), float(d_min))
         self.delay = nn.Parameter(d, requires_grad=learn_delays)
         self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
-        self.register_buffer("bins", torch.arange(d_min, d_max + 1), persistent=False)
+        # float, so that .double()/.to() keep it in the parameters' dtype (no cast per call)
+        self.register_buffer("bins", torch.arange(d_min, d_max + 1, dtype=torch.float32),
+                             persistent=False)
 
     @property
     def n_bins(self) -> int:
@@ -154,13 +156,13 @@ class LIFLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         current = self.ff(x)
-        batch, steps, n = current.shape
+        batch, _, n = current.shape
         v = current.new_zeros(batch, n)
         spikes: list[torch.Tensor] = []
         if self.rec is not None:
             w_rec, zero = self.rec.window_matrix(), current.new_zeros(batch, n)
-        for t in range(steps):
-            i_t = current[:, t]
+        # unbind once: indexing current[:, t] per step would cost a full-size gradient each
+        for t, i_t in enumerate(current.unbind(1)):
             if self.rec is not None:
                 window = history_window(spikes, t, 1, self.rec.n_bins, zero)
                 i_t = i_t + window @ w_rec.T
@@ -191,8 +193,8 @@ class Readout(nn.Module):
         current = self.ff(x)
         v = current.new_zeros(current.shape[0], current.shape[2])
         trace = []
-        for t in range(current.shape[1]):
-            v = self.beta * v + current[:, t]
+        for i_t in current.unbind(1):
+            v = self.beta * v + i_t
             trace.append(v)
         return torch.stack(trace, dim=1)
 
@@ -265,9 +267,6 @@ class DelayNet(nn.Module):
 
     # ------------------------------------------------------------------ delays
 
-    def delayed_linears(self) -> list[DelayedLinear]:
-        return [m for m in self.modules() if isinstance(m, DelayedLinear)]
-
     def delay_parameters(self) -> list[nn.Parameter]:
         return [p for m in self.modules() if m is not self and hasattr(m, "delay_parameters")
                 for p in m.delay_parameters()]
@@ -287,6 +286,7 @@ class DelayNet(nn.Module):
 
     def round_delays_(self) -> None:
         """Round every delay to an integer (half up), freeze delays, use one-hot kernels."""
-        for m in self.delayed_linears():
-            m.round_delays_()
+        for m in self.modules():
+            if m is not self and hasattr(m, "round_delays_"):
+                m.round_delays_()
         self.kernel.harden()

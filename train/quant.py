@@ -181,7 +181,7 @@ def int_forward(net: DelayNet, x: torch.Tensor, spec: QuantSpec) -> IntOutput:
 
 
 def _int_lif(layer, q: LayerQuant, current: torch.Tensor) -> torch.Tensor:
-    batch, steps, n = current.shape
+    batch, _, n = current.shape
     vlo, vhi = q.v_range
     theta = float(q.threshold)
     rec = layer.rec
@@ -192,8 +192,7 @@ def _int_lif(layer, q: LayerQuant, current: torch.Tensor) -> torch.Tensor:
         zero = current.new_zeros(batch, n)
     v = current.new_zeros(batch, n)
     out: list[torch.Tensor] = []
-    for t in range(steps):
-        i_t = current[:, t]
+    for t, i_t in enumerate(current.unbind(1)):
         if rec is not None:
             i_t = i_t + _ste_round(history_window(out, t, 1, rec.n_bins, zero) @ w_rec.T)
         u = torch.clamp(_decay(v, q.beta, q.f_bits) + i_t, vlo, vhi)
@@ -208,8 +207,8 @@ def _int_readout(q: LayerQuant, current: torch.Tensor) -> torch.Tensor:
     vlo, vhi = q.v_range
     v = current.new_zeros(current.shape[0], current.shape[2])
     scores = torch.zeros_like(v)
-    for t in range(current.shape[1]):
-        v = torch.clamp(_decay(v, q.beta, q.f_bits) + current[:, t], vlo, vhi)
+    for i_t in current.unbind(1):
+        v = torch.clamp(_decay(v, q.beta, q.f_bits) + i_t, vlo, vhi)
         scores = scores + v
     return scores
 
