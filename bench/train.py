@@ -99,14 +99,14 @@ def one_epoch(net, splits, fit, progress):
     optimiser, same batches every call)."""
     import torch
 
-    from delayhw.train.loop import Reporter, _train_epoch, float_logits
+    from delayhw.train.loop import Reporter, train_epoch, float_logits
 
     net = copy.deepcopy(net)
     net.set_progress(progress)
     opt = torch.optim.Adam([{"params": net.weight_parameters(), "lr": fit.lr},
                             {"params": net.delay_parameters(), "lr": fit.lr_delay}])
     t0 = time.perf_counter()
-    _train_epoch(float_logits(net), splits.train, opt, fit, np.random.default_rng(0),
+    train_epoch(float_logits(net), splits.train, opt, fit, np.random.default_rng(0),
                  net.clamp_delays_, Reporter(quiet=True))
     return time.perf_counter() - t0
 

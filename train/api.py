@@ -122,6 +122,12 @@ class TrainOptions:
         for name in ("lr", "lr_delay", "lr_qat"):
             if not getattr(self, name) >= 0:
                 bad(name, "must be >= 0")
+        for name in ("threads", "limit"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                bad(name, "must be an integer >= 1")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            bad("device", "must be auto, cpu or cuda[:N]")
         return self
 
 
@@ -234,6 +240,9 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
     device = opts.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise DelayhwError(f"train: device (--device): {device} requested but torch sees no "
+                           f"CUDA device (torch {torch.__version__})")
     reporter = Reporter(quiet)
 
     with _torch_threads(opts.threads):

@@ -29,8 +29,8 @@ from .data import SpikeData, Splits
 from .layers import DelayNet
 from .quant import QuantSpec, int_forward
 
-__all__ = ["FitConfig", "Reporter", "fit_float", "fit_qat", "accuracy", "float_logits",
-           "int_logits"]
+__all__ = ["FitConfig", "Reporter", "fit_float", "fit_qat", "train_epoch", "accuracy",
+           "float_logits", "int_logits"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -127,9 +127,10 @@ def accuracy(forward: Forward, data: SpikeData, batch_size: int = 256,
     return correct / len(data)
 
 
-def _train_epoch(forward: Forward, data: SpikeData, opt: torch.optim.Optimizer,
-                 cfg: FitConfig, rng: np.random.Generator, after_step: Callable[[], None],
-                 reporter: Reporter) -> tuple[float, float]:
+def train_epoch(forward: Forward, data: SpikeData, opt: torch.optim.Optimizer,
+                cfg: FitConfig, rng: np.random.Generator, after_step: Callable[[], None],
+                reporter: Reporter) -> tuple[float, float]:
+    """One pass over ``data`` in shuffled batches; returns (mean loss, accuracy)."""
     total, correct, n = 0.0, 0, 0
     for x, y in _batches(data, cfg.batch_size, rng, cfg.device):
         logits = forward(x)
@@ -162,8 +163,8 @@ def fit_float(net: DelayNet, splits: Splits, cfg: FitConfig, reporter: Reporter)
             net.set_progress((epoch - 1) / max(cfg.epochs - 1, 1))
             reporter.describe(f"float {epoch}/{cfg.epochs}")
             net.train()
-            loss, train_acc = _train_epoch(forward, splits.train, opt, cfg, rng,
-                                           net.clamp_delays_, reporter)
+            loss, train_acc = train_epoch(forward, splits.train, opt, cfg, rng,
+                                          net.clamp_delays_, reporter)
             sched.step()
             net.eval()
             record = {"phase": "float", "epoch": epoch, "loss": loss, "train_acc": train_acc,
@@ -195,8 +196,8 @@ def fit_qat(net: DelayNet, spec: QuantSpec, splits: Splits, cfg: FitConfig,
         for epoch in range(1, cfg.qat_epochs + 1):
             t0 = time.perf_counter()
             reporter.describe(f"qat {epoch}/{cfg.qat_epochs}")
-            loss, train_acc = _train_epoch(forward, splits.train, opt, cfg, rng,
-                                           lambda: None, reporter)
+            loss, train_acc = train_epoch(forward, splits.train, opt, cfg, rng,
+                                          lambda: None, reporter)
             val_acc = accuracy(forward, splits.val, device=cfg.device)
             record = {"phase": "qat", "epoch": epoch, "loss": loss, "train_acc": train_acc,
                       "val_acc": val_acc, "seconds": time.perf_counter() - t0}
