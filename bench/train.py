@@ -115,7 +115,7 @@ def bench_task(task: str, repeats: int, epochs: int | None) -> dict:
     import torch
 
     from delayhw import golden
-    from delayhw.train.api import PRESETS, TrainOptions, load_task
+    from delayhw.train.api import TrainOptions, load_task
     from delayhw.train.layers import DelayNet, NetConfig
     from delayhw.train.loop import FitConfig, Reporter, accuracy, fit_float, fit_qat, float_logits
     from delayhw.train.quant import choose_quant, export_model

@@ -133,6 +133,14 @@ def test_import_rejects_two_delays_for_one_synapse():
         from_nir(graph)
 
 
+def test_import_rejects_a_recurrent_delay_of_zero():
+    graph = to_nir(trained_like(recurrent=True))
+    graph.nodes["hidden0.rec.d0"] = nir.Linear(weight=np.full((3, 3), 0.1))
+    graph.edges += [("hidden0", "hidden0.rec.d0"), ("hidden0.rec.d0", "hidden0")]
+    with pytest.raises(DelayhwError, match="hidden0.rec.d0: .*delay 0"):
+        from_nir(graph)
+
+
 def test_import_of_a_foreign_graph_with_per_channel_delays():
     """A graph not written by delayhw: Linear -> Delay (different delay per output channel)
     -> LIF with tau/r/threshold of its own; weights come back scaled by dt*r/tau/threshold."""

@@ -14,7 +14,7 @@ with ``I[t, j] = sum_i W[j,i] * sum_k K(k; D[j,i]) * x[t - k, i]`` (``K`` from
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -216,7 +216,6 @@ class NetConfig:
     bias: bool = False
     learn_delays: bool = True
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         out = asdict(self)

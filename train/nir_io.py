@@ -201,7 +201,6 @@ def from_nir(graph, source: str = "NIR graph") -> DelayNet:
         name = nxt[0]
         n = nodes[name]
         size = int(np.asarray(n.tau).size)
-        n_in = None
         ff = rec = None
         bias = None
         for b in into.get(name, []):
@@ -210,6 +209,9 @@ def from_nir(graph, source: str = "NIR graph") -> DelayNet:
             if kind is None:
                 raise DelayhwError(f"{source}: {b}: connects {pre} to {name}; only feedforward "
                                    f"from the previous layer and recurrence are supported")
+            if kind == "rec" and np.any(d[w != 0] < 1):
+                raise DelayhwError(f"{source}: {b}: a recurrent connection of {name} has delay 0; "
+                                   f"recurrent delays must be >= 1 step (DESIGN.md section 3)")
             acc = ff if kind == "ff" else rec
             if acc is None:
                 acc = (np.zeros(w.shape), np.zeros(w.shape, dtype=np.int64))
@@ -300,7 +302,8 @@ def _build(layers: list[dict], meta: dict, source: str) -> DelayNet:
                     raise DelayhwError(f"{source}: {spec['name']}: recurrence in some layers "
                                        f"only is not supported")
                 layer.rec.weight.copy_(torch.from_numpy(spec["rec"][0] * spec["gain"]))
-                layer.rec.delay.copy_(torch.from_numpy(np.maximum(spec["rec"][1], 1)).float())
+                layer.rec.delay.copy_(torch.from_numpy(np.where(spec["rec"][0] != 0,
+                                                                spec["rec"][1], 1)).float())
             elif layer.rec is not None:
                 layer.rec.weight.zero_()
                 layer.rec.delay.fill_(1.0)
