@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_demo, cli_hw
     cli_hw.register(sub, _add_force)
     cli_demo.register(sub, _add_force)
+    from . import cli_train; cli_train.register(sub, _add_force)  # noqa: E702  (train, export)
     return parser
 
 

@@ -1,0 +1,203 @@
+"""Trainer speed and accuracy against the DCLS authors' delay layer, in one run.
+
+For each task (the `synthetic` delay task and scikit-learn `digits`, each with its preset
+network from delayhw.train.api.PRESETS, feedforward), the same network is trained twice from
+the same initial weights and delays, with the same loop, optimiser, learning rates, epochs,
+kernel-width schedule and thread count:
+
+  delayhw  — delayhw.train's DelayedLinear (gaussian spreading, sigma d_max/2 -> 0.5, then
+             straight-through rounded delays), rounded at the end;
+  dcls     — every DelayedLinear replaced by the `dcls` package's Dcls1d (version "gauss",
+             kernel_count 1, dilated_kernel_size d_max + 1, SIG frozen and decayed by the same
+             schedule, as in Hammouamri et al. 2023), positions rounded at the end (evaluated
+             with one-hot integer delays, as the hardware would run them).
+
+Time per epoch: best of `--repeats` interleaved single training epochs of each (same batches),
+in each half of the schedule (wide kernel / final kernel), averaged over the two halves.
+Accuracy: test set, after full training. For delayhw also the exported integer model's
+accuracy under delayhw.golden (after QAT). Target: delayhw no slower, accuracy no worse by
+more than 0.5 point. Writes bench/results/train.json.
+
+    python bench/train.py [--tasks synthetic,digits] [--repeats 5] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import write_result  # noqa: E402
+
+
+def dcls_net(net):
+    """A copy of ``net`` whose feedforward DelayedLinear maps are Dcls1d layers holding the
+    same weights and delays."""
+    import torch
+    import torch.nn.functional as F
+    from DCLS.construct.modules import Dcls1d
+    from torch import nn
+
+    from delayhw.train.kernels import round_half_up
+    from delayhw.train.layers import delay_conv
+
+    class DclsDelayed(nn.Module):
+        def __init__(self, lin):
+            super().__init__()
+            self.d_max, self.kernel, self.hard, self.sig = lin.d_max, lin.kernel, False, None
+            self.conv = Dcls1d(lin.n_in, lin.n_out, kernel_count=1,
+                               dilated_kernel_size=lin.d_max + 1, bias=False, version="gauss")
+            self.conv.SIG.requires_grad_(False)
+            with torch.no_grad():
+                self.conv.weight.copy_(lin.weight.detach().unsqueeze(-1))
+                self.conv.P.copy_(self._position(lin.delay.detach()).reshape(self.conv.P.shape))
+
+        def _position(self, delay):
+            # Dcls1d's kernel index is P + (d_max+1)//2; left padding by d_max makes index m
+            # a delay of d_max - m
+            return (self.d_max - delay) - (self.d_max + 1) // 2
+
+        def delays(self):
+            return self.d_max - (self.conv.P.detach()[0, :, :, 0] + (self.d_max + 1) // 2)
+
+        def forward(self, x):
+            if self.hard:
+                taps = self.conv.weight[:, :, 0].unsqueeze(-1) * F.one_hot(
+                    round_half_up(self.delays()).long(), self.d_max + 1).to(x.dtype)
+                return delay_conv(x, taps, self.d_max)
+            if self.sig != self.kernel.width:   # once per epoch; DCLS adds 0.27 to |SIG|
+                self.sig = self.kernel.width
+                with torch.no_grad():
+                    self.conv.SIG.fill_(max(self.sig - 0.27, 0.0))
+            y = self.conv(F.pad(x.transpose(1, 2), (self.d_max, 0)))
+            return y[:, :, :x.shape[1]].transpose(1, 2)
+
+        def delay_parameters(self):
+            return [] if self.hard else [self.conv.P]
+
+        def clamp_(self):
+            self.conv.clamp_parameters()
+
+        def round_delays_(self):
+            self.hard = True
+            self.conv.P.requires_grad_(False)
+
+    other = copy.deepcopy(net)
+    for layer in other.layers:
+        layer.ff = DclsDelayed(layer.ff)
+    return other
+
+
+def one_epoch(net, splits, fit, progress):
+    """Seconds for one float training epoch at ``progress`` of the kernel schedule (fresh
+    optimiser, same batches every call)."""
+    import torch
+
+    from delayhw.train.loop import Reporter, train_epoch, float_logits
+
+    net = copy.deepcopy(net)
+    net.set_progress(progress)
+    opt = torch.optim.Adam([{"params": net.weight_parameters(), "lr": fit.lr},
+                            {"params": net.delay_parameters(), "lr": fit.lr_delay}])
+    t0 = time.perf_counter()
+    train_epoch(float_logits(net), splits.train, opt, fit, np.random.default_rng(0),
+                 net.clamp_delays_, Reporter(quiet=True))
+    return time.perf_counter() - t0
+
+
+def bench_task(task: str, repeats: int, epochs: int | None) -> dict:
+    import torch
+
+    from delayhw import golden
+    from delayhw.train.api import TrainOptions, load_task
+    from delayhw.train.layers import DelayNet, NetConfig
+    from delayhw.train.loop import FitConfig, Reporter, accuracy, fit_float, fit_qat, float_logits
+    from delayhw.train.quant import choose_quant, export_model
+
+    opts = TrainOptions(epochs=epochs).resolved(task).validate()
+    splits = load_task(task, opts)
+    config = NetConfig(n_inputs=splits.n_inputs, n_classes=splits.n_classes,
+                       hidden=tuple(opts.hidden), d_max=opts.d_max, kernel="gaussian",
+                       beta=opts.beta, beta_out=opts.beta_out, seed=0)
+    fit = FitConfig(epochs=opts.epochs, qat_epochs=opts.qat_epochs, batch_size=opts.batch_size,
+                    lr=opts.lr, lr_delay=opts.lr_delay, lr_qat=opts.lr_qat, seed=0)
+    torch.manual_seed(0)
+    ours = DelayNet(config)
+    theirs = dcls_net(ours)
+
+    # interleaved, so both see the same machine load; first half of the schedule (wide
+    # kernel) and second half (final kernel; straight-through rounding for delayhw)
+    times = {(name, phase): [] for name in ("delayhw", "dcls") for phase in (0.0, 1.0)}
+    for _ in range(repeats):
+        for phase in (0.0, 1.0):
+            times["delayhw", phase].append(one_epoch(ours, splits, fit, phase))
+            times["dcls", phase].append(one_epoch(theirs, splits, fit, phase))
+
+    out = {"network": f"{splits.n_inputs} -> {' -> '.join(map(str, opts.hidden))} lif -> "
+                      f"{splits.n_classes} readout, d_max {opts.d_max}, feedforward",
+           "data": splits.describe(), "epochs": fit.epochs, "batch_size": fit.batch_size,
+           "lr": fit.lr, "lr_delay": fit.lr_delay}
+    for name, net in (("delayhw", ours), ("dcls", theirs)):
+        t0 = time.perf_counter()
+        history = fit_float(net, splits, fit, Reporter(quiet=True))
+        train_s = time.perf_counter() - t0
+        soft = accuracy(float_logits(net), splits.test)
+        net.round_delays_()
+        rounded = accuracy(float_logits(net), splits.test)
+        first, second = min(times[name, 0.0]), min(times[name, 1.0])
+        out[name] = {"epoch_seconds_best": round((first + second) / 2, 4),
+                     "epoch_seconds_best_first_half": round(first, 4),
+                     "epoch_seconds_best_second_half": round(second, 4),
+                     "epoch_seconds_all": [round(t, 4) for p in (0.0, 1.0) for t in times[name, p]],
+                     "train_seconds_total": round(train_s, 2),
+                     "final_val_accuracy": history[-1]["val_acc"],
+                     "test_accuracy_soft_kernel": soft,
+                     "test_accuracy_rounded_delays": rounded}
+    spec = choose_quant(ours)
+    fit_qat(ours, spec, splits, fit, Reporter(quiet=True))
+    model = export_model(ours, spec)
+    out["delayhw"]["test_accuracy_integer_golden"] = golden.run(
+        model, splits.test.spikes).accuracy(splits.test.labels)
+    out["delayhw_over_dcls_epoch_time"] = round(
+        out["delayhw"]["epoch_seconds_best"] / out["dcls"]["epoch_seconds_best"], 3)
+    out["accuracy_delayhw_minus_dcls_points"] = round(100 * (
+        out["delayhw"]["test_accuracy_rounded_delays"] - out["dcls"]["test_accuracy_rounded_delays"]), 2)
+    out["float_minus_integer_points"] = round(100 * (
+        out["delayhw"]["test_accuracy_rounded_delays"]
+        - out["delayhw"]["test_accuracy_integer_golden"]), 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", default="synthetic,digits")
+    ap.add_argument("--repeats", type=int, default=5, help="timed epochs of each, interleaved")
+    ap.add_argument("--epochs", type=int, help="override the presets' epochs")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (presets use 1)")
+    args = ap.parse_args()
+    import DCLS  # noqa: F401  (the `dcls` distribution; fail early if it is missing)
+    import torch
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    tasks = {t: bench_task(t, args.repeats, args.epochs) for t in args.tasks.split(",")}
+    import importlib.metadata as md
+    write_result("train", {
+        "command": "python bench/train.py " + " ".join(sys.argv[1:]),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "dcls_version": md.version("dcls"),
+        "loadavg_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "targets": {"delayhw_over_dcls_epoch_time_max": 1.0,
+                    "accuracy_delayhw_minus_dcls_points_min": -0.5,
+                    "float_minus_integer_points_max": 1.0},
+        "tasks": tasks})
+
+
+if __name__ == "__main__":
+    main()

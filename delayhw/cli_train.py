@@ -1,0 +1,120 @@
+"""``delayhw train`` and ``delayhw export``: the trainer's commands (torch imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+
+_TASK_HELP = ("synthetic (a task only delays solve), digits (scikit-learn digits, latency "
+              "coded), shd / ssc (HDF5 files in --data DIR), or an input file (.npz with "
+              "spikes and labels)")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 32 or 64,32, got {text!r}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .cli import claim_output_dir, claim_output_file
+    from .train.api import output_paths, train_task
+
+    paths = output_paths(args.out, args.plots, nir=not args.no_nir)
+    if args.plots is not None:
+        claim_output_dir(args.plots, args.force)
+    for path in paths.values():
+        claim_output_file(path, args.force)
+    options = {name: getattr(args, name) for name in (
+        "epochs", "qat_epochs", "batch_size", "lr", "lr_delay", "lr_qat", "hidden", "d_max",
+        "recurrent", "delay_kernel", "beta", "beta_out", "reset", "bias", "freeze_delays",
+        "w_bits", "v_bits", "f_bits", "seed", "device", "threads", "limit")}
+    options["data_dir"] = args.data
+    train_task(args.task, args.out, quiet=args.quiet, force=True, plots_dir=args.plots,
+               nir=not args.no_nir, **options)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import golden
+    from .cli import claim_output_file
+    from .formats import load_input, save_model
+    from .train.nir_io import read_nir
+    from .train.quant import choose_quant, export_model
+
+    out = claim_output_file(args.out, args.force)
+    net = read_nir(args.network)
+    spec = choose_quant(net, w_bits=args.w_bits, f_bits=args.f_bits, v_bits=args.v_bits)
+    model = export_model(net, spec, {"trainer": "delayhw export (post-training quantisation)",
+                                     "source": str(args.network)})
+    save_model(model, out)
+    print(f"export: {args.network} -> {out} (" + ", ".join(
+        f"{l.name}[{l.size} {l.kind}, w{l.w_bits} v{l.v_bits} d_max {l.d_max}]"
+        for l in model.layers) + ")")
+    if args.input is not None:
+        inputs = load_input(args.input, model)
+        result = golden.run(model, inputs.spikes)
+        if inputs.labels is not None:
+            print(f"accuracy (golden): {100 * result.accuracy(inputs.labels):.2f}%")
+    return 0
+
+
+def register(sub, add_force) -> None:
+    p = sub.add_parser(
+        "train", help="train weights and per-synapse delays, export a hardware model",
+        description="Train a spiking network with learnable per-synapse delays (float, then "
+                    "quantisation-aware), export the integer model file and check it with the "
+                    "golden model. Writes next to --out: NAME.test.npz (test inputs with "
+                    "labels), NAME.nir (float network), NAME.log.json and PNG plots "
+                    "(curves, delay histograms, a spike raster).")
+    p.add_argument("--task", required=True, help=_TASK_HELP)
+    p.add_argument("--out", required=True, metavar="MODEL.npz", help="model file to write")
+    p.add_argument("--data", metavar="DIR", help="folder with {shd,ssc}_{train,test}.h5")
+    p.add_argument("--limit", type=int, help="use at most this many samples per SHD/SSC file")
+    g = p.add_argument_group("network (defaults depend on the task)")
+    g.add_argument("--hidden", type=_sizes, help="hidden layer sizes, e.g. 32 or 64,32")
+    g.add_argument("--d-max", type=int, help="largest delay in steps")
+    g.add_argument("--recurrent", action="store_true", help="recurrent delayed connections")
+    g.add_argument("--delay-kernel", choices=("linear", "triangle", "gaussian"),
+                   help="how a real delay spreads over integer bins while training")
+    g.add_argument("--beta", type=float, help="hidden membrane decay per step (0..1)")
+    g.add_argument("--beta-out", type=float, help="readout membrane decay per step (0..1)")
+    g.add_argument("--reset", choices=("subtract", "zero"), default="subtract")
+    g.add_argument("--bias", action="store_true", help="learn a bias per unit")
+    g.add_argument("--freeze-delays", action="store_true",
+                   help="keep every delay at its minimum (baseline without learned delays)")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, help="float training epochs")
+    g.add_argument("--qat-epochs", type=int, help="quantisation-aware fine-tuning epochs")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="learning rate of weights")
+    g.add_argument("--lr-delay", type=float, help="learning rate of delays (steps)")
+    g.add_argument("--lr-qat", type=float, help="learning rate during QAT")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument("--threads", type=int, help="torch CPU threads (small nets: 1 is fastest)")
+    g = p.add_argument_group("integer model (DESIGN.md section 3)")
+    g.add_argument("--w-bits", type=int, default=8, help="weight width (2..16, default 8)")
+    g.add_argument("--v-bits", type=int, help="membrane width (4..32; default: worst case, "
+                                              "at most 24)")
+    g.add_argument("--f-bits", type=int, default=8, help="decay fraction bits (1..16, default 8)")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--plots", metavar="DIR", help="write the log and plots here instead")
+    g.add_argument("--no-nir", action="store_true", help="do not write NAME.nir")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    add_force(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "export", help="quantise a float network (NIR) into a model file",
+        description="Post-training quantisation of a float delay network stored as NIR (as "
+                    "written by 'delayhw train', see docs/train.md) into a delayhw model file. "
+                    "No fine-tuning: 'delayhw train' does quantisation-aware training.")
+    p.add_argument("network", metavar="NET.nir", help="float network (NIR file)")
+    p.add_argument("--out", required=True, metavar="MODEL.npz", help="model file to write")
+    p.add_argument("--w-bits", type=int, default=8)
+    p.add_argument("--v-bits", type=int)
+    p.add_argument("--f-bits", type=int, default=8)
+    p.add_argument("--input", metavar="INPUT.npz", help="report golden accuracy on this file")
+    add_force(p)
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,325 @@
+"""One call from a task to a hardware model: :func:`train_task`.
+
+Pipeline: load the task's data -> float training with learnable delays -> round delays ->
+choose widths and scales -> quantisation-aware fine-tuning -> export the model file ->
+``delayhw.golden.run`` on the test set -> test input file, NIR file of the float network,
+training log (JSON) and plots (PNG).
+
+Outputs for ``out = DIR/NAME.npz`` (``plots_dir`` moves the log and the plots):
+``NAME.npz`` (model), ``NAME.test.npz`` (test set as a delayhw input file with labels),
+``NAME.nir`` (float network), ``NAME.log.json``, ``NAME.curves.png``, ``NAME.delays.png``,
+``NAME.raster.png``. Existing files are never replaced unless ``force``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from delayhw import golden
+from delayhw.errors import DelayhwError
+from delayhw.formats import save_input, save_model
+from delayhw.spec import LIMITS
+
+from . import data as datasets
+from .kernels import KERNELS
+
+__all__ = ["TrainOptions", "TrainReport", "PRESETS", "TASKS", "train_task", "output_paths",
+           "load_task"]
+
+TASKS = ("synthetic", "digits", "shd", "ssc")
+
+#: Per-task defaults; anything not set in :class:`TrainOptions` comes from here. ``file`` is
+#: the preset for a user's own input file.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Small enough to simulate cycle-accurately in RTL: 8 inputs, 16 hidden, 4 classes,
+    # d_max 14, 8-bit weights. A short hidden time constant (beta 0.1) makes the hidden units
+    # coincidence detectors, so temporal structure can only be used through delays. The linear
+    # kernel learns this task best (docs/train.md); digits prefers the gaussian.
+    "synthetic": dict(hidden=(16,), d_max=14, beta=0.1, beta_out=0.9, delay_kernel="linear",
+                      epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
+                      lr_qat=5e-4, threads=1),
+    "digits": dict(hidden=(32,), d_max=8, beta=0.8, beta_out=0.9, delay_kernel="gaussian",
+                   epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
+                   lr_qat=5e-4, threads=1),
+    "shd": dict(hidden=(128,), d_max=25, beta=0.9, beta_out=0.95, delay_kernel="gaussian",
+                epochs=40, qat_epochs=5, batch_size=128, lr=1e-3, lr_delay=0.2,
+                lr_qat=2e-4, threads=None),
+    "file": dict(hidden=(32,), d_max=8, beta=0.8, beta_out=0.9, delay_kernel="gaussian",
+                 epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
+                 lr_qat=5e-4, threads=1),
+}
+PRESETS["ssc"] = dict(PRESETS["shd"])
+
+
+@dataclass
+class TrainOptions:
+    """Everything a run can set; ``None`` means the task preset (:data:`PRESETS`)."""
+
+    epochs: int | None = None
+    qat_epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_delay: float | None = None
+    lr_qat: float | None = None
+    hidden: tuple[int, ...] | None = None
+    d_max: int | None = None
+    recurrent: bool = False
+    delay_kernel: str | None = None
+    beta: float | None = None
+    beta_out: float | None = None
+    reset: str = "subtract"
+    bias: bool = False
+    freeze_delays: bool = False
+    w_bits: int = 8
+    v_bits: int | None = None
+    f_bits: int = 8
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    data_dir: str | None = None
+    limit: int | None = None
+
+    def resolved(self, task_kind: str) -> "TrainOptions":
+        preset = PRESETS[task_kind]
+        return replace(self, **{k: v for k, v in preset.items() if getattr(self, k) is None})
+
+    def validate(self) -> "TrainOptions":
+        def bad(name: str, rule: str) -> None:
+            flag = "--" + name.replace("_", "-")
+            raise DelayhwError(f"train: {name} ({flag}): {rule}, got {getattr(self, name)!r}")
+
+        for name in ("w_bits", "f_bits", "v_bits", "d_max"):
+            value = getattr(self, name)
+            lo, hi = LIMITS[name]
+            if value is not None and (not isinstance(value, int) or not lo <= value <= hi):
+                bad(name, f"must be an integer in {lo}..{hi} (DESIGN.md section 3)")
+        for name in ("epochs", "qat_epochs"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                bad(name, "must be an integer >= 0")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            bad("batch_size", "must be an integer >= 1")
+        if not self.hidden or any(not isinstance(h, int) or not 1 <= h <= 65535
+                                  for h in self.hidden):
+            bad("hidden", "must be one or more layer sizes in 1..65535")
+        if self.recurrent and self.d_max < 1:
+            bad("d_max", "a recurrent network needs d_max >= 1")
+        if self.delay_kernel not in KERNELS:
+            bad("delay_kernel", f"must be one of {KERNELS}")
+        for name in ("beta", "beta_out"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                bad(name, "must be in 0..1")
+        if self.reset not in ("subtract", "zero"):
+            bad("reset", "must be 'subtract' or 'zero'")
+        for name in ("lr", "lr_delay", "lr_qat"):
+            if not getattr(self, name) >= 0:
+                bad(name, "must be >= 0")
+        for name in ("threads", "limit"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                bad(name, "must be an integer >= 1")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            bad("device", "must be auto, cpu or cuda[:N]")
+        return self
+
+
+@dataclass
+class TrainReport:
+    """What :func:`train_task` produced. Accuracies are on the test set: ``float_accuracy``
+    of the float network at the end of float training (delays rounded), ``integer_accuracy``
+    of the exported model under ``delayhw.golden.run``."""
+
+    model_path: Path
+    test_input_path: Path
+    log_path: Path
+    nir_path: Path | None
+    plots: dict[str, Path]
+    float_accuracy: float
+    integer_accuracy: float
+    soft_accuracy: float
+    task: str
+    history: list[dict] = field(repr=False, default_factory=list)
+    seconds: float = 0.0
+
+
+def output_paths(out: str | Path, plots_dir: str | Path | None = None,
+                 nir: bool = True) -> dict[str, Path]:
+    """Every file :func:`train_task` writes for model path ``out``."""
+    out = Path(out)
+    stem = out.name[:-4] if out.name.endswith(".npz") else out.name
+    side = Path(plots_dir) if plots_dir is not None else out.parent
+    paths = {"model": out, "test_input": out.parent / f"{stem}.test.npz",
+             "log": side / f"{stem}.log.json", "curves": side / f"{stem}.curves.png",
+             "delays": side / f"{stem}.delays.png", "raster": side / f"{stem}.raster.png"}
+    if nir:
+        paths["nir"] = out.parent / f"{stem}.nir"
+    return paths
+
+
+def load_task(task: str, opts: TrainOptions) -> datasets.Splits:
+    """The data of a task name or of a user's input file."""
+    if task == "synthetic":
+        return datasets.synthetic(seed=opts.seed)
+    if task == "digits":
+        return datasets.digits(seed=opts.seed)
+    if task in ("shd", "ssc"):
+        if opts.data_dir is None:
+            raise DelayhwError(f"train: data_dir: --task {task} needs --data DIR holding "
+                               f"{task}_train.h5 and {task}_test.h5 (they cannot be downloaded "
+                               f"by delayhw)")
+        return datasets.shd(opts.data_dir, task, seed=opts.seed, limit=opts.limit)
+    path = Path(task)
+    if not path.exists():
+        raise DelayhwError(f"{task}: --task: neither a built-in task ({', '.join(TASKS)}) nor "
+                           f"an existing input file")
+    return datasets.user_file(path, seed=opts.seed)
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    import torch
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet: bool = False,
+               force: bool = False, plots_dir: str | Path | None = None, nir: bool = True,
+               **options: Any) -> TrainReport:
+    """Train on ``task`` (``synthetic``, ``digits``, ``shd``, ``ssc`` or an input file path)
+    and write the model file ``out`` plus its companions (module docstring). ``options`` are
+    :class:`TrainOptions` fields. Raises :class:`DelayhwError` on bad input."""
+    import torch
+
+    from .layers import DelayNet, NetConfig
+    from .loop import FitConfig, Reporter, accuracy, fit_float, fit_qat, float_logits
+    from .quant import choose_quant, export_model, int_forward
+
+    t_start = time.perf_counter()
+    unknown = set(options) - {f.name for f in fields(TrainOptions)}
+    if unknown:
+        raise DelayhwError(f"train: unknown option(s) {sorted(unknown)}")
+    if isinstance(options.get("hidden"), int):
+        options["hidden"] = (options["hidden"],)
+    opts = TrainOptions(**options)
+    paths = output_paths(out, plots_dir, nir)
+    if not force:
+        for p in paths.values():
+            if p.exists():
+                raise DelayhwError(f"{p}: output exists; pass force=True (--force) to overwrite")
+    opts = opts.resolved(task if task in TASKS else "file").validate()
+    splits = load_task(task, opts)
+    device = opts.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise DelayhwError(f"train: device (--device): {device} requested but torch sees no "
+                           f"CUDA device (torch {torch.__version__})")
+    reporter = Reporter(quiet)
+
+    with _torch_threads(opts.threads):
+        torch.manual_seed(opts.seed)
+        config = NetConfig(n_inputs=splits.n_inputs, n_classes=splits.n_classes,
+                           hidden=tuple(opts.hidden), d_max=opts.d_max, recurrent=opts.recurrent,
+                           kernel=opts.delay_kernel, beta=opts.beta, beta_out=opts.beta_out,
+                           reset=opts.reset, bias=opts.bias, learn_delays=not opts.freeze_delays,
+                           seed=opts.seed)
+        net = DelayNet(config).to(device)
+        fit = FitConfig(epochs=opts.epochs, qat_epochs=opts.qat_epochs,
+                        batch_size=opts.batch_size, lr=opts.lr, lr_delay=opts.lr_delay,
+                        lr_qat=opts.lr_qat, seed=opts.seed, device=device)
+        if not quiet:
+            reporter.note(f"task {splits.name}: {len(splits.train)} train / {len(splits.val)} "
+                          f"val / {len(splits.test)} test, {splits.n_inputs} inputs x "
+                          f"{splits.steps} steps, {splits.n_classes} classes; network "
+                          f"{' -> '.join(map(str, [splits.n_inputs, *opts.hidden, splits.n_classes]))}"
+                          f"{' recurrent' if opts.recurrent else ''}, d_max {opts.d_max}, "
+                          f"kernel {opts.delay_kernel}{' (delays frozen)' if opts.freeze_delays else ''}")
+        history = fit_float(net, splits, fit, reporter)
+        soft_acc = accuracy(float_logits(net), splits.test, device=device)
+        net.round_delays_()
+        float_acc = accuracy(float_logits(net), splits.test, device=device)
+        float_net = copy.deepcopy(net)
+        spec = choose_quant(net, w_bits=opts.w_bits, f_bits=opts.f_bits, v_bits=opts.v_bits)
+        history += fit_qat(net, spec, splits, fit, reporter)
+        model = export_model(net, spec)
+        result = golden.run(model, splits.test.spikes)
+        int_acc = result.accuracy(splits.test.labels)
+        with torch.no_grad():
+            x = torch.from_numpy(splits.test.spikes).to(device=device, dtype=torch.float32)
+            qat_scores = int_forward(net, x, spec).scores.cpu().numpy()
+        if not np.array_equal(np.rint(qat_scores).astype(np.int64), result.scores):
+            raise RuntimeError("internal error: the QAT integer forward differs from "
+                               "delayhw.golden on the exported model")
+
+    meta = {"trainer": "delayhw.train", "task": splits.name, "net": config.as_dict(),
+            "delay_kernel": net.kernel.describe(), "quant": spec.describe(),
+            "scales": [q.scale for q in spec.layers],
+            "float_beta": [float(layer.beta) for layer in net.layers],
+            "float_accuracy": float_acc, "integer_accuracy": int_acc, "seed": opts.seed}
+    model = replace(model, train=_jsonable(meta))
+    if plots_dir is not None:
+        Path(plots_dir).mkdir(parents=True, exist_ok=True)
+    save_model(model, paths["model"])
+    save_input(paths["test_input"], splits.test.spikes, splits.test.labels)
+    if nir:
+        from .nir_io import write_nir
+        write_nir(float_net, paths["nir"])
+
+    from . import plots
+    plots.training_curves(history, paths["curves"],
+                          f"{splits.name}: float {100 * float_acc:.1f}%, "
+                          f"integer {100 * int_acc:.1f}% (test)")
+    plots.delay_histograms(model, paths["delays"])
+    plots.spike_raster(splits.test.spikes[0], [s[0] for s in result.spikes],
+                       [model.layers[k].name for k in model.lif_layers], result.scores[0],
+                       paths["raster"], f"test sample 0, label {splits.test.labels[0]}, "
+                                        f"predicted {result.predictions[0]}")
+    seconds = time.perf_counter() - t_start
+    report = TrainReport(
+        model_path=paths["model"], test_input_path=paths["test_input"], log_path=paths["log"],
+        nir_path=paths.get("nir"), plots={k: paths[k] for k in ("curves", "delays", "raster")},
+        float_accuracy=float_acc, integer_accuracy=int_acc, soft_accuracy=soft_acc,
+        task=splits.name, history=history, seconds=seconds)
+    log = {"task": splits.describe(), "options": asdict(opts), "device": device,
+           "torch": torch.__version__, "net": config.as_dict(), "fit": fit.as_dict(),
+           "quant": spec.describe(), "history": history,
+           "results": {"soft_accuracy": soft_acc, "float_accuracy": float_acc,
+                       "integer_accuracy": int_acc, "qat_forward_matches_golden": True,
+                       "hidden_spike_rate": [float(s.mean()) for s in result.spikes]},
+           "outputs": {k: str(v) for k, v in paths.items()}, "seconds": seconds}
+    paths["log"].write_text(json.dumps(_jsonable(log), indent=2) + "\n")
+    if not quiet:
+        reporter.note(f"test accuracy: float {100 * float_acc:.2f}% (soft kernel "
+                      f"{100 * soft_acc:.2f}%), integer model (golden) {100 * int_acc:.2f}%  "
+                      f"[{seconds:.1f} s]")
+        reporter.note(f"wrote {paths['model']} and {', '.join(p.name for k, p in paths.items() if k != 'model')}")
+    return report

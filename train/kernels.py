@@ -1,0 +1,98 @@
+"""Differentiable delays: spreading a real-valued delay over integer delay bins.
+
+A synapse with real delay ``p`` contributes ``K(k; p)`` of its weight to integer delay bin
+``k``; the forward pass then uses only integer delays, and the gradient of the loss reaches
+``p`` through ``dK/dp``. Three kernels, selectable by name (DESIGN.md section 7):
+
+- ``linear``: interpolation between the two nearest bins, ``K = relu(1 - |k - p|)``.
+  Width fixed at one bin.
+- ``triangle``: ``K = relu(1 - |k - p| / w)``, normalised over the bins; the half-width ``w``
+  shrinks linearly from ``max(1, span / 2)`` to 1 bin (where it equals ``linear``).
+- ``gaussian``: ``K = exp(-((k - p) / sigma)**2 / 2)``, normalised over the bins; ``sigma``
+  decays linearly from ``max(0.5, span / 2)`` to 0.5 bin (as in Hammouamri et al., DCLS).
+
+Schedule: the width moves linearly to its final value over the first ``SCHEDULE_END`` (half)
+of the float training. The second half trains with *straight-through rounded* delays: the
+forward pass uses the one-hot kernel at ``round(p)`` (exactly what the hardware will do), the
+backward pass the final kernel's gradient, so delays can still move while the network adapts
+to integer delays. At the end delays are rounded (half up, never truncated) and frozen, and
+every kernel becomes the one-hot ``hard`` kernel (``linear`` at an integer position).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["KERNELS", "SCHEDULE_END", "DelayKernel", "spread", "round_half_up"]
+
+KERNELS = ("linear", "triangle", "gaussian")
+#: Fraction of float training after which the kernel width stays at its final value.
+SCHEDULE_END = 0.5
+#: Fraction of float training from which delays are rounded straight-through.
+STRAIGHT_THROUGH_FROM = 0.5
+_FINAL = {"linear": 1.0, "triangle": 1.0, "gaussian": 0.5}
+
+
+def round_half_up(x: torch.Tensor) -> torch.Tensor:
+    """Round to the nearest integer, halves up (``floor(x + 0.5)``); never truncates."""
+    return torch.floor(x + 0.5)
+
+
+def spread(p: torch.Tensor, bins: torch.Tensor, kind: str, width: float) -> torch.Tensor:
+    """Weights of delay positions ``p`` (any shape) over ``bins`` (1-D, consecutive integers):
+    returns ``p.shape + (len(bins),)``. ``p`` must lie within ``[bins[0], bins[-1]]``.
+    ``linear`` and ``hard`` ignore ``width``; ``triangle`` and ``gaussian`` are normalised to
+    sum to 1 over the bins."""
+    x = bins.to(p.dtype) - p.unsqueeze(-1)
+    if kind in ("linear", "hard"):
+        return torch.relu(1.0 - x.abs())
+    if kind == "triangle":
+        k = torch.relu(1.0 - x.abs() / width)
+    elif kind == "gaussian":
+        k = torch.exp(-0.5 * (x / width) ** 2)
+    else:
+        raise ValueError(f"delay kernel must be one of {KERNELS}, got {kind!r}")
+    return k / k.sum(-1, keepdim=True)
+
+
+class DelayKernel:
+    """A kernel name plus its width schedule. ``set_progress(f)`` (``f`` in [0, 1], the
+    fraction of float training done) moves the width; ``harden()`` switches to one-hot."""
+
+    def __init__(self, kind: str, span: int):
+        if kind not in KERNELS:
+            raise ValueError(f"delay kernel must be one of {KERNELS}, got {kind!r}")
+        self.kind = kind
+        self.final = _FINAL[kind]
+        self.initial = self.final if kind == "linear" else max(self.final, span / 2.0)
+        self.width = self.initial
+        self.hard = False
+        self.straight_through = False
+
+    def set_progress(self, fraction: float) -> None:
+        f = min(1.0, max(0.0, fraction) / SCHEDULE_END)
+        self.width = self.initial + (self.final - self.initial) * f
+        self.straight_through = fraction >= STRAIGHT_THROUGH_FROM
+
+    def harden(self) -> None:
+        self.hard = True
+
+    @property
+    def mode(self) -> str:
+        return "hard" if self.hard else self.kind
+
+    def __call__(self, p: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+        soft = spread(p, bins, self.mode, self.width)
+        if not self.straight_through or self.hard:
+            return soft
+        index = (round_half_up(p.detach()) - bins[0]).long().clamp_(0, len(bins) - 1)
+        hard = torch.nn.functional.one_hot(index, len(bins)).to(soft.dtype)
+        return soft + (hard - soft).detach()
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "initial_width": self.initial, "final_width": self.final,
+                "schedule_end": SCHEDULE_END, "width_now": self.width, "hard": self.hard}
+
+    def __repr__(self) -> str:
+        return f"DelayKernel({self.kind!r}, width={self.width:.3g}{', hard' if self.hard else ''})"
+

@@ -1,0 +1,291 @@
+"""The float network: delayed linear maps, LIF layers with surrogate gradients, a readout.
+
+Time layout is ``(B, T, channels)`` everywhere, one sample per batch row; every sample keeps
+its own membranes and spike history, starting from zero (DESIGN.md section 3). The float
+dynamics mirror the integer ones with the threshold as the unit of membrane:
+
+    lif:     v = beta * v + I + bias;  s = H(v - 1);  v -= s (subtract) or v *= 1 - s (zero)
+    readout: v = beta * v + I + bias;  logits = mean_t v
+
+with ``I[t, j] = sum_i W[j,i] * sum_k K(k; D[j,i]) * x[t - k, i]`` (``K`` from
+:mod:`.kernels`). The code is device-agnostic (tensors follow the parameters' device).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .kernels import DelayKernel, round_half_up
+
+__all__ = ["atan_spike", "delay_conv", "history_window", "DelayedLinear", "LIFLayer", "Readout", "NetConfig", "DelayNet"]
+
+
+class _ATanSpike(torch.autograd.Function):
+    """Heaviside forward (``x >= 0`` fires), arctan surrogate backward:
+    ``dS/dx = alpha / 2 / (1 + (pi / 2 * alpha * x)**2)``."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        return grad * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
+
+
+def atan_spike(x: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
+    """Spike function with the arctan surrogate gradient (Fang et al. 2021)."""
+    return _ATanSpike.apply(x, alpha)
+
+
+def delay_conv(x: torch.Tensor, taps: torch.Tensor, d_max: int) -> torch.Tensor:
+    """``y[b, t, j] = sum_{i, m} taps[j, i, m] * x[b, t - (d_max - n_bins + 1 + m), i]``:
+    ``x`` ``(B, T, n_in)``, ``taps`` ``(n_out, n_in, n_bins)`` whose last bin is delay
+    ``d_max`` -> ``(B, T, n_out)``. Causal: inputs before t = 0 are 0."""
+    steps = x.shape[1]
+    # conv1d is a cross-correlation: tap m of the flipped kernel reads x[t + m - d_max],
+    # i.e. delay d_max - m.
+    y = F.conv1d(F.pad(x.transpose(1, 2), (d_max, 0)), taps.flip(-1))
+    return y[:, :, :steps].transpose(1, 2)
+
+
+class DelayedLinear(nn.Module):
+    """``y[b, t, j] = sum_i W[j, i] * sum_k K(k; D[j, i]) * x[b, t - k, i] (+ bias[j])``.
+
+    One learnable real delay per synapse, kept in ``[d_min, d_max]`` by :meth:`clamp_`
+    (call it after each optimiser step). ``d_min`` is 0 for feedforward and 1 for recurrent
+    connections. ``weight`` and ``delay`` have shape ``(n_out, n_in)``.
+    """
+
+    def __init__(self, n_in: int, n_out: int, d_max: int, kernel: DelayKernel, *,
+                 d_min: int = 0, bias: bool = False, learn_delays: bool = True,
+                 gain: float = 1.0, generator: torch.Generator | None = None):
+        super().__init__()
+        if not 0 <= d_min <= d_max:
+            raise ValueError(f"need 0 <= d_min <= d_max, got {d_min}, {d_max}")
+        self.n_in, self.n_out, self.d_min, self.d_max = n_in, n_out, d_min, d_max
+        self.kernel = kernel
+        w = torch.randn(n_out, n_in, generator=generator) * (gain / math.sqrt(n_in))
+        self.weight = nn.Parameter(w)
+        if learn_delays:
+            d = d_min + torch.rand(n_out, n_in, generator=generator) * (d_max - d_min)
+        else:
+            d = torch.full((n_out, n_in), float(d_min))
+        self.delay = nn.Parameter(d, requires_grad=learn_delays)
+        self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
+        # float, so that .double()/.to() keep it in the parameters' dtype (no cast per call)
+        self.register_buffer("bins", torch.arange(d_min, d_max + 1, dtype=torch.float32),
+                             persistent=False)
+
+    @property
+    def n_bins(self) -> int:
+        return self.d_max - self.d_min + 1
+
+    def taps(self) -> torch.Tensor:
+        """Effective weight per integer delay: ``(n_out, n_in, n_bins)``, bin m = delay
+        ``d_min + m``."""
+        return self.weight.unsqueeze(-1) * self.kernel(self.delay, self.bins)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, T, n_in)`` -> ``(B, T, n_out)``; causal (spikes before t=0 are 0)."""
+        y = delay_conv(x, self.taps(), self.d_max)
+        return y if self.bias is None else y + self.bias
+
+    def window_matrix(self) -> torch.Tensor:
+        """Taps flattened to ``(n_out, n_in * n_bins)`` for :meth:`step` windows."""
+        return self.taps().reshape(self.n_out, self.n_in * self.n_bins)
+
+    def delay_parameters(self) -> list[nn.Parameter]:
+        return [self.delay] if self.delay.requires_grad else []
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        self.delay.clamp_(self.d_min, self.d_max)
+
+    @torch.no_grad()
+    def round_delays_(self) -> None:
+        """Round delays to integers (half up, never truncated), clamp, freeze them."""
+        self.delay.copy_(round_half_up(self.delay).clamp_(self.d_min, self.d_max))
+        self.delay.requires_grad_(False)
+
+    def int_delays(self) -> torch.Tensor:
+        """The delays as integers (rounded half up and clamped), ``(n_out, n_in)`` int64."""
+        return round_half_up(self.delay.detach()).clamp(self.d_min, self.d_max).long()
+
+
+def history_window(history: list[torch.Tensor], t: int, d_min: int, n_bins: int,
+                   zero: torch.Tensor) -> torch.Tensor:
+    """``(B, N * n_bins)`` with entry ``[b, i * n_bins + m] = s[b, t - d_min - m, i]``
+    (0 before the first step), from ``history[t'] = s[:, t', :]``."""
+    cols = [history[t - d_min - m] if t - d_min - m >= 0 else zero for m in range(n_bins)]
+    return torch.stack(cols, dim=-1).flatten(1)
+
+
+class LIFLayer(nn.Module):
+    """Delayed feedforward input, optional recurrent delayed connections (delays
+    ``1..d_max``), LIF dynamics with threshold 1 and a surrogate-gradient spike function.
+    ``forward(x (B, T, n_in)) -> spikes (B, T, size)``."""
+
+    kind = "lif"
+
+    def __init__(self, n_in: int, size: int, d_max: int, kernel: DelayKernel, *,
+                 recurrent: bool = False, beta: float = 0.8, reset: str = "subtract",
+                 bias: bool = False, learn_delays: bool = True, spike_fn=atan_spike,
+                 detach_reset: bool = True, gain: float = 3.0,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if reset not in ("subtract", "zero"):
+            raise ValueError(f"reset must be 'subtract' or 'zero', got {reset!r}")
+        if recurrent and d_max < 1:
+            raise ValueError("a recurrent layer needs d_max >= 1")
+        self.size, self.beta, self.reset = size, beta, reset
+        self.spike_fn, self.detach_reset = spike_fn, detach_reset
+        self.ff = DelayedLinear(n_in, size, d_max, kernel, bias=bias, learn_delays=learn_delays,
+                                gain=gain, generator=generator)
+        self.rec = (DelayedLinear(size, size, d_max, kernel, d_min=1, learn_delays=learn_delays,
+                                  gain=gain / 3, generator=generator) if recurrent else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        current = self.ff(x)
+        batch, _, n = current.shape
+        v = current.new_zeros(batch, n)
+        spikes: list[torch.Tensor] = []
+        if self.rec is not None:
+            w_rec, zero = self.rec.window_matrix(), current.new_zeros(batch, n)
+        # unbind once: indexing current[:, t] per step would cost a full-size gradient each
+        for t, i_t in enumerate(current.unbind(1)):
+            if self.rec is not None:
+                window = history_window(spikes, t, 1, self.rec.n_bins, zero)
+                i_t = i_t + window @ w_rec.T
+            v = self.beta * v + i_t
+            s = self.spike_fn(v - 1.0)
+            r = s.detach() if self.detach_reset else s
+            v = v - r if self.reset == "subtract" else v * (1.0 - r)
+            spikes.append(s)
+        return torch.stack(spikes, dim=1)
+
+
+class Readout(nn.Module):
+    """Delayed feedforward input into leaky integrators that never spike.
+    ``forward(x (B, T, n_in)) -> membrane trace (B, T, size)``."""
+
+    kind = "readout"
+
+    def __init__(self, n_in: int, size: int, d_max: int, kernel: DelayKernel, *,
+                 beta: float = 0.95, bias: bool = False, learn_delays: bool = True,
+                 gain: float = 1.0, generator: torch.Generator | None = None):
+        super().__init__()
+        self.size, self.beta = size, beta
+        self.ff = DelayedLinear(n_in, size, d_max, kernel, bias=bias, learn_delays=learn_delays,
+                                gain=gain, generator=generator)
+        self.rec = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        current = self.ff(x)
+        v = current.new_zeros(current.shape[0], current.shape[2])
+        trace = []
+        for i_t in current.unbind(1):
+            v = self.beta * v + i_t
+            trace.append(v)
+        return torch.stack(trace, dim=1)
+
+
+@dataclass
+class NetConfig:
+    """Shape and dynamics of a :class:`DelayNet`. ``beta`` is the hidden layers' decay per
+    step, ``beta_out`` the readout's; ``d_max`` applies to every connection."""
+
+    n_inputs: int
+    n_classes: int
+    hidden: tuple[int, ...] = (16,)
+    d_max: int = 12
+    recurrent: bool = False
+    kernel: str = "gaussian"
+    beta: float = 0.8
+    beta_out: float = 0.95
+    reset: str = "subtract"
+    bias: bool = False
+    learn_delays: bool = True
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    @staticmethod
+    def from_dict(d: dict) -> "NetConfig":
+        d = dict(d)
+        d["hidden"] = tuple(int(h) for h in d.get("hidden", ()))
+        return NetConfig(**d)
+
+
+class DelayNet(nn.Module):
+    """Hidden :class:`LIFLayer` s then a :class:`Readout`, sharing one :class:`DelayKernel`.
+
+    ``forward(x (B, T, n_inputs)) -> (logits (B, n_classes), [spikes (B, T, size)] per lif
+    layer)``; ``logits = mean_t v_readout`` (the integer score divided by ``T``).
+    """
+
+    def __init__(self, config: NetConfig, spike_fn=atan_spike):
+        super().__init__()
+        self.config = config
+        self.kernel = DelayKernel(config.kernel, config.d_max)
+        if not config.learn_delays:
+            self.kernel.harden()        # frozen delays are plain integer delays, no spreading
+        gen = torch.Generator().manual_seed(config.seed)
+        layers: list[nn.Module] = []
+        n_prev = config.n_inputs
+        for size in config.hidden:
+            layers.append(LIFLayer(n_prev, size, config.d_max, self.kernel,
+                                   recurrent=config.recurrent, beta=config.beta,
+                                   reset=config.reset, bias=config.bias,
+                                   learn_delays=config.learn_delays, spike_fn=spike_fn,
+                                   generator=gen))
+            n_prev = size
+        layers.append(Readout(n_prev, config.n_classes, config.d_max, self.kernel,
+                              beta=config.beta_out, bias=config.bias,
+                              learn_delays=config.learn_delays, generator=gen))
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        spikes = []
+        for layer in self.layers[:-1]:
+            x = layer(x)
+            spikes.append(x)
+        return self.layers[-1](x).mean(dim=1), spikes
+
+    # ------------------------------------------------------------------ delays
+
+    def delay_parameters(self) -> list[nn.Parameter]:
+        return [p for m in self.modules() if m is not self and hasattr(m, "delay_parameters")
+                for p in m.delay_parameters()]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        delays = {id(p) for p in self.delay_parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in delays]
+
+    def set_progress(self, fraction: float) -> None:
+        """Move the delay-kernel width schedule to ``fraction`` of float training."""
+        self.kernel.set_progress(fraction)
+
+    def clamp_delays_(self) -> None:
+        for m in self.modules():
+            if hasattr(m, "clamp_") and m is not self:
+                m.clamp_()
+
+    def round_delays_(self) -> None:
+        """Round every delay to an integer (half up), freeze delays, use one-hot kernels."""
+        for m in self.modules():
+            if m is not self and hasattr(m, "round_delays_"):
+                m.round_delays_()
+        self.kernel.harden()

@@ -1,0 +1,209 @@
+"""Training: float training with learnable delays, then quantisation-aware fine-tuning.
+
+- Float stage: Adam with two parameter groups (weights at ``lr``, delays at ``lr_delay``,
+  in bins), cosine-annealed; delays are clamped to their range after every step and the
+  delay-kernel width follows its schedule (:mod:`.kernels`), set once per epoch.
+- Then :meth:`DelayNet.round_delays_` rounds delays (half up) and freezes them.
+- QAT stage: the forward pass is :func:`.quant.int_forward` (exact integers, straight-through
+  gradients), Adam at ``lr_qat`` on the weights. The epoch with the best validation accuracy
+  (epoch 0 = plain post-training quantisation) is kept.
+
+Every epoch appends a record ``{phase, epoch, loss, train_acc, val_acc, seconds, ...}`` to
+the history and, unless quiet, prints one line; a rich progress bar tracks the batches.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import SpikeData, Splits
+from .layers import DelayNet
+from .quant import QuantSpec, int_forward
+
+__all__ = ["FitConfig", "Reporter", "fit_float", "fit_qat", "train_epoch", "accuracy",
+           "float_logits", "int_logits"]
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class FitConfig:
+    epochs: int = 30
+    qat_epochs: int = 8
+    batch_size: int = 64
+    lr: float = 3e-3
+    lr_delay: float = 0.2
+    lr_qat: float = 5e-4
+    seed: int = 0
+    device: str = "cpu"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Reporter:
+    """Progress bar over batches and one line per epoch (rich); silent when ``quiet``."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self._progress = None
+        self._task = None
+
+    @contextmanager
+    def phase(self, name: str, total_batches: int) -> Iterator["Reporter"]:
+        if self.quiet:
+            yield self
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as progress:
+            self._progress = progress
+            self._task = progress.add_task(name, total=total_batches)
+            try:
+                yield self
+            finally:
+                self._progress = self._task = None
+
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def describe(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=text)
+
+    def note(self, line: str) -> None:
+        """Print one line (above the progress bar while one is shown)."""
+        if self.quiet:
+            return
+        if self._progress is not None:
+            self._progress.console.print(line, highlight=False)
+        else:
+            from rich.console import Console
+            Console().print(line, highlight=False)
+
+    def epoch(self, record: dict) -> None:
+        self.note(f"{record['phase']:>5} epoch {record['epoch']:>3}  loss {record['loss']:.4f}  "
+                  f"train {100 * record['train_acc']:6.2f}%  val {100 * record['val_acc']:6.2f}%"
+                  f"  ({record['seconds']:.1f} s)")
+
+
+def _batches(data: SpikeData, batch_size: int, rng: np.random.Generator | None,
+             device: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    order = rng.permutation(len(data)) if rng is not None else np.arange(len(data))
+    for s in range(0, len(data), batch_size):
+        idx = np.sort(order[s:s + batch_size])
+        x = torch.from_numpy(data.spikes[idx]).to(device=device, dtype=torch.float32)
+        yield x, torch.from_numpy(data.labels[idx]).to(device)
+
+
+def float_logits(net: DelayNet) -> Forward:
+    return lambda x: net(x)[0]
+
+
+def int_logits(net: DelayNet, spec: QuantSpec) -> Forward:
+    return lambda x: int_forward(net, x, spec).logits
+
+
+@torch.no_grad()
+def accuracy(forward: Forward, data: SpikeData, batch_size: int = 256,
+             device: str = "cpu") -> float:
+    """Fraction of ``data`` whose argmax logit (ties to the lowest index) is the label."""
+    if len(data) == 0:
+        return float("nan")
+    correct = 0
+    for x, y in _batches(data, batch_size, None, device):
+        correct += int((forward(x).argmax(dim=1) == y).sum())
+    return correct / len(data)
+
+
+def train_epoch(forward: Forward, data: SpikeData, opt: torch.optim.Optimizer,
+                cfg: FitConfig, rng: np.random.Generator, after_step: Callable[[], None],
+                reporter: Reporter) -> tuple[float, float]:
+    """One pass over ``data`` in shuffled batches; returns (mean loss, accuracy)."""
+    total, correct, n = 0.0, 0, 0
+    for x, y in _batches(data, cfg.batch_size, rng, cfg.device):
+        logits = forward(x)
+        loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        after_step()
+        total += float(loss.detach()) * len(y)
+        correct += int((logits.detach().argmax(1) == y).sum())
+        n += len(y)
+        reporter.advance()
+    return total / max(n, 1), correct / max(n, 1)
+
+
+def fit_float(net: DelayNet, splits: Splits, cfg: FitConfig, reporter: Reporter) -> list[dict]:
+    """Float training with learnable delays (see module docstring). Returns the history."""
+    groups = [{"params": net.weight_parameters(), "lr": cfg.lr}]
+    if net.delay_parameters():
+        groups.append({"params": net.delay_parameters(), "lr": cfg.lr_delay})
+    opt = torch.optim.Adam(groups)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+    rng = np.random.default_rng(cfg.seed)
+    history = []
+    n_batches = math.ceil(len(splits.train) / cfg.batch_size)
+    forward = float_logits(net)
+    with reporter.phase("float", cfg.epochs * n_batches):
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            net.set_progress((epoch - 1) / max(cfg.epochs - 1, 1))
+            reporter.describe(f"float {epoch}/{cfg.epochs}")
+            net.train()
+            loss, train_acc = train_epoch(forward, splits.train, opt, cfg, rng,
+                                          net.clamp_delays_, reporter)
+            sched.step()
+            net.eval()
+            record = {"phase": "float", "epoch": epoch, "loss": loss, "train_acc": train_acc,
+                      "val_acc": accuracy(forward, splits.val, device=cfg.device),
+                      "kernel_width": net.kernel.width, "seconds": time.perf_counter() - t0}
+            history.append(record)
+            reporter.epoch(record)
+    return history
+
+
+def fit_qat(net: DelayNet, spec: QuantSpec, splits: Splits, cfg: FitConfig,
+            reporter: Reporter) -> list[dict]:
+    """Quantisation-aware fine-tuning of the weights (delays must be rounded already); keeps
+    the weights of the best validation epoch. Returns the history (epoch 0 = before)."""
+    forward = int_logits(net, spec)
+    t0 = time.perf_counter()
+    best_acc = accuracy(forward, splits.val, device=cfg.device)
+    best_state = copy.deepcopy(net.state_dict())
+    history = [{"phase": "qat", "epoch": 0, "loss": float("nan"),
+                "train_acc": accuracy(forward, splits.train, device=cfg.device),
+                "val_acc": best_acc, "seconds": time.perf_counter() - t0}]
+    reporter.epoch(history[0])
+    if cfg.qat_epochs <= 0:
+        return history
+    opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr_qat)
+    rng = np.random.default_rng(cfg.seed + 1)
+    n_batches = math.ceil(len(splits.train) / cfg.batch_size)
+    with reporter.phase("qat", cfg.qat_epochs * n_batches):
+        for epoch in range(1, cfg.qat_epochs + 1):
+            t0 = time.perf_counter()
+            reporter.describe(f"qat {epoch}/{cfg.qat_epochs}")
+            loss, train_acc = train_epoch(forward, splits.train, opt, cfg, rng,
+                                          lambda: None, reporter)
+            val_acc = accuracy(forward, splits.val, device=cfg.device)
+            record = {"phase": "qat", "epoch": epoch, "loss": loss, "train_acc": train_acc,
+                      "val_acc": val_acc, "seconds": time.perf_counter() - t0}
+            history.append(record)
+            reporter.epoch(record)
+            if val_acc > best_acc:
+                best_acc, best_state = val_acc, copy.deepcopy(net.state_dict())
+    net.load_state_dict(best_state)
+    return history
