@@ -1,6 +1,7 @@
 """``delayhw demo``: the whole flow on a small network, end to end.
 
-model -> golden model -> Verilog (linted) -> co-simulation in Verilator -> report + plot.
+train (synthetic task, learned delays) -> export -> golden model on the test set -> Verilog
+(linted) -> co-simulation in Verilator -> report + plot.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 
 
 def _stage(console, text: str):
@@ -17,17 +17,19 @@ def _stage(console, text: str):
     return time.perf_counter()
 
 
-def _model_and_inputs(out: Path, seed: int, console):
-    """The demo network and its test inputs (model file, Inputs)."""
-    from .formats import Inputs, save_model
-    from .netgen import example_model, random_spikes
+def _train(out: Path, seed: int, console):
+    """Train the synthetic delay task; the model file, the model, its test inputs, report."""
+    from .formats import load_input, load_model
+    from .train.api import train_task
 
-    model = example_model()
-    model_path = save_model(model, out / "model.npz")
-    inputs = Inputs(random_spikes(np.random.default_rng(seed), 8, 30, model.n_inputs, 0.15))
-    inputs.save(out / "test_input.npz")
-    console.print(f"built-in example network -> {model_path}")
-    return model_path, model, inputs
+    report = train_task("synthetic", out / "model.npz", force=True, seed=seed,
+                        plots_dir=out / "train")
+    model = load_model(report.model_path)
+    inputs = load_input(report.test_input_path, model)
+    console.print(f"float {100 * report.float_accuracy:.1f}%, exported integer model "
+                  f"{100 * report.integer_accuracy:.1f}% on {len(inputs.labels)} test samples "
+                  f"({report.seconds:.1f} s) -> {report.model_path}")
+    return report.model_path, model, inputs, report
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -47,19 +49,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = claim_output_dir(args.out, args.force)
     times = {}
 
-    t = _stage(console, "1. model")
-    model_path, model, inputs = _model_and_inputs(out, args.seed, console)
+    t = _stage(console, "1. train (synthetic task that only delays can solve) and export")
+    model_path, model, inputs, report = _train(out, args.seed, console)
     console.print(f"{model.n_inputs} inputs -> " + " -> ".join(
         f"{l.name} [{l.size} {l.kind}{', recurrent' if l.recurrent else ''}, d_max {l.d_max}]"
         for l in model.layers))
-    times["model"] = time.perf_counter() - t
+    times["train"] = time.perf_counter() - t
 
     t = _stage(console, "2. golden model")
     expected = golden.run(model, inputs.spikes)
     expected.save(out / "golden_result.npz")
-    if inputs.labels is not None:
-        console.print(f"golden accuracy on {len(inputs.labels)} test samples: "
-                      f"{100 * expected.accuracy(inputs.labels):.1f}%")
+    console.print(f"golden accuracy on {len(inputs.labels)} test samples: "
+                  f"{100 * expected.accuracy(inputs.labels):.1f}%")
     times["golden"] = time.perf_counter() - t
 
     t = _stage(console, "3. Verilog")
@@ -87,15 +88,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     table.add_column("what")
     table.add_column("result")
     table.add_row("network", f"{model.n_inputs} -> " + " -> ".join(str(l.size) for l in model.layers))
-    if inputs.labels is not None:
-        table.add_row("accuracy (golden / RTL)", f"{100 * expected.accuracy(inputs.labels):.1f}% / "
-                                                 f"{100 * run.result.accuracy(inputs.labels):.1f}%")
+    table.add_row("test accuracy: float / golden / RTL",
+                  f"{100 * report.float_accuracy:.1f}% / {100 * expected.accuracy(inputs.labels):.1f}%"
+                  f" / {100 * run.result.accuracy(inputs.labels):.1f}%")
     table.add_row("RTL == golden", "yes, bit for bit" if difference is None
                   else f"NO: first difference at {difference}")
     table.add_row("spikes compared", str(sum(int(s.sum()) for s in expected.spikes)))
     table.add_row("simulated cycles", f"{run.cycles:,} ({run.cycles_per_second:,.0f} cycles/s)")
     table.add_row("Verilog", str(out / "hw" / f"{TOP}.v"))
-    table.add_row("plot", str(plot))
+    table.add_row("plots", f"{plot}, {out / 'train'}/")
     table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
     console.print(table)
     return 0 if difference is None else EXIT_MISMATCH
@@ -103,9 +104,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub, add_force) -> None:
     p = sub.add_parser("demo", help="run the whole flow on a small network",
-                       description="Run the delayhw flow end to end on a small network: "
-                                   "model, golden model, Verilog, co-simulation in Verilator, "
-                                   "report and plot.")
+                       description="Run the delayhw flow end to end on a small network: train "
+                                   "it (learned delays, quantisation-aware), export, golden "
+                                   "model, Verilog, co-simulation in Verilator, report and "
+                                   "plots.")
     p.add_argument("-o", "--out", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lanes", type=int, default=1, help="neuron lanes of the core (default 1)")

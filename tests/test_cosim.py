@@ -69,6 +69,25 @@ def test_example_model_with_realistic_sparsity_and_delays(sim):
     assert sum(int(s.sum()) for s in run.result.spikes) > 20     # the network is active
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The trainer's export: the synthetic delay task, trained and quantised (~10 s)."""
+    from delayhw import load_input, load_model
+    from delayhw.train.api import train_task
+    report = train_task("synthetic", tmp_path_factory.mktemp("trained") / "model.npz", quiet=True)
+    return load_model(report.model_path), load_input(report.test_input_path)
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_trained_model_is_bit_exact(sim, trained):
+    model, inputs = trained
+    spikes, labels = inputs.spikes[:24], inputs.labels[:24]
+    run = cosim.run_rtl(model, spikes, sim=sim)
+    assert_bit_exact(model, spikes, run.result)
+    assert run.result.accuracy(labels) > 0.75          # a trained network, not noise
+    assert sum(l.d.max() > 0 for l in model.layers) >= 1
+
+
 @pytest.mark.parametrize("sim", SIMS)
 def test_output_back_pressure_in_rtl_changes_nothing(sim):
     model = netgen.example_model()       # busy enough that a slow consumer fills the queue
