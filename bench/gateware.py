@@ -85,10 +85,8 @@ def main() -> None:
 
 
 def plot(rows) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    from delayhw.plots import pyplot, save
+    fig, (a, b) = pyplot().subplots(1, 2, figsize=(11, 4))
     for lanes, marker in ((1, "o"), (2, "s"), (4, "^")):
         sel = [r for r in rows if r["lanes"] == lanes]
         a.plot([r["cycles_per_step_formula"] for r in sel],
@@ -106,8 +104,7 @@ def plot(rows) -> None:
     b.set_xticks(x, [r["network"].split(",")[0] for r in sel], rotation=20, fontsize=7)
     b.set(ylabel="delay storage bits", yscale="log", title="delay memory per scheme (1 lane)")
     b.legend()
-    fig.tight_layout()
-    fig.savefig(RESULTS / "gateware.png", dpi=110)
+    save(fig, RESULTS / "gateware.png")
 
 
 if __name__ == "__main__":

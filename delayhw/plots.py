@@ -9,11 +9,23 @@ import numpy as np
 from .formats import Result
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def save(fig, path: str | Path, title: str = "") -> Path:
+    """Lay out ``fig``, write it as PNG at ``path``, close it."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
 
 
 def agreement_plot(golden: Result, rtl: Result, path: str | Path, sample: int = 0,
@@ -21,7 +33,7 @@ def agreement_plot(golden: Result, rtl: Result, path: str | Path, sample: int = 
     """For one sample: a raster per lif layer with golden spikes as dots and RTL spikes as
     rings (a dot inside a ring means they agree; a lone mark is a difference), and the
     readout scores side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     n_lif = len(golden.spikes)
     fig, axes = plt.subplots(1, n_lif + 1, figsize=(4.5 * (n_lif + 1), 3.6), squeeze=False)
     for k in range(n_lif):
@@ -42,9 +54,4 @@ def agreement_plot(golden: Result, rtl: Result, path: str | Path, sample: int = 
     ax.set(xlabel="readout unit", ylabel="score",
            title=f"scores ({'identical' if agree else 'DIFFER'})")
     ax.legend(fontsize=7)
-    fig.suptitle(f"{title}, sample {sample}")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, f"{title}, sample {sample}")

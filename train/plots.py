@@ -6,20 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from delayhw.plots import pyplot, save
 from delayhw.spec import Model
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def training_curves(history: list[dict], path: Path, title: str = "") -> Path:
     """Train/validation accuracy and loss per epoch; the float and QAT stages side by side
     on one epoch axis (QAT epoch 0 = plain post-training quantisation)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
     x, offset = [], 0
     for r in history:
@@ -43,18 +37,13 @@ def training_curves(history: list[dict], path: Path, title: str = "") -> Path:
     ax_acc.legend(fontsize=8)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy")
     ax_loss.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, title)
 
 
 def delay_histograms(model: Model, path: Path) -> Path:
     """Histogram of the integer delays of the present synapses (nonzero weight), one panel
     per layer (feedforward and recurrent)."""
-    plt = _pyplot()
+    plt = pyplot()
     panels = []
     for layer in model.layers:
         panels.append((f"{layer.name}: feedforward", layer.d[layer.w != 0], layer.d_max))
@@ -65,17 +54,14 @@ def delay_histograms(model: Model, path: Path) -> Path:
     for ax, (name, d, d_max) in zip(axes[0], panels):
         ax.hist(d, bins=np.arange(d_max + 2) - 0.5, color="C0", edgecolor="white")
         ax.set(title=f"{name} ({d.size} synapses)", xlabel="delay (steps)", ylabel="synapses")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def spike_raster(inputs: np.ndarray, layer_spikes: list[np.ndarray], names: list[str],
                  scores: np.ndarray, path: Path, title: str = "") -> Path:
     """Raster of one sample: the inputs ``(T, C)`` and each lif layer's spikes ``(T, N)``,
     plus the readout's final scores."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [("input", inputs)] + list(zip(names, layer_spikes))
     heights = [max(2, a.shape[1]) for _, a in rows] + [6]
     fig, axes = plt.subplots(len(rows) + 1, 1, figsize=(8, 1.2 + 0.12 * sum(heights)),
@@ -91,9 +77,4 @@ def spike_raster(inputs: np.ndarray, layer_spikes: list[np.ndarray], names: list
     ax.bar(np.arange(len(scores)), scores, color=["C1" if i == np.argmax(scores) else "C0"
                                                   for i in range(len(scores))])
     ax.set(xlabel="class", ylabel="score")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, title)
