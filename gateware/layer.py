@@ -127,40 +127,35 @@ class FifoLayer(LayerEngine):
             padded[:s.size] = vec
             return padded.reshape(groups, lanes).tolist()
 
-        m.submodules.w_mem = w_mem = memory.Memory(
-            shape=data.ArrayLayout(signed(s.w_bits), lanes), depth=memory_depth(depth), init=synapse_init("w"))
-        m.submodules.d_mem = d_mem = memory.Memory(
-            shape=data.ArrayLayout(unsigned(s.d_bits), lanes), depth=memory_depth(depth), init=synapse_init("d"))
-        m.submodules.v_mem = v_mem = memory.Memory(
-            shape=data.ArrayLayout(signed(s.v_bits), lanes), depth=memory_depth(groups), init=[])
+        #: every memory of this engine, by the kinds of :meth:`CoreShape.memory_bits`
+        self.memories = {}
+
+        def add_memory(kind: str, shape, rows: int, init=()) -> memory.Memory:
+            mem = memory.Memory(shape=shape, depth=memory_depth(rows), init=init)
+            m.submodules[kind] = self.memories[kind] = mem
+            return mem
+
+        w_mem = add_memory("weights", data.ArrayLayout(signed(s.w_bits), lanes), depth,
+                           synapse_init("w"))
+        d_mem = add_memory("delays", data.ArrayLayout(unsigned(s.d_bits), lanes), depth,
+                           synapse_init("d"))
+        v_mem = add_memory("membranes", data.ArrayLayout(signed(s.v_bits), lanes), groups)
         w_rd, w_wr = w_mem.read_port(), w_mem.write_port(granularity=1)
         d_rd, d_wr = d_mem.read_port(), d_mem.write_port(granularity=1)
         v_rd, v_wr = v_mem.read_port(), v_mem.write_port()
         if s.d_max:
-            m.submodules.h_mem = h_mem = memory.Memory(
-                shape=data.ArrayLayout(unsigned(s.d_max), lanes), depth=memory_depth(depth), init=[])
+            h_mem = add_memory("delay_lines", data.ArrayLayout(unsigned(s.d_max), lanes), depth)
             h_rd, h_wr = h_mem.read_port(), h_mem.write_port()
         if s.bias:
-            m.submodules.b_mem = b_mem = memory.Memory(
-                shape=data.ArrayLayout(signed(s.w_bits), lanes), depth=memory_depth(groups),
-                init=unit_init(c.bias if c is not None else None))
+            b_mem = add_memory("bias", data.ArrayLayout(signed(s.w_bits), lanes), groups,
+                               unit_init(c.bias if c is not None else None))
             b_rd, b_wr = b_mem.read_port(), b_mem.write_port(granularity=1)
         if is_lif:
-            m.submodules.s_mem = s_mem = memory.Memory(
-                shape=unsigned(lanes), depth=memory_depth(banks * groups), init=[])
+            s_mem = add_memory("spike_bitmaps", unsigned(lanes), banks * groups)
             s_wr, s_out, s_rec = s_mem.write_port(), s_mem.read_port(), s_mem.read_port()
         else:
-            m.submodules.sc_mem = sc_mem = memory.Memory(
-                shape=data.ArrayLayout(signed(SCORE_BITS), lanes), depth=memory_depth(groups), init=[])
+            sc_mem = add_memory("scores", data.ArrayLayout(signed(SCORE_BITS), lanes), groups)
             sc_rd, sc_wr = sc_mem.read_port(), sc_mem.write_port()
-
-        #: what this engine holds, by the kinds of :meth:`CoreShape.memory_bits`
-        self.memories = {"weights": w_mem, "delays": d_mem, "membranes": v_mem}
-        if s.d_max:
-            self.memories["delay_lines"] = h_mem
-        if s.bias:
-            self.memories["bias"] = b_mem
-        self.memories["spike_bitmaps" if is_lif else "scores"] = s_mem if is_lif else sc_mem
 
         # run-time parameters (configuration survives reset)
         beta = Signal(unsigned(s.f_bits + 1), init=c.beta if c else 0, reset_less=True)
@@ -185,8 +180,8 @@ class FifoLayer(LayerEngine):
         recsel1 = Signal(max(1, lane_bits))
         v2, v3 = Signal(), Signal()     # v3: the emit stage holds group g2's result
         g2 = Signal.like(g0)
+        # running sums; stage 2 reads them the cycle after a group's last synapse
         acc = [Signal(signed(s.acc_bits), name=f"acc{l}") for l in range(lanes)]
-        acc2 = [Signal(signed(s.acc_bits), name=f"acc2_{l}") for l in range(lanes)]
         clearing = Signal()
         lane = Signal(range(lanes + 1))       # score walk
 
@@ -237,10 +232,8 @@ class FifoLayer(LayerEngine):
                 m.d.comb += tap.eq(new_bit)
             acc_next = Signal(signed(s.acc_bits), name=f"acc_next{l}")
             m.d.comb += acc_next.eq(Mux(first1, 0, acc[l]) + Mux(tap, w_rd.data[l], 0))
-            with m.If(advance & v1):
-                m.d.sync += acc[l].eq(acc_next)
             with m.If(advance):
-                m.d.sync += acc2[l].eq(acc_next)
+                m.d.sync += acc[l].eq(acc_next)
         if s.d_max:
             m.d.comb += [h_wr.addr.eq(Mux(clearing, addr0, a1)),
                          h_wr.en.eq(Mux(clearing, addr0 < depth, v1 & advance))]
@@ -259,7 +252,7 @@ class FifoLayer(LayerEngine):
         lane_mask = Mux(g2 == groups - 1, last_mask, (1 << lanes) - 1)
         for l in range(lanes):
             m.submodules[f"lif{l}"] = lif = LifUnit(s)
-            m.d.comb += [lif.v.eq(v_rd.data[l]), lif.i_syn.eq(acc2[l]),
+            m.d.comb += [lif.v.eq(v_rd.data[l]), lif.i_syn.eq(acc[l]),
                          lif.bias.eq(b_rd.data[l] if s.bias else 0), lif.beta.eq(beta),
                          lif.threshold.eq(threshold), lif.reset_zero.eq(reset_zero),
                          v_wr.data[l].eq(Mux(clearing, 0, lif.v_next)),
