@@ -16,6 +16,7 @@ import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -84,12 +85,18 @@ def _versions(sim: str) -> str:
     return ";".join(f"{n}={metadata.version(n)}" for n in names)
 
 
+@lru_cache(maxsize=16)
+def _core_verilog(shape: CoreShape) -> str:
+    """The Verilog of an empty core of ``shape`` (contents arrive as configuration)."""
+    return convert(Core(shape))
+
+
 def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Build:
     """The build of ``shape`` for ``sim``, made if it does not exist yet. Waveforms need a
     tracing build in Verilator; Icarus traces any build (``+vcd=``)."""
     check_simulator(sim)
     waves = waves and sim == "verilator"
-    verilog = convert(Core(shape))
+    verilog = _core_verilog(shape)
     wrapper = resources.files("delayhw.sim").joinpath("cosim_top.v").read_text()
     digest = hashlib.sha256("\0".join([sim, str(waves), _versions(sim), verilog, wrapper])
                             .encode()).hexdigest()[:20]
