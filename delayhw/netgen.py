@@ -73,8 +73,7 @@ def random_contents(rng: np.random.Generator, n_inputs: int, shapes: list[LayerS
     for k, s in enumerate(shapes):
         lif = s.kind == "lif"
         dens = float(rng.uniform(*density))
-        wlo, whi = -(1 << (s.w_bits - 1)), (1 << (s.w_bits - 1)) - 1
-        vmax = (1 << (s.v_bits - 1)) - 1
+        (wlo, whi), vmax = s.w_range, s.v_range[1]
         beta = int(rng.choice([0, 1 << s.f_bits, int(rng.integers(0, (1 << s.f_bits) + 1))]))
         layers.append(Layer(
             name=f"{'hidden' if lif else 'out'}{k}", kind=s.kind, size=s.size, w_bits=s.w_bits,

@@ -77,6 +77,14 @@ class LayerShape:
         """Unsigned width of a delay (0..d_max)."""
         return bits_for(self.d_max)
 
+    @property
+    def v_range(self) -> tuple[int, int]:
+        return signed_range(self.v_bits)
+
+    @property
+    def w_range(self) -> tuple[int, int]:
+        return signed_range(self.w_bits)
+
     def groups(self, lanes: int) -> int:
         """Unit groups of a core with ``lanes`` lanes (lane l of group g is unit g*lanes+l)."""
         return -(-self.size // lanes)
@@ -132,11 +140,11 @@ class Layer:
 
     @property
     def v_range(self) -> tuple[int, int]:
-        return signed_range(self.v_bits)
+        return self.shape.v_range
 
     @property
     def w_range(self) -> tuple[int, int]:
-        return signed_range(self.w_bits)
+        return self.shape.w_range
 
     def describe(self) -> dict[str, Any]:
         """The layer's entry in the model file's ``meta`` JSON."""

@@ -349,8 +349,7 @@ class FifoLayer(LayerEngine):
     def _elaborate_config(self, m, w_wr, d_wr, b_wr, beta, threshold, reset_zero, groups,
                           lane_bits):
         s, lanes, cfg = self.shape, self.lanes, self.cfg
-        wlo, whi = -(1 << (s.w_bits - 1)), (1 << (s.w_bits - 1)) - 1
-        vmax = (1 << (s.v_bits - 1)) - 1
+        (wlo, whi), vmax = s.w_range, s.v_range[1]
         row_ok = cfg.row < s.size
         value = cfg.data
         ok = Signal()

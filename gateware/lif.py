@@ -38,7 +38,7 @@ class LifUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         s = self._shape
-        vmin, vmax = -(1 << (s.v_bits - 1)), (1 << (s.v_bits - 1)) - 1
+        vmin, vmax = s.v_range
         decayed = Signal(signed(s.v_bits + 2))
         m.d.comb += decayed.eq((self.v * self.beta + (1 << (s.f_bits - 1))) >> s.f_bits)
         u_wide = Signal(signed(max(s.v_bits + 2, s.acc_bits, s.w_bits) + 2))

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from delayhw.errors import DelayhwError
-from delayhw.spec import LIMITS, Layer, Model
+from delayhw.spec import LIMITS, Layer, Model, signed_range
 
 from .kernels import round_half_up
 from .layers import DelayedLinear, DelayNet, delay_conv, history_window
@@ -55,11 +55,11 @@ class LayerQuant:
 
     @property
     def w_range(self) -> tuple[int, int]:
-        return -(1 << (self.w_bits - 1)), (1 << (self.w_bits - 1)) - 1
+        return signed_range(self.w_bits)
 
     @property
     def v_range(self) -> tuple[int, int]:
-        return -(1 << (self.v_bits - 1)), (1 << (self.v_bits - 1)) - 1
+        return signed_range(self.v_bits)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def choose_quant(net: DelayNet, w_bits: int = 8, f_bits: int = 8,
     """Pick scales and widths for ``net``'s current float weights (see module docstring)."""
     for name, value in (("w_bits", w_bits), ("f_bits", f_bits), ("v_bits", v_bits)):
         _check_width(name, value)
-    wmax = (1 << (w_bits - 1)) - 1
+    wmax = signed_range(w_bits)[1]
     out = []
     for layer in net.layers:
         m = max(float(w.abs().max()) for w in _layer_weights(layer)) or 1.0
@@ -100,7 +100,7 @@ def choose_quant(net: DelayNet, w_bits: int = 8, f_bits: int = 8,
         if layer.kind == "lif":
             threshold = max(1, int(wmax // m))
             if v_bits is not None:
-                threshold = min(threshold, (1 << (v_bits - 1)) - 1)
+                threshold = min(threshold, signed_range(v_bits)[1])
             scale = float(threshold)
         else:
             threshold, scale = None, wmax / m
@@ -121,7 +121,7 @@ def choose_quant(net: DelayNet, w_bits: int = 8, f_bits: int = 8,
 
 def _quantize(w: torch.Tensor, scale: float, w_bits: int) -> torch.Tensor:
     """``clamp(round_half_up(w * scale))`` forward, identity-times-scale backward (STE)."""
-    lo, hi = -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1
+    lo, hi = signed_range(w_bits)
     x = w.to(torch.float64) * scale
     return x + (round_half_up(x).clamp(lo, hi) - x).detach()
 
