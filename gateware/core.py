@@ -14,7 +14,8 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   ``STEP``; ``SCORE(unit, value)``; ``SAMPLE``. Back-pressure stalls the core; nothing is
   dropped or reordered.
 * ``config``: a write of one weight, delay, bias or layer parameter (address map in
-  :func:`~delayhw.gateware.shape.config_address`), accepted while idle. A write that is out
+  :func:`~delayhw.gateware.shape.config_address`), accepted while idle; it takes effect
+  within 3 cycles, and inputs are held off (``ready`` low) while a write is in flight. A write that is out
   of range for the core (bad layer, field, row, column or value) is ignored and counted in
   ``status.config_errors``. Configuration survives reset; state (membranes, delay lines,
   spikes, scores) is cleared by reset and after every sample.
@@ -160,17 +161,26 @@ class Core(wiring.Component):
         m.d.comb += [self.status.dropped_inputs.eq(dropped), self.status.config_errors.eq(cfg_errors)]
 
         # ------------------------------------------------------------------ configuration
-        cfg = self.config.payload
-        cfg_bad = Signal()
+        # an accepted write is registered, checked by its engine, and counted as an error a
+        # cycle later; the engine writes its memories the cycle after the check
+        cfg = Signal(CONFIG_LAYOUT)
+        cfg_valid, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal()
+        m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
+        with m.If(self.config.valid & self.config.ready):
+            m.d.sync += cfg.eq(self.config.payload)
         m.d.comb += cfg_bad.eq(cfg.addr.layer >= n_layers)
         for k, engine in enumerate(engines):
             m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
                          engine.cfg.col.eq(cfg.addr.col), engine.cfg.data.eq(cfg.data)]
             with m.If(cfg.addr.layer == k):
-                m.d.comb += [engine.cfg.en.eq(self.config.valid & self.config.ready),
-                             cfg_bad.eq(engine.cfg.bad)]
-        with m.If(self.config.valid & self.config.ready & cfg_bad & (cfg_errors != 0xFFFF)):
+                m.d.comb += [engine.cfg.en.eq(cfg_valid), cfg_bad.eq(engine.cfg.bad)]
+        m.d.sync += cfg_bad_q.eq(cfg_valid & cfg_bad)
+        with m.If(cfg_bad_q & (cfg_errors != 0xFFFF)):
             m.d.sync += cfg_errors.eq(cfg_errors + 1)
+        # inputs wait while a configuration write is in flight, so a step never runs on
+        # memories that are still being written
+        cfg_quiet = Signal()
+        m.d.comb += cfg_quiet.eq(~self.config.valid & ~cfg_valid)
 
         # ------------------------------------------------------------------ sequencing
         parity = Signal()
@@ -203,8 +213,8 @@ class Core(wiring.Component):
                 with m.Elif(all_idle):
                     m.next = "IDLE"
             with m.State("IDLE"):
-                m.d.comb += [self.inputs.ready.eq(1), self.config.ready.eq(1)]
-                with m.If(self.inputs.valid):
+                m.d.comb += [self.inputs.ready.eq(cfg_quiet), self.config.ready.eq(1)]
+                with m.If(self.inputs.valid & cfg_quiet):
                     with m.Switch(event.kind):
                         with m.Case(InKind.SPIKE):
                             with m.If(event.index < shape.n_inputs):

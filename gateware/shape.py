@@ -180,8 +180,8 @@ class CoreShape:
 
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
-LIF_LATENCY = 4             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
-LAYER_OVERHEAD = 7 + LIF_LATENCY
+LIF_LATENCY = 5             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
+LAYER_OVERHEAD = 8 + LIF_LATENCY
 STEP_OVERHEAD = 2
 
 
