@@ -149,11 +149,16 @@ class Core(wiring.Component):
         overlong = Signal()
         m.d.comb += [overlong.eq(steps > shape.max_steps), entry.item.kind.eq(marker),
                      entry.item.value.eq(Mux(marker == OutKind.SAMPLE, overlong, 0))]
+        # the engines' ready is a register (it stalls every pipeline stage, so it must not
+        # come through the queue's level logic): 2 free entries seen a cycle ago guarantee
+        # room for this cycle's write
+        room = Signal()
+        m.d.sync += room.eq(queue.level + 2 < shape.out_fifo_depth)
         for k, engine in enumerate(engines):
-            m.d.comb += engine.emit.ready.eq(queue.w_rdy)
+            m.d.comb += engine.emit.ready.eq(room)
             with m.If(engine.emit.valid):
                 m.d.comb += [entry.item.eq(engine.emit.payload), entry.layer.eq(k),
-                             queue.w_en.eq(1)]
+                             queue.w_en.eq(room)]
 
         # ------------------------------------------------------------------ status
         dropped = Signal(16)

@@ -89,6 +89,8 @@ class CoreShape:
             raise DelayhwError(f"n_inputs: must be in 1..65535, got {self.n_inputs}")
         if not 1 <= len(self.layers) <= (1 << LAYER_BITS):
             raise DelayhwError(f"layers: a core has 1..{1 << LAYER_BITS} layers")
+        if self.out_fifo_depth < 4:
+            raise DelayhwError(f"out_fifo_depth: must be at least 4, got {self.out_fifo_depth}")
         if not 1 <= self.max_steps <= MAX_STEPS_LIMIT:
             raise DelayhwError(f"max_steps: must be in 1..{MAX_STEPS_LIMIT}, got {self.max_steps}")
 
