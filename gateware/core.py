@@ -199,9 +199,19 @@ class Core(wiring.Component):
         clear_addr = Signal(range(shape.n_inputs + 1))
         event = self.inputs.payload
 
-        # the input bitmap: set by SPIKE events, cleared by layer 0's last pass and by CLEAR
-        m.d.comb += [in_wr.addr.eq(src0.addr), in_wr.data.eq(0),
-                     in_wr.en.eq(src0.en & src0.last)]
+        # the input bitmap: set by SPIKE events, cleared by layer 0's last pass and by CLEAR.
+        # A SPIKE is registered (index, in range) and written the next cycle, which is idle
+        # or the first cycle of a step, before layer 0 reads the bitmap.
+        # Layer 0's last-pass reads clear their bit a cycle later (from registers too).
+        spike_q, spike_bad_q, clear_q = Signal(), Signal(), Signal()
+        spike_index, clear_index = Signal(INDEX_BITS), Signal(INDEX_BITS)
+        m.d.sync += [spike_q.eq(0), spike_bad_q.eq(0), clear_q.eq(src0.en & src0.last),
+                     clear_index.eq(src0.addr)]
+        m.d.comb += [in_wr.addr.eq(clear_index), in_wr.data.eq(0), in_wr.en.eq(clear_q)]
+        with m.If(spike_q):
+            m.d.comb += [in_wr.addr.eq(spike_index), in_wr.data.eq(1), in_wr.en.eq(1)]
+        with m.If(spike_bad_q & (dropped != 0xFFFF)):
+            m.d.sync += dropped.eq(dropped + 1)
 
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
@@ -222,11 +232,9 @@ class Core(wiring.Component):
                 with m.If(self.inputs.valid & cfg_quiet):
                     with m.Switch(event.kind):
                         with m.Case(InKind.SPIKE):
-                            with m.If(event.index < shape.n_inputs):
-                                m.d.comb += [in_wr.addr.eq(event.index), in_wr.data.eq(1),
-                                             in_wr.en.eq(1)]
-                            with m.Elif(dropped != 0xFFFF):
-                                m.d.sync += dropped.eq(dropped + 1)
+                            in_range = event.index < shape.n_inputs
+                            m.d.sync += [spike_q.eq(in_range), spike_bad_q.eq(~in_range),
+                                         spike_index.eq(event.index)]
                         with m.Case(InKind.STEP):
                             with m.If(~overlong):
                                 m.d.sync += steps.eq(steps + 1)
@@ -234,8 +242,7 @@ class Core(wiring.Component):
                         with m.Case(InKind.SAMPLE):
                             m.next = "SCORES"
                         with m.Default():        # reserved kind: counted like a bad index
-                            with m.If(dropped != 0xFFFF):
-                                m.d.sync += dropped.eq(dropped + 1)
+                            m.d.sync += spike_bad_q.eq(1)
             for k, engine in enumerate(engines):
                 with m.State(f"RUN_{k}"):
                     m.d.comb += [self.status.busy.eq(1), engine.mode.eq(Mode.RUN),
