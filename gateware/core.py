@@ -8,22 +8,22 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   ``SAMPLE`` ends the sample: the core emits one ``SCORE`` per readout unit, then
   ``SAMPLE``, and clears all state for the next sample. Scores are exact for samples of up
   to ``shape.max_steps`` steps (``shape.score_bits`` wide); the ``SAMPLE`` output event's
-  ``value`` is 1 when the sample had more steps, so its scores may have wrapped, else 0. Inputs are accepted only while the
-  core is idle (``status.busy`` low).
+  ``value`` is 1 when the sample had more steps, so its scores may have wrapped, else 0.
+  Inputs are accepted only while the core is idle (``status.busy`` low).
 * ``outputs``: ``SPIKE(layer, unit)`` in layer order and, within a layer, in unit order;
   ``STEP``; ``SCORE(unit, value)``; ``SAMPLE``. Back-pressure stalls the core; nothing is
   dropped or reordered.
 * ``config``: a write of one weight, delay, bias or layer parameter (address map in
   :func:`~delayhw.gateware.shape.config_address`), accepted while idle; it takes effect
-  within 3 cycles, and inputs are held off (``ready`` low) while a write is in flight. A write that is out
-  of range for the core (bad layer, field, row, column or value) is ignored and counted in
+  within 3 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
+  write that is out of range for the core (bad layer, field, row, column or value) is ignored and counted in
   ``status.config_errors``. Configuration survives reset; state (membranes, delay lines,
   spikes, scores) is cleared by reset and after every sample.
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -173,11 +173,14 @@ class Core(wiring.Component):
         m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
         with m.If(self.config.valid & self.config.ready):
             m.d.sync += cfg.eq(self.config.payload)
-        m.d.comb += cfg_bad.eq(cfg.addr.layer >= n_layers)
+        target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
+        m.d.sync += target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
+                                  self.config.payload.addr.layer >= n_layers))
+        m.d.comb += cfg_bad.eq(target[n_layers])
         for k, engine in enumerate(engines):
             m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
                          engine.cfg.col.eq(cfg.addr.col), engine.cfg.data.eq(cfg.data)]
-            with m.If(cfg.addr.layer == k):
+            with m.If(target[k]):
                 m.d.comb += [engine.cfg.en.eq(cfg_valid), cfg_bad.eq(engine.cfg.bad)]
         m.d.sync += cfg_bad_q.eq(cfg_valid & cfg_bad)
         with m.If(cfg_bad_q & (cfg_errors != 0xFFFF)):
