@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -176,9 +177,12 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
     rc, row["pnr_s"] = _run(cmd, work / "nextpnr.log", timeout)
     log = (work / "nextpnr.log").read_text(errors="replace")
     if rc != 0 or not report_file.exists():
-        fit = [line for line in log.splitlines() if "fit" in line.lower() or "ERROR" in line]
-        row["status"] = ("place and route timed out" if rc is None
-                         else "does not fit: " + (fit[-1].strip() if fit else f"see {work}"))
+        over = [f"{name} {used}/{avail}" for name, used, avail
+                in re.findall(r"(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log) if int(used) > int(avail)]
+        errors = [line.strip() for line in log.splitlines() if "ERROR" in line]
+        row["status"] = ("place and route timed out" if rc is None else
+                         f"does not fit: needs {', '.join(dict.fromkeys(over))}" if over else
+                         f"failed: {errors[-1] if errors else 'see ' + str(work)}")
         return row
     report = json.loads(report_file.read_text())
     util = report.get("utilization", {})
