@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import Result, _check_spikes
+from .errors import DelayhwError
+from .formats import Result, check_spikes
+from .limits import check_memory
 from .spec import Layer, Model
 
 __all__ = ["run", "Result", "synaptic_events"]
@@ -25,15 +27,32 @@ CHUNK_BYTES = 1 << 28
 
 def run(model: Model, spikes: np.ndarray) -> Result:
     """Run ``model`` on ``spikes`` ``(B, T, n_inputs)`` (0/1) and return the :class:`Result`."""
-    spikes = _check_spikes("spikes", spikes, model.n_inputs)
+    if not isinstance(model, Model):
+        raise DelayhwError(f"golden.run: model: must be a delayhw.Model, got "
+                           f"{type(model).__name__}")
+    model.validate("golden.run: model")
+    spikes = check_spikes("golden.run", spikes, model.n_inputs, nonempty=False)
     batch, steps, _ = spikes.shape
     plans = [_LayerPlan(layer) for layer in model.layers]
     per_sample = max(p.bytes_per_step for p in plans) * (steps + 256)
     chunk = max(1, CHUNK_BYTES // per_sample)
+    check_memory("golden.run", "spikes", memory_needed(plans, batch, steps, chunk),
+                 f"running {batch} samples x {steps} steps")
     parts = [_run_chunk(plans, spikes[b:b + chunk]) for b in range(0, max(batch, 1), chunk)]
     scores = np.concatenate([p[0] for p in parts])
     lif = [np.concatenate([p[1][n] for p in parts]) for n in range(len(parts[0][1]))]
     return Result.from_scores(scores, lif)
+
+
+def memory_needed(plans: list["_LayerPlan"], batch: int, steps: int, chunk: int) -> int:
+    """Bytes one run needs at its peak (estimate): the plans' matrices, the input and every
+    output (spikes of each lif layer, scores), and one batch chunk's temporaries."""
+    sizes = [p.layer.size for p in plans]
+    outputs = batch * steps * (plans[0].layer.n_in + sum(sizes[:-1])) + 8 * batch * sizes[-1]
+    return (sum(p.stack.nbytes + (0 if p.rec_stack is None else p.rec_stack.nbytes)
+                for p in plans)
+            + outputs + min(chunk, max(batch, 1)) * max(p.bytes_per_step for p in plans)
+            * (steps + 256))
 
 
 def synaptic_events(model: Model, spikes: np.ndarray, result: Result) -> int:
