@@ -72,6 +72,8 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
     except NotADirectoryError:
         return None          # reported by the parent check
+    except PermissionError:
+        raise DelayhwError(f"{show_path(path)}: permission denied (cannot reach it)") from None
     except OSError as exc:
         raise DelayhwError(f"{show_path(path)}: cannot inspect ({exc.strerror})") from None
 
