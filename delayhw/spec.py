@@ -16,8 +16,8 @@ import numpy as np
 
 from .errors import DelayhwError
 
-__all__ = ["Layer", "LayerShape", "Model", "LIMITS", "KINDS", "RESETS", "check_layer_params", "check_int",
-           "array_shapes"]
+__all__ = ["Layer", "LayerShape", "Model", "LIMITS", "KINDS", "RESETS", "check_layer_params",
+           "check_int", "check_kind", "array_shapes"]
 
 KINDS = ("lif", "readout")
 RESETS = ("subtract", "zero")
@@ -245,6 +245,17 @@ def _check_array(source: str, fld: str, arr: Any, shape: tuple[int, ...],
         _fail(source, fld, f"{what} must be in {lo}..{hi}, got {int(arr[idx])} at index {idx}")
 
 
+def check_kind(source: str, k: int, kind: Any, last: bool) -> None:
+    """Layer ``k``'s kind: one of KINDS, ``lif`` for layers 0..L-2 and ``readout`` last."""
+    if kind not in KINDS:
+        _fail(source, f"layers[{k}].kind", f"must be one of {KINDS}, got {kind!r}")
+    if kind != ("readout" if last else "lif"):
+        _fail(source, f"layers[{k}].kind", f"layers 0..L-2 must be 'lif' and the last "
+                                           f"'readout'; layer {k} of "
+                                           f"{'the last' if last else 'a hidden'} position "
+                                           f"is {kind!r}")
+
+
 def check_layer_params(source: str, k: int, params: dict[str, Any], last: bool) -> None:
     """Check a layer's scalar parameters (``kind``, ``size``, widths, ``beta``, ``d_max``,
     ``threshold``, ``reset``, ``recurrent``, ``bias``) before any array is looked at. The one
@@ -255,13 +266,7 @@ def check_layer_params(source: str, k: int, params: dict[str, Any], last: bool) 
     if not isinstance(name, str) or not name:
         _fail(source, f"{p}.name", f"must be a non-empty string, got {name!r}")
     kind = params.get("kind")
-    if kind not in KINDS:
-        _fail(source, f"{p}.kind", f"must be one of {KINDS}, got {kind!r}")
-    want = "readout" if last else "lif"
-    if kind != want:
-        _fail(source, f"{p}.kind", f"layers 0..L-2 must be 'lif' and the last 'readout'; "
-                                   f"layer {k} of {'the last' if last else 'a hidden'} position "
-                                   f"is {kind!r}")
+    check_kind(source, k, kind, last)
     for fld in ("recurrent", "bias"):
         if not isinstance(params.get(fld), bool):
             _fail(source, f"{p}.{fld}", f"must be true or false, got {params.get(fld)!r}")
@@ -333,7 +338,7 @@ def _validate_model(model: Model, source: str) -> None:
             _fail(source, f"layers[{k}]", "must be a delayhw.spec.Layer")
         n_prev = model.n_inputs if k == 0 else int(model.layers[k - 1].size)
         _validate_layer(layer, k, n_prev, k == len(model.layers) - 1, source)
-        if names.count(layer.name) > 1:
+        if layer.name in names[:k]:
             _fail(source, f"layers[{k}].name", f"layer names must be unique, {layer.name!r} repeats")
     if model.train is not None and not isinstance(model.train, dict):
         _fail(source, "train", "must be a JSON object")

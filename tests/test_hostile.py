@@ -358,7 +358,8 @@ def test_killed_at_random_points_golden_and_generate_never_corrupt(files, trial)
         time.sleep(delay)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
-        assert "Traceback" not in err
+        # Ctrl-C while Python is still importing prints Python's own KeyboardInterrupt
+        assert "Traceback" not in err or err.rstrip().endswith("KeyboardInterrupt"), err
         if command == "golden":
             assert (m.parent / "r.npz").read_bytes() in (b"old", expected_new)
         else:
@@ -637,7 +638,7 @@ def test_wrong_kind_is_named_as_a_kind_error(tmp_path):
     meta = model.meta()
     meta["layers"][0]["kind"] = "LIF"
     members = [("meta.npy", npy_bytes(np.array(json.dumps(meta))))] + model_members(model)[1:]
-    with pytest.raises(DelayhwError, match=r"meta.layers\[0\].kind: must be one of"):
+    with pytest.raises(DelayhwError, match=r"k.npz: layers\[0\].kind: must be one of \('lif', 'readout'\), got 'LIF'"):
         load_model(write_zip(tmp_path / "k.npz", members))
 
 
