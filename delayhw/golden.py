@@ -93,21 +93,19 @@ class _DelayBlocks:
     def __init__(self, w: np.ndarray, d: np.ndarray, ftype: type):
         self.size, self.n_in = w.shape
         self.ftype = ftype
-        nonzero = w != 0
-        self.ks = np.unique(d[nonzero])
-        block = max(1, self.n_in * self.size * np.dtype(ftype).itemsize)
-        self.per_group = max(1, min(len(self.ks), STACK_BYTES // block))
-        self.whole = len(self.ks) <= self.per_group
-        if self.whole:
-            blocks = [np.where(d == k, w, 0).T for k in self.ks]
-            self.stack = (np.concatenate(blocks, axis=1).astype(ftype) if blocks
-                          else np.zeros((self.n_in, 0), dtype=ftype))
-            return
-        j, i = np.nonzero(nonzero)
+        j, i = np.nonzero(w)
         delays = d[j, i]
         order = np.argsort(delays, kind="stable")
         self.j, self.i = j[order].astype(np.int32), i[order].astype(np.int32)
         self.delays, self.w = delays[order].astype(np.int16), w[j, i][order].astype(ftype)
+        del j, i, delays, order
+        self.ks = np.unique(self.delays).astype(np.int64)
+        block = max(1, self.n_in * self.size * np.dtype(ftype).itemsize)
+        self.per_group = max(1, min(len(self.ks), STACK_BYTES // block))
+        self.whole = len(self.ks) <= self.per_group
+        if self.whole:               # build once, keep only the matrix
+            self.stack = next(self._build())[1]
+            del self.j, self.i, self.delays, self.w
 
     @property
     def nbytes(self) -> int:
@@ -120,14 +118,18 @@ class _DelayBlocks:
         """``(delays, matrix)`` for every group of at most ``per_group`` delays."""
         if self.whole:
             yield self.ks, self.stack
-            return
-        for g in range(0, len(self.ks), self.per_group):
+        else:
+            yield from self._build()
+
+    def _build(self):
+        for g in range(0, max(len(self.ks), 1), self.per_group):
             ks = self.ks[g:g + self.per_group]
-            lo = np.searchsorted(self.delays, ks[0], side="left")
-            hi = np.searchsorted(self.delays, ks[-1], side="right")
             matrix = np.zeros((self.n_in, len(ks) * self.size), dtype=self.ftype)
-            m = np.searchsorted(ks, self.delays[lo:hi])
-            matrix[self.i[lo:hi], m * self.size + self.j[lo:hi]] = self.w[lo:hi]
+            if len(ks):
+                lo = np.searchsorted(self.delays, ks[0], side="left")
+                hi = np.searchsorted(self.delays, ks[-1], side="right")
+                m = np.searchsorted(ks, self.delays[lo:hi])
+                matrix[self.i[lo:hi], m * self.size + self.j[lo:hi]] = self.w[lo:hi]
             yield ks, matrix
 
 
