@@ -332,6 +332,56 @@ def test_a_signal_mid_way_keeps_old_outputs_and_leaves_no_temporaries(files, sig
     assert not staging_left(work)
 
 
+_SLOW_TRAIN = textwrap.dedent("""
+    import sys, time
+    from delayhw.train import plots
+    real = plots.delay_histograms
+    def slow(*args, **kwargs):          # the model, test set and NIR are staged already
+        print("working", flush=True)
+        time.sleep(60)
+        return real(*args, **kwargs)
+    plots.delay_histograms = slow
+    from delayhw.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+_SLOW_EXPORT = textwrap.dedent("""
+    import sys, time
+    from delayhw import formats
+    real = formats.save_model
+    def slow(model, path, **kwargs):    # the new model is written to its staging path
+        out = real(model, path, **kwargs)
+        print("working", flush=True)
+        time.sleep(60)
+        return out
+    formats.save_model = slow
+    from delayhw.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_train_and_export_interrupted_keep_every_old_output(tmp_path):
+    train = ["train", "--task", "synthetic", "--out", str(tmp_path / "m.npz"), "--epochs", "1",
+             "--qat-epochs", "0", "--quiet"]
+    assert main(train) == 0
+    assert main(["export", str(tmp_path / "m.nir"), "--out", str(tmp_path / "ptq.npz")]) == 0
+    before = snapshot(tmp_path)
+    for sig, script, argv in (
+            (signal.SIGTERM, _SLOW_TRAIN, train + ["--force", "--seed", "3"]),
+            (signal.SIGINT, _SLOW_EXPORT, ["export", str(tmp_path / "m.nir"), "--out",
+                                           str(tmp_path / "ptq.npz"), "--force", "--w-bits", "4"])):
+        proc = subprocess.Popen([PYTHON, "-c", script, *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "working"
+        assert staging_left(tmp_path)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == (130 if sig == signal.SIGINT else 143), err
+        assert "Traceback" not in err
+        assert snapshot(tmp_path) == before, argv[0]
+        assert not staging_left(tmp_path)
+
+
 @pytest.mark.parametrize("trial", range(3))
 def test_killed_at_random_points_golden_and_generate_never_corrupt(files, trial):
     """Real commands killed (SIGTERM, SIGINT, SIGKILL) at a random time: every output is the
