@@ -187,9 +187,15 @@ def _rename_noreplace(src: Path, dst: Path) -> None:
 _PUBLISH_LOCK = threading.Lock()
 
 
-def _remove_all(dirs: list[Path]) -> None:
+def _remove_all(dirs: list[Path], created: list[Path]) -> None:
+    """Remove the staging directories, then the parents made for them if left empty."""
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
+    for d in reversed(created):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
 
 
 class Outputs:
@@ -207,14 +213,18 @@ class Outputs:
         self._staging: dict[Path, Path] = {}       # parent dir -> its staging dir
         self._items: list[tuple[Path, Path, bool]] = []    # (target, staged, is_dir)
         self._dirs: list[Path] = []
-        self._cleanup = weakref.finalize(self, _remove_all, self._dirs)
+        self._created: list[Path] = []          # missing parents made for staging
+        self._cleanup = weakref.finalize(self, _remove_all, self._dirs, self._created)
 
     # -- staging
     def _stage_in(self, parent: Path) -> Path:
         key = Path(os.path.abspath(parent))
         if key not in self._staging:
+            missing = [p for p in [key, *key.parents] if not p.exists()]
             try:
-                key.mkdir(parents=True, exist_ok=True)
+                for p in reversed(missing):
+                    p.mkdir(exist_ok=True)
+                    self._created.append(p)
                 self._staging[key] = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=key))
             except OSError as exc:
                 raise DelayhwError(f"{show_path(parent)}: cannot write here "
@@ -252,6 +262,7 @@ class Outputs:
         blocked = {signal.SIGINT, signal.SIGTERM}
         main = threading.current_thread() is threading.main_thread()
         old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked) if main else None
+        self._created.clear()                   # published outputs keep their parents
         try:
             with _PUBLISH_LOCK:
                 for target, staged, is_dir in self._items:

@@ -276,6 +276,14 @@ def test_outputs_publish_no_replace_and_discard(tmp_path):
             outs.file(tmp_path / "a.txt").write_text("half")
             raise RuntimeError("failed half-way")
     assert (tmp_path / "a.txt").read_text() == "theirs" and not staging_left(tmp_path)
+    # parents made for an output that is never published are removed again
+    outs = Outputs()
+    outs.file(tmp_path / "new" / "deeper" / "b.txt").write_text("b")
+    outs.discard()
+    assert not (tmp_path / "new").exists()
+    with Outputs() as outs:
+        outs.file(tmp_path / "new" / "deeper" / "b.txt").write_text("b")
+    assert (tmp_path / "new" / "deeper" / "b.txt").read_text() == "b"
 
 
 # ----------------------------------------------------------------------------- interrupts
