@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from delayhw import DelayhwError, Inputs, golden, load_input, load_model, netgen, save_model
+from delayhw import (DelayhwError, Inputs, golden, load_input, load_model, load_result, netgen,
+                     save_model)
 from delayhw.cli import build_parser, main
 from delayhw.formats import write_npz
 from delayhw.gateware.shape import SCHEMES, CoreShape
@@ -388,6 +389,36 @@ def test_train_and_export_interrupted_keep_every_old_output(tmp_path):
         assert "Traceback" not in err
         assert snapshot(tmp_path) == before, argv[0]
         assert not staging_left(tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_demo_and_cosim_killed_at_random_points(tmp_path, seed):
+    """`demo --force` and `cosim --force` over existing outputs, SIGTERM or SIGINT at a random
+    time: the old outputs stay byte-identical or are completely replaced; no temporaries."""
+    rng = random.Random(seed)
+    model, spikes = netgen.random_case(seed, batch=2, steps=8)
+    save_model(model, tmp_path / "m.npz")
+    Inputs(spikes).save(tmp_path / "in.npz")
+    (tmp_path / "rtl.npz").write_bytes(b"old result")
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "model.npz").write_bytes(b"old model")
+    for argv, limit in ((["cosim", "m.npz", "in.npz", "--out", "rtl.npz", "--force"], 20),
+                        (["demo", "-o", "demo", "--force"], 60)):
+        sig = rng.choice([signal.SIGTERM, signal.SIGINT])
+        delay = rng.uniform(0.5, limit)
+        print(f"seed {seed}: {argv[0]} killed by {sig.name} after {delay:.1f} s")
+        proc = subprocess.Popen([PYTHON, "-m", "delayhw", *argv], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=600)
+        assert "Traceback" not in err or err.rstrip().endswith("KeyboardInterrupt"), err
+        assert not staging_left(tmp_path)
+    result = (tmp_path / "rtl.npz").read_bytes()
+    assert result == b"old result" or load_result(tmp_path / "rtl.npz").scores.shape == (2, model.n_outputs)
+    demo_model = (tmp_path / "demo" / "model.npz").read_bytes()
+    assert demo_model == b"old model" or load_model(tmp_path / "demo" / "model.npz")
 
 
 @pytest.mark.parametrize("trial", range(3))
