@@ -65,9 +65,9 @@ class Archive:
     (object) arrays, and members whose size disagrees with their header."""
 
     def __init__(self, path: str | os.PathLike):
+        self.source = show_path(path)
+        self._file = _open_regular(path, self.source)
         self.path = Path(path)
-        self.source = show_path(self.path)
-        self._file = _open_regular(self.path, self.source)
         try:
             self._zip = self._open_zip()
             self.members = self._index()
@@ -167,6 +167,8 @@ class Archive:
 
 def _open_regular(path: Path, source: str):
     """``open(path, 'rb')`` with one-line errors: missing, permission, directory, FIFO..."""
+    if not os.fspath(path):
+        raise DelayhwError("'': empty path, expected an .npz file")
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -205,7 +207,6 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *,
     published through :class:`~delayhw.publish.Outputs` (an existing file is replaced only
     with ``force``, the default for the Python API). The bytes depend only on the arrays
     (fixed zip timestamps), so equal results give identical files."""
-    path = Path(path)
     with Outputs(force=force) as outputs:
         staged = outputs.file(path, "output")
         with open(staged, "xb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -214,7 +215,7 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *,
                 info.compress_type = zipfile.ZIP_DEFLATED
                 with archive.open(info, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asarray(arr), allow_pickle=False)
-    return path
+    return Path(path)
 
 
 # ----------------------------------------------------------------------------- model files
@@ -338,7 +339,6 @@ def _check_meta(source: str, meta: Any) -> dict[str, Any]:
 def load_model(path: str | os.PathLike) -> Model:
     """Load and fully validate a model file. Names, shapes and dtypes of every array are
     checked against ``meta`` (and the memory budget) before any array data is read."""
-    path = Path(path)
     source = show_path(path)
     with Archive(path) as archive:
         meta = _read_meta(source, archive)
@@ -459,7 +459,6 @@ def _check_labels(source: str, labels: Any, batch: int, n_classes: int | None) -
 def load_input(path: str | os.PathLike, model: Model | None = None) -> Inputs:
     """Load an input file; with ``model``, also check channels and label range against it.
     Shapes and dtypes are checked (and the memory budget) before the data is read."""
-    path = Path(path)
     source = show_path(path)
     with Archive(path) as archive:
         members = archive.members
@@ -538,7 +537,6 @@ class Result:
 
 
 def load_result(path: str | os.PathLike) -> Result:
-    path = Path(path)
     source = show_path(path)
     with Archive(path) as archive:
         members = archive.members

@@ -113,9 +113,17 @@ def _refuse_inputs(path: Path, inputs: Iterable[str | os.PathLike], flag: str) -
                                f"write the output to another file")
 
 
+def _not_empty(path: str | os.PathLike, flag: str) -> None:
+    if not os.fspath(path):
+        raise DelayhwError(f"{flag}: empty path, expected a file or directory name")
+
+
 def check_output_file(path: str | os.PathLike, force: bool = False,
                       inputs: Iterable[str | os.PathLike] = (), flag: str = "--out") -> Path:
     """Check that ``path`` may become an output file (module rules); return it as a Path."""
+    _not_empty(path, flag)
+    if os.fspath(path).endswith(("/", os.sep)):
+        raise DelayhwError(f"{show_path(path)}: {flag}: ends with '/', expected a file name")
     path = Path(path)
     _writable_parent(path, flag)
     st = _stat(path)
@@ -136,6 +144,7 @@ def check_output_dir(path: str | os.PathLike, force: bool = False,
                      inputs: Iterable[str | os.PathLike] = (), flag: str = "-o") -> Path:
     """Check that ``path`` may become an output directory: missing, empty, or (``force``)
     non-empty; never a file, never an input."""
+    _not_empty(path, flag)
     path = Path(path)
     _writable_parent(path, flag)
     st = _stat(path)

@@ -223,6 +223,21 @@ def shared_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.parametrize("out,rule", [
+    ("", "--out: empty path"), ("sub/", "ends with '/', expected a file name"),
+    ("fifo", "exists and is a FIFO, not a regular file"), ("/dev/null", "exists and is a device"),
+    (".", "is a directory, expected a file name")])
+def test_odd_output_paths_are_named(files, capsys, monkeypatch, out, rule):
+    _, m, i = files
+    monkeypatch.chdir(m.parent)
+    os.mkfifo("fifo")
+    before = snapshot(m.parent)
+    code, _, err = cli(capsys, "golden", m, i, "--out", out, "--force")
+    assert code == 2
+    assert_one_line_error(err, rule)
+    assert snapshot(m.parent) == before and not (m.parent / "sub").exists()
+
+
 def test_unwritable_directory_as_an_ordinary_user(shared_dir):
     """The real permission checks, run as 'nobody' when the tests run as root."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
