@@ -43,24 +43,39 @@ def run(model: Model, spikes: np.ndarray) -> Result:
     model.validate("golden.run: model")
     spikes = check_spikes("golden.run", spikes, model.n_inputs, nonempty=False)
     batch, steps, _ = spikes.shape
+    check_memory("golden.run", "spikes", memory_needed(model, batch, steps),
+                 f"running {batch} samples x {steps} steps on this model")
     plans = [_LayerPlan(layer) for layer in model.layers]
     per_sample = max(p.bytes_per_step for p in plans) * (steps + 256)
     chunk = max(1, CHUNK_BYTES // per_sample)
-    check_memory("golden.run", "spikes", memory_needed(plans, batch, steps, chunk),
-                 f"running {batch} samples x {steps} steps")
     parts = [_run_chunk(plans, spikes[b:b + chunk]) for b in range(0, max(batch, 1), chunk)]
     scores = np.concatenate([p[0] for p in parts])
     lif = [np.concatenate([p[1][n] for p in parts]) for n in range(len(parts[0][1]))]
     return Result.from_scores(scores, lif)
 
 
-def memory_needed(plans: list["_LayerPlan"], batch: int, steps: int, chunk: int) -> int:
-    """Bytes one run needs at its peak (estimate): the plans' matrices, the input and every
-    output (spikes of each lif layer, scores), and one batch chunk's temporaries."""
-    sizes = [p.layer.size for p in plans]
-    outputs = batch * steps * (plans[0].layer.n_in + sum(sizes[:-1])) + 8 * batch * sizes[-1]
-    return (sum(p.nbytes for p in plans) + outputs + min(chunk, max(batch, 1)) * max(p.bytes_per_step for p in plans)
-            * (steps + 256))
+#: Bytes per synapse the preparation of a layer may hold at once (index and sort arrays).
+PREP_BYTES_PER_SYNAPSE = 40
+
+
+def memory_needed(model: Model, batch: int, steps: int) -> int:
+    """Upper estimate of the bytes one run holds at its peak, known before anything is
+    allocated: per layer the preparation (:data:`PREP_BYTES_PER_SYNAPSE`) or its weight
+    blocks (at most :data:`STACK_BYTES`), the input and every output (spikes of each lif
+    layer, scores), and one batch chunk's temporaries (at most one sample's when a sample
+    alone exceeds :data:`CHUNK_BYTES`)."""
+    sizes = [layer.size for layer in model.layers]
+    outputs = batch * steps * (model.n_inputs + sum(sizes[:-1])) + 8 * batch * sizes[-1]
+    prepared = per_step = 0
+    for layer in model.layers:
+        synapses = layer.w.size + (layer.w_rec.size if layer.recurrent else 0)
+        blocks = min(STACK_BYTES, 8 * layer.w.size * (layer.d_max + 1))
+        prepared = max(prepared, synapses * PREP_BYTES_PER_SYNAPSE + blocks)
+        per_group = max(1, min(layer.d_max + 1, STACK_BYTES // max(1, 4 * layer.w.size)))
+        per_step = max(per_step, 8 * layer.size * (per_group + 4) + 8 * layer.n_in)
+    per_sample = per_step * (steps + 256)
+    chunk_bytes = min(max(batch, 1) * per_sample, max(CHUNK_BYTES, per_sample))
+    return prepared + outputs + chunk_bytes
 
 
 def synaptic_events(model: Model, spikes: np.ndarray, result: Result) -> int:
@@ -93,12 +108,17 @@ class _DelayBlocks:
     def __init__(self, w: np.ndarray, d: np.ndarray, ftype: type):
         self.size, self.n_in = w.shape
         self.ftype = ftype
-        j, i = np.nonzero(w)
-        delays = d[j, i]
+        flat = np.flatnonzero(w)                      # synapse (j, i) as j * n_in + i
+        delays = d.ravel()[flat].astype(np.int16)
         order = np.argsort(delays, kind="stable")
-        self.j, self.i = j[order].astype(np.int32), i[order].astype(np.int32)
-        self.delays, self.w = delays[order].astype(np.int16), w[j, i][order].astype(ftype)
-        del j, i, delays, order
+        self.delays = delays[order]
+        del delays
+        flat = flat[order]
+        del order
+        self.w = w.ravel()[flat].astype(ftype)
+        self.j = (flat // self.n_in).astype(np.int32)
+        self.i = (flat % self.n_in).astype(np.int32)
+        del flat
         self.ks = np.unique(self.delays).astype(np.int64)
         block = max(1, self.n_in * self.size * np.dtype(ftype).itemsize)
         self.per_group = max(1, min(len(self.ks), STACK_BYTES // block))
@@ -106,13 +126,6 @@ class _DelayBlocks:
         if self.whole:               # build once, keep only the matrix
             self.stack = next(self._build())[1]
             del self.j, self.i, self.delays, self.w
-
-    @property
-    def nbytes(self) -> int:
-        if self.whole:
-            return self.stack.nbytes
-        return (self.j.nbytes + self.i.nbytes + self.delays.nbytes + self.w.nbytes
-                + self.n_in * self.per_group * self.size * np.dtype(self.ftype).itemsize)
 
     def groups(self):
         """``(delays, matrix)`` for every group of at most ``per_group`` delays."""
@@ -152,10 +165,6 @@ class _LayerPlan:
                 self.rec_events = len(rec.ks) > 0
                 del rec
         self.bytes_per_step = 8 * layer.size * (self.ff.per_group + 4) + 8 * layer.n_in
-
-    @property
-    def nbytes(self) -> int:
-        return self.ff.nbytes + (0 if self.rec_stack is None else self.rec_stack.nbytes)
 
 
 def _feedforward_current(pre: np.ndarray, plan: _LayerPlan) -> np.ndarray:

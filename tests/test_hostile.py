@@ -837,3 +837,22 @@ def test_golden_run_refuses_work_over_the_budget(monkeypatch):
     monkeypatch.setenv("DELAYHW_MEMORY_BUDGET", "lots")
     with pytest.raises(DelayhwError, match="DELAYHW_MEMORY_BUDGET: must be a size"):
         golden.run(model, spikes)
+
+
+def test_golden_run_refuses_a_model_too_big_to_prepare_before_allocating(monkeypatch):
+    from delayhw.spec import Layer, Model
+    n, rng = 2048, np.random.default_rng(0)
+    hidden = Layer(name="h", kind="lif", size=n, w_bits=4, v_bits=12, f_bits=4, beta=8,
+                   d_max=9, w=rng.integers(-3, 4, (n, n)), d=rng.integers(0, 10, (n, n)),
+                   threshold=5, reset="zero")
+    out = Layer(name="o", kind="readout", size=2, w_bits=4, v_bits=12, f_bits=4, beta=8,
+                d_max=0, w=np.ones((2, n), np.int64), d=np.zeros((2, n), np.int64))
+    wide = Model(n_inputs=n, layers=(hidden, out))
+    monkeypatch.setenv("DELAYHW_MEMORY_BUDGET", "64M")
+    tracemalloc.start()
+    with pytest.raises(DelayhwError, match=r"golden.run: spikes: running 1 samples x 5 steps on "
+                                           r"this model needs about .*memory budget of 64.0 MiB"):
+        golden.run(wide, np.zeros((1, 5, n), np.uint8))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 16 << 20          # validation only; nothing prepared
