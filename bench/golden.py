@@ -6,15 +6,26 @@ Compared in the same run against
       scaled per synaptic event, and
   (b) a float32 torch CPU forward pass of the same network (same per-delay matmul scheme,
       the fastest plain torch formulation we know), time for time.
-Target: golden time <= 3 x torch time.  Writes bench/results/golden.json.
+Target: golden time <= 3 x torch time.
 
-    python bench/golden.py [--batch 32] [--steps 100]
+Memory (issue 13): peak RSS and time of one golden run for a 1024 -> 1024 -> 10 network with d_max 255 (every delay used) and for the SHD-size network,
+with the per-delay weight blocks prepared whole (the previous algorithm, STACK_BYTES
+unbounded) and bounded (the default): peak RSS each in a fresh process, time alternating
+both in one process (the machine may be shared). Target: 1024 x 1024 under 1 GB, no slower.
+Writes bench/results/golden.json.
+
+    python bench/golden.py [--batch 32] [--steps 100] [--skip-memory]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import resource
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,12 +96,122 @@ def torch_forward(model: Model, spikes: np.ndarray):
     return forward
 
 
+def wide_model(rng: np.random.Generator, n=1024, out=10, d_max=255) -> Model:
+    """n -> n lif -> out readout, dense 8-bit weights, delays uniform over 0..d_max."""
+    def weights(shape, scale):
+        return np.clip(np.rint(rng.normal(0, scale, shape)), -128, 127).astype(np.int64)
+    h = Layer(name="hidden", kind="lif", size=n, w_bits=8, v_bits=16, f_bits=8, beta=243,
+              d_max=d_max, w=weights((n, n), 12), d=rng.integers(0, d_max + 1, (n, n)),
+              threshold=300, reset="subtract")
+    o = Layer(name="out", kind="readout", size=out, w_bits=8, v_bits=24, f_bits=8, beta=250,
+              d_max=d_max, w=weights((out, n), 20), d=rng.integers(0, d_max + 1, (out, n)))
+    return Model(n_inputs=n, layers=(h, o)).validate()
+
+
+MEMORY_CASES = {
+    "wide_1024x1024_dmax255": dict(make=wide_model, batch=4, steps=100, density=0.05, repeats=2),
+    "shd_700_128r_20": dict(make=shd_like_model, batch=32, steps=100, density=0.1, repeats=7),
+}
+
+
+def _previous_blocks(self, w, d, ftype):
+    """How the golden model prepared a layer before issue 13: one int64 block per distinct
+    delay, concatenated, then cast (kept here as the baseline of the memory figures)."""
+    self.size, self.n_in = w.shape
+    self.ftype = ftype
+    self.ks = np.unique(d[w != 0])
+    self.per_group, self.whole = max(1, len(self.ks)), True
+    blocks = [np.where(d == k, w, 0).T for k in self.ks]
+    self.stack = (np.concatenate(blocks, axis=1).astype(ftype) if blocks
+                  else np.zeros((self.n_in, 0), dtype=ftype))
+
+
+def _case(case: str):
+    spec = MEMORY_CASES[case]
+    rng = np.random.default_rng(0)
+    model = spec["make"](rng)
+    spikes = (rng.random((spec["batch"], spec["steps"], model.n_inputs)) < spec["density"]) \
+        .astype(np.uint8)
+    return spec, model, spikes
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak RSS: VmHWM of its own address space (ru_maxrss would include the
+    parent's before exec, since subprocesses start by vfork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure_one(case: str, bounded: bool) -> dict:
+    """In this (fresh) process: build the case, run golden once; its peak RSS."""
+    _, model, spikes = _case(case)
+    if not bounded:                           # the algorithm before issue 13
+        golden._DelayBlocks.__init__ = _previous_blocks
+    base = _peak_rss_kib()
+    result = golden.run(model, spikes)
+    peak = _peak_rss_kib()
+    return {"peak_rss_mb": round(peak / 1024, 1), "rss_before_run_mb": round(base / 1024, 1),
+            "scores_sha256": hashlib.sha256(result.scores.tobytes()).hexdigest()[:16]}
+
+
+def time_both(case: str) -> dict:
+    """Both preparations timed in this process, alternating (the machine may be shared, so
+    they see the same load), best of ``repeats`` each, preparation included."""
+    spec, model, spikes = _case(case)
+    bounded_init = golden._DelayBlocks.__init__
+    best = {"whole_blocks_before": float("inf"), "bounded_after": float("inf")}
+    for _ in range(spec["repeats"]):
+        for label, init in (("whole_blocks_before", _previous_blocks),
+                            ("bounded_after", bounded_init)):
+            golden._DelayBlocks.__init__ = init
+            t0 = time.perf_counter()
+            golden.run(model, spikes)
+            best[label] = min(best[label], time.perf_counter() - t0)
+    golden._DelayBlocks.__init__ = bounded_init
+    return {k: round(v, 3) for k, v in best.items()}
+
+
+def memory_figures() -> dict:
+    out = {}
+    for case, spec in MEMORY_CASES.items():
+        row = {"batch": spec["batch"], "steps": spec["steps"], "density": spec["density"],
+               "time": f"best of {spec['repeats']} alternating run(s) in one process, "
+                       f"preparation included"}
+        for label, bounded in (("whole_blocks_before", False), ("bounded_after", True)):
+            proc = subprocess.run([sys.executable, __file__, "--measure-one", case] +
+                                  ([] if bounded else ["--whole"]),
+                                  capture_output=True, text=True, check=True)
+            row[label] = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert row["whole_blocks_before"]["scores_sha256"] == row["bounded_after"]["scores_sha256"]
+        for label, seconds in time_both(case).items():
+            row[label]["seconds"] = seconds
+        row["peak_rss_after_over_before"] = round(row["bounded_after"]["peak_rss_mb"]
+                                                  / row["whole_blocks_before"]["peak_rss_mb"], 3)
+        row["time_after_over_before"] = round(row["bounded_after"]["seconds"]
+                                              / row["whole_blocks_before"]["seconds"], 3)
+        out[case] = row
+        print(case, json.dumps(row), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--density", type=float, default=0.1, help="input spike probability per bin")
+    ap.add_argument("--skip-memory", action="store_true", help="no peak-RSS measurements")
+    ap.add_argument("--measure-one", choices=sorted(MEMORY_CASES), help=argparse.SUPPRESS)
+    ap.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure_one:
+        print(json.dumps(measure_one(args.measure_one, bounded=not args.whole)))
+        return
+    memory = None if args.skip_memory else memory_figures()
     import torch
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -125,6 +246,9 @@ def main() -> None:
                            "synapse_visits": small_synapse_visits,
                            "events_per_s": round(small_events / t_ref)},
         "golden_over_reference_events_per_s": round((events / t_golden) / (small_events / t_ref), 1),
+        "memory": memory,
+        "memory_target": "1024 x 1024, d_max 255: bounded peak RSS under 1 GB, time no slower "
+                         "than whole blocks",
     })
 
 

@@ -1,19 +1,23 @@
 """The ``delayhw`` command line. Heavy parts (torch, amaranth, cocotb) are imported lazily
 inside each command so ``delayhw --help`` and ``delayhw golden`` start fast.
 
-Exit codes: 0 success, 1 a check failed (e.g. RTL != golden), 2 bad input (a DelayhwError,
-printed as one line, no traceback).
+Exit codes: 0 success, 1 a check failed (e.g. RTL != golden), 2 bad input (a DelayhwError
+or an argument error, printed as one line, no traceback), 130 interrupted (SIGINT), 143
+terminated (SIGTERM). Outputs are published through :class:`delayhw.publish.Outputs`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import DelayhwError
+from .publish import Outputs, check_output_dir, check_output_file, show_path
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -22,23 +26,15 @@ EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def claim_output_file(path: str | os.PathLike, force: bool) -> Path:
-    """An output file path the user may write: refuses to replace an existing file unless
-    ``force``."""
-    path = Path(path)
-    if path.is_dir():
-        raise DelayhwError(f"{path}: --out: is a directory, expected a file name")
-    if path.exists() and not force:
-        raise DelayhwError(f"{path}: --out: file exists; pass --force to overwrite it")
-    return path
+    """Up-front check of an output file (kept for callers not yet on
+    :class:`~delayhw.publish.Outputs`, which also publishes safely: prefer it)."""
+    return check_output_file(path, force)
 
 
 def claim_output_dir(path: str | os.PathLike, force: bool) -> Path:
-    """An output directory: created if missing; an existing non-empty one needs ``force``."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise DelayhwError(f"{path}: -o: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise DelayhwError(f"{path}: -o: directory is not empty; pass --force to write into it")
+    """Up-front check of an output directory, created if missing (kept for callers not yet
+    on :class:`~delayhw.publish.Outputs`: prefer it)."""
+    path = check_output_dir(path, force)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -50,13 +46,14 @@ def cmd_golden(args: argparse.Namespace) -> int:
     from . import golden
     from .formats import load_input, load_model
 
-    out = claim_output_file(args.out, args.force)
-    model = load_model(args.model)
-    inputs = load_input(args.input, model)
-    result = golden.run(model, inputs.spikes)
-    result.save(out)
+    with Outputs(force=args.force, inputs=[args.model, args.input]) as outputs:
+        staged = outputs.file(args.out)
+        model = load_model(args.model)
+        inputs = load_input(args.input, model)
+        result = golden.run(model, inputs.spikes)
+        result.save(staged)
     batch, steps = inputs.spikes.shape[:2]
-    print(f"golden: {batch} samples x {steps} steps -> {out}")
+    print(f"golden: {batch} samples x {steps} steps -> {show_path(args.out)}")
     if inputs.labels is not None:
         print(f"accuracy: {100 * result.accuracy(inputs.labels):.2f}% "
               f"({int((result.predictions == inputs.labels).sum())}/{batch})")
@@ -67,8 +64,22 @@ def _add_force(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
+class _UsageError(Exception):
+    """A command-line argument error, already printed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error rule: one line naming the argument and the rule
+    (plus where to find help), exit code 2 returned by :func:`main`, not raised."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {show_path(message)} (see {self.prog} --help)",
+              file=sys.stderr)
+        raise _UsageError()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="delayhw",
         description="Spiking networks with learned synaptic delays, in bit-exact verified "
                     "hardware: train, export, simulate, generate Verilog, co-simulate, build.")
@@ -92,18 +103,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so staged outputs are cleaned up on the way out."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError:
+        return EXIT_BAD_INPUT
     func: Callable[[argparse.Namespace], int] = args.func
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
         return func(args)
     except DelayhwError as exc:
-        print(f"delayhw: error: {exc}", file=sys.stderr)
+        print(f"delayhw: error: {show_path(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("delayhw: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("delayhw: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ def _stage(console, text: str):
     return time.perf_counter()
 
 
-def _train(out: Path, seed: int, console):
+def _train(out: Path, seed: int, console, shown):
     """Train the synthetic delay task; the model file, the model, its test inputs, report."""
     from .formats import load_input, load_model
     from .train.api import train_task
@@ -28,7 +28,7 @@ def _train(out: Path, seed: int, console):
     inputs = load_input(report.test_input_path, model)
     console.print(f"float {100 * report.float_accuracy:.1f}%, exported integer model "
                   f"{100 * report.integer_accuracy:.1f}% on {len(inputs.labels)} test samples "
-                  f"({report.seconds:.1f} s) -> {report.model_path}")
+                  f"({report.seconds:.1f} s) -> {shown(report.model_path)}")
     return report.model_path, model, inputs, report
 
 
@@ -37,20 +37,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from . import golden
-    from .cli import EXIT_MISMATCH, claim_output_dir
+    from .cli import EXIT_MISMATCH
     from .cli_hw import _progress
     from .gateware.protocol import first_difference
     from .gateware.verilog import TOP, generate
     from .plots import agreement_plot
+    from .publish import Outputs, show_path
     from .sim import cosim
     from .sim.tools import lint_verilator
 
     console = Console()
-    out = claim_output_dir(args.out, args.force)
+    outputs = Outputs(force=args.force)
+    out = outputs.directory(args.out)       # everything is made here, published at the end
+
+    def shown(path) -> str:
+        return show_path(Path(args.out) / Path(path).relative_to(out))
+
     times = {}
 
     t = _stage(console, "1. train (synthetic task that only delays can solve) and export")
-    model_path, model, inputs, report = _train(out, args.seed, console)
+    model_path, model, inputs, report = _train(out, args.seed, console, shown)
     console.print(f"{model.n_inputs} inputs -> " + " -> ".join(
         f"{l.name} [{l.size} {l.kind}{', recurrent' if l.recurrent else ''}, d_max {l.d_max}]"
         for l in model.layers))
@@ -66,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t = _stage(console, "3. Verilog")
     info = generate(model, out / "hw", lanes=args.lanes, model_file=str(model_path))
     lint = lint_verilator(out / "hw" / f"{TOP}.v")
-    console.print(f"{out / 'hw' / (TOP + '.v')}: {info['memory_bits']['total']} memory bits, "
+    console.print(f"{shown(out / 'hw' / (TOP + '.v'))}: {info['memory_bits']['total']} memory bits, "
                   f"{info['cycles_per_step']['value']} cycles/step; verilator lint "
                   f"{'clean' if lint.returncode == 0 else 'FAILED'}")
     times["generate"] = time.perf_counter() - t
@@ -95,14 +101,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
                   else f"NO: first difference at {difference}")
     table.add_row("spikes compared", str(sum(int(s.sum()) for s in expected.spikes)))
     table.add_row("simulated cycles", f"{run.cycles:,} ({run.cycles_per_second:,.0f} cycles/s)")
-    table.add_row("Verilog", str(out / "hw" / f"{TOP}.v"))
-    table.add_row("plots", f"{plot}, {out / 'train'}/")
+    table.add_row("Verilog", shown(out / "hw" / f"{TOP}.v"))
+    table.add_row("plots", f"{shown(plot)}, {shown(out / 'train')}/")
     table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
+    outputs.publish()
     console.print(table)
     return 0 if difference is None else EXIT_MISMATCH
 
 
 def register(sub, add_force) -> None:
+    from .cli_hw import lanes_option
+
     p = sub.add_parser("demo", help="run the whole flow on a small network",
                        description="Run the delayhw flow end to end on a small network: train "
                                    "it (learned delays, quantisation-aware), export, golden "
@@ -110,6 +119,6 @@ def register(sub, add_force) -> None:
                                    "plots.")
     p.add_argument("-o", "--out", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lanes", type=int, default=1, help="neuron lanes of the core (default 1)")
+    lanes_option(p, 1)
     add_force(p)
     p.set_defaults(func=cmd_demo)

@@ -4,36 +4,48 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from .errors import DelayhwError
-from .gateware.shape import MAX_STEPS
+from .gateware.shape import LANES, MAX_STEPS, SCHEMES
+from .publish import show_path
+from .spec import LIMITS
 
-SCHEME_CHOICES = ("fifo", "ring")
 
-
-def _lanes(text: str) -> int:
-    value = int(text)
-    if value < 1 or value & (value - 1):
-        raise argparse.ArgumentTypeError("lanes must be a power of two (1, 2, 4, ...)")
-    return value
+def int_in(lo: int, hi: int | None = None):
+    """An argparse type: an integer in lo..hi (hi None: no upper bound)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(
+                f"must be {'at least ' + str(lo) if hi is None else f'in {lo}..{hi}'}, "
+                f"got {value}")
+        return value
+    return parse
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .cli import claim_output_dir
     from .formats import load_model
     from .gateware.shape import CoreShape
     from .gateware.verilog import TOP, generate
+    from .publish import Outputs
 
     console = Console(stderr=True)
+    outputs = Outputs(force=args.force, inputs=[args.model])
+    staged = outputs.directory(args.out)
     model = load_model(args.model)
     # rejects what cannot be built before anything is written
     shape = CoreShape.from_model(model, args.lanes, args.scheme, args.max_steps)
-    out = claim_output_dir(args.out, args.force)
     with console.status(f"elaborating and converting {args.model} to Verilog"):
-        info = generate(model, out, lanes=args.lanes, scheme=args.scheme,
+        info = generate(model, staged, lanes=args.lanes, scheme=args.scheme,
                         max_steps=args.max_steps, model_file=args.model)
+    out = Path(args.out)
     bits = info["memory_bits"]
     print(f"wrote {out / (TOP + '.v')} and {out / 'manifest.json'}")
     print(f"scheme {args.scheme}, {args.lanes} lane(s); memory {bits['total']} bits "
@@ -44,20 +56,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
           f"steps (longer samples are flagged in their SAMPLE event)")
     if args.lint:
         from .sim.tools import compile_icarus, icarus_available, lint_verilator
-        lint = lint_verilator(out / f"{TOP}.v")
+        lint = lint_verilator(staged / f"{TOP}.v")
         print(f"verilator --lint-only: {'clean' if lint.returncode == 0 else 'FAILED'}")
         if lint.returncode:
             print(lint.stderr)
+            outputs.publish()
             return 1
         if icarus_available():
-            comp = compile_icarus(out / f"{TOP}.v", out / f"{TOP}.vvp")
-            (out / f"{TOP}.vvp").unlink(missing_ok=True)
+            comp = compile_icarus(staged / f"{TOP}.v", staged / f"{TOP}.vvp")
+            (staged / f"{TOP}.vvp").unlink(missing_ok=True)
             print(f"iverilog: {'compiles' if comp.returncode == 0 else 'FAILED'}")
             if comp.returncode:
                 print(comp.stderr)
+                outputs.publish()
                 return 1
         else:
             print("iverilog: not installed, skipped")
+    outputs.publish()
     return 0
 
 
@@ -70,13 +85,16 @@ def _progress():
 
 def cmd_cosim(args: argparse.Namespace) -> int:
     from . import golden
-    from .cli import EXIT_MISMATCH, claim_output_file
+    from .cli import EXIT_MISMATCH
     from .formats import load_input, load_model
     from .gateware.protocol import first_difference
     from .gateware.shape import CoreShape
+    from .publish import Outputs
     from .sim import cosim, runner
 
-    out = claim_output_file(args.out, args.force)
+    outputs = Outputs(force=args.force, inputs=[args.model, args.input])
+    staged = outputs.file(args.out)
+    out = Path(args.out)
     model = load_model(args.model)
     inputs = load_input(args.input, model)
     CoreShape.from_model(model, args.lanes, args.scheme)      # rejects what cannot be built
@@ -87,10 +105,11 @@ def cmd_cosim(args: argparse.Namespace) -> int:
         run = cosim.run_rtl(model, inputs.spikes, sim=args.sim, scheme=args.scheme,
                             lanes=args.lanes, ready_prob=args.ready_prob,
                             on_progress=lambda n: bar.update(task, completed=n))
-    run.result.save(out)
+    run.result.save(staged)
+    outputs.publish()
     expected = golden.run(model, inputs.spikes)
     difference = first_difference(expected, run.result)
-    print(f"RTL result written to {out}")
+    print(f"RTL result written to {show_path(out)}")
     print(f"simulated {run.cycles} cycles in {run.sim_seconds:.2f} s "
           f"({run.cycles_per_second:,.0f} cycles/s; {run.total_seconds:.1f} s with build and "
           f"start-up)")
@@ -104,10 +123,14 @@ def cmd_cosim(args: argparse.Namespace) -> int:
         return 0
     print(f"MISMATCH: first difference at {difference}")
     sample = difference.sample
-    wave = cosim.record_waveform(model, inputs.spikes, sample,
-                                 out.with_name(out.stem + f".sample{sample}.wave"),
-                                 sim=args.sim, scheme=args.scheme, lanes=args.lanes)
-    print(f"waveform of sample {sample}: {wave}")
+    try:
+        wave = cosim.record_waveform(model, inputs.spikes, sample,
+                                     out.with_name(out.stem + f".sample{sample}.wave"),
+                                     sim=args.sim, scheme=args.scheme, lanes=args.lanes,
+                                     force=args.force)
+        print(f"waveform of sample {sample}: {show_path(wave)}")
+    except DelayhwError as exc:          # the mismatch stays the verdict (exit 1)
+        print(f"waveform of sample {sample} not written: {show_path(str(exc))}")
     return EXIT_MISMATCH
 
 
@@ -147,9 +170,8 @@ def cmd_regress(args: argparse.Namespace) -> int:
     from .netgen import NetParams
     from .sim import runner
 
-    if args.seeds < 1 or args.shapes < 1 or args.jobs < 1:
-        raise DelayhwError("--seeds, --shapes and -j must be at least 1")
     runner.check_simulator(args.sim)
+    workers = min(args.jobs, args.seeds, os.cpu_count() or 1)
     params = NetParams(max_inputs=args.max_size, max_size=args.max_size, max_layers=3,
                        d_max=(0, args.d_max)).as_dict()
     lanes_of = [1, 2, 4]
@@ -159,7 +181,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
               "ready_prob": args.ready_prob}
              for s in range(args.start, args.start + args.seeds)]
     rows = []
-    with _progress() as bar, ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with _progress() as bar, ProcessPoolExecutor(max_workers=workers) as pool:
         task_id = bar.add_task(f"regress {args.sim}/{args.scheme}", total=len(tasks))
         futures = {pool.submit(_regress_case, t): t for t in tasks}
         for future in as_completed(futures):
@@ -195,11 +217,15 @@ def _probability(text: str) -> float:
 
 
 def _core_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
-    p.add_argument("--scheme", choices=SCHEME_CHOICES, default="fifo",
-                   help="delay scheme (default fifo; ring is not built yet)")
-    p.add_argument("--lanes", type=_lanes, default=lanes_default,
-                   help="parallel neuron lanes, a power of 2 (default "
-                        f"{lanes_default or '1, 2 or 4 by shape'})")
+    p.add_argument("--scheme", choices=SCHEMES, default="fifo",
+                   help=f"delay scheme, one of {', '.join(SCHEMES)} (default fifo)")
+    lanes_option(p, lanes_default)
+
+
+def lanes_option(p: argparse.ArgumentParser, default: int | None) -> None:
+    p.add_argument("--lanes", type=int, choices=LANES, default=default, metavar="N",
+                   help=f"parallel neuron lanes: {', '.join(map(str, LANES))} (default "
+                        f"{default or '1, 2 or 4 by shape'})")
 
 
 def _sim_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
@@ -218,7 +244,7 @@ def register(sub, add_force) -> None:
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
     _core_options(p, lanes_default=1)
-    p.add_argument("--max-steps", type=int, default=MAX_STEPS, metavar="N",
+    p.add_argument("--max-steps", type=int_in(1), default=MAX_STEPS, metavar="N",
                    help="longest sample (time steps) the readout scores must be exact for; "
                         f"sets their width to v_bits + ceil(log2(N)) (default {MAX_STEPS})")
     p.add_argument("--lint", action="store_true",
@@ -241,15 +267,18 @@ def register(sub, add_force) -> None:
     p = sub.add_parser("regress", help="randomised RTL vs golden regression",
                        description="Run N random networks and inputs in RTL and compare each "
                                    "with the golden model. Case SEED draws its structure from "
-                                   "SEED %% SHAPES (cases of one shape share a build) and its "
+                                   "SEED % SHAPES (cases of one shape share a build) and its "
                                    "contents and inputs from SEED.")
-    p.add_argument("--seeds", type=int, default=20, help="number of cases (default 20)")
-    p.add_argument("--start", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--shapes", type=int, default=4, help="distinct structures (default 4)")
+    p.add_argument("--seeds", type=int_in(1), default=20, help="number of cases (default 20)")
+    p.add_argument("--start", type=int_in(0), default=0, help="first seed (default 0)")
+    p.add_argument("--shapes", type=int_in(1), default=4, help="distinct structures (default 4)")
     _sim_options(p, lanes_default=None)
-    p.add_argument("-j", "--jobs", type=int, default=2, help="parallel simulations (default 2)")
-    p.add_argument("--batch", type=int, default=3, help="samples per network (default 3)")
-    p.add_argument("--steps", type=int, default=16, help="steps per sample (default 16)")
-    p.add_argument("--max-size", type=int, default=8, help="largest layer/input (default 8)")
-    p.add_argument("--d-max", type=int, default=12, help="largest d_max (default 12)")
+    p.add_argument("-j", "--jobs", type=int_in(1), default=2,
+                   help="parallel simulations (default 2; at most the number of CPUs is used)")
+    p.add_argument("--batch", type=int_in(1), default=3, help="samples per network (default 3)")
+    p.add_argument("--steps", type=int_in(1), default=16, help="steps per sample (default 16)")
+    p.add_argument("--max-size", type=int_in(1, LIMITS["size"][1]), default=8,
+                   help="largest layer/input (default 8)")
+    p.add_argument("--d-max", type=int_in(*LIMITS["d_max"]), default=12,
+                   help="largest d_max (0..255, default 12)")
     p.set_defaults(func=cmd_regress)

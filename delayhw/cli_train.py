@@ -17,37 +17,34 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .cli import claim_output_dir, claim_output_file
-    from .train.api import output_paths, train_task
+    from .train.api import train_task
 
-    paths = output_paths(args.out, args.plots, nir=not args.no_nir)
-    if args.plots is not None:
-        claim_output_dir(args.plots, args.force)
-    for path in paths.values():
-        claim_output_file(path, args.force)
     options = {name: getattr(args, name) for name in (
         "epochs", "qat_epochs", "batch_size", "lr", "lr_delay", "lr_qat", "hidden", "d_max",
         "recurrent", "delay_kernel", "beta", "beta_out", "reset", "bias", "freeze_delays",
         "w_bits", "v_bits", "f_bits", "seed", "device", "threads", "limit")}
     options["data_dir"] = args.data
-    train_task(args.task, args.out, quiet=args.quiet, force=True, plots_dir=args.plots,
+    train_task(args.task, args.out, quiet=args.quiet, force=args.force, plots_dir=args.plots,
                nir=not args.no_nir, **options)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from . import golden
-    from .cli import claim_output_file
     from .formats import load_input, save_model
+    from .publish import Outputs
     from .train.nir_io import read_nir
     from .train.quant import choose_quant, export_model
 
-    out = claim_output_file(args.out, args.force)
+    outputs = Outputs(force=args.force, inputs=[args.network, args.input])
+    staged = outputs.file(args.out)
+    out = args.out
     net = read_nir(args.network)
     spec = choose_quant(net, w_bits=args.w_bits, f_bits=args.f_bits, v_bits=args.v_bits)
     model = export_model(net, spec, {"trainer": "delayhw export (post-training quantisation)",
                                      "source": str(args.network)})
-    save_model(model, out)
+    save_model(model, staged)
+    outputs.publish()
     print(f"export: {args.network} -> {out} (" + ", ".join(
         f"{l.name}[{l.size} {l.kind}, w{l.w_bits} v{l.v_bits} d_max {l.d_max}]"
         for l in model.layers) + ")")

@@ -3,6 +3,13 @@
 Vectorised with numpy over the batch and over synapses; the only Python loops run over
 layers, distinct delay values and time steps (the membrane recursion is sequential in t).
 
+Memory: the per-delay weight blocks of a layer are prepared once when they fit in
+:data:`STACK_BYTES`; a layer with more (many distinct delays on a wide layer) gets them
+built a group of delays at a time from a delay-sorted synapse list, and its recurrent part
+applied spike by spike, so the peak grows with the model's synapses and the batch chunk,
+not with ``d_max``. :func:`run` checks its estimated peak against the memory budget
+(:mod:`delayhw.limits`) before allocating.
+
 Exactness. Synaptic currents are sums of integer weights selected by 0/1 spikes. They are
 computed with float BLAS matmuls, which is exact because every partial sum of any subset of a
 row's weights is an integer no larger than ``max_j sum_i |W[j,i]|``: float32 is used when that
@@ -14,19 +21,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import Result, _check_spikes
+from .errors import DelayhwError
+from .formats import Result, check_spikes
+from .limits import check_memory
 from .spec import Layer, Model
 
 __all__ = ["run", "Result", "synaptic_events"]
 
 #: Cap on the temporaries of one batch chunk (bytes); larger batches are processed in chunks.
 CHUNK_BYTES = 1 << 28
+#: Cap on one layer's prepared per-delay weight blocks (bytes): above it they are built a
+#: group of delays at a time (and a recurrent part is applied spike by spike).
+STACK_BYTES = 1 << 27
 
 
 def run(model: Model, spikes: np.ndarray) -> Result:
     """Run ``model`` on ``spikes`` ``(B, T, n_inputs)`` (0/1) and return the :class:`Result`."""
-    spikes = _check_spikes("spikes", spikes, model.n_inputs)
+    if not isinstance(model, Model):
+        raise DelayhwError(f"golden.run: model: must be a delayhw.Model, got "
+                           f"{type(model).__name__}")
+    model.validate("golden.run: model")
+    spikes = check_spikes("golden.run", spikes, model.n_inputs, nonempty=False)
     batch, steps, _ = spikes.shape
+    check_memory("golden.run", "spikes", memory_needed(model, batch, steps),
+                 f"running {batch} samples x {steps} steps on this model")
     plans = [_LayerPlan(layer) for layer in model.layers]
     per_sample = max(p.bytes_per_step for p in plans) * (steps + 256)
     chunk = max(1, CHUNK_BYTES // per_sample)
@@ -34,6 +52,30 @@ def run(model: Model, spikes: np.ndarray) -> Result:
     scores = np.concatenate([p[0] for p in parts])
     lif = [np.concatenate([p[1][n] for p in parts]) for n in range(len(parts[0][1]))]
     return Result.from_scores(scores, lif)
+
+
+#: Bytes per synapse the preparation of a layer may hold at once (index and sort arrays).
+PREP_BYTES_PER_SYNAPSE = 40
+
+
+def memory_needed(model: Model, batch: int, steps: int) -> int:
+    """Upper estimate of the bytes one run holds at its peak, known before anything is
+    allocated: per layer the preparation (:data:`PREP_BYTES_PER_SYNAPSE`) or its weight
+    blocks (at most :data:`STACK_BYTES`), the input and every output (spikes of each lif
+    layer, scores), and one batch chunk's temporaries (at most one sample's when a sample
+    alone exceeds :data:`CHUNK_BYTES`)."""
+    sizes = [layer.size for layer in model.layers]
+    outputs = batch * steps * (model.n_inputs + sum(sizes[:-1])) + 8 * batch * sizes[-1]
+    prepared = per_step = 0
+    for layer in model.layers:
+        synapses = layer.w.size + (layer.w_rec.size if layer.recurrent else 0)
+        blocks = min(STACK_BYTES, 8 * layer.w.size * (layer.d_max + 1))
+        prepared = max(prepared, synapses * PREP_BYTES_PER_SYNAPSE + blocks)
+        per_group = max(1, min(layer.d_max + 1, STACK_BYTES // max(1, 4 * layer.w.size)))
+        per_step = max(per_step, 8 * layer.size * (per_group + 4) + 8 * layer.n_in)
+    per_sample = per_step * (steps + 256)
+    chunk_bytes = min(max(batch, 1) * per_sample, max(CHUNK_BYTES, per_sample))
+    return prepared + outputs + chunk_bytes
 
 
 def synaptic_events(model: Model, spikes: np.ndarray, result: Result) -> int:
@@ -55,43 +97,108 @@ def _exact_float(*weights: np.ndarray | None) -> type:
     return np.float32 if bound < (1 << 24) else np.float64
 
 
-def _delay_stack(w: np.ndarray, d: np.ndarray, ftype: type) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``w`` (N, n) by delay value: returns the distinct delays ``ks`` of nonzero
-    synapses and a matrix ``(n, len(ks) * N)`` whose block ``m`` holds ``w * (d == ks[m])``
-    transposed, so one matmul yields every delay's current."""
-    ks = np.unique(d[w != 0])
-    blocks = [np.where(d == k, w, 0).T for k in ks]
-    if not blocks:
-        return ks, np.zeros((w.shape[1], 0), dtype=ftype)
-    return ks, np.concatenate(blocks, axis=1).astype(ftype)
+class _DelayBlocks:
+    """The synapses of ``w`` (N, n) grouped by delay value ``d``, as dense matrices
+    ``(n, g * N)`` whose block ``m`` holds ``w * (d == ks[m])`` transposed, so one matmul
+    yields the current of ``g`` delays. When all blocks together fit in :data:`STACK_BYTES`
+    they are built once; otherwise they are built a group at a time whenever needed, from a
+    delay-sorted list of the nonzero synapses, so memory grows with the synapses, not with
+    the number of distinct delays."""
+
+    def __init__(self, w: np.ndarray, d: np.ndarray, ftype: type):
+        self.size, self.n_in = w.shape
+        self.ftype = ftype
+        flat = np.flatnonzero(w)                      # synapse (j, i) as j * n_in + i
+        delays = d.ravel()[flat].astype(np.int16)
+        order = np.argsort(delays, kind="stable")
+        self.delays = delays[order]
+        del delays
+        flat = flat[order]
+        del order
+        self.w = w.ravel()[flat].astype(ftype)
+        self.j = (flat // self.n_in).astype(np.int32)
+        self.i = (flat % self.n_in).astype(np.int32)
+        del flat
+        self.ks = np.unique(self.delays).astype(np.int64)
+        block = max(1, self.n_in * self.size * np.dtype(ftype).itemsize)
+        self.per_group = max(1, min(len(self.ks), STACK_BYTES // block))
+        self.whole = len(self.ks) <= self.per_group
+        if self.whole:               # build once, keep only the matrix
+            self.stack = next(self._build())[1]
+            del self.j, self.i, self.delays, self.w
+
+    def groups(self):
+        """``(delays, matrix)`` for every group of at most ``per_group`` delays."""
+        if self.whole:
+            yield self.ks, self.stack
+        else:
+            yield from self._build()
+
+    def _build(self):
+        for g in range(0, max(len(self.ks), 1), self.per_group):
+            ks = self.ks[g:g + self.per_group]
+            matrix = np.zeros((self.n_in, len(ks) * self.size), dtype=self.ftype)
+            if len(ks):
+                lo = np.searchsorted(self.delays, ks[0], side="left")
+                hi = np.searchsorted(self.delays, ks[-1], side="right")
+                m = np.searchsorted(ks, self.delays[lo:hi])
+                matrix[self.i[lo:hi], m * self.size + self.j[lo:hi]] = self.w[lo:hi]
+            yield ks, matrix
 
 
 class _LayerPlan:
-    """Per-layer matrices prepared once per run: delay stacks and the exact float type."""
+    """Per-layer matrices prepared once per run: delay blocks and the exact float type. A
+    recurrent part whose blocks do not fit :data:`STACK_BYTES` is applied spike by spike."""
 
     def __init__(self, layer: Layer):
         self.layer = layer
         self.ftype = _exact_float(layer.w, layer.w_rec)
-        self.ks, self.stack = _delay_stack(layer.w, layer.d, self.ftype)
+        self.ff = _DelayBlocks(layer.w, layer.d, self.ftype)
+        self.rec_ks, self.rec_stack = np.zeros(0, dtype=np.int64), None
+        self.rec_events = False
         if layer.recurrent:
-            self.rec_ks, self.rec_stack = _delay_stack(layer.w_rec, layer.d_rec, self.ftype)
-        else:
-            self.rec_ks, self.rec_stack = np.zeros(0, dtype=np.int64), None
-        self.bytes_per_step = 8 * layer.size * (len(self.ks) + 4) + 8 * layer.n_in
+            rec = _DelayBlocks(layer.w_rec, layer.d_rec, self.ftype)
+            self.rec_ks = rec.ks
+            if rec.whole:
+                self.rec_stack = rec.stack
+            else:
+                self.rec_events = len(rec.ks) > 0
+                del rec
+        self.bytes_per_step = 8 * layer.size * (self.ff.per_group + 4) + 8 * layer.n_in
 
 
 def _feedforward_current(pre: np.ndarray, plan: _LayerPlan) -> np.ndarray:
     """``I[b,t,j] = sum_i W[j,i] * pre[b, t - D[j,i], i]`` for all steps, as int64."""
     batch, steps, n_in = pre.shape
-    size, ks = plan.layer.size, plan.ks
+    size = plan.layer.size
     acc = np.zeros((batch, steps, size), dtype=plan.ftype)
-    if len(ks):
-        per_delay = pre.reshape(batch * steps, n_in).astype(plan.ftype) @ plan.stack
-        per_delay = per_delay.reshape(batch, steps, len(ks), size)
+    flat = pre.reshape(batch * steps, n_in).astype(plan.ftype)
+    for ks, matrix in plan.ff.groups():
+        if not len(ks):
+            continue
+        per_delay = (flat @ matrix).reshape(batch, steps, len(ks), size)
         for m, k in enumerate(ks):
             if k < steps:
                 acc[:, k:, :] += per_delay[:, :steps - k, m, :]
+        del per_delay
     return np.rint(acc).astype(np.int64)
+
+
+#: Spikes applied at once by the recurrent event path (bounds its temporaries).
+_EVENTS_PER_BLOCK = 1 << 22
+
+
+def _add_recurrent_events(plan: _LayerPlan, current: np.ndarray, fired: np.ndarray,
+                          t: int) -> None:
+    """``current[b, t + D_rec[j,i], j] += W_rec[j,i]`` for every unit i that fired in sample
+    b at step t: the recurrent input, spike by spike (exact int64)."""
+    layer = plan.layer
+    samples, units = np.nonzero(fired)
+    per_block = max(1, _EVENTS_PER_BLOCK // layer.size)
+    targets = np.arange(layer.size)[None, :]
+    for e in range(0, len(units), per_block):
+        b, i = samples[e:e + per_block], units[e:e + per_block]
+        np.add.at(current, (b[:, None], t + layer.d_rec.T[i], targets), layer.w_rec.T[i])
 
 
 def _run_chunk(plans: list[_LayerPlan], spikes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -137,6 +244,9 @@ def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
         v = np.where(fired, u - threshold if subtract else 0, u)
         spikes[:, t] = fired
         if len(ks) and fired.any():
-            rec = np.rint(fired.astype(plan.ftype) @ plan.rec_stack).astype(np.int64)
-            current[:, t + ks, :] += rec.reshape(batch, len(ks), size)
+            if plan.rec_events:
+                _add_recurrent_events(plan, current, fired, t)
+            else:
+                rec = np.rint(fired.astype(plan.ftype) @ plan.rec_stack).astype(np.int64)
+                current[:, t + ks, :] += rec.reshape(batch, len(ks), size)
     return spikes

@@ -16,7 +16,8 @@ import numpy as np
 
 from .errors import DelayhwError
 
-__all__ = ["Layer", "LayerShape", "Model", "LIMITS", "KINDS", "RESETS"]
+__all__ = ["Layer", "LayerShape", "Model", "LIMITS", "KINDS", "RESETS", "check_layer_params",
+           "check_int", "check_kind", "array_shapes"]
 
 KINDS = ("lif", "readout")
 RESETS = ("subtract", "zero")
@@ -221,7 +222,7 @@ def _fail(source: str, fld: str, rule: str) -> None:
     raise DelayhwError(f"{source}: {fld}: {rule}")
 
 
-def _check_int(source: str, fld: str, value: Any, lo: int, hi: int) -> None:
+def check_int(source: str, fld: str, value: Any, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         _fail(source, fld, f"must be an integer, got {value!r}")
     if not lo <= int(value) <= hi:
@@ -244,41 +245,76 @@ def _check_array(source: str, fld: str, arr: Any, shape: tuple[int, ...],
         _fail(source, fld, f"{what} must be in {lo}..{hi}, got {int(arr[idx])} at index {idx}")
 
 
-def _validate_layer(layer: Layer, k: int, n_prev: int, last: bool, source: str) -> None:
+def check_kind(source: str, k: int, kind: Any, last: bool) -> None:
+    """Layer ``k``'s kind: one of KINDS, ``lif`` for layers 0..L-2 and ``readout`` last."""
+    if kind not in KINDS:
+        _fail(source, f"layers[{k}].kind", f"must be one of {KINDS}, got {kind!r}")
+    if kind != ("readout" if last else "lif"):
+        _fail(source, f"layers[{k}].kind", f"layers 0..L-2 must be 'lif' and the last "
+                                           f"'readout'; layer {k} of "
+                                           f"{'the last' if last else 'a hidden'} position "
+                                           f"is {kind!r}")
+
+
+def check_layer_params(source: str, k: int, params: dict[str, Any], last: bool) -> None:
+    """Check a layer's scalar parameters (``kind``, ``size``, widths, ``beta``, ``d_max``,
+    ``threshold``, ``reset``, ``recurrent``, ``bias``) before any array is looked at. The one
+    implementation behind :meth:`Model.validate` and the model-file loader (which calls it on
+    ``meta`` so that array shapes are known before any array is read)."""
     p = f"layers[{k}]"
-    if not isinstance(layer.name, str) or not layer.name:
-        _fail(source, f"{p}.name", "must be a non-empty string")
-    if layer.kind not in KINDS:
-        _fail(source, f"{p}.kind", f"must be one of {KINDS}, got {layer.kind!r}")
-    want = "readout" if last else "lif"
-    if layer.kind != want:
-        _fail(source, f"{p}.kind", f"layers 0..L-2 must be 'lif' and the last 'readout'; "
-                                   f"layer {k} of {'the last' if last else 'a hidden'} position "
-                                   f"is {layer.kind!r}")
-    for name in ("size", "w_bits", "v_bits", "f_bits", "d_max"):
-        _check_int(source, f"{p}.{name}", getattr(layer, name), *LIMITS[name])
-    _check_int(source, f"{p}.beta", layer.beta, 0, 1 << layer.f_bits)
-    vlo, vhi = layer.v_range
-    wlo, whi = layer.w_range
-    if layer.kind == "lif":
-        _check_int(source, f"{p}.threshold", layer.threshold, 1, vhi)
-        if layer.reset not in RESETS:
-            _fail(source, f"{p}.reset", f"must be one of {RESETS}, got {layer.reset!r}")
+    name = params.get("name")
+    if not isinstance(name, str) or not name:
+        _fail(source, f"{p}.name", f"must be a non-empty string, got {name!r}")
+    kind = params.get("kind")
+    check_kind(source, k, kind, last)
+    for fld in ("recurrent", "bias"):
+        if not isinstance(params.get(fld), bool):
+            _fail(source, f"{p}.{fld}", f"must be true or false, got {params.get(fld)!r}")
+    for fld in ("size", "w_bits", "v_bits", "f_bits", "d_max"):
+        check_int(source, f"{p}.{fld}", params.get(fld), *LIMITS[fld])
+    check_int(source, f"{p}.beta", params.get("beta"), 0, 1 << int(params["f_bits"]))
+    if kind == "lif":
+        check_int(source, f"{p}.threshold", params.get("threshold"), 1,
+                   signed_range(int(params["v_bits"]))[1])
+        if params.get("reset") not in RESETS:
+            _fail(source, f"{p}.reset", f"must be one of {RESETS}, got {params.get('reset')!r}")
     else:
-        if layer.threshold is not None or layer.reset is not None:
+        if params.get("threshold") is not None or params.get("reset") is not None:
             _fail(source, f"{p}", "a readout layer has no threshold or reset")
-        if layer.w_rec is not None:
+        if params["recurrent"]:
             _fail(source, f"{p}.recurrent", "only lif layers may be recurrent")
+    if params["recurrent"] and params["d_max"] < 1:
+        _fail(source, f"{p}.d_max", "a recurrent layer needs d_max >= 1")
+
+
+def array_shapes(n_prev: int, params: dict[str, Any], k: int) -> dict[str, tuple[int, ...]]:
+    """The arrays layer ``k`` needs (model-file names) and their shapes, from its checked
+    parameters and the width ``n_prev`` of what feeds it."""
+    n = int(params["size"])
+    out = {f"l{k}.w": (n, n_prev), f"l{k}.d": (n, n_prev)}
+    if params["recurrent"]:
+        out[f"l{k}.w_rec"] = out[f"l{k}.d_rec"] = (n, n)
+    if params["bias"]:
+        out[f"l{k}.bias"] = (n,)
+    return out
+
+
+def _validate_layer(layer: Layer, k: int, n_prev: int, last: bool, source: str) -> None:
+    if (layer.w_rec is None) != (layer.d_rec is None):
+        _fail(source, f"l{k}.w_rec/l{k}.d_rec", "a recurrent layer needs both w_rec and d_rec")
+    params = {"name": layer.name, "kind": layer.kind, "size": layer.size,
+              "w_bits": layer.w_bits, "v_bits": layer.v_bits, "f_bits": layer.f_bits,
+              "beta": layer.beta, "d_max": layer.d_max, "recurrent": layer.w_rec is not None,
+              "bias": layer.bias is not None, "threshold": layer.threshold,
+              "reset": layer.reset}
+    check_layer_params(source, k, params, last)
     n = layer.size
+    wlo, whi = signed_range(layer.w_bits)     # not layer.w_range: w's shape is unchecked yet
     _check_array(source, f"l{k}.w", layer.w, (n, n_prev), wlo, whi,
                  f"weights (signed w_bits={layer.w_bits})")
     _check_array(source, f"l{k}.d", layer.d, (n, n_prev), 0, layer.d_max,
                  f"delays (0..d_max={layer.d_max})")
-    if (layer.w_rec is None) != (layer.d_rec is None):
-        _fail(source, f"l{k}.w_rec/l{k}.d_rec", "a recurrent layer needs both w_rec and d_rec")
     if layer.w_rec is not None:
-        if layer.d_max < 1:
-            _fail(source, f"{p}.d_max", "a recurrent layer needs d_max >= 1")
         _check_array(source, f"l{k}.w_rec", layer.w_rec, (n, n), wlo, whi,
                      f"weights (signed w_bits={layer.w_bits})")
         _check_array(source, f"l{k}.d_rec", layer.d_rec, (n, n), 1, layer.d_max,
@@ -289,16 +325,20 @@ def _validate_layer(layer: Layer, k: int, n_prev: int, last: bool, source: str) 
 
 
 def _validate_model(model: Model, source: str) -> None:
-    _check_int(source, "n_inputs", model.n_inputs, *LIMITS["n_inputs"])
+    if not isinstance(model, Model):
+        _fail(source, "model", f"must be a delayhw.Model, got {type(model).__name__}")
+    check_int(source, "n_inputs", model.n_inputs, *LIMITS["n_inputs"])
+    if not isinstance(model.layers, (tuple, list)):
+        _fail(source, "layers", "must be a tuple of delayhw.Layer")
     if len(model.layers) < 1:
         _fail(source, "layers", "a model needs at least one layer")
     names = [layer.name for layer in model.layers]
     for k, layer in enumerate(model.layers):
         if not isinstance(layer, Layer):
             _fail(source, f"layers[{k}]", "must be a delayhw.spec.Layer")
-        n_prev = model.n_inputs if k == 0 else model.layers[k - 1].size
+        n_prev = model.n_inputs if k == 0 else int(model.layers[k - 1].size)
         _validate_layer(layer, k, n_prev, k == len(model.layers) - 1, source)
-        if names.count(layer.name) > 1:
+        if layer.name in names[:k]:
             _fail(source, f"layers[{k}].name", f"layer names must be unique, {layer.name!r} repeats")
     if model.train is not None and not isinstance(model.train, dict):
         _fail(source, "train", "must be a JSON object")

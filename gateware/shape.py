@@ -21,6 +21,7 @@ from delayhw.errors import DelayhwError
 from delayhw.spec import LIMITS, LayerShape, Model
 
 SCHEMES = ("fifo",)          # "ring" follows in its own issue
+LANES = (1, 2, 4, 8, 16, 32, 64)   # lane counts a core can be built with (powers of two)
 INDEX_BITS = 16              # unit / channel index width in every event and config address
 LAYER_BITS = 8               # layer index width
 CONFIG_DATA_BITS = 32        # signed data of a configuration write
@@ -83,8 +84,8 @@ class CoreShape:
         if self.scheme not in SCHEMES:
             raise DelayhwError(f"scheme: {self.scheme!r} is not available; choose one of "
                                f"{SCHEMES} (the event-driven 'ring' scheme is not built yet)")
-        if self.lanes < 1 or self.lanes & (self.lanes - 1) or self.lanes > 64:
-            raise DelayhwError(f"lanes: must be a power of two in 1..64, got {self.lanes}")
+        if self.lanes not in LANES:
+            raise DelayhwError(f"lanes: must be one of {LANES}, got {self.lanes}")
         if not 1 <= self.n_inputs <= LIMITS["n_inputs"][1]:
             raise DelayhwError(f"n_inputs: must be in 1..65535, got {self.n_inputs}")
         if not 1 <= len(self.layers) <= (1 << LAYER_BITS):

@@ -19,9 +19,10 @@ import numpy as np
 
 from delayhw import golden
 from delayhw.errors import DelayhwError
-from delayhw.formats import Result, _check_spikes
+from delayhw.formats import Result, check_spikes
 from delayhw.gateware import protocol
 from delayhw.gateware.shape import CoreShape, InKind, OutKind
+from delayhw.publish import copy_file
 from delayhw.spec import Model
 
 from . import runner
@@ -85,7 +86,7 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
     """Run ``model`` on ``spikes`` ``(B, T, n_inputs)`` in RTL and decode the outputs.
     ``on_progress(samples_done)`` is called as samples finish."""
     t0 = time.perf_counter()
-    spikes = _check_spikes("spikes", spikes, model.n_inputs)
+    spikes = check_spikes("cosim", spikes, model.n_inputs, nonempty=False)
     batch, steps, _ = spikes.shape
     shape = CoreShape.from_model(model, lanes, scheme)
     protocol.check_steps(shape, steps)
@@ -133,16 +134,16 @@ def compare(model: Model, spikes: np.ndarray, rtl: Result) -> protocol.Differenc
 
 
 def record_waveform(model: Model, spikes: np.ndarray, sample: int, path: Path, *,
-                    sim: str = "verilator", scheme: str = "fifo", lanes: int = 1) -> Path:
+                    sim: str = "verilator", scheme: str = "fifo", lanes: int = 1,
+                    force: bool = False) -> Path:
     """Re-run one sample with waveform tracing; save the trace at ``path`` plus the suffix of
-    the simulator's format (``.vcd`` from Verilator, ``.fst`` from Icarus)."""
+    the simulator's format (``.vcd`` from Verilator, ``.fst`` from Icarus), published by
+    :func:`delayhw.publish.copy_file` (an existing file is replaced only with ``force``)."""
     with tempfile.TemporaryDirectory(prefix="delayhw-waves-") as tmp:
         run_rtl(model, spikes[sample:sample + 1], sim=sim, scheme=scheme, lanes=lanes,
                 waves=True, workdir=Path(tmp))
         traces = sorted(Path(tmp).rglob("*.vcd")) + sorted(Path(tmp).rglob("*.fst"))
         if not traces:
             raise DelayhwError(f"{sim}: the waveform run produced no trace file")
-        target = Path(f"{path}{traces[0].suffix}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(traces[0], target)
-        return target
+        return copy_file(traces[0], Path(f"{path}{traces[0].suffix}"), force=force,
+                         flag="waveform")

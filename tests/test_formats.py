@@ -12,6 +12,7 @@ import pytest
 from delayhw import DelayhwError, golden, load_input, load_model, load_result, netgen, save_model
 from delayhw.cli import main
 from delayhw.formats import Inputs, write_npz
+from delayhw.spec import Layer, Model
 
 
 # ----------------------------------------------------------------------------- round trips
@@ -115,29 +116,45 @@ def _set(d, key, value):
 
 BAD_MODELS = {
     # rule: (meta, arrays, words the message must contain)
-    "wrong format": (*edit_meta(lambda m: _set(m, "format", "other")), ["meta.format"]),
-    "wrong version": (*edit_meta(lambda m: _set(m, "version", 2)), ["meta.version"]),
+    "wrong format": (*edit_meta(lambda m: _set(m, "format", "other")),
+                     ["meta.format", "must be 'delayhw-model'"]),
+    "wrong version": (*edit_meta(lambda m: _set(m, "version", 2)),
+                      ["meta.version", "reads version 1"]),
+    "float version": (*edit_meta(lambda m: _set(m, "version", 1.0)),
+                      ["meta.version", "reads version 1 (the integer), got 1.0"]),
+    "bool version": (*edit_meta(lambda m: _set(m, "version", True)),
+                     ["meta.version", "got True"]),
+    "wrong kind": (*edit_meta(lambda m: _set(m["layers"][0], "kind", "LIF")),
+                   ["layers[0].kind", "must be one of ('lif', 'readout'), got 'LIF'"]),
+    "1-d weights": (*edit_arrays(lambda a: _set(a, "l0.w", np.array([1, 2, 3]))),
+                    ["l0.w", "must have shape (2, 3), got (3,)"]),
+    "0-d delays": (*edit_arrays(lambda a: _set(a, "l0.d", np.array(1))),
+                   ["l0.d", "must have shape (2, 3), got ()"]),
+    "recurrent readout": (*edit_meta(lambda m: _set(m["layers"][1], "recurrent", True)),
+                          ["layers[1].recurrent", "only lif layers may be recurrent"]),
     "unknown top key": (*edit_meta(lambda m: _set(m, "scale", 1)), ["unknown key", "scale"]),
-    "missing layer key": (*edit_meta(lambda m: m["layers"][0].pop("beta")), ["layers[0]", "beta"]),
+    "missing layer key": (*edit_meta(lambda m: m["layers"][0].pop("beta")),
+                          ["layers[0]", "missing key(s) ['beta']"]),
     "threshold on readout": (*edit_meta(lambda m: _set(m["layers"][1], "threshold", 3)),
-                             ["layers[1]", "threshold"]),
-    "missing array": (*edit_arrays(lambda a: a.pop("l0.d")), ["l0.d", "missing"]),
+                             ["layers[1]", "unknown key(s) ['threshold']",
+                              "threshold/reset are only for lif layers"]),
+    "missing array": (*edit_arrays(lambda a: a.pop("l0.d")), ["l0.d", "missing array"]),
     "extra array": (*edit_arrays(lambda a: _set(a, "l1.w_rec", np.zeros((2, 2), int))),
-                    ["l1.w_rec", "unexpected"]),
+                    ["l1.w_rec", "unexpected array"]),
     "wrong shape": (*edit_arrays(lambda a: _set(a, "l1.w", np.zeros((2, 3), int))),
-                    ["l1.w", "shape"]),
+                    ["l1.w", "must have shape (2, 2), got (2, 3)"]),
     "weight out of range": (*edit_arrays(lambda a: _set(a, "l0.w", np.array([[1, 8, 0], [0, 0, 0]]))),
-                            ["l0.w", "w_bits=4", "8"]),
+                            ["l0.w", "w_bits=4", "must be in -8..7, got 8"]),
     "bias out of range": (*edit_arrays(lambda a: _set(a, "l0.bias", np.array([-9, 0]))),
-                          ["l0.bias", "w_bits"]),
+                          ["l0.bias", "w_bits=4", "must be in -8..7, got -9"]),
     "recurrent delay 0": (*edit_arrays(lambda a: _set(a, "l0.d_rec", np.array([[1, 0], [1, 1]]))),
                           ["l0.d_rec", "recurrent delay of 0"]),
     "delay above d_max": (*edit_arrays(lambda a: _set(a, "l1.d", np.array([[3, 0], [0, 0]]))),
-                          ["l1.d", "d_max=2"]),
+                          ["l1.d", "d_max=2", "must be in 0..2, got 3"]),
     "negative delay": (*edit_arrays(lambda a: _set(a, "l0.d", np.array([[0, -1, 0], [0, 0, 0]]))),
-                       ["l0.d", "0..d_max"]),
+                       ["l0.d", "0..d_max", "got -1"]),
     "float weights": (*edit_arrays(lambda a: _set(a, "l0.w", a["l0.w"].astype(float))),
-                      ["l0.w", "integer dtype"]),
+                      ["l0.w", "must have an integer dtype, got float64"]),
     "w_bits too small": (*edit_meta(lambda m: _set(m["layers"][0], "w_bits", 1)),
                          ["layers[0].w_bits", "2..16"]),
     "w_bits too large": (*edit_meta(lambda m: _set(m["layers"][0], "w_bits", 17)),
@@ -148,24 +165,29 @@ BAD_MODELS = {
                             ["layers[0].f_bits", "1..16"]),
     "d_max out of range": (*edit_meta(lambda m: _set(m["layers"][1], "d_max", 256)),
                            ["layers[1].d_max", "0..255"]),
-    "size zero": (*edit_meta(lambda m: _set(m["layers"][1], "size", 0)), ["layers[1].size"]),
+    "size zero": (*edit_meta(lambda m: _set(m["layers"][1], "size", 0)),
+                  ["layers[1].size", "must be in 1..65535, got 0"]),
     "n_inputs zero": (*edit_meta(lambda m: _set(m, "n_inputs", 0)), ["n_inputs", "1..65535"]),
     "beta above 2**f": (*edit_meta(lambda m: _set(m["layers"][0], "beta", 9)),
                         ["layers[0].beta", "0..8"]),
     "threshold zero": (*edit_meta(lambda m: _set(m["layers"][0], "threshold", 0)),
-                       ["layers[0].threshold"]),
+                       ["layers[0].threshold", "must be in 1..127, got 0"]),
     "threshold above vmax": (*edit_meta(lambda m: _set(m["layers"][0], "threshold", 128)),
                              ["layers[0].threshold", "1..127"]),
-    "bad reset": (*edit_meta(lambda m: _set(m["layers"][0], "reset", "soft")), ["layers[0].reset"]),
+    "bad reset": (*edit_meta(lambda m: _set(m["layers"][0], "reset", "soft")),
+                  ["layers[0].reset", "must be one of ('subtract', 'zero'), got 'soft'"]),
     "readout not last": (*edit_meta(lambda m: _set(m["layers"][0], "kind", "readout")),
-                         ["layers[0]"]),
+                         ["layers[0].kind", "layers 0..L-2 must be 'lif' and the last "
+                          "'readout'"]),
     "recurrent with d_max 0": (
         *edit_meta(lambda m: _set(m["layers"][0], "d_max", 0)),
-        ["d_max"]),
+        ["layers[0].d_max", "a recurrent layer needs d_max >= 1"]),
     "recurrent flag not bool": (*edit_meta(lambda m: _set(m["layers"][0], "recurrent", 1)),
-                                ["layers[0].recurrent"]),
-    "no layers": (*edit_meta(lambda m: _set(m, "layers", [])), ["meta.layers"]),
-    "duplicate names": (*edit_meta(lambda m: _set(m["layers"][1], "name", "h")), ["unique"]),
+                                ["layers[0].recurrent", "must be true or false, got 1"]),
+    "no layers": (*edit_meta(lambda m: _set(m, "layers", [])),
+                  ["meta.layers", "must be a non-empty list"]),
+    "duplicate names": (*edit_meta(lambda m: _set(m["layers"][1], "name", "h")),
+                        ["layers[1].name", "layer names must be unique"]),
 }
 
 
@@ -179,6 +201,42 @@ def test_bad_model_file_names_field_and_rule(tmp_path, case):
     assert str(path) in message
     for word in words:
         assert word in message, f"{word!r} not in {message!r}"
+
+
+def _python_model(**changes):
+    """The base file's model built in Python, with layer fields replaced (``k_field``)."""
+    from dataclasses import replace
+    meta, arrays = base_meta(), base_arrays()
+    layers = []
+    for k, e in enumerate(meta["layers"]):
+        fields = dict(name=e["name"], kind=e["kind"], size=e["size"], w_bits=e["w_bits"],
+                      v_bits=e["v_bits"], f_bits=e["f_bits"], beta=e["beta"], d_max=e["d_max"],
+                      w=arrays[f"l{k}.w"], d=arrays[f"l{k}.d"],
+                      w_rec=arrays.get(f"l{k}.w_rec"), d_rec=arrays.get(f"l{k}.d_rec"),
+                      bias=arrays.get(f"l{k}.bias"), threshold=e.get("threshold"),
+                      reset=e.get("reset"))
+        fields.update({key[2:]: v for key, v in changes.items() if key.startswith(f"{k}_")})
+        layers.append(Layer(**fields))
+    return Model(n_inputs=meta["n_inputs"], layers=tuple(layers))
+
+
+@pytest.mark.parametrize("changes,words", [
+    ({"1_threshold": 3}, ["layers[1]", "a readout layer has no threshold or reset"]),
+    ({"1_reset": "zero"}, ["layers[1]", "a readout layer has no threshold or reset"]),
+    ({"1_w_rec": np.zeros((2, 2), int), "1_d_rec": np.ones((2, 2), int)},
+     ["layers[1].recurrent", "only lif layers may be recurrent"]),
+    ({"0_d_rec": None}, ["l0.w_rec/l0.d_rec", "a recurrent layer needs both w_rec and d_rec"]),
+    ({"1_kind": "lif", "1_threshold": 3, "1_reset": "zero"},
+     ["layers[1].kind", "layers 0..L-2 must be 'lif' and the last 'readout'"]),
+])
+def test_model_built_in_python_names_field_and_rule(changes, words):
+    assert _python_model().validate() is not None        # the base is valid
+    with pytest.raises(DelayhwError) as info:
+        _python_model(**changes).validate("mine")
+    message = str(info.value)
+    assert message.startswith(f"mine: {words[0]}: ")
+    for word in words[1:]:
+        assert word in message
 
 
 def test_meta_missing_and_not_json(tmp_path):

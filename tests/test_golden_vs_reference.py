@@ -70,3 +70,26 @@ def test_batch_chunking_gives_the_same_result(monkeypatch):
     np.testing.assert_array_equal(whole.scores, chunked.scores)
     for a, b in zip(whole.spikes, chunked.spikes):
         np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data(), per_group=st.sampled_from([1, 2, 3]))
+def test_bounded_memory_path_matches_reference(data, per_group, monkeypatch):
+    # Weight blocks built a group of `per_group` delays at a time, recurrence spike by spike:
+    # the path wide layers with many distinct delays take (golden.STACK_BYTES exceeded).
+    model = data.draw(models(max_d=7))
+    spikes = data.draw(spike_inputs(model.n_inputs))
+    widest = max(l.size * l.n_in for l in model.layers)
+    monkeypatch.setattr(golden, "STACK_BYTES", 4 * widest * per_group)   # float32 blocks
+    assert_same(model, spikes)
+
+
+def test_bounded_memory_path_is_taken_for_many_delays(monkeypatch):
+    model, spikes = netgen.random_case(4, netgen.NetParams(max_inputs=12, max_size=12,
+                                                           d_max=(6, 12)), batch=3, steps=20)
+    monkeypatch.setattr(golden, "STACK_BYTES", 1)
+    plans = [golden._LayerPlan(l) for l in model.layers]
+    assert all(not p.ff.whole for p in plans if len(p.ff.ks) > 1)
+    assert any(p.rec_events for p in plans) == any(l.recurrent for l in model.layers)
+    assert_same(model, spikes)

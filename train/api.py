@@ -27,6 +27,7 @@ import numpy as np
 from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import save_input, save_model
+from delayhw.publish import Outputs
 from delayhw.spec import LIMITS
 
 from . import data as datasets
@@ -231,10 +232,9 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         options["hidden"] = (options["hidden"],)
     opts = TrainOptions(**options)
     paths = output_paths(out, plots_dir, nir)
-    if not force:
-        for p in paths.values():
-            if p.exists():
-                raise DelayhwError(f"{p}: output exists; pass force=True (--force) to overwrite")
+    outputs = Outputs(force=force, inputs=[task])     # checked now, published at the end
+    staged = {key: outputs.file(path, "--out" if key == "model" else "output")
+              for key, path in paths.items()}
     opts = opts.resolved(task if task in TASKS else "file").validate()
     splits = load_task(task, opts)
     device = opts.device
@@ -286,22 +286,20 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
             "float_beta": [float(layer.beta) for layer in net.layers],
             "float_accuracy": float_acc, "integer_accuracy": int_acc, "seed": opts.seed}
     model = replace(model, train=_jsonable(meta))
-    if plots_dir is not None:
-        Path(plots_dir).mkdir(parents=True, exist_ok=True)
-    save_model(model, paths["model"])
-    save_input(paths["test_input"], splits.test.spikes, splits.test.labels)
+    save_model(model, staged["model"])
+    save_input(staged["test_input"], splits.test.spikes, splits.test.labels)
     if nir:
         from .nir_io import write_nir
-        write_nir(float_net, paths["nir"])
+        write_nir(float_net, staged["nir"])
 
     from . import plots
-    plots.training_curves(history, paths["curves"],
+    plots.training_curves(history, staged["curves"],
                           f"{splits.name}: float {100 * float_acc:.1f}%, "
                           f"integer {100 * int_acc:.1f}% (test)")
-    plots.delay_histograms(model, paths["delays"])
+    plots.delay_histograms(model, staged["delays"])
     plots.spike_raster(splits.test.spikes[0], [s[0] for s in result.spikes],
                        [model.layers[k].name for k in model.lif_layers], result.scores[0],
-                       paths["raster"], f"test sample 0, label {splits.test.labels[0]}, "
+                       staged["raster"], f"test sample 0, label {splits.test.labels[0]}, "
                                         f"predicted {result.predictions[0]}")
     seconds = time.perf_counter() - t_start
     report = TrainReport(
@@ -316,7 +314,8 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
                        "integer_accuracy": int_acc, "qat_forward_matches_golden": True,
                        "hidden_spike_rate": [float(s.mean()) for s in result.spikes]},
            "outputs": {k: str(v) for k, v in paths.items()}, "seconds": seconds}
-    paths["log"].write_text(json.dumps(_jsonable(log), indent=2) + "\n")
+    staged["log"].write_text(json.dumps(_jsonable(log), indent=2) + "\n")
+    outputs.publish()
     if not quiet:
         reporter.note(f"test accuracy: float {100 * float_acc:.2f}% (soft kernel "
                       f"{100 * soft_acc:.2f}%), integer model (golden) {100 * int_acc:.2f}%  "
