@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from .errors import DelayhwError
-from .gateware.shape import LANES, MAX_STEPS, SCHEMES
+from .gateware.shape import LANES, MAX_STEPS, MAX_STEPS_LIMIT, SCHEMES
 from .publish import show_path
 from .spec import LIMITS
 
@@ -244,7 +244,7 @@ def register(sub, add_force) -> None:
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
     _core_options(p, lanes_default=1)
-    p.add_argument("--max-steps", type=int_in(1), default=MAX_STEPS, metavar="N",
+    p.add_argument("--max-steps", type=int_in(1, MAX_STEPS_LIMIT), default=MAX_STEPS, metavar="N",
                    help="longest sample (time steps) the readout scores must be exact for; "
                         f"sets their width to v_bits + ceil(log2(N)) (default {MAX_STEPS})")
     p.add_argument("--lint", action="store_true",
