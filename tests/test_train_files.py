@@ -148,10 +148,12 @@ def test_training_file_with_a_missing_class_is_refused(files, tmp_path, capsys):
 @pytest.mark.parametrize("shape, expected", [
     # n_train, steps, n_inputs, n_classes -> hidden, d_max, beta, batch, epochs
     ((50, 150, 16, 2), ((64,), 25, 0.9, 8, 150)),
-    ((1257, 24, 64, 10), ((64,), 6, 0.5833, 64, 100)),
-    ((20, 10, 3, 40), ((256,), 3, 0.5, 8, 150)),
+    ((1257, 24, 64, 10), ((64,), 12, 0.5833, 64, 100)),
+    ((20, 10, 3, 40), ((256,), 5, 0.5, 8, 150)),
+    ((20, 9, 3, 2), ((64,), 5, 0.5, 8, 150)),
     ((8000, 100, 140, 20), ((128,), 25, 0.9, 64, 30)),
-    ((400, 60, 8, 5), ((64,), 15, 0.8333, 32, 150)),
+    ((400, 60, 8, 5), ((64,), 25, 0.8333, 32, 150)),
+    ((400, 30, 8, 5), ((64,), 15, 0.6667, 32, 150)),
     ((3, 2, 1, 2), ((64,), 1, 0.5, 8, 150)),
 ])
 def test_derived_defaults_follow_the_documented_rule(shape, expected):
@@ -176,7 +178,7 @@ def test_flags_override_derived_defaults(files, tmp_path):
     rule = derive_defaults(40, 24, 8, 4)
     assert log["options"]["hidden"] == [5] and log["options"]["batch_size"] == 16
     assert log["options"]["epochs"] == 1
-    assert log["options"]["d_max"] == rule["d_max"][0] == 6
+    assert log["options"]["d_max"] == rule["d_max"][0] == 12
     assert log["options"]["beta"] == rule["beta"][0]
     assert not log["derived_defaults"]["hidden"]["used"]
     assert log["derived_defaults"]["d_max"]["used"]

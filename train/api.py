@@ -303,18 +303,20 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
                         lr_qat=opts.lr_qat, lr_schedule=opts.lr_schedule, select=opts.select,
                         seed=opts.seed, device=device)
         if not quiet:
-            for name, (value, why) in derived.items():
-                reporter.note(f"  {name} = {getattr(opts, name)}: "
-                              + ("given" if name in given else f"from the data: {why}"))
-            reporter.note(f"  select = {opts.select}: " + (
-                "best validation epoch" if opts.select == "best" else
-                "last epoch (no validation set)" if len(splits.val) == 0 else "last epoch"))
             reporter.note(f"task {splits.name}: {len(splits.train)} train / {len(splits.val)} "
                           f"val / {len(splits.test)} test, {splits.n_inputs} inputs x "
                           f"{splits.steps} steps, {splits.n_classes} classes; network "
                           f"{' -> '.join(map(str, [splits.n_inputs, *opts.hidden, splits.n_classes]))}"
                           f"{' recurrent' if opts.recurrent else ''}, d_max {opts.d_max}, "
                           f"kernel {opts.delay_kernel}{' (delays frozen)' if opts.freeze_delays else ''}")
+            if derived:
+                reporter.note("defaults derived from the data (docs/train.md, 'Defaults'):")
+            for name, (value, why) in derived.items():
+                reporter.note(f"  {name} = {getattr(opts, name)}: "
+                              + ("given" if name in given else f"from the data: {why}"))
+            reporter.note(f"  select = {opts.select}: " + (
+                "best validation epoch" if opts.select == "best" else
+                "last epoch (no validation set)" if len(splits.val) == 0 else "last epoch"))
         history = fit_float(net, splits, fit, reporter)
         soft_acc = accuracy(float_logits(net), splits.test, device=device)
         net.round_delays_()
