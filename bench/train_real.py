@@ -111,6 +111,25 @@ def summarise(jobs: list[dict], tasks: list[str], variants: list[str]) -> dict:
     return out
 
 
+def markdown_table(summary: dict, variants: list[str]) -> str:
+    """The README's table: integer (golden) and float test accuracy, mean ± std, per variant."""
+    head = ["task"] + [f"{v} integer / float" for v in variants] + ["DCLS recipe (float)",
+                                                                     "s / default run"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for task, e in summary.items():
+        cells = [task]
+        for v in variants:
+            r = e.get(v)
+            cells.append("" if r is None else
+                         f"{r['int_acc_mean']:.1f} ± {r['int_acc_std']:.1f} / "
+                         f"{r['float_acc_mean']:.1f} ± {r['float_acc_std']:.1f}")
+        ref = e["reference_dcls_recipe"].get("dcls_learned")
+        cells.append("" if ref is None else f"{ref:.1f}")
+        cells.append(f"{e['train_seconds_mean']:.0f}" if "train_seconds_mean" in e else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(summary: dict, variants: list[str], path: Path) -> Path:
     from delayhw.plots import pyplot, save
     plt = pyplot()
@@ -164,6 +183,7 @@ def main() -> None:
     done = [j for j in done if j["task"] in tasks and j["variant"] in variants]
     summary = summarise(done, tasks, variants)
     png = plot(summary, variants, RESULTS / "train_real.png")
+    table = markdown_table(summary, variants)
     import torch
     write_result("train_real", {
         "command": "python bench/train_real.py " + " ".join(sys.argv[1:]),
@@ -174,8 +194,10 @@ def main() -> None:
                      for k, v in VARIANTS.items() if k in variants},
         "targets": {"int_acc_mean_at_least_dcls_learned": True,
                     "float_minus_integer_points_max": 1.0, "minutes_per_default_run_max": 3},
-        "plot": str(png.relative_to(RESULTS.parent.parent)), "tasks": summary,
+        "plot": str(png.relative_to(RESULTS.parent.parent)), "markdown": table,
+        "tasks": summary,
         "runs": done})
+    print(table)
 
 
 if __name__ == "__main__":

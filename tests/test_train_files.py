@@ -76,6 +76,38 @@ def test_test_file_never_influences_the_model(files, tmp_path, val):
     assert same_model(a.model_path, b.model_path)
 
 
+@pytest.mark.parametrize("val", [0.0, 0.25])
+def test_fitting_never_reads_the_test_file(files, tmp_path, monkeypatch, val):
+    """Every batch the float and QAT stages read (training, validation, selection) comes
+    from the training file; the test file is only read for the report afterwards."""
+    from delayhw.train import loop
+    tr, te, sp = files
+    seen, inside = [], []
+    batches, fits = loop._batches, {n: getattr(loop, n) for n in ("fit_float", "fit_qat")}
+
+    def spy_batches(d, *a, **k):
+        if inside:
+            seen.append(d.spikes)
+        return batches(d, *a, **k)
+
+    def fitting(fn):
+        def wrapped(*a, **k):
+            inside.append(1)
+            try:
+                return fn(*a, **k)
+            finally:
+                inside.pop()
+        return wrapped
+
+    monkeypatch.setattr(loop, "_batches", spy_batches)
+    for name, fn in fits.items():
+        monkeypatch.setattr(loop, name, fitting(fn))
+    train_task(str(tr), tmp_path / "m.npz", test=str(te), val_fraction=val, **SMALL_KW)
+    assert seen and not any(s.shape == sp.test.spikes.shape and np.array_equal(s, sp.test.spikes)
+                            for s in seen)
+    assert all(s.shape[0] <= 40 for s in seen)
+
+
 def test_val_fraction_and_select(files, tmp_path, capsys):
     tr, te, _ = files
     r = train_task(str(tr), tmp_path / "v.npz", test=str(te), val_fraction=0.25, **SMALL_KW)
