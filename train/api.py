@@ -1,6 +1,8 @@
 """One call from a task to a hardware model: :func:`train_task`.
 
-Pipeline: load the task's data -> float training with learnable delays -> round delays ->
+Pipeline: load the task's data (for a user's files, ``test=TEST.npz`` is only reported on;
+network size, ``d_max``, decays, epochs and batch size are derived from the data by
+:func:`.defaults.derive_defaults` unless given) -> float training with learnable delays -> round delays ->
 choose widths and scales -> quantisation-aware fine-tuning -> export the model file ->
 ``delayhw.golden.run`` on the test set -> test input file, NIR file of the float network,
 training log (JSON) and plots (PNG).
