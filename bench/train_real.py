@@ -159,13 +159,16 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (1 thread each)")
     ap.add_argument("--resume", action="store_true", help="keep finished jobs of a stopped run")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: summarise the finished jobs of the last run")
     args = ap.parse_args()
     tasks, variants = args.tasks.split(","), args.variants.split(",")
     cache = RESULTS / "train_real.jobs.json"
-    done = json.loads(cache.read_text()) if args.resume and cache.exists() else []
+    resume = args.resume or args.report_only
+    done = json.loads(cache.read_text()) if resume and cache.exists() else []
     have = {(j["task"], j["variant"], j["seed"]) for j in done}
     todo = [(t, v, s) for v in variants for t in tasks for s in range(args.seeds)
-            if (t, v, s) not in have]
+            if (t, v, s) not in have and not args.report_only]
     RESULTS.mkdir(parents=True, exist_ok=True)
     t0, load_before = time.perf_counter(), os.getloadavg()
     from rich.progress import Progress
