@@ -148,8 +148,12 @@ def dask_client(scheduler: str | None, workers: int):
         raise DelayhwError("--executor dask: dask.distributed is not installed "
                            "(pip install 'delayhw[scale]')") from None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        import dask
+        # one case in flight per worker thread (no prefetching: a case lasts seconds), so a
+        # worker that dies takes only its own case with it
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
         return Client(cluster)
     try:
         return Client(scheduler, timeout="10s")
