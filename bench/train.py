@@ -106,7 +106,7 @@ def one_epoch(net, splits, fit, progress):
     opt = torch.optim.Adam([{"params": net.weight_parameters(), "lr": fit.lr},
                             {"params": net.delay_parameters(), "lr": fit.lr_delay}])
     t0 = time.perf_counter()
-    train_epoch(float_logits(net), splits.train, opt, fit, np.random.default_rng(0),
+    train_epoch(float_logits(net), splits.train, [opt], fit, np.random.default_rng(0),
                  net.clamp_delays_, Reporter(quiet=True))
     return time.perf_counter() - t0
 

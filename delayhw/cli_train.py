@@ -26,9 +26,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     for path in paths.values():
         claim_output_file(path, args.force)
     options = {name: getattr(args, name) for name in (
-        "epochs", "qat_epochs", "batch_size", "lr", "lr_delay", "lr_qat", "hidden", "d_max",
-        "recurrent", "delay_kernel", "beta", "beta_out", "reset", "bias", "freeze_delays",
-        "w_bits", "v_bits", "f_bits", "seed", "device", "threads", "limit")}
+        "epochs", "qat_epochs", "batch_size", "lr", "lr_delay", "lr_qat", "lr_schedule",
+        "hidden", "d_max", "recurrent", "delay_kernel", "beta", "beta_out", "reset", "bias",
+        "freeze_delays", "w_bits", "v_bits", "f_bits", "seed", "device", "threads", "limit",
+        "test", "val_fraction", "select")}
     options["data_dir"] = args.data
     train_task(args.task, args.out, quiet=args.quiet, force=True, plots_dir=args.plots,
                nir=not args.no_nir, **options)
@@ -69,9 +70,20 @@ def register(sub, add_force) -> None:
                     "(curves, delay histograms, a spike raster).")
     p.add_argument("--task", required=True, help=_TASK_HELP)
     p.add_argument("--out", required=True, metavar="MODEL.npz", help="model file to write")
+    p.add_argument("--test", metavar="TEST.npz",
+                   help="with --task TRAIN.npz: the test file (labelled input file); only "
+                        "reported on, never used to choose anything. Without it, an input "
+                        "file is split 70/15/15 into train/validation/test")
+    p.add_argument("--val-fraction", type=float, metavar="F",
+                   help="fraction of the training data held out for validation (0 allowed; "
+                        "default 0 with --test, 0.15 without)")
+    p.add_argument("--select", choices=("best", "last"),
+                   help="keep the epoch with the best validation accuracy, or the last "
+                        "(default: best with a validation set, else last)")
     p.add_argument("--data", metavar="DIR", help="folder with {shd,ssc}_{train,test}.h5")
     p.add_argument("--limit", type=int, help="use at most this many samples per SHD/SSC file")
-    g = p.add_argument_group("network (defaults depend on the task)")
+    g = p.add_argument_group("network (defaults: the task's preset; for an input file derived "
+                             "from its size and shape, see docs/train.md)")
     g.add_argument("--hidden", type=_sizes, help="hidden layer sizes, e.g. 32 or 64,32")
     g.add_argument("--d-max", type=int, help="largest delay in steps")
     g.add_argument("--recurrent", action="store_true", help="recurrent delayed connections")
@@ -90,6 +102,8 @@ def register(sub, add_force) -> None:
     g.add_argument("--lr", type=float, help="learning rate of weights")
     g.add_argument("--lr-delay", type=float, help="learning rate of delays (steps)")
     g.add_argument("--lr-qat", type=float, help="learning rate during QAT")
+    g.add_argument("--lr-schedule", choices=("onecycle", "cosine"),
+                   help="weights' learning-rate schedule in float training")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g.add_argument("--threads", type=int, help="torch CPU threads (small nets: 1 is fastest)")

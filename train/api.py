@@ -30,6 +30,7 @@ from delayhw.formats import save_input, save_model
 from delayhw.spec import LIMITS
 
 from . import data as datasets
+from .defaults import derive_defaults
 from .kernels import KERNELS
 
 __all__ = ["TrainOptions", "TrainReport", "PRESETS", "TASKS", "train_task", "output_paths",
@@ -38,7 +39,8 @@ __all__ = ["TrainOptions", "TrainReport", "PRESETS", "TASKS", "train_task", "out
 TASKS = ("synthetic", "digits", "shd", "ssc")
 
 #: Per-task defaults; anything not set in :class:`TrainOptions` comes from here. ``file`` is
-#: the preset for a user's own input file.
+#: the preset for a user's own input file, whose network size, ``d_max``, decays, epochs and
+#: batch size are then derived from the data (:func:`.defaults.derive_defaults`).
 PRESETS: dict[str, dict[str, Any]] = {
     # Small enough to simulate cycle-accurately in RTL: 8 inputs, 16 hidden, 4 classes,
     # d_max 14, 8-bit weights. A short hidden time constant (beta 0.1) makes the hidden units
@@ -46,16 +48,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # kernel learns this task best (docs/train.md); digits prefers the gaussian.
     "synthetic": dict(hidden=(16,), d_max=14, beta=0.1, beta_out=0.9, delay_kernel="linear",
                       epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
-                      lr_qat=5e-4, threads=1),
+                      lr_schedule="cosine", lr_qat=5e-4, threads=1),
     "digits": dict(hidden=(32,), d_max=8, beta=0.8, beta_out=0.9, delay_kernel="gaussian",
                    epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
-                   lr_qat=5e-4, threads=1),
+                   lr_schedule="cosine", lr_qat=5e-4, threads=1),
     "shd": dict(hidden=(128,), d_max=25, beta=0.9, beta_out=0.95, delay_kernel="gaussian",
                 epochs=40, qat_epochs=5, batch_size=128, lr=1e-3, lr_delay=0.2,
-                lr_qat=2e-4, threads=None),
-    "file": dict(hidden=(32,), d_max=8, beta=0.8, beta_out=0.9, delay_kernel="gaussian",
-                 epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
-                 lr_qat=5e-4, threads=1),
+                lr_schedule="cosine", lr_qat=2e-4, threads=None),
+    "file": dict(delay_kernel="gaussian", qat_epochs=5, lr=5e-3, lr_delay=0.2,
+                 lr_schedule="onecycle", lr_qat=5e-4, threads=1),
 }
 PRESETS["ssc"] = dict(PRESETS["shd"])
 
@@ -70,6 +71,7 @@ class TrainOptions:
     lr: float | None = None
     lr_delay: float | None = None
     lr_qat: float | None = None
+    lr_schedule: str | None = None
     hidden: tuple[int, ...] | None = None
     d_max: int | None = None
     recurrent: bool = False
@@ -87,10 +89,19 @@ class TrainOptions:
     threads: int | None = None
     data_dir: str | None = None
     limit: int | None = None
+    test: str | None = None
+    val_fraction: float | None = None
+    select: str | None = None
 
-    def resolved(self, task_kind: str) -> "TrainOptions":
-        preset = PRESETS[task_kind]
-        return replace(self, **{k: v for k, v in preset.items() if getattr(self, k) is None})
+    def resolved(self, task_kind: str, derived: dict[str, Any] | None = None,
+                 has_val: bool = True) -> "TrainOptions":
+        """Fill every ``None`` from ``derived`` (values derived from the data), then from the
+        task's preset; ``select`` becomes ``best`` with a validation set, else ``last``."""
+        preset = {**PRESETS[task_kind], **(derived or {})}
+        out = replace(self, **{k: v for k, v in preset.items() if getattr(self, k) is None})
+        if out.select is None:
+            out = replace(out, select="best" if has_val else "last")
+        return out
 
     def validate(self) -> "TrainOptions":
         def bad(name: str, rule: str) -> None:
@@ -122,6 +133,13 @@ class TrainOptions:
         for name in ("lr", "lr_delay", "lr_qat"):
             if not getattr(self, name) >= 0:
                 bad(name, "must be >= 0")
+        if self.lr_schedule not in ("onecycle", "cosine"):
+            bad("lr_schedule", "must be 'onecycle' or 'cosine'")
+        if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
+            bad("val_fraction", "must be in [0, 1)")
+        if self.select not in ("best", "last"):
+            bad("select", "must be 'best' or 'last'")
+
         for name in ("threads", "limit"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -170,17 +188,32 @@ def load_task(task: str, opts: TrainOptions) -> datasets.Splits:
         return datasets.synthetic(seed=opts.seed)
     if task == "digits":
         return datasets.digits(seed=opts.seed)
+    if task in ("synthetic", "digits") and (opts.test is not None
+                                           or opts.val_fraction is not None):
+        raise DelayhwError(f"train: test / val_fraction (--test, --val-fraction): the built-in "
+                           f"task {task} has its own validation and test sets; these options "
+                           f"are for input files (and --val-fraction for shd/ssc)")
     if task in ("shd", "ssc"):
+        if opts.test is not None:
+            raise DelayhwError(f"train: test (--test): --task {task} reads {task}_test.h5 "
+                               f"from --data; --test is for input files")
         if opts.data_dir is None:
             raise DelayhwError(f"train: data_dir: --task {task} needs --data DIR holding "
                                f"{task}_train.h5 and {task}_test.h5 (they cannot be downloaded "
                                f"by delayhw)")
-        return datasets.shd(opts.data_dir, task, seed=opts.seed, limit=opts.limit)
+        val = {} if opts.val_fraction is None else {"val": opts.val_fraction}
+        return datasets.shd(opts.data_dir, task, seed=opts.seed, limit=opts.limit, **val)
     path = Path(task)
     if not path.exists():
         raise DelayhwError(f"{task}: --task: neither a built-in task ({', '.join(TASKS)}) nor "
                            f"an existing input file")
-    return datasets.user_file(path, seed=opts.seed)
+    if opts.test is not None:
+        if not Path(opts.test).exists():
+            raise DelayhwError(f"{opts.test}: --test: no such file")
+        return datasets.train_test_files(path, opts.test, seed=opts.seed,
+                                         val=opts.val_fraction or 0.0)
+    val = 0.15 if opts.val_fraction is None else opts.val_fraction
+    return datasets.user_file(path, seed=opts.seed, val=val, test=0.15)
 
 
 @contextmanager
@@ -235,8 +268,20 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         for p in paths.values():
             if p.exists():
                 raise DelayhwError(f"{p}: output exists; pass force=True (--force) to overwrite")
-    opts = opts.resolved(task if task in TASKS else "file").validate()
+    kind = task if task in TASKS else "file"
+    if opts.val_fraction is not None and not 0.0 <= opts.val_fraction < 1.0:
+        raise DelayhwError(f"train: val_fraction (--val-fraction): must be in [0, 1), got "
+                           f"{opts.val_fraction!r}")
     splits = load_task(task, opts)
+    derived = (derive_defaults(len(splits.train), splits.steps, splits.n_inputs,
+                               splits.n_classes) if kind == "file" else {})
+    given = {k for k in derived if getattr(opts, k) is not None}
+    chosen = {k: v for k, (v, _) in derived.items() if k not in given}
+    opts = opts.resolved(kind, chosen, has_val=len(splits.val) > 0).validate()
+    if opts.select == "best" and len(splits.val) == 0:
+        raise DelayhwError("train: select (--select): 'best' picks the epoch by validation "
+                           "accuracy and needs a validation set (--val-fraction > 0); the test "
+                           "file never selects")
     device = opts.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -255,8 +300,15 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         net = DelayNet(config).to(device)
         fit = FitConfig(epochs=opts.epochs, qat_epochs=opts.qat_epochs,
                         batch_size=opts.batch_size, lr=opts.lr, lr_delay=opts.lr_delay,
-                        lr_qat=opts.lr_qat, seed=opts.seed, device=device)
+                        lr_qat=opts.lr_qat, lr_schedule=opts.lr_schedule, select=opts.select,
+                        seed=opts.seed, device=device)
         if not quiet:
+            for name, (value, why) in derived.items():
+                reporter.note(f"  {name} = {getattr(opts, name)}: "
+                              + ("given" if name in given else f"from the data: {why}"))
+            reporter.note(f"  select = {opts.select}: " + (
+                "best validation epoch" if opts.select == "best" else
+                "last epoch (no validation set)" if len(splits.val) == 0 else "last epoch"))
             reporter.note(f"task {splits.name}: {len(splits.train)} train / {len(splits.val)} "
                           f"val / {len(splits.test)} test, {splits.n_inputs} inputs x "
                           f"{splits.steps} steps, {splits.n_classes} classes; network "
@@ -310,6 +362,8 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         float_accuracy=float_acc, integer_accuracy=int_acc, soft_accuracy=soft_acc,
         task=splits.name, history=history, seconds=seconds)
     log = {"task": splits.describe(), "options": asdict(opts), "device": device,
+           "derived_defaults": {k: {"value": v, "rule": why, "used": k not in given}
+                                for k, (v, why) in derived.items()},
            "torch": torch.__version__, "net": config.as_dict(), "fit": fit.as_dict(),
            "quant": spec.describe(), "history": history,
            "results": {"soft_accuracy": soft_acc, "float_accuracy": float_acc,

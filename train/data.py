@@ -9,6 +9,8 @@ Sources (DESIGN.md section 7):
 - :func:`read_spike_h5` / :func:`shd` — the SHD/SSC HDF5 layout (``spikes/times`` in seconds,
   ``spikes/units``, ``labels``), binned into ``steps`` bins.
 - :func:`user_file` — a delayhw input file (DESIGN.md section 4) that has ``labels``.
+- :func:`train_test_files` — a user's own training file and test file (the test file only
+  reports; a validation split, if any, comes out of the training file).
 
 Every function is deterministic in its ``seed``; bad input raises :class:`DelayhwError`
 naming the file, the field and the rule.
@@ -26,7 +28,7 @@ from delayhw.errors import DelayhwError
 from delayhw.formats import load_input
 
 __all__ = ["SpikeData", "Splits", "synthetic", "digits", "read_spike_h5", "shd", "user_file",
-           "split"]
+           "train_test_files", "split"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,19 +219,71 @@ def shd(data_dir: str | Path, name: str = "shd", seed: int = 0, steps: int = 100
 # ----------------------------------------------------------------------------- user files
 
 
-def user_file(path: str | Path, seed: int = 0, val: float = 0.15, test: float = 0.15) -> Splits:
-    """A delayhw input file with ``labels``; split (seeded) into train/val/test."""
-    path = Path(path)
+def _labelled(path: Path) -> SpikeData:
     inputs = load_input(path)
     if inputs.labels is None:
         raise DelayhwError(f"{path}: labels: missing array; training needs labels (B,) next to "
                            f"spikes (B, T, n_inputs)")
-    if len(inputs.labels) < 3:
+    return SpikeData(inputs.spikes, inputs.labels)
+
+
+def user_file(path: str | Path, seed: int = 0, val: float = 0.15, test: float = 0.15) -> Splits:
+    """A delayhw input file with ``labels``; split (seeded) into train/val/test."""
+    path = Path(path)
+    data = _labelled(path)
+    if len(data) < 3:
         raise DelayhwError(f"{path}: labels: need at least 3 samples to split into "
-                           f"train/validation/test, got {len(inputs.labels)}")
-    n_classes = int(inputs.labels.max()) + 1
+                           f"train/validation/test, got {len(data)}")
+    n_classes = int(data.labels.max()) + 1
     if n_classes < 2:
         raise DelayhwError(f"{path}: labels: need at least 2 classes, all labels are 0")
-    train, va, te = split(SpikeData(inputs.spikes, inputs.labels), seed, val, test)
+    train, va, te = split(data, seed, val, test)
+    if len(train) == 0:
+        raise DelayhwError(f"{path}: labels: {len(data)} samples leave none for training "
+                           f"after a {val:g} validation and {test:g} test split")
     return Splits(path.stem, train, va, te, n_classes,
-                  {"encoding": "user input file", "file": str(path)})
+                  {"encoding": "user input file", "file": str(path),
+                   "split": f"train/val/test {1 - val - test:g}/{val:g}/{test:g} of the file"})
+
+
+def train_test_files(train_path: str | Path, test_path: str | Path, seed: int = 0,
+                     val: float = 0.0) -> Splits:
+    """A user's training file and test file (delayhw input files with ``labels``).
+
+    All of the training file trains, except a seeded fraction ``val`` held out for validation
+    (``0``: no validation set). The test file is only reported on. Rules, checked against
+    each other (:class:`DelayhwError` naming the file and field): both have labels; spikes
+    have the same number of channels and of steps; the training file has at least 2 classes
+    and every class ``0..max`` at least once; every test label is a class of the training
+    file. ``n_classes`` is the training file's ``max label + 1``."""
+    train_path, test_path = Path(train_path), Path(test_path)
+    train, test = _labelled(train_path), _labelled(test_path)
+    (_, t_tr, c_tr), (_, t_te, c_te) = train.spikes.shape, test.spikes.shape
+    if c_te != c_tr:
+        raise DelayhwError(f"{test_path}: spikes: has {c_te} channels, the training file "
+                           f"{train_path} has {c_tr}; both files must have the same channels")
+    if t_te != t_tr:
+        raise DelayhwError(f"{test_path}: spikes: has {t_te} steps per sample, the training "
+                           f"file {train_path} has {t_tr}; both files must have the same steps")
+    n_classes = int(train.labels.max()) + 1
+    if n_classes < 2:
+        raise DelayhwError(f"{train_path}: labels: need at least 2 classes, all labels are 0")
+    missing = sorted(set(range(n_classes)) - set(train.labels.tolist()))
+    if missing:
+        raise DelayhwError(f"{train_path}: labels: class {missing[0]} never occurs; classes "
+                           f"must be 0..{n_classes - 1} with every class present")
+    unknown = sorted(set(test.labels.tolist()) - set(range(n_classes)))
+    if unknown:
+        raise DelayhwError(f"{test_path}: labels: class {unknown[0]} does not occur in the "
+                           f"training file {train_path} (classes 0..{n_classes - 1})")
+    if not 0.0 <= val < 1.0:
+        raise DelayhwError(f"train: val_fraction (--val-fraction): must be in [0, 1), got {val!r}")
+    tr, va, _ = split(train, seed, val, 0.0)
+    if val > 0 and (len(va) == 0 or len(tr) == 0):
+        raise DelayhwError(f"{train_path}: labels: {len(train)} samples cannot be split into "
+                           f"training and a {val:g} validation fraction")
+    return Splits(train_path.stem, tr, va, test, n_classes,
+                  {"encoding": "user input files", "file": str(train_path),
+                   "test_file": str(test_path),
+                   "split": f"all of the training file trains, {val:g} held out for "
+                            f"validation; the test file only reports"})
