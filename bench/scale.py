@@ -11,7 +11,11 @@ their mean. The Dask figure includes starting the LocalCluster (reported separat
 cocotb-test vs runner: the example network, both front ends warm (built once before timing),
 best of 3 end-to-end runs each (stimulus written, simulator started, outputs decoded).
 
-    python bench/scale.py [--networks 16] [--sim verilator]
+Data-parallel training: float-epoch time of `delayhw train --task synthetic` in one process
+against `torchrun --nproc-per-node 2` (gloo, one thread per process), single-process
+baseline run before and after.
+
+    python bench/scale.py [--networks 16] [--sim verilator] [--epochs 6]
 """
 
 from __future__ import annotations
@@ -105,17 +109,58 @@ def frontends(sim: str) -> dict:
             "cocotb_test_over_runner": round(t_test / t_runner, 3)}
 
 
+def _float_epoch_seconds(log_path: Path) -> float:
+    """Mean wall time of the float epochs after the first (warm-up) one."""
+    import json
+    epochs = [r["seconds"] for r in json.loads(log_path.read_text())["history"]
+              if r["phase"] == "float"][1:]
+    return statistics.mean(epochs)
+
+
+def data_parallel(epochs: int, hidden: int) -> dict:
+    """Float-epoch time of `delayhw train` in one process against torchrun with 2 processes
+    (gloo on CPU, one thread each), same task, seed and global batch."""
+    import os
+    import subprocess
+    args = ["train", "--task", "synthetic", "--epochs", str(epochs), "--qat-epochs", "0",
+            "--hidden", str(hidden), "--threads", "1", "--seed", "0", "--quiet"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out: dict = {"task": f"synthetic (1024 train samples, 8 -> {hidden} -> 4, batch 64), "
+                         f"{epochs} float epochs, mean of epochs 2..{epochs}"}
+    with tempfile.TemporaryDirectory(prefix="delayhw-bench-ddp-") as tmp:
+        runs = {"single": [sys.executable, "-m", "delayhw"],
+                "ddp_2proc": [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                              "--nproc-per-node", "2", "-m", "delayhw"]}
+        for name in ("single", "ddp_2proc", "single"):
+            model = Path(tmp) / f"{name}.npz"
+            subprocess.run([*runs[name], *args, "--out", str(model), "--force"], env=env,
+                           check=True, capture_output=True)
+            out.setdefault(f"{name}_epoch_seconds", []).append(
+                round(_float_epoch_seconds(model.with_name(f"{name}.log.json")), 3))
+    single = statistics.mean(out["single_epoch_seconds"])
+    out["ddp_over_single_speedup"] = round(single / out["ddp_2proc_epoch_seconds"][0], 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=16)
     parser.add_argument("--sim", default="verilator")
+    parser.add_argument("--epochs", type=int, default=6, help="float epochs of the DDP part")
     args = parser.parse_args()
+    import os
     sims = ["verilator"] + (["icarus"] if icarus_available() else [])
-    write_result("scale", {
-        "notes": SHARED_MACHINE_NOTE,
+    load_before = os.getloadavg()[0]
+    results = {
         "regression": regression(args.networks, args.sim),
         "cocotb_test_vs_runner": {sim: frontends(sim) for sim in sims},
-    })
+        "data_parallel_training": {f"hidden_{h}": data_parallel(args.epochs, h)
+                                   for h in (16, 128)},
+    }
+    write_result("scale", {"notes": SHARED_MACHINE_NOTE,
+                           "load_average_1min": {"start": load_before,
+                                                 "end": os.getloadavg()[0]},
+                           **results})
 
 
 if __name__ == "__main__":
