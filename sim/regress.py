@@ -13,9 +13,10 @@ shape lands on it, into its own ``$DELAYHW_SIM_CACHE`` (default ``~/.cache/delay
 shared by the workers of one machine, lock-guarded), and reuses it for every later case of
 that shape (docs/scale.md says what a cluster-wide cache would need).
 
-Lost cases: a case whose worker process dies is retried on another worker by Dask (up to
-``distributed.scheduler.allowed-failures`` deaths); after that, or when a local pool breaks,
-the case becomes an ``ERROR`` row naming the cause. No case is ever dropped from the summary.
+Lost cases: a case whose worker process dies is retried on another worker by Dask (until
+it has killed more than ``distributed.scheduler.allowed-failures`` workers); after that, or
+when a local pool breaks, the case becomes an ``ERROR`` row naming the cause. No case is
+ever dropped from the summary.
 """
 
 from __future__ import annotations
