@@ -154,7 +154,7 @@ def dask_client(scheduler: str | None, workers: int):
         # worker that dies takes only its own case with it
         with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")     # any free port
         return Client(cluster)
     try:
         return Client(scheduler, timeout="10s")
