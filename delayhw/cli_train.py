@@ -6,7 +6,7 @@ import argparse
 
 _TASK_HELP = ("synthetic (a task only delays solve), digits (scikit-learn digits, latency "
               "coded), shd / ssc (HDF5 files in --data DIR), or an input file (.npz with "
-              "spikes and labels)")
+              "spikes and labels; the training file when --test is given)")
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -76,6 +76,38 @@ def test_test_file_never_influences_the_model(files, tmp_path, val):
     assert same_model(a.model_path, b.model_path)
 
 
+@pytest.mark.parametrize("val", [0.0, 0.25])
+def test_fitting_never_reads_the_test_file(files, tmp_path, monkeypatch, val):
+    """Every batch the float and QAT stages read (training, validation, selection) comes
+    from the training file; the test file is only read for the report afterwards."""
+    from delayhw.train import loop
+    tr, te, sp = files
+    seen, inside = [], []
+    batches, fits = loop._batches, {n: getattr(loop, n) for n in ("fit_float", "fit_qat")}
+
+    def spy_batches(d, *a, **k):
+        if inside:
+            seen.append(d.spikes)
+        return batches(d, *a, **k)
+
+    def fitting(fn):
+        def wrapped(*a, **k):
+            inside.append(1)
+            try:
+                return fn(*a, **k)
+            finally:
+                inside.pop()
+        return wrapped
+
+    monkeypatch.setattr(loop, "_batches", spy_batches)
+    for name, fn in fits.items():
+        monkeypatch.setattr(loop, name, fitting(fn))
+    train_task(str(tr), tmp_path / "m.npz", test=str(te), val_fraction=val, **SMALL_KW)
+    assert seen and not any(s.shape == sp.test.spikes.shape and np.array_equal(s, sp.test.spikes)
+                            for s in seen)
+    assert all(s.shape[0] <= 40 for s in seen)
+
+
 def test_val_fraction_and_select(files, tmp_path, capsys):
     tr, te, _ = files
     r = train_task(str(tr), tmp_path / "v.npz", test=str(te), val_fraction=0.25, **SMALL_KW)
@@ -148,10 +180,12 @@ def test_training_file_with_a_missing_class_is_refused(files, tmp_path, capsys):
 @pytest.mark.parametrize("shape, expected", [
     # n_train, steps, n_inputs, n_classes -> hidden, d_max, beta, batch, epochs
     ((50, 150, 16, 2), ((64,), 25, 0.9, 8, 150)),
-    ((1257, 24, 64, 10), ((64,), 6, 0.5833, 64, 100)),
-    ((20, 10, 3, 40), ((256,), 3, 0.5, 8, 150)),
+    ((1257, 24, 64, 10), ((64,), 12, 0.5833, 64, 100)),
+    ((20, 10, 3, 40), ((256,), 5, 0.5, 8, 150)),
+    ((20, 9, 3, 2), ((64,), 5, 0.5, 8, 150)),
     ((8000, 100, 140, 20), ((128,), 25, 0.9, 64, 30)),
-    ((400, 60, 8, 5), ((64,), 15, 0.8333, 32, 150)),
+    ((400, 60, 8, 5), ((64,), 25, 0.8333, 32, 150)),
+    ((400, 30, 8, 5), ((64,), 15, 0.6667, 32, 150)),
     ((3, 2, 1, 2), ((64,), 1, 0.5, 8, 150)),
 ])
 def test_derived_defaults_follow_the_documented_rule(shape, expected):
@@ -176,7 +210,7 @@ def test_flags_override_derived_defaults(files, tmp_path):
     rule = derive_defaults(40, 24, 8, 4)
     assert log["options"]["hidden"] == [5] and log["options"]["batch_size"] == 16
     assert log["options"]["epochs"] == 1
-    assert log["options"]["d_max"] == rule["d_max"][0] == 6
+    assert log["options"]["d_max"] == rule["d_max"][0] == 12
     assert log["options"]["beta"] == rule["beta"][0]
     assert not log["derived_defaults"]["hidden"]["used"]
     assert log["derived_defaults"]["d_max"]["used"]

@@ -1,6 +1,8 @@
 """One call from a task to a hardware model: :func:`train_task`.
 
-Pipeline: load the task's data -> float training with learnable delays -> round delays ->
+Pipeline: load the task's data (for a user's files, ``test=TEST.npz`` is only reported on;
+network size, ``d_max``, decays, epochs and batch size are derived from the data by
+:func:`.defaults.derive_defaults` unless given) -> float training with learnable delays -> round delays ->
 choose widths and scales -> quantisation-aware fine-tuning -> export the model file ->
 ``delayhw.golden.run`` on the test set -> test input file, NIR file of the float network,
 training log (JSON) and plots (PNG).
@@ -305,18 +307,20 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
                         lr_qat=opts.lr_qat, lr_schedule=opts.lr_schedule, select=opts.select,
                         seed=opts.seed, device=device, rank=rank, world_size=world_size)
         if not quiet:
-            for name, (value, why) in derived.items():
-                reporter.note(f"  {name} = {getattr(opts, name)}: "
-                              + ("given" if name in given else f"from the data: {why}"))
-            reporter.note(f"  select = {opts.select}: " + (
-                "best validation epoch" if opts.select == "best" else
-                "last epoch (no validation set)" if len(splits.val) == 0 else "last epoch"))
             reporter.note(f"task {splits.name}: {len(splits.train)} train / {len(splits.val)} "
                           f"val / {len(splits.test)} test, {splits.n_inputs} inputs x "
                           f"{splits.steps} steps, {splits.n_classes} classes; network "
                           f"{' -> '.join(map(str, [splits.n_inputs, *opts.hidden, splits.n_classes]))}"
                           f"{' recurrent' if opts.recurrent else ''}, d_max {opts.d_max}, "
                           f"kernel {opts.delay_kernel}{' (delays frozen)' if opts.freeze_delays else ''}")
+            if derived:
+                reporter.note("defaults derived from the data (docs/train.md, 'Defaults'):")
+            for name, (value, why) in derived.items():
+                reporter.note(f"  {name} = {getattr(opts, name)}: "
+                              + ("given" if name in given else f"from the data: {why}"))
+            reporter.note(f"  select = {opts.select}: " + (
+                "best validation epoch" if opts.select == "best" else
+                "last epoch (no validation set)" if len(splits.val) == 0 else "last epoch"))
         history = fit_float(net, splits, fit, reporter)
         soft_acc = accuracy(float_logits(net), splits.test, device=device)
         net.round_delays_()

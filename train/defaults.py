@@ -4,13 +4,13 @@
 number of training samples, steps per sample, input channels and classes. Each value comes
 with the reason the log prints. The rule starts from the recipe of the DCLS delay paper
 (Hammouamri et al., ICLR 2024: 64 hidden LIF units, decay 0.9, one learnable delay per
-synapse up to a quarter of the sequence (25 of SHD's 100 steps), small batches, up to 150
-epochs) and scales it to the data:
+synapse up to 25 steps, small batches, up to 150 epochs) and scales it to the data:
 
 - ``hidden`` = ``max(64, 4 * n_classes)`` rounded up to a power of two, at most 256: the
   recipe's 64 units, and at least 4 per class.
-- ``d_max`` = ``steps / 4`` rounded half up, between 1 and ``min(25, steps - 1)``: delays span up to a
-  quarter of the sequence, capped at the recipe's 25 (a layer's cost grows with ``d_max``).
+- ``d_max`` = ``steps / 2`` rounded half up, between 1 and ``min(25, steps - 1)``: a delay
+  can realign events up to half the sequence apart, capped at the recipe's 25 (a layer's
+  cost and the hardware's delay memory grow with ``d_max``).
 - ``beta`` = ``beta_out`` = ``1 - 1 / tau`` with ``tau = clamp(steps / 10, 2, 10)`` steps: a
   membrane time constant of a tenth of the sequence, the recipe's 0.9 from 100 steps up.
 - ``batch_size`` = the largest power of two ``<= n_train / 8``, between 8 and 64: at least
@@ -46,8 +46,8 @@ def derive_defaults(n_train: int, steps: int, n_inputs: int,
     width = min(256, 2 ** math.ceil(math.log2(max(64, 4 * n_classes))))
     hidden = ((width,), f"max(64, 4 x {n_classes} classes) -> power of two, <= 256")
     d_hi = max(1, min(25, steps - 1))
-    d_max = (int(_clamp(math.floor(steps / 4 + 0.5), 1, d_hi)),
-             f"a quarter of {steps} steps, in 1..{d_hi}")
+    d_max = (int(_clamp(math.floor(steps / 2 + 0.5), 1, d_hi)),
+             f"half of {steps} steps, in 1..{d_hi}")
     tau = _clamp(steps / 10, 2.0, 10.0)
     beta = round(1.0 - 1.0 / tau, 4)
     why_beta = f"1 - 1/tau, tau = {steps} steps / 10 in 2..10 = {tau:g}"

@@ -106,8 +106,10 @@ class Reporter:
             Console().print(line, highlight=False)
 
     def epoch(self, record: dict) -> None:
+        val = record["val_acc"]
+        val = "     -" if math.isnan(val) else f"{100 * val:6.2f}%"
         self.note(f"{record['phase']:>5} epoch {record['epoch']:>3}  loss {record['loss']:.4f}  "
-                  f"train {100 * record['train_acc']:6.2f}%  val {100 * record['val_acc']:6.2f}%"
+                  f"train {100 * record['train_acc']:6.2f}%  val {val}"
                   f"  ({record['seconds']:.1f} s)")
 
 
