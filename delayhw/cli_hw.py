@@ -6,6 +6,7 @@ import argparse
 import json
 
 from .errors import DelayhwError
+from .sim.regress import EXECUTORS
 
 SCHEME_CHOICES = ("fifo", "ring")
 
@@ -200,7 +201,7 @@ def register(sub, add_force) -> None:
     p.add_argument("-j", "--jobs", type=int, default=2,
                    help="parallel simulations: local processes, or the workers of the Dask "
                         "LocalCluster started when no --scheduler is given (default 2)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="where cases run: local processes, or a Dask distributed cluster "
                         "(pip install 'delayhw[scale]'); the summary is the same (default local)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
