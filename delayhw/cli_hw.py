@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import DelayhwError
 from .gateware.shape import LANES, MAX_STEPS, MAX_STEPS_LIMIT, SCHEMES
 from .publish import show_path
+from .sim.regress import EXECUTORS
 from .spec import LIMITS
 
 
@@ -79,8 +80,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _progress():
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
+    from rich.console import Console
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=False)
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=False)
 
 
 def cmd_cosim(args: argparse.Namespace) -> int:
@@ -134,79 +136,36 @@ def cmd_cosim(args: argparse.Namespace) -> int:
     return EXIT_MISMATCH
 
 
-def _regress_case(task: dict) -> dict:
-    """One regression case, in a worker process."""
-    import time
-    from .netgen import NetParams, random_case
-    from .sim import cosim
-    params = NetParams(**task["params"])
-    model, spikes = random_case(task["seed"], params, batch=task["batch"], steps=task["steps"],
-                                shape_seed=task["shape_seed"])
-    row = {"seed": task["seed"], "shape_seed": task["shape_seed"],
-           "layers": "-".join([str(model.n_inputs)] + [
-               f"{l.size}{'r' if l.recurrent else ''}" for l in model.layers]),
-           "d_max": max(l.d_max for l in model.layers)}
-    start = time.perf_counter()
-    try:
-        run = cosim.run_rtl(model, spikes, sim=task["sim"], scheme=task["scheme"],
-                            lanes=task["lanes"], ready_prob=task["ready_prob"], seed=task["seed"])
-        row["cycles"] = run.cycles
-        difference = cosim.compare(model, spikes, run.result)
-        row["difference"] = None if difference is None else str(difference)
-        row["status"] = "ok" if row["difference"] is None else "MISMATCH"
-    except Exception as exc:      # a crash is a failed case, reported, not a traceback
-        row["status"], row["difference"] = "ERROR", f"{type(exc).__name__}: {exc}"
-    row["seconds"] = time.perf_counter() - start
-    return row
-
-
 def cmd_regress(args: argparse.Namespace) -> int:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import time
 
     from rich.console import Console
-    from rich.table import Table
 
     from .cli import EXIT_MISMATCH
-    from .netgen import NetParams
-    from .sim import runner
+    from .sim import regress, runner
 
     runner.check_simulator(args.sim)
-    workers = min(args.jobs, args.seeds, os.cpu_count() or 1)
-    params = NetParams(max_inputs=args.max_size, max_size=args.max_size, max_layers=3,
-                       d_max=(0, args.d_max)).as_dict()
-    lanes_of = [1, 2, 4]
-    tasks = [{"seed": s, "shape_seed": s % args.shapes, "params": params, "sim": args.sim,
-              "scheme": args.scheme, "batch": args.batch, "steps": args.steps,
-              "lanes": args.lanes or lanes_of[(s % args.shapes) % 3],
-              "ready_prob": args.ready_prob}
-             for s in range(args.start, args.start + args.seeds)]
-    rows = []
-    with _progress() as bar, ProcessPoolExecutor(max_workers=workers) as pool:
-        task_id = bar.add_task(f"regress {args.sim}/{args.scheme}", total=len(tasks))
-        futures = {pool.submit(_regress_case, t): t for t in tasks}
-        for future in as_completed(futures):
-            rows.append(dict(future.result(), lanes=futures[future]["lanes"]))
-            bar.advance(task_id)
-    rows.sort(key=lambda r: r["seed"])
-    table = Table(title=f"RTL vs golden: {args.sim}, scheme {args.scheme}, "
-                        f"{args.batch} samples x {args.steps} steps per network")
-    for col in ("seed", "shape", "layers", "d_max", "lanes", "cycles", "seconds", "result"):
-        table.add_column(col, justify="right" if col not in ("layers", "result") else "left")
-    for r in rows:
-        table.add_row(str(r["seed"]), str(r["shape_seed"]), r["layers"], str(r["d_max"]),
-                      str(r["lanes"]), str(r.get("cycles", "-")), f"{r['seconds']:.1f}",
-                      r["status"] if r["status"] == "ok" else f"{r['status']}: {r['difference']}")
+    settings = regress.Settings(sim=args.sim, scheme=args.scheme, shapes=args.shapes,
+                                lanes=args.lanes, batch=args.batch, steps=args.steps,
+                                max_size=args.max_size, d_max=args.d_max,
+                                ready_prob=args.ready_prob)
+    tasks = settings.tasks(args.start, args.seeds)
+    jobs = min(args.jobs, args.seeds, os.cpu_count() or 1)
+    where = args.scheduler or (f"{jobs} local processes" if args.executor == "local"
+                               else f"a LocalCluster of {jobs} workers")
+    start = time.perf_counter()
+    with _progress() as bar:
+        task_id = bar.add_task(f"regress {args.sim}/{args.scheme} on {where}", total=len(tasks))
+        rows = regress.run_cases(tasks, executor=args.executor, jobs=jobs,
+                                 scheduler=args.scheduler,
+                                 on_row=lambda row: bar.advance(task_id))
+    wall = time.perf_counter() - start
+    Console(stderr=True).print(f"{len(rows)} networks in {wall:.1f} s "
+                               f"({60 * len(rows) / wall:.1f} networks/min) on {where}")
     console = Console()
-    console.print(table)
-    failed = [r for r in rows if r["status"] != "ok"]
-    console.print(f"{len(rows) - len(failed)}/{len(rows)} networks bit-exact")
-    for r in failed:
-        console.print(f"reproduce seed {r['seed']}: delayhw regress --start {r['seed']} --seeds 1 "
-                      f"--shapes {args.shapes} --sim {args.sim} --scheme {args.scheme} "
-                      f"--lanes {r['lanes']} --batch {args.batch} --steps {args.steps} "
-                      f"--max-size {args.max_size} --d-max {args.d_max} "
-                      f"--ready-prob {args.ready_prob}", soft_wrap=True)
-    return EXIT_MISMATCH if failed else 0
+    for item in regress.summary(rows, settings):
+        console.print(item, soft_wrap=isinstance(item, str))
+    return EXIT_MISMATCH if regress.failed(rows) else 0
 
 
 def _probability(text: str) -> float:
@@ -274,7 +233,15 @@ def register(sub, add_force) -> None:
     p.add_argument("--shapes", type=int_in(1), default=4, help="distinct structures (default 4)")
     _sim_options(p, lanes_default=None)
     p.add_argument("-j", "--jobs", type=int_in(1), default=2,
-                   help="parallel simulations (default 2; at most the number of CPUs is used)")
+                   help="parallel simulations: local processes, or the workers of the Dask "
+                        "LocalCluster started when no --scheduler is given (default 2; at most "
+                        "the number of CPUs is used)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where cases run: local processes, or a Dask distributed cluster "
+                        "(pip install 'delayhw[scale]'); the summary is the same (default local)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="with --executor dask: the scheduler to use, e.g. tcp://host:8786 "
+                        "(default: start a LocalCluster of -j workers)")
     p.add_argument("--batch", type=int_in(1), default=3, help="samples per network (default 3)")
     p.add_argument("--steps", type=int_in(1), default=16, help="steps per sample (default 16)")
     p.add_argument("--max-size", type=int_in(1, LIMITS["size"][1]), default=8,

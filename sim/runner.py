@@ -123,14 +123,21 @@ def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Buil
     return Build(sim, directory, waves)
 
 
+def run_plusargs(stimulus: Path, out: Path, stats: Path, *, max_cycles: int,
+                 ready_prob: float = 1.0, seed: int = 1) -> list[str]:
+    """The plusargs of ``cosim_top.v`` and ``cosim_tb`` for one run (any cocotb front end)."""
+    ready = 256 if ready_prob >= 1 else max(1, int(round(ready_prob * 256)))
+    return [f"+stim={stimulus}", f"+out={out}", f"+stats={stats}", f"+ready={ready}",
+            f"+seed={seed}", f"+max_cycles={max_cycles}"]
+
+
 def run(build_: Build, stimulus: Path, out: Path, stats: Path, workdir: Path, *,
         max_cycles: int, ready_prob: float = 1.0, seed: int = 1, waves: bool = False) -> dict:
     """Run one stimulus file through a build; return the stats the testbench wrote. With
     ``waves``, a trace of the run is left in ``workdir``: ``*.vcd`` from Verilator,
     ``waves.fst`` from Icarus."""
-    ready = 256 if ready_prob >= 1 else max(1, int(round(ready_prob * 256)))
-    plusargs = [f"+stim={stimulus}", f"+out={out}", f"+stats={stats}", f"+ready={ready}",
-                f"+seed={seed}", f"+max_cycles={max_cycles}"]
+    plusargs = run_plusargs(stimulus, out, stats, max_cycles=max_cycles,
+                            ready_prob=ready_prob, seed=seed)
     if waves and build_.sim == "icarus":
         plusargs.append(f"+dump={workdir / 'waves.fst'}")
     stats.unlink(missing_ok=True)

@@ -291,7 +291,9 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise DelayhwError(f"train: device (--device): {device} requested but torch sees no "
                            f"CUDA device (torch {torch.__version__})")
-    reporter = Reporter(quiet)
+    from .distributed import setup
+    rank, world_size, device = setup(device)        # torchrun: data-parallel; else (0, 1)
+    reporter = Reporter(quiet or rank != 0)
 
     with _torch_threads(opts.threads):
         torch.manual_seed(opts.seed)
@@ -304,7 +306,7 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         fit = FitConfig(epochs=opts.epochs, qat_epochs=opts.qat_epochs,
                         batch_size=opts.batch_size, lr=opts.lr, lr_delay=opts.lr_delay,
                         lr_qat=opts.lr_qat, lr_schedule=opts.lr_schedule, select=opts.select,
-                        seed=opts.seed, device=device)
+                        seed=opts.seed, device=device, rank=rank, world_size=world_size)
         if not quiet:
             reporter.note(f"task {splits.name}: {len(splits.train)} train / {len(splits.val)} "
                           f"val / {len(splits.test)} test, {splits.n_inputs} inputs x "
@@ -343,6 +345,11 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
             "float_beta": [float(layer.beta) for layer in net.layers],
             "float_accuracy": float_acc, "integer_accuracy": int_acc, "seed": opts.seed}
     model = replace(model, train=_jsonable(meta))
+    if rank != 0:                                   # rank 0 writes every output
+        outputs.discard()
+        return TrainReport(paths["model"], paths["test_input"], paths["log"], paths.get("nir"),
+                           {}, float_acc, int_acc, soft_acc, splits.name, history,
+                           time.perf_counter() - t_start)
     save_model(model, staged["model"])
     save_input(staged["test_input"], splits.test.spikes, splits.test.labels)
     if nir:

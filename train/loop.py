@@ -171,6 +171,9 @@ def train_epoch(forward: Forward, data: SpikeData, opts: list[torch.optim.Optimi
         correct += int((logits.detach().argmax(1) == y).sum())
         n += len(y)
         reporter.advance()
+    if cfg.world_size > 1:                  # every rank's share of the epoch
+        from .distributed import all_sum
+        total, correct, n = all_sum(total, correct, n)
     return total / max(n, 1), correct / max(n, 1)
 
 
@@ -192,6 +195,16 @@ def float_optimizers(net: DelayNet, cfg: FitConfig, n_batches: int):
         opts.append(delays)
         per_epoch.append(torch.optim.lr_scheduler.CosineAnnealingLR(delays, T_max=epochs))
     return opts, per_batch, per_epoch
+
+
+def _training_forward(forward: Forward, opts: list[torch.optim.Optimizer],
+                      cfg: FitConfig) -> Forward:
+    """``forward`` for training steps; with ``world_size > 1`` under DistributedDataParallel
+    over the optimisers' parameters (:mod:`.distributed`)."""
+    if cfg.world_size == 1:
+        return forward
+    from .distributed import data_parallel
+    return data_parallel(forward, [p for o in opts for g in o.param_groups for p in g["params"]])
 
 
 def _check_select(cfg: FitConfig, splits: Splits) -> bool:
@@ -220,14 +233,15 @@ def fit_float(net: DelayNet, splits: Splits, cfg: FitConfig, reporter: Reporter)
     history = []
     best_acc, best_state, best_epoch = -1.0, None, None
     forward = float_logits(net)
+    train_forward = _training_forward(forward, opts, cfg)
     with reporter.phase("float", cfg.epochs * n_batches):
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             net.set_progress((epoch - 1) / max(cfg.epochs - 1, 1))
             reporter.describe(f"float {epoch}/{cfg.epochs}")
             net.train()
-            loss, train_acc = train_epoch(forward, splits.train, opts, cfg, rng, after_step,
-                                          reporter)
+            loss, train_acc = train_epoch(train_forward, splits.train, opts, cfg, rng,
+                                          after_step, reporter)
             for sched in per_epoch:
                 sched.step()
             net.eval()
@@ -265,13 +279,14 @@ def fit_qat(net: DelayNet, spec: QuantSpec, splits: Splits, cfg: FitConfig,
     if cfg.qat_epochs <= 0:
         return history
     opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr_qat)
+    train_forward = _training_forward(forward, [opt], cfg)
     rng = np.random.default_rng(cfg.seed + 1)
     n_batches = math.ceil(len(splits.train) / cfg.batch_size)
     with reporter.phase("qat", cfg.qat_epochs * n_batches):
         for epoch in range(1, cfg.qat_epochs + 1):
             t0 = time.perf_counter()
             reporter.describe(f"qat {epoch}/{cfg.qat_epochs}")
-            loss, train_acc = train_epoch(forward, splits.train, [opt], cfg, rng,
+            loss, train_acc = train_epoch(train_forward, splits.train, [opt], cfg, rng,
                                           lambda: None, reporter)
             val_acc = accuracy(forward, splits.val, device=cfg.device)
             record = {"phase": "qat", "epoch": epoch, "loss": loss, "train_acc": train_acc,
