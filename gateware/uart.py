@@ -46,8 +46,8 @@ class UARTRX(wiring.Component):
             m.d.sync += self.o.valid.eq(0)
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(~rx):
-                    m.d.sync += [timer.eq(self.divisor // 2), bits.eq(0)]
+                with m.If(~rx):       # first sample in the middle of the start bit
+                    m.d.sync += [timer.eq(self.divisor // 2 - 1), bits.eq(0)]
                     m.next = "BITS"
             with m.State("BITS"):
                 m.d.sync += timer.eq(timer - 1)

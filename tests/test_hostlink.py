@@ -131,6 +131,32 @@ def test_uart_loopback(divisor):
     assert not any(overruns)
 
 
+@pytest.mark.parametrize("divisor", [4, 5, 7, 12])
+def test_uart_rx_reads_back_to_back_bytes(divisor):
+    """Bytes with no idle time between them, each bit exactly ``divisor`` cycles (what a
+    host UART sends): every byte arrives."""
+    m = Module()
+    m.submodules.rx = rx = UARTRX(divisor)
+    data = bytes([hp.END, 0x04, 0x00, 0xD1, 0xCB, 0xFF, 0x80, 0x01])
+    got = []
+
+    async def line(ctx):
+        await ctx.tick().repeat(5)
+        for b in data:
+            for bit in [0] + [(b >> i) & 1 for i in range(8)] + [1]:
+                ctx.set(rx.rx, bit)
+                await ctx.tick().repeat(divisor)
+
+    async def receive(ctx):
+        ctx.set(rx.o.ready, 1)
+        for _ in range(len(data) * 10 * divisor + 20):
+            _, _, valid, payload = await ctx.tick().sample(rx.o.valid, rx.o.payload)
+            if valid:
+                got.append(payload)
+    _run(m, [(line, True), (receive, False)])
+    assert bytes(got) == data
+
+
 def test_uart_rx_flags_a_missing_stop_bit():
     m = Module()
     m.submodules.rx = rx = UARTRX(4)
