@@ -83,19 +83,22 @@ def link_bound(shape: CoreShape, baud: int, steps: int, activity: float,
     return LinkFigures(host, board, rate / max(host, board))
 
 
-def _family_stats(rpt: Path, family: str) -> int | None:
-    """Flip-flops from Yosys's final statistics (iCE40 nextpnr reports only LCs)."""
+def _flip_flops(rpt: Path, family: str) -> int | None:
+    """Flip-flops from Yosys's last statistics block (iCE40 nextpnr reports only LCs)."""
     if not rpt.exists():
         return None
-    text = rpt.read_text(errors="replace")
-    start = text.rfind("Number of cells")
-    if start < 0:
+    lines = rpt.read_text(errors="replace").splitlines()
+    starts = [n for n, line in enumerate(lines) if re.match(r"^\s+(Number of cells|\d+ cells)", line)]
+    if not starts:
         return None
     prefix = "SB_DFF" if family == "ice40" else "TRELLIS_FF"
-    return sum(int(n) for name, n in re.findall(r"^\s+(\S+)\s+(\d+)\s*$", text[start:], re.M)
-               if name.startswith(prefix)) or \
-        sum(int(n) for n, name in re.findall(r"^\s+(\d+)\s+(\S+)\s*$", text[start:], re.M)
-            if name.startswith(prefix))
+    total = 0
+    for line in lines[starts[-1]:]:
+        hit = re.match(r"^\s+(?:(\d+)\s+(\S+)|(\S+)\s+(\d+))\s*$", line)
+        if hit:
+            count, name = (hit[1], hit[2]) if hit[1] else (hit[4], hit[3])
+            total += int(count) if name.startswith(prefix) else 0
+    return total
 
 
 def parse_report(directory: Path, board: Board) -> dict:
@@ -112,7 +115,7 @@ def parse_report(directory: Path, board: Board) -> dict:
         avail = util.get(bel, {}).get("available", getattr(fabric, key, 0))
         out[key] = {"used": used, "available": avail}
     if "ff" not in out:
-        ff = _family_stats(directory / f"{NAME}.rpt", fabric.family)
+        ff = _flip_flops(directory / f"{NAME}.rpt", fabric.family)
         out["ff"] = {"used": ff, "available": fabric.ff}
     if "spram" not in out:
         out["spram"] = {"used": 0, "available": fabric.spram}

@@ -20,19 +20,22 @@ from dataclasses import asdict, dataclass
 
 from amaranth.hdl import Fragment, Shape
 
-from delayhw.gateware.core import Core
+from delayhw.gateware import hostlink_protocol as hp
+from delayhw.gateware.board_top import RX_FIFO_DEPTH
+from delayhw.gateware.core import Core, queue_layout
 from delayhw.gateware.shape import CoreShape
 
 from .target import Board, Fabric
 
-LOGIC_MEMORY_BITS = 64
+LOGIC_MEMORY_BITS = 256
 LOGIC_MARGIN = 1.15
-#: logic cells of the UART, host link, core control and output queue (iCEBreaker build)
-LINK_LC = 650
-#: logic cells per layer engine (address counters, accumulator, LIF, config decoder), and per
-#: bit of datapath width per lane
-LAYER_LC = 260
-LANE_BIT_LC = 9
+#: logic cells of the UART, host link, core control and output queue, per layer engine
+#: (address counters, accumulator, LIF, config decoder) and per bit of datapath width per
+#: lane: calibrated on the iCEBreaker build of the 8 -> 16 -> 4 demo model (2,990 LC measured,
+#: 3,148 estimated; docs/boards.md)
+LINK_LC = 1100
+LAYER_LC = 450
+LANE_BIT_LC = 14
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,17 @@ def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
 
 
 def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
-    """``(kind, depth, width)`` of every memory of an (empty) core of ``shape``."""
+    """``(kind, depth, width)`` of every memory of the board top of ``shape``: the (empty)
+    core's memories, its output queue, and the host link's frame buffer and RX FIFO."""
     core = Core(shape)
     Fragment.get(core, None)
     mems = [("input_bitmap", core.input_memory)]
     mems += [(kind, mem) for engine in core.engines for kind, mem in engine.memories.items()]
-    return [(kind, mem.depth, Shape.cast(mem.shape).width) for kind, mem in mems]
+    out = [(kind, mem.depth, Shape.cast(mem.shape).width) for kind, mem in mems]
+    out.append(("output_queue", shape.out_fifo_depth, queue_layout(shape.lanes).size))
+    out.append(("link_frame_buffer", hp.DEFAULT_MAX_PAYLOAD + 4, 8))
+    out.append(("link_rx_fifo", RX_FIFO_DEPTH, 8))
+    return out
 
 
 def dsp_blocks(shape: CoreShape, fabric: Fabric) -> int:
