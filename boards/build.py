@@ -213,6 +213,8 @@ def report_text(r: dict) -> str:
     def row(name, key):
         u = res.get(key, {})
         used, avail = u.get("used"), u.get("available")
+        if not avail:
+            return f"  {name:<6}{'-':>8}   (none on this FPGA)"
         pct = f" ({100 * used / avail:.0f}%)" if used is not None and avail else ""
         return f"  {name:<6}{used if used is not None else '?':>8} / {avail}{pct}"
 

@@ -3,8 +3,8 @@ any tool runs (milliseconds: the core is elaborated empty, no synthesis).
 
 * Block RAM: each memory of the core (from the elaborated core, so every scheme is covered)
   takes ``min over configurations of ceil(width / w) * ceil(depth / d)`` blocks, as Yosys maps
-  one memory per set of blocks; memories of at most :data:`LOGIC_MEMORY_BITS` bits become
-  flip-flops. SPRAM is not counted (the core's memories read and write at separate addresses,
+  one memory per set of blocks; memories of at most :data:`LOGIC_MEMORY_BITS` bits or
+  :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds). SPRAM is not counted (the core's memories read and write at separate addresses,
   which iCE40 SPRAM cannot do).
 * DSP: one multiplier per lane and layer (``v * beta``, ``v_bits`` x ``f_bits + 1``), in
   ``ceil(a / dsp_width) * ceil(b / dsp_width)`` DSP blocks; what does not fit goes to logic.
@@ -27,14 +27,15 @@ from delayhw.gateware.shape import CoreShape
 
 from .target import Board, Fabric
 
-LOGIC_MEMORY_BITS = 256
+LOGIC_MEMORY_BITS = 64
+LOGIC_MEMORY_DEPTH = 4
 LOGIC_MARGIN = 1.15
 #: logic cells of the UART, host link, core control and output queue, per layer engine
 #: (address counters, accumulator, LIF, config decoder) and per bit of datapath width per
-#: lane: calibrated on the iCEBreaker build of the 8 -> 16 -> 4 demo model (2,990 LC measured,
-#: 3,148 estimated; docs/boards.md)
-LINK_LC = 1100
-LAYER_LC = 450
+#: lane: calibrated on the iCEBreaker build of the 8 -> 16 -> 4 demo model (2,990 LC measured;
+#: docs/boards.md)
+LINK_LC = 1000
+LAYER_LC = 300
 LANE_BIT_LC = 14
 
 
@@ -82,7 +83,7 @@ class FitReport:
 
 def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
     """Block RAMs one memory of ``depth`` x ``width`` bits takes (0 if it becomes logic)."""
-    if depth * width <= LOGIC_MEMORY_BITS:
+    if depth * width <= LOGIC_MEMORY_BITS or depth <= LOGIC_MEMORY_DEPTH:
         return 0
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in fabric.bram_configs)
 

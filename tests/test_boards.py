@@ -38,7 +38,7 @@ def shd_size_model():
 
 @pytest.mark.parametrize("depth, width, blocks", [
     (256, 16, 1), (257, 16, 2), (512, 8, 1), (1000, 1, 1), (2048, 2, 1), (2049, 2, 2),
-    (16, 16, 0),           # 256 bits: flip-flops (as Yosys maps them)
+    (4, 16, 0), (4, 64, 0), (8, 8, 0),      # <= 4 rows or <= 64 bits: flip-flops
     (105984, 8, 207),      # min over configs: 8 bits in 512-deep blocks
 ])
 def test_ice40_memory_blocks(depth, width, blocks):
