@@ -18,11 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from amaranth.hdl import Fragment, Shape
+from amaranth.hdl import Fragment, MemoryData, Shape
 
-from delayhw.gateware import hostlink_protocol as hp
-from delayhw.gateware.board_top import RX_FIFO_DEPTH
-from delayhw.gateware.core import Core, queue_layout
+from delayhw.gateware.board_top import BoardTop
 from delayhw.gateware.shape import CoreShape
 
 from .target import Board, Fabric
@@ -89,17 +87,21 @@ def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
 
 
 def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
-    """``(kind, depth, width)`` of every memory of the board top of ``shape``: the (empty)
-    core's memories, its output queue, and the host link's frame buffer and RX FIFO."""
-    core = Core(shape)
-    Fragment.get(core, None)
-    mems = [("input_bitmap", core.input_memory)]
-    mems += [(kind, mem) for engine in core.engines for kind, mem in engine.memories.items()]
-    out = [(kind, mem.depth, Shape.cast(mem.shape).width) for kind, mem in mems]
-    out.append(("output_queue", shape.out_fifo_depth, queue_layout(shape.lanes).size))
-    out.append(("link_frame_buffer", hp.DEFAULT_MAX_PAYLOAD + 4, 8))
-    out.append(("link_rx_fifo", RX_FIFO_DEPTH, 8))
-    return out
+    """``(name, depth, width)`` of every memory of the board top of ``shape`` (core, output
+    queue, the link's buffers), found by walking the elaborated design (memories empty), so
+    any delay scheme is covered without knowing its internals."""
+    found = []
+
+    def walk(fragment, path):
+        for sub, name, _ in fragment.subfragments:
+            here = path + (str(name),)
+            data = getattr(sub, "_data", None)          # an amaranth MemoryInstance
+            if isinstance(data, MemoryData):
+                found.append((".".join(here), data.depth, Shape.cast(data.shape).width))
+            else:
+                walk(sub, here)
+    walk(Fragment.get(BoardTop(shape, divisor=4), None), ())
+    return found
 
 
 def dsp_blocks(shape: CoreShape, fabric: Fabric) -> int:

@@ -53,18 +53,14 @@ def test_ecp5_memory_blocks_use_the_widest_fitting_configuration():
         -(-25 // w) * -(-2560 // d) for w, d in ECP5_85F.bram_configs)
 
 
-def test_fit_check_counts_every_memory_of_the_core():
+def test_fit_check_counts_every_memory_of_the_board_top():
     model, _ = netgen.random_case(4, PARAMS)
     shape = CoreShape.from_model(model)
     report = fit_check(shape, get_board("icebreaker"))
-    bits = shape.memory_bits()
-    by_kind = {}
-    for m in report.memories:
-        by_kind[m.kind] = by_kind.get(m.kind, 0) + m.depth * m.width
-    link = {"output_queue", "link_frame_buffer", "link_rx_fifo"}
-    assert {k: v for k, v in by_kind.items() if k not in link} == \
-        {k: v for k, v in bits.items() if k != "total" and v}
-    assert link <= set(by_kind)
+    bits = {m.kind: m.depth * m.width for m in report.memories}
+    core = sum(v for k, v in bits.items() if k.startswith("core.") and k != "core.queue.storage")
+    assert core == shape.memory_bits()["total"]          # every memory of the core
+    assert {"core.queue.storage", "rx_fifo.storage", "link.receiver.buffer"} <= set(bits)
     assert report.rows[0].needed == sum(m.blocks for m in report.memories)
 
 
@@ -215,3 +211,24 @@ def test_icebreaker_bitstream_and_report(tmp_path):
     assert (tmp_path / "b" / report["bitstream"]).stat().st_size > 0
     assert report["resources"]["lc"]["used"] > 0 and report["fmax_mhz"] > 0
     assert code == (0 if report["timing_met"] else 1)
+
+
+def test_build_exits_1_with_a_message_when_timing_is_not_met(tmp_path, monkeypatch, capsys):
+    """The report of a build whose Fmax is below the clock: exit 1, the reason on stderr."""
+    model, _ = netgen.random_case(4, PARAMS)
+    save_model(model, tmp_path / "m.npz")
+
+    def fake_build(model, board, directory, **kwargs):
+        return {"family": "ice40", "board": board.name, "device": "iCE40UP5K",
+                "layers": "x", "scheme": "fifo", "lanes": 1, "fmax_mhz": 9.5,
+                "clock_mhz": 12.0, "timing_met": False, "cycles_per_step": 10,
+                "samples_per_s": 1.0, "steps_per_sample": 100, "baud": 1_000_000,
+                "uart_divisor": 12, "link_samples_per_s": 1.0, "link_activity": 0.05,
+                "link_bytes_per_sample": {"host_to_board": 1, "board_to_host": 1},
+                "bitstream": "top.bin", "resources": {}}
+    monkeypatch.setattr(build_mod, "build", fake_build)
+    code = main(["build", str(tmp_path / "m.npz"), "--board", "icebreaker", "-o",
+                 str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "timing not met" in err and "9.5 MHz" in err and "12 MHz" in err
