@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from delayhw import Inputs, golden, load_result, netgen, save_model
+from delayhw import Inputs, golden, load_model, load_result, netgen, save_model
 from delayhw.boards import build as build_mod
 from delayhw.boards.fit import fit_check, memory_blocks
 from delayhw.boards.targets import all_boards, get_board
@@ -232,3 +232,22 @@ def test_build_exits_1_with_a_message_when_timing_is_not_met(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert code == 1
     assert "timing not met" in err and "9.5 MHz" in err and "12 MHz" in err
+
+
+@pytest.mark.cocotb
+def test_trained_model_on_the_simulated_board(tmp_path, capsys):
+    """The trainer's export (synthetic delay task) through the UART top in Verilator."""
+    from delayhw import load_input
+    from delayhw.train.api import train_task
+    report = train_task("synthetic", tmp_path / "model.npz", quiet=True)
+    inputs = load_input(report.test_input_path)
+    Inputs(inputs.spikes[:8], inputs.labels[:8]).save(tmp_path / "in.npz")
+    code = main(["run", str(report.model_path), str(tmp_path / "in.npz"), "--port",
+                 "sim:verilator", "--out", str(tmp_path / "r.npz"), "--timeout", "120"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "bit for bit" in out
+    result = load_result(tmp_path / "r.npz")
+    expected = golden.run(load_model(report.model_path), inputs.spikes[:8])
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    assert result.accuracy(inputs.labels[:8]) > 0.5      # a trained network, not noise
