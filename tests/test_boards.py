@@ -251,3 +251,44 @@ def test_trained_model_on_the_simulated_board(tmp_path, capsys):
     expected = golden.run(load_model(report.model_path), inputs.spikes[:8])
     np.testing.assert_array_equal(result.scores, expected.scores)
     assert result.accuracy(inputs.labels[:8]) > 0.5      # a trained network, not noise
+
+
+@pytest.mark.cocotb
+def test_run_through_pyserial_on_a_pty(tmp_path, capsys):
+    """`delayhw run --port /dev/pts/N`: the pyserial path, with a pseudo-terminal whose other
+    end is bridged to the simulated board."""
+    import os
+    import threading
+
+    from delayhw.sim.board import SimPort
+    model, spikes = netgen.random_case(7, PARAMS, batch=2, steps=6)
+    save_model(model, tmp_path / "m.npz")
+    Inputs(spikes).save(tmp_path / "in.npz")
+    master, slave = os.openpty()
+    stop = threading.Event()
+    with SimPort(CoreShape.from_model(model), "verilator") as board:
+        def host_to_board():
+            os.set_blocking(master, False)
+            while not stop.is_set():
+                try:
+                    data = os.read(master, 4096)
+                except BlockingIOError:
+                    data = b""
+                if data:
+                    board.write(data)
+                reply = board.read(0.005)
+                if reply:
+                    os.write(master, reply)
+        bridge = threading.Thread(target=host_to_board, daemon=True)
+        bridge.start()
+        try:
+            code = main(["run", str(tmp_path / "m.npz"), str(tmp_path / "in.npz"), "--port",
+                         os.ttyname(slave), "--out", str(tmp_path / "r.npz"), "--timeout", "60"])
+        finally:
+            stop.set()
+            bridge.join(5)
+    os.close(master)
+    os.close(slave)
+    assert code == 0, capsys.readouterr()
+    expected = golden.run(model, spikes)
+    np.testing.assert_array_equal(load_result(tmp_path / "r.npz").scores, expected.scores)
