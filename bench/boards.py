@@ -10,6 +10,7 @@ builds can be run in several invocations (each under ten minutes):
 
     python bench/boards.py --boards icebreaker
     python bench/boards.py --boards ulx3s-85f orangecrab-25f
+    python bench/boards.py --boards ulx3s-25f --medium
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def main() -> None:
     parser.add_argument("--boards", nargs="*", default=["icebreaker", "ulx3s-85f"])
     parser.add_argument("--model", help="demo model file (default: train it, about a minute)")
     parser.add_argument("--lanes", type=int, default=1)
+    parser.add_argument("--medium", action="store_true",
+                        help="build the medium model (64 -> 64r -> 10) instead of the demo")
     args = parser.parse_args()
     path = RESULTS / "boards.json"
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -64,14 +67,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="delayhw-bench-boards-") as tmp:
         tmp = Path(tmp)
-        model, name = demo_model(args.model, tmp) if args.boards else (None, None)
+        if args.medium:
+            model, name = fit_models()["medium 64-64r-10"], "medium 64-64r-10"
+        else:
+            model, name = demo_model(args.model, tmp) if args.boards else (None, None)
         for board_name in args.boards:
             board = get_board(board_name)
             print(f"building {name} for {board_name} ...", flush=True)
             t0 = time.perf_counter()
             report = build(model, board, tmp / board_name, lanes=args.lanes,
                            model_file=None)
-            entry = {"model": "demo 8-16-4", "board": board_name,
+            entry = {"model": "medium 64-64r-10" if args.medium else "demo 8-16-4",
+                     "board": board_name,
                      "synth_opts": report["synth_opts"], "scheme": report["scheme"],
                      "lanes": report["lanes"], "device": report["device"],
                      "resources": report["resources"], "fmax_mhz": report["fmax_mhz"],
@@ -85,7 +92,8 @@ def main() -> None:
                      "samples_per_s_100_steps": report["samples_per_s"],
                      "link_samples_per_s": report["link_samples_per_s"],
                      "baud": report["baud"], "tool_seconds": round(time.perf_counter() - t0, 1),
-                     "command": f"delayhw build MODEL --board {board_name} -o DIR"}
+                     "command": f"python bench/boards.py --boards {board_name}"
+                                + (" --medium" if args.medium else "")}
             builds[(entry["model"], board_name, entry["synth_opts"])] = entry
 
     fits = []
