@@ -86,6 +86,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = load_input(args.input, model)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)
     batch, steps = inputs.spikes.shape[:2]
+    if args.port.startswith("sim:"):
+        print(f"{args.port}: building (once per core shape) and starting the simulated board",
+              file=sys.stderr)
     with open_port(args.port, shape, baud=args.baud, timeout=args.timeout) as port, \
             _progress() as bar:
         task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
