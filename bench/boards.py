@@ -60,6 +60,7 @@ def spram_probe(directory: Path) -> dict:
     from amaranth.lib import memory
 
     from delayhw.boards.build import NAME, parse_report, run_tools
+    from delayhw.errors import DelayhwError
 
     class Probe(Elaboratable):
         def elaborate(self, platform):
@@ -70,6 +71,7 @@ def spram_probe(directory: Path) -> dict:
             m.d.sync += addr.eq(addr + 1)
             button = platform.request("button", 0).i
             m.d.comb += [wr.addr.eq(addr), rd.addr.eq(addr), wr.data.eq(addr), wr.en.eq(button),
+                         rd.en.eq(~button),          # SPRAM reads only when not writing
                          platform.request("led_g", 0).o.eq(rd.data.xor())]
             return m
 
@@ -77,8 +79,14 @@ def spram_probe(directory: Path) -> dict:
     plan = board.platform().prepare(Probe(), name=NAME, synth_opts="-spram",
                                     nextpnr_opts="--timing-allow-fail --report nextpnr-report.json")
     plan.extract(directory)
-    run_tools(directory, lambda stage: None)
-    return parse_report(directory, board)["resources"]
+    rpt = directory / f"{NAME}.rpt"
+    try:
+        run_tools(directory, lambda stage: None)
+    except DelayhwError as exc:
+        mapped = [l.strip() for l in rpt.read_text().splitlines() if "mapping memory" in l]
+        errors = [l for l in str(exc).splitlines() if "ERROR" in l][:1]
+        return {"built": False, "yosys": mapped, "nextpnr": errors}
+    return {"built": True, **parse_report(directory, board)["resources"]}
 
 
 def main() -> None:
@@ -131,6 +139,7 @@ def main() -> None:
             probe = {"design": "16384 x 16 memory, read and write at one address, "
                                "synth_ice40 -spram", "resources": spram_probe(tmp / "spram"),
                      "command": "python bench/boards.py --boards --spram-probe"}
+            print(json.dumps(probe, indent=1))
 
     fits = []
     for model_name, fmodel in fit_models().items():
