@@ -164,6 +164,9 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
     if not fit.fits:
         raise FitError(fit)
     baud = baud or board.baud
+    if board.divisor(baud) < 4:
+        raise DelayhwError(f"--baud {baud}: at most {board.clock_hz / 4:,.0f} on the {board.name} "
+                           f"(the UART needs 4 clock cycles per bit)")
     if board.baud_error(baud) > 0.02:
         raise DelayhwError(f"--baud {baud}: {board.clock_hz / 1e6:g} MHz / {board.divisor(baud)} "
                            f"is {board.baud_error(baud):.1%} off (UARTs need < 2%)")

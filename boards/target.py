@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from amaranth import Elaboratable, Module
+from amaranth.lib import io
 
 from delayhw.gateware.board_top import BoardTop
 from delayhw.gateware.shape import CoreShape
@@ -90,16 +91,20 @@ class PlatformTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.board = top = BoardTop(self.shape, self.divisor, self.model)
-        uart = platform.request(*self.board.uart)
+        uart = platform.request(*self.board.uart, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
         requested = {}
 
         def led(name, number, subsignal=None):
             if (name, number) not in requested:
-                requested[name, number] = platform.request(name, number)
+                requested[name, number] = platform.request(name, number, dir="-")
             pins = requested[name, number]
-            return getattr(pins, subsignal) if subsignal else pins
+            buffer = io.Buffer("o", getattr(pins, subsignal) if subsignal else pins)
+            m.submodules[f"led_{name}_{number}_{subsignal or ''}"] = buffer
+            return buffer
 
         busy, error = (led(*spec) for spec in self.board.leds)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx),
+        m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx),
                      busy.o.eq(top.led_busy), error.o.eq(top.led_error)]
         return m

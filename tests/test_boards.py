@@ -117,6 +117,8 @@ def test_baud_rate_far_from_the_clock_is_refused(tmp_path):
     model, _ = netgen.random_case(4, PARAMS)
     with pytest.raises(DelayhwError, match="off"):
         build_mod.build(model, board, tmp_path, baud=2_500_000)
+    with pytest.raises(DelayhwError, match="4 clock cycles per bit"):
+        build_mod.build(model, board, tmp_path, baud=6_000_000)     # 12 MHz / 2: exact, too fast
 
 
 def test_link_bound_counts_bytes_per_sample():
