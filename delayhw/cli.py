@@ -96,9 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force(p)
     p.set_defaults(func=cmd_golden)
 
-    from . import cli_demo, cli_hw, cli_train
+    from . import cli_boards, cli_demo, cli_hw, cli_train
     cli_train.register(sub, _add_force)      # train, export
     cli_hw.register(sub, _add_force)         # generate, cosim, regress
+    cli_boards.register(sub, _add_force)     # build, run
     cli_demo.register(sub, _add_force)
     return parser
 

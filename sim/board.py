@@ -1,0 +1,154 @@
+"""The simulated board: the board top (core + UART host link, Verilog from Amaranth) in
+Verilator or Icarus, its UART bridged to files by ``board_sim.v``, served to the host runtime
+as a port (:class:`SimPort`), so ``delayhw run --port sim:verilator`` exercises the same host
+code, bytes and gateware as a real board.
+
+The UART runs at a simulation-only baud, :data:`SIM_DIVISOR` clock cycles per bit (a real
+board uses its clock / baud): bit-level UART simulation is slow and the link logic does not
+depend on the divisor. One build per (core shape, simulator), cached like the co-simulation's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from delayhw.errors import DelayhwError
+from delayhw.gateware.board_top import BoardTop
+from delayhw.gateware.shape import CoreShape
+
+from . import runner
+
+SIM_DIVISOR = 4
+TOP = "delayhw_board"
+HDL_TOPLEVEL = "board_sim"
+TEST_MODULE = "delayhw.sim.board_tb"
+
+
+def build(shape: CoreShape, sim: str = "verilator") -> runner.Build:
+    """The simulator build of the board top of ``shape`` (empty memories: the host loads the
+    model over the link), made once and cached."""
+    runner.check_simulator(sim)
+    text = verilog.convert(BoardTop(shape, SIM_DIVISOR), name=TOP, emit_src=False)
+    wrapper = resources.files("delayhw.sim").joinpath("board_sim.v").read_text()
+    digest = hashlib.sha256("\0".join([sim, runner._versions(sim), text, wrapper,
+                                       str(SIM_DIVISOR)]).encode()).hexdigest()[:20]
+    directory = runner.cache_root() / f"board-{sim}-{digest}"
+    marker = directory / "BUILT"
+    with runner._locked(runner.cache_root() / f"{directory.name}.lock"):
+        if not marker.exists():
+            if directory.exists():
+                shutil.rmtree(directory)
+            src = directory / "src"
+            src.mkdir(parents=True)
+            (src / f"{TOP}.v").write_text(text)
+            (src / "board_sim.v").write_text(wrapper)
+            args = runner.VERILATOR_ARGS if sim == "verilator" else runner.ICARUS_ARGS
+            result = runner.Build(sim, directory, False)
+            result.runner().build(
+                sources=[src / f"{TOP}.v", src / "board_sim.v"], hdl_toplevel=HDL_TOPLEVEL,
+                build_dir=directory, build_args=args, timescale=runner.TIMESCALE,
+                parameters={"DIVISOR": SIM_DIVISOR}, always=True,
+                log_file=directory / "build.log")
+            marker.write_text(json.dumps({"shape": shape.as_dict(), "sim": sim,
+                                          "divisor": SIM_DIVISOR}, indent=1))
+    return runner.Build(sim, directory, False)
+
+
+class SimPort:
+    """A running simulated board, used like a serial port: :meth:`write` bytes to its RX,
+    :meth:`read` what it sent on TX. :meth:`close` stops the simulation."""
+
+    def __init__(self, shape: CoreShape, sim: str = "verilator"):
+        self.build = build(shape, sim)
+        self.dir = Path(tempfile.mkdtemp(prefix="delayhw-board-"))
+        self.rx, self.tx, self.ctl = self.dir / "rx.bin", self.dir / "tx.txt", self.dir / "ctl"
+        self.stats_path = self.dir / "stats.json"
+        for p in (self.rx, self.ctl):
+            p.write_bytes(b"")
+        self._rx = open(self.rx, "ab", buffering=0)
+        self._tx_offset = 0
+        self._pending = ""
+        self.error: BaseException | None = None
+        self.stats: dict = {}
+        self._thread = threading.Thread(target=self._simulate, daemon=True)
+        self._thread.start()
+
+    def _simulate(self):
+        try:
+            plusargs = [f"+rx={self.rx}", f"+tx={self.tx}", f"+ctl={self.ctl}",
+                        f"+stats={self.stats_path}"]
+            xml = self.build.runner().test(
+                test_module=TEST_MODULE, hdl_toplevel=HDL_TOPLEVEL, hdl_toplevel_lang="verilog",
+                build_dir=self.build.directory, test_dir=self.dir, plusargs=plusargs,
+                timescale=runner.TIMESCALE, log_file=self.dir / "sim.log",
+                extra_env={"COCOTB_RESOLVE_X": "ZEROS"})
+            from cocotb_tools.check_results import get_results
+            _, failed = get_results(xml)
+            if failed or not self.stats_path.exists():
+                raise DelayhwError(f"{self.build.sim}: the board simulation failed (see "
+                                   f"{self.dir / 'sim.log'})")
+            self.stats = json.loads(self.stats_path.read_text())
+        except BaseException as exc:
+            self.error = exc
+
+    @property
+    def name(self) -> str:
+        return f"sim:{self.build.sim}"
+
+    def write(self, data: bytes) -> None:
+        self._check()
+        self._rx.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        """Bytes the board sent since the last read; waits up to ``timeout`` for the first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check()
+            try:
+                with open(self.tx, "rb") as f:
+                    f.seek(self._tx_offset)
+                    chunk = f.read().decode("ascii")
+            except FileNotFoundError:
+                chunk = ""
+            self._tx_offset += len(chunk)
+            text = self._pending + chunk
+            cut = text.rfind("\n") + 1
+            self._pending = text[cut:]
+            data = bytes(int(x, 16) for x in text[:cut].split())
+            if data or time.monotonic() >= deadline:
+                return data
+            time.sleep(0.002)
+
+    def _check(self):
+        if self.error is not None:
+            raise self.error
+        if not self._thread.is_alive() and not self.stats:
+            raise DelayhwError(f"{self.name}: the simulation ended unexpectedly (see "
+                               f"{self.dir / 'sim.log'})")
+
+    def close(self, keep: bool = False) -> None:
+        """Stop the simulation; its files are kept (and named) when ``keep`` or it failed."""
+        if self._thread.is_alive():
+            self.ctl.write_bytes(b"q")
+            self._thread.join(60)
+        self._rx.close()
+        if keep or self.error is not None:
+            print(f"{self.name}: simulation files kept in {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        self.close(keep=exc_type is not None)

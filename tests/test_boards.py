@@ -1,0 +1,296 @@
+"""Board targets, the fit check, `delayhw build`'s refusals, and `delayhw run` against the
+simulated board (core + UART host link in Verilator / Icarus) compared with the golden model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from delayhw import Inputs, golden, load_model, load_result, netgen, save_model
+from delayhw.boards import build as build_mod
+from delayhw.boards.fit import fit_check, memory_blocks
+from delayhw.boards.targets import all_boards, get_board
+from delayhw.boards.target import ECP5_85F, ICE40UP5K
+from delayhw.cli import main
+from delayhw.errors import DelayhwError
+from delayhw.gateware import hostlink_protocol as hp
+from delayhw.gateware.shape import CoreShape
+from delayhw.sim.tools import icarus_available
+from delayhw.spec import LayerShape
+
+SIMS = [
+    "verilator",
+    pytest.param("icarus", marks=pytest.mark.skipif(
+        not icarus_available(), reason="iverilog is not installed (.ci/run installs it)")),
+]
+PARAMS = netgen.NetParams(max_inputs=4, max_size=4, max_layers=2, d_max=(0, 4))
+
+
+def shd_size_model():
+    """700 -> 128 recurrent lif (d_max 25) -> 20 readout, 8-bit weights."""
+    shapes = [LayerShape("lif", 128, 700, 8, 16, 8, 25, True, False),
+              LayerShape("readout", 20, 128, 8, 16, 8, 25, False, False)]
+    return netgen.random_contents(np.random.default_rng(0), 700, shapes)
+
+
+# ----------------------------------------------------------------------------- fit check
+
+
+@pytest.mark.parametrize("depth, width, blocks", [
+    (256, 16, 1), (257, 16, 2), (512, 8, 1), (1000, 1, 1), (2048, 2, 1), (2049, 2, 2),
+    (4, 16, 0), (4, 64, 0), (8, 8, 0),      # <= 4 rows or <= 64 bits: flip-flops
+    (105984, 8, 207),      # min over configs: 8 bits in 512-deep blocks
+])
+def test_ice40_memory_blocks(depth, width, blocks):
+    assert memory_blocks(depth, width, ICE40UP5K) == blocks
+
+
+def test_ecp5_memory_blocks_use_the_widest_fitting_configuration():
+    assert memory_blocks(512, 36, ECP5_85F) == 1
+    assert memory_blocks(1024, 36, ECP5_85F) == 2
+    assert memory_blocks(16384, 1, ECP5_85F) == 1
+    assert memory_blocks(2560, 25, ECP5_85F) == min(
+        -(-25 // w) * -(-2560 // d) for w, d in ECP5_85F.bram_configs)
+
+
+def test_fit_check_counts_every_memory_of_the_board_top():
+    model, _ = netgen.random_case(4, PARAMS)
+    shape = CoreShape.from_model(model)
+    report = fit_check(shape, get_board("icebreaker"))
+    bits = {m.kind: m.depth * m.width for m in report.memories}
+    core = sum(v for k, v in bits.items() if k.startswith("core.") and k != "core.queue.storage")
+    assert core == shape.memory_bits()["total"]          # every memory of the core
+    assert {"core.queue.storage", "rx_fifo.storage", "link.receiver.buffer"} <= set(bits)
+    assert report.rows[0].needed == sum(m.blocks for m in report.memories)
+
+
+def test_shd_size_model_is_refused_with_a_table_before_any_tool_runs(tmp_path, monkeypatch,
+                                                                     capsys):
+    model = shd_size_model()
+    save_model(model, tmp_path / "shd.npz")
+
+    def no_tools(*a, **k):
+        raise AssertionError("a tool ran")
+    monkeypatch.setattr(build_mod, "run_tools", no_tools)
+    code = main(["build", str(tmp_path / "shd.npz"), "--board", "icebreaker",
+                 "-o", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "does not fit the icebreaker" in err
+    assert "block RAM" in out and "NO" in out
+    assert not (tmp_path / "out").exists()        # nothing written
+
+
+def test_build_refuses_unknown_board_and_nonempty_dir(tmp_path, capsys):
+    model, _ = netgen.random_case(4, PARAMS)
+    save_model(model, tmp_path / "m.npz")
+    assert main(["build", str(tmp_path / "m.npz"), "--board", "nosuch", "-o",
+                 str(tmp_path / "o")]) == 2
+    assert "icebreaker" in capsys.readouterr().err
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "keep.txt").write_text("mine")
+    assert main(["build", str(tmp_path / "m.npz"), "--board", "icebreaker", "-o",
+                 str(tmp_path / "o")]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (tmp_path / "o" / "keep.txt").read_text() == "mine"
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+@pytest.mark.parametrize("name", sorted(all_boards()))
+def test_every_board_top_is_placed_on_its_pins(name, tmp_path):
+    """The platform accepts the top (UART and LED resources exist, pins are constrained);
+    no tool runs."""
+    board = get_board(name)
+    model, _ = netgen.random_case(4, PARAMS)
+    shape = CoreShape.from_model(model)
+    plan = board.platform().prepare(board.top(shape, model), name="top")
+    constraints = "".join(text if isinstance(text, str) else text.decode()
+                          for fname, text in plan.files.items() if fname.endswith((".pcf", ".lpf")))
+    assert "uart" in constraints and "rx" in constraints and "tx" in constraints
+    assert board.baud_error() < 0.02 and board.divisor() >= 4
+
+
+def test_baud_rate_far_from_the_clock_is_refused(tmp_path):
+    board = get_board("icebreaker")          # 12 MHz / 2.5 Mbaud = 4.8 -> 5: 4% off
+    model, _ = netgen.random_case(4, PARAMS)
+    with pytest.raises(DelayhwError, match="off"):
+        build_mod.build(model, board, tmp_path, baud=2_500_000)
+    with pytest.raises(DelayhwError, match="4 clock cycles per bit"):
+        build_mod.build(model, board, tmp_path, baud=6_000_000)     # 12 MHz / 2: exact, too fast
+
+
+def test_link_bound_counts_bytes_per_sample():
+    shape = CoreShape(10, (LayerShape("lif", 20, 10, 8, 16, 8, 3, False, False),
+                           LayerShape("readout", 2, 20, 8, 16, 8, 3, False, False)))
+    figures = build_mod.link_bound(shape, 1_000_000, steps=10, activity=0.1)
+    events = 10 * (0.1 * 10 + 1)
+    assert figures.host_bytes == 2 * events + 6 * 2
+    assert figures.board_bytes == 9 * 10 * 0.1 * 20 + 5 * 11 + 16 * 2 + 7 * 2
+    assert figures.samples_per_s == 100_000 / figures.board_bytes
+
+
+# ----------------------------------------------------------------------------- run
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", SIMS)
+def test_run_on_the_simulated_board_is_bit_exact(sim, tmp_path, capsys):
+    model, spikes = netgen.random_case(7, PARAMS, batch=3, steps=8)
+    save_model(model, tmp_path / "m.npz")
+    labels = np.arange(3) % model.layers[-1].size
+    Inputs(spikes, labels).save(tmp_path / "in.npz")
+    code = main(["run", str(tmp_path / "m.npz"), str(tmp_path / "in.npz"), "--port",
+                 f"sim:{sim}", "--out", str(tmp_path / "r.npz"), "--timeout", "120"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "bit for bit" in out and "samples/s" in out and "accuracy" in out
+    result, expected = load_result(tmp_path / "r.npz"), golden.run(model, spikes)
+    assert sum(int(s.sum()) for s in expected.spikes) > 0
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    for a, b in zip(result.spikes, expected.spikes):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.cocotb
+def test_simulated_board_answers_bad_frames_and_keeps_working():
+    """Through the UART: a corrupted frame, an unknown type and an overflowing frame each get
+    their ERROR reply; a STATUS request after them works and counts them."""
+    from delayhw.boards.runtime import LinkClient
+    from delayhw.sim.board import SimPort
+    model, _ = netgen.random_case(7, PARAMS)
+    shape = CoreShape.from_model(model)
+    with SimPort(shape, "verilator") as port:
+        client = LinkClient(port, timeout=60)
+        client._write(bytes([hp.END]))
+        bad_crc = bytearray(hp.encode_frame(hp.Type.EVENTS, b"\x01\x00"))
+        bad_crc[2] ^= 0x10
+        for frame, code in [(bytes(bad_crc), hp.Error.CRC),
+                            (hp.encode_frame(0x55), hp.Error.TYPE),
+                            (bytes([0x11]) * 400 + bytes([hp.END]), hp.Error.OVERFLOW)]:
+            client._write(frame)
+            reply = client._wait_reply()
+            assert (reply.type, reply.payload) == (hp.Type.ERROR, bytes([code]))
+        status = client.status()
+    assert status.bad_frames == 3 and status.error_seen
+    assert status.shape_id == hp.shape_id(shape)
+
+
+class FakeBoard:
+    """A port whose board answers every frame with a STATUS reply of ``shape_id``."""
+
+    name = "fake"
+
+    def __init__(self, shape_id):
+        self.shape_id, self.pending = shape_id, b""
+
+    def write(self, data):
+        if hp.FrameDecoder().feed(data):
+            self.pending += hp.encode_frame(hp.Type.STATUS_REPLY, hp.Status(
+                1, False, False, 0, 0, 0, 250, self.shape_id).pack())
+
+    def read(self, timeout):
+        data, self.pending = self.pending, b""
+        return data
+
+
+def test_run_refuses_a_board_of_another_shape():
+    from delayhw.boards.runtime import run_samples
+    model, spikes = netgen.random_case(7, PARAMS, batch=1, steps=3)
+    shape = CoreShape.from_model(model)
+    with pytest.raises(DelayhwError, match="another shape"):
+        run_samples(FakeBoard(hp.shape_id(shape) ^ 1), model, shape, spikes, timeout=1)
+
+
+@pytest.mark.slow
+def test_icebreaker_bitstream_and_report(tmp_path):
+    model, _ = netgen.random_case(4, PARAMS)
+    save_model(model, tmp_path / "m.npz")
+    code = main(["build", str(tmp_path / "m.npz"), "--board", "icebreaker", "-o",
+                 str(tmp_path / "b")])
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert (tmp_path / "b" / report["bitstream"]).stat().st_size > 0
+    assert report["resources"]["lc"]["used"] > 0 and report["fmax_mhz"] > 0
+    assert code == (0 if report["timing_met"] else 1)
+
+
+def test_build_exits_1_with_a_message_when_timing_is_not_met(tmp_path, monkeypatch, capsys):
+    """The report of a build whose Fmax is below the clock: exit 1, the reason on stderr."""
+    model, _ = netgen.random_case(4, PARAMS)
+    save_model(model, tmp_path / "m.npz")
+
+    def fake_build(model, board, directory, **kwargs):
+        return {"family": "ice40", "board": board.name, "device": "iCE40UP5K",
+                "layers": "x", "scheme": "fifo", "lanes": 1, "fmax_mhz": 9.5,
+                "clock_mhz": 12.0, "timing_met": False, "cycles_per_step": 10,
+                "samples_per_s": 1.0, "steps_per_sample": 100, "baud": 1_000_000,
+                "uart_divisor": 12, "link_samples_per_s": 1.0, "link_activity": 0.05,
+                "link_bytes_per_sample": {"host_to_board": 1, "board_to_host": 1},
+                "bitstream": "top.bin", "resources": {}}
+    monkeypatch.setattr(build_mod, "build", fake_build)
+    code = main(["build", str(tmp_path / "m.npz"), "--board", "icebreaker", "-o",
+                 str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "timing not met" in err and "9.5 MHz" in err and "12 MHz" in err
+
+
+@pytest.mark.cocotb
+def test_trained_model_on_the_simulated_board(tmp_path, capsys):
+    """The trainer's export (synthetic delay task) through the UART top in Verilator."""
+    from delayhw import load_input
+    from delayhw.train.api import train_task
+    report = train_task("synthetic", tmp_path / "model.npz", quiet=True)
+    inputs = load_input(report.test_input_path)
+    Inputs(inputs.spikes[:8], inputs.labels[:8]).save(tmp_path / "in.npz")
+    code = main(["run", str(report.model_path), str(tmp_path / "in.npz"), "--port",
+                 "sim:verilator", "--out", str(tmp_path / "r.npz"), "--timeout", "120"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "bit for bit" in out
+    result = load_result(tmp_path / "r.npz")
+    expected = golden.run(load_model(report.model_path), inputs.spikes[:8])
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    assert result.accuracy(inputs.labels[:8]) > 0.5      # a trained network, not noise
+
+
+@pytest.mark.cocotb
+def test_run_through_pyserial_on_a_pty(tmp_path, capsys):
+    """`delayhw run --port /dev/pts/N`: the pyserial path, with a pseudo-terminal whose other
+    end is bridged to the simulated board."""
+    import os
+    import threading
+
+    from delayhw.sim.board import SimPort
+    model, spikes = netgen.random_case(7, PARAMS, batch=2, steps=6)
+    save_model(model, tmp_path / "m.npz")
+    Inputs(spikes).save(tmp_path / "in.npz")
+    master, slave = os.openpty()
+    stop = threading.Event()
+    with SimPort(CoreShape.from_model(model), "verilator") as board:
+        def host_to_board():
+            os.set_blocking(master, False)
+            while not stop.is_set():
+                try:
+                    data = os.read(master, 4096)
+                except BlockingIOError:
+                    data = b""
+                if data:
+                    board.write(data)
+                reply = board.read(0.005)
+                if reply:
+                    os.write(master, reply)
+        bridge = threading.Thread(target=host_to_board, daemon=True)
+        bridge.start()
+        try:
+            code = main(["run", str(tmp_path / "m.npz"), str(tmp_path / "in.npz"), "--port",
+                         os.ttyname(slave), "--out", str(tmp_path / "r.npz"), "--timeout", "60"])
+        finally:
+            stop.set()
+            bridge.join(5)
+    os.close(master)
+    os.close(slave)
+    assert code == 0, capsys.readouterr()
+    expected = golden.run(model, spikes)
+    np.testing.assert_array_equal(load_result(tmp_path / "r.npz").scores, expected.scores)

@@ -1,0 +1,311 @@
+"""The host link: the Python encoder/decoder against the CRC/SLIP rules, the UART and the
+link controller in amaranth.sim against that encoder/decoder, with back-pressure and bad
+frames, and the whole link + core against the golden model."""
+
+import struct
+
+import numpy as np
+import pytest
+from amaranth import Module
+from amaranth.sim import Simulator
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from delayhw import golden, netgen
+from delayhw.gateware import hostlink_protocol as hp
+from delayhw.gateware import protocol
+from delayhw.gateware.core import Core
+from delayhw.gateware.hostlink import HostLink, crc16_next
+from delayhw.gateware.shape import CoreShape, OutKind, config_address, config_words
+from delayhw.gateware.uart import UARTRX, UARTTX
+
+# ----------------------------------------------------------------------------- protocol
+
+
+def test_crc_is_ccitt_false():
+    # the catalogued check value of CRC-16/CCITT-FALSE (a.k.a. CRC-16/IBM-3740)
+    assert hp.crc16(b"123456789") == 0x29B1
+    assert hp.crc16(b"") == 0xFFFF
+
+
+@given(st.binary(max_size=255), st.integers(0, 255))
+def test_frame_round_trip_and_zero_residue(payload, type_):
+    wire = hp.encode_frame(type_, payload)
+    assert wire.count(hp.END) == 1 and wire[-1] == hp.END      # END only terminates
+    frames = hp.FrameDecoder().feed(wire)
+    assert frames == [hp.Frame(type_, payload)]
+    unescaped = bytes([type_, len(payload)]) + payload
+    crc = hp.crc16(unescaped)
+    assert hp.crc16(unescaped + bytes([crc >> 8, crc & 0xFF])) == 0
+
+
+@given(st.binary(min_size=1, max_size=40), st.binary(max_size=60))
+def test_decoder_resynchronises_after_garbage(garbage, payload):
+    frames = hp.FrameDecoder().feed(garbage + bytes([hp.END]) + hp.encode_frame(0x02, payload))
+    assert frames[-1] == hp.Frame(0x02, payload)
+    assert all(f.error for f in frames[:-1])
+
+
+def test_decoder_names_what_is_wrong():
+    wire = bytearray(hp.encode_frame(0x02, b"\x01\x02"))
+    wire[2] ^= 0x40
+    assert hp.FrameDecoder().feed(bytes(wire))[0].error == "CRC mismatch"
+    assert "LEN" in hp.FrameDecoder().feed(bytes([2, 5, 1, 2, 3, hp.END]))[0].error
+    assert "escape" in hp.FrameDecoder().feed(bytes([2, hp.ESC, 1, hp.END]))[0].error
+
+
+def test_config_record_carries_the_address_fields():
+    addr = config_address(3, 5, 0x1234, 0xBEEF)
+    assert hp.config_record(addr, -7) == struct.pack("<HHBBi", 0xBEEF, 0x1234, 5, 3, -7)
+
+
+def test_status_round_trip():
+    s = hp.Status(1, True, False, 3, 4, 5, 250, 0xDEADBEEF)
+    assert hp.Status.unpack(s.pack()) == s
+
+
+def test_sample_frames_end_steps_and_sample():
+    spikes = np.array([[0, 1, 1], [0, 0, 0]], dtype=np.uint8)
+    frames = hp.FrameDecoder().feed(b"".join(hp.sample_frames(spikes)))
+    assert [f.type for f in frames] == [hp.Type.EVENTS, hp.Type.SAMPLE_END]
+    assert struct.unpack("<4H", frames[0].payload) == (1, 2, hp.STEP_WORD, hp.STEP_WORD)
+
+
+# ----------------------------------------------------------------------------- gateware
+
+
+def _run(dut, testbenches, vcd=None):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8, if_exists=True)
+    for tb, background in testbenches:
+        sim.add_testbench(tb, background=background)
+    sim.run()
+
+
+@given(st.integers(0, 0xFFFF), st.integers(0, 255))
+@settings(max_examples=30, deadline=None)
+def test_gateware_crc_step_equals_python(crc, byte):
+    m = Module()
+    from amaranth import Signal
+    a, b, out = Signal(16), Signal(8), Signal(16)
+    m.d.comb += out.eq(crc16_next(a, b))
+    result = {}
+
+    async def tb(ctx):
+        ctx.set(a, crc)
+        ctx.set(b, byte)
+        result["v"] = ctx.get(out)
+    _run(m, [(tb, False)])
+    assert result["v"] == hp.crc16([byte], crc)
+
+
+@pytest.mark.parametrize("divisor", [4, 5, 7])
+def test_uart_loopback(divisor):
+    """Bytes through TX, over the wire, into RX: the same bytes, in order; RX is read with
+    random gaps no longer than a byte time, so nothing overruns."""
+    m = Module()
+    m.submodules.tx = tx = UARTTX(divisor)
+    m.submodules.rx = rx = UARTRX(divisor)
+    m.d.comb += rx.rx.eq(tx.tx)
+    data = list(np.random.default_rng(divisor).integers(0, 256, 40)) + [0x00, 0xFF, 0x55]
+    got, overruns = [], []
+
+    async def send(ctx):
+        for b in data:
+            ctx.set(tx.i.payload, int(b))
+            ctx.set(tx.i.valid, 1)
+            await ctx.tick().until(tx.i.ready)
+        ctx.set(tx.i.valid, 0)
+
+    async def receive(ctx):
+        rng = np.random.default_rng(1)
+        for _ in range(len(data) * 12 * divisor + 100):
+            ctx.set(rx.o.ready, int(rng.random() < 0.3))
+            _, _, valid, ready, payload, ovr = await ctx.tick().sample(
+                rx.o.valid, rx.o.ready, rx.o.payload, rx.overrun)
+            if valid and ready:
+                got.append(payload)
+            overruns.append(ovr)
+    _run(m, [(send, True), (receive, False)])
+    assert got == [int(b) for b in data]
+    assert not any(overruns)
+
+
+@pytest.mark.parametrize("divisor", [4, 5, 7, 12])
+def test_uart_rx_reads_back_to_back_bytes(divisor):
+    """Bytes with no idle time between them, each bit exactly ``divisor`` cycles (what a
+    host UART sends): every byte arrives."""
+    m = Module()
+    m.submodules.rx = rx = UARTRX(divisor)
+    data = bytes([hp.END, 0x04, 0x00, 0xD1, 0xCB, 0xFF, 0x80, 0x01])
+    got = []
+
+    async def line(ctx):
+        await ctx.tick().repeat(5)
+        for b in data:
+            for bit in [0] + [(b >> i) & 1 for i in range(8)] + [1]:
+                ctx.set(rx.rx, bit)
+                await ctx.tick().repeat(divisor)
+
+    async def receive(ctx):
+        ctx.set(rx.o.ready, 1)
+        for _ in range(len(data) * 10 * divisor + 20):
+            _, _, valid, payload = await ctx.tick().sample(rx.o.valid, rx.o.payload)
+            if valid:
+                got.append(payload)
+    _run(m, [(line, True), (receive, False)])
+    assert bytes(got) == data
+
+
+def test_uart_rx_flags_a_missing_stop_bit():
+    m = Module()
+    m.submodules.rx = rx = UARTRX(4)
+    seen = {"frame_error": 0, "bytes": 0}
+
+    async def tb(ctx):
+        ctx.set(rx.o.ready, 1)
+        bits = [0] + [1, 0, 1, 0, 1, 0, 1, 0] + [0] + [1] * 12    # stop bit 0: bad
+        bits += [0] + [1, 1, 0, 0, 1, 1, 0, 0] + [1] * 4           # a good 0x33
+        for bit in bits:
+            ctx.set(rx.rx, bit)
+            for _ in range(4):
+                _, _, ferr, valid, payload = await ctx.tick().sample(rx.frame_error, rx.o.valid,
+                                                                    rx.o.payload)
+                seen["frame_error"] += ferr
+                if valid:
+                    seen["bytes"] += 1
+                    seen["last"] = payload
+    _run(m, [(tb, False)])
+    assert seen["frame_error"] == 1
+    assert seen["last"] == 0x33
+
+
+class LinkBench:
+    """A HostLink + Core in amaranth.sim, driven at the byte level: ``host_bytes`` go into
+    ``rx`` with random gaps, ``tx`` is read with random back-pressure; returns the frames the
+    board sent."""
+
+    def __init__(self, model, lanes=1, ready_prob=0.5, valid_prob=0.7, seed=0):
+        self.shape = CoreShape.from_model(model, lanes)
+        self.model = model
+        self.ready_prob, self.valid_prob, self.seed = ready_prob, valid_prob, seed
+
+    def run(self, host_bytes: bytes, expect_frames: int, max_cycles=400_000):
+        m = Module()
+        m.submodules.core = core = Core(self.shape)          # empty: loaded over the link
+        m.submodules.link = link = HostLink(hp.shape_id(self.shape))
+        from amaranth.lib import wiring
+        wiring.connect(m, link.inputs, core.inputs)
+        wiring.connect(m, link.config, core.config)
+        wiring.connect(m, core.outputs, link.outputs)
+        m.d.comb += link.status.eq(core.status)
+        rng = np.random.default_rng(self.seed)
+        decoder, frames, state = hp.FrameDecoder(), [], {"cycles": 0, "backpressure": 0}
+
+        async def host(ctx):
+            for b in host_bytes:
+                while rng.random() > self.valid_prob:
+                    ctx.set(link.rx.valid, 0)
+                    await ctx.tick()
+                ctx.set(link.rx.payload, b)
+                ctx.set(link.rx.valid, 1)
+                await ctx.tick().until(link.rx.ready)
+            ctx.set(link.rx.valid, 0)
+
+        async def device(ctx):
+            while len(frames) < expect_frames and state["cycles"] < max_cycles:
+                ctx.set(link.tx.ready, int(rng.random() < self.ready_prob))
+                _, _, valid, ready, payload, ovalid, oready = await ctx.tick().sample(
+                    link.tx.valid, link.tx.ready, link.tx.payload, core.outputs.valid,
+                    core.outputs.ready)
+                state["cycles"] += 1
+                state["backpressure"] += ovalid and not oready
+                if valid and ready:
+                    frames.extend(decoder.feed(bytes([payload])))
+        _run(m, [(host, True), (device, False)])
+        self.cycles, self.backpressure = state["cycles"], state["backpressure"]
+        return frames
+
+
+def split_replies(frames):
+    """(replies, output words) of the board's frames, in order."""
+    replies, words = [], []
+    for f in frames:
+        assert f.error is None, f
+        if f.type >= hp.Type.SPIKE:
+            words.append(hp.pack_output(*hp.event_word(f)))
+        else:
+            replies.append(f)
+    return replies, words
+
+
+PARAMS = netgen.NetParams(max_inputs=4, max_size=4, max_layers=2, d_max=(0, 4))
+
+
+@pytest.mark.parametrize("seed, lanes", [(4, 1), (7, 2)])
+def test_link_and_core_are_bit_exact_under_backpressure(seed, lanes):
+    model, spikes = netgen.random_case(seed, PARAMS, batch=2, steps=5)
+    host = b"".join(hp.config_frames(config_words(model), max_payload=40))  # several frames
+    for sample in spikes:
+        host += b"".join(hp.sample_frames(sample, max_payload=4))
+    host += hp.status_request()
+    n_host = len(hp.FrameDecoder().feed(host))
+    bench = LinkBench(model, lanes, ready_prob=0.4, seed=seed)
+    expected = golden.run(model, spikes)
+    assert sum(int(s.sum()) for s in expected.spikes) > 0      # the case exercises spikes
+    n_events = sum(int(s.sum()) for s in expected.spikes) + spikes.shape[0] * (
+        spikes.shape[1] + 1 + model.layers[-1].size)
+    frames = bench.run(host, n_host + n_events)
+    replies, words = split_replies(frames)
+    assert [r.type for r in replies] == [hp.Type.ACK] * (n_host - 1) + [hp.Type.STATUS_REPLY]
+    sent = [f.type for f in hp.FrameDecoder().feed(host)][:-1]
+    assert [r.payload[0] for r in replies[:-1]] == sent
+    status = hp.Status.unpack(replies[-1].payload)      # (busy may still be clearing state)
+    assert status == hp.Status(hp.VERSION, status.busy, False, 0, 0, 0, hp.DEFAULT_MAX_PAYLOAD,
+                               hp.shape_id(bench.shape))
+    result = protocol.decode_outputs(words, bench.shape, *spikes.shape[:2])
+    assert protocol.first_difference(expected, result) is None
+    assert bench.backpressure > 0          # the core really was held up by the link
+
+
+def _corrupt_crc(frame: bytes) -> bytes:
+    f = bytearray(frame)
+    f[-2] ^= 0x01 if f[-2] not in (hp.END ^ 1, hp.ESC ^ 1) else 0x02
+    return bytes(f)
+
+
+BAD_FRAMES = {
+    hp.Error.CRC: _corrupt_crc(hp.encode_frame(hp.Type.EVENTS, b"\x00\x00")),
+    hp.Error.TYPE: hp.encode_frame(0x42, b"\x00\x00"),
+    hp.Error.OVERFLOW: bytes(300) + bytes([hp.END]),
+    hp.Error.LENGTH: hp.encode_frame(hp.Type.EVENTS, b"\x00\x00\x00"),   # 1.5 records
+}
+
+
+def test_bad_frames_get_an_error_reply_and_the_link_recovers():
+    """Each bad frame gets ERROR with its code, reaches nothing (the golden result is as if
+    it had not been sent), and the next frame works."""
+    model, spikes = netgen.random_case(10, PARAMS, batch=1, steps=4)
+    good = list(hp.config_frames(config_words(model)))
+    events = list(hp.sample_frames(spikes[0], max_payload=4))
+    host = b"".join(good)
+    codes = list(BAD_FRAMES)
+    for n, frame in enumerate(events):
+        host += BAD_FRAMES[codes[n % len(codes)]] if n < len(codes) else b""
+        host += frame
+    host += hp.encode_frame(hp.Type.STATUS, b"x")        # STATUS with a payload: LENGTH
+    host += hp.status_request()
+    n_bad = min(len(codes), len(events)) + 1
+    n_good = len(good) + len(events) + 1
+    expected = golden.run(model, spikes)
+    n_events = sum(int(s.sum()) for s in expected.spikes) + spikes.shape[1] + 1 + \
+        model.layers[-1].size
+    bench = LinkBench(model, ready_prob=0.8, seed=3)
+    frames = bench.run(host, n_bad + n_good + n_events)
+    replies, words = split_replies(frames)
+    errors = [r.payload[0] for r in replies if r.type == hp.Type.ERROR]
+    assert errors == codes[:n_bad - 1] + [hp.Error.LENGTH]
+    status = hp.Status.unpack(replies[-1].payload)
+    assert status.bad_frames == n_bad and status.error_seen
+    result = protocol.decode_outputs(words, bench.shape, *spikes.shape[:2])
+    assert protocol.first_difference(expected, result) is None
