@@ -20,13 +20,13 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+from amaranth import Const, Module, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from delayhw.spec import Model
 
-from .layer import SCHEME_ENGINES, Mode, emit_layout
+from .layer import SCHEME_ENGINES, Mode, emit_layout, event_layout
 from .shape import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, SCORE_BITS, CoreShape, InKind,
                     OutKind, memory_depth)
 
@@ -125,6 +125,30 @@ class Core(wiring.Component):
         m.d.comb += [in_rd.addr.eq(src0.addr), in_rd.en.eq(src0.en), src0.data.eq(in_rd.data)]
         for k in range(1, n_layers):
             wiring.connect(m, engines[k].src, engines[k - 1].spikes)
+            if engine_class.event_driven:
+                wiring.connect(m, engines[k].src_events, engines[k - 1].events)
+        # event-driven engines also read this step's input channels as a list, in arrival
+        # order; the bitmap drops a channel's repeated events within a step
+        self.input_events = None
+        if engine_class.event_driven:
+            ev_layout = event_layout(shape.lanes)
+            m.submodules.in_events = ev_mem = memory.Memory(
+                shape=ev_layout, depth=memory_depth(shape.n_inputs), init=[])
+            self.input_events = ev_mem
+            ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
+            ev_count = Signal(range(shape.n_inputs + 1))
+            ev_pending = Signal()                     # an input event read the bitmap
+            ev_index = Signal(INDEX_BITS)
+            lane_bits = (shape.lanes - 1).bit_length()
+            src_ev = engines[0].src_events
+            m.d.comb += [ev_rd.addr.eq(src_ev.addr), ev_rd.en.eq(1),
+                         src_ev.data.eq(ev_rd.data), src_ev.count.eq(ev_count),
+                         ev_wr.addr.eq(ev_count), ev_wr.data.group.eq(ev_index >> lane_bits),
+                         ev_wr.data.mask.eq(Const(1, shape.lanes) << ev_index[:lane_bits]),
+                         ev_wr.en.eq(ev_pending & ~in_rd.data)]
+            m.d.sync += ev_pending.eq(0)
+            with m.If(ev_pending & ~in_rd.data):
+                m.d.sync += ev_count.eq(ev_count + 1)
 
         # ------------------------------------------------------------------ output queue
         layout = queue_layout(shape.lanes)
@@ -185,6 +209,8 @@ class Core(wiring.Component):
                 for engine in engines:
                     m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
                 m.d.sync += [clear_addr.eq(0), parity.eq(0)]
+                if engine_class.event_driven:
+                    m.d.sync += ev_count.eq(0)
                 m.next = "CLEAR_WAIT"
             with m.State("CLEAR_WAIT"):
                 m.d.comb += [self.status.busy.eq(1), in_wr.addr.eq(clear_addr),
@@ -201,6 +227,9 @@ class Core(wiring.Component):
                             with m.If(event.index < shape.n_inputs):
                                 m.d.comb += [in_wr.addr.eq(event.index), in_wr.data.eq(1),
                                              in_wr.en.eq(1)]
+                                if engine_class.event_driven:     # new in this step?
+                                    m.d.comb += [in_rd.addr.eq(event.index), in_rd.en.eq(1)]
+                                    m.d.sync += [ev_pending.eq(1), ev_index.eq(event.index)]
                             with m.Elif(dropped != 0xFFFF):
                                 m.d.sync += dropped.eq(dropped + 1)
                         with m.Case(InKind.STEP):
@@ -223,6 +252,8 @@ class Core(wiring.Component):
                 m.d.comb += [self.status.busy.eq(1), marker.eq(OutKind.STEP), marker_valid.eq(1)]
                 with m.If(queue.w_rdy):
                     m.d.sync += parity.eq(~parity)
+                    if engine_class.event_driven:
+                        m.d.sync += ev_count.eq(0)
                     m.next = "IDLE"
             with m.State("SCORES"):
                 m.d.comb += [self.status.busy.eq(1), readout.mode.eq(Mode.SCORES),
@@ -246,7 +277,11 @@ def built_memory_bits(core: Core) -> dict[str, int]:
     Fragment.get(core, None)
     bits = dict.fromkeys(core.shape.memory_bits(), 0)
     mems = [("input_bitmap", core.input_memory)]
-    mems += [(kind, mem) for engine in core.engines for kind, mem in engine.memories.items()]
+    if core.input_events is not None:
+        mems.append(("input_events", core.input_events))
+    for engine in core.engines:
+        for kind, mem in engine.memories.items():
+            mems += [(kind, one) for one in (mem if isinstance(mem, list) else [mem])]
     for kind, mem in mems:
         bits[kind] += mem.depth * Shape.cast(mem.shape).width
     bits["total"] = sum(v for k, v in bits.items() if k != "total")

@@ -20,7 +20,8 @@ import numpy as np
 from delayhw.errors import DelayhwError
 from delayhw.spec import LIMITS, LayerShape, Model
 
-SCHEMES = ("fifo",)          # "ring" follows in its own issue
+#: delay schemes: clock-driven delay lines, event-driven rings of future currents
+SCHEMES = ("fifo", "ring")
 INDEX_BITS = 16              # unit / channel index width in every event and config address
 LAYER_BITS = 8               # layer index width
 CONFIG_DATA_BITS = 32        # signed data of a configuration write
@@ -78,7 +79,7 @@ class CoreShape:
     def __post_init__(self):
         if self.scheme not in SCHEMES:
             raise DelayhwError(f"scheme: {self.scheme!r} is not available; choose one of "
-                               f"{SCHEMES} (the event-driven 'ring' scheme is not built yet)")
+                               f"{SCHEMES}")
         if self.lanes < 1 or self.lanes & (self.lanes - 1) or self.lanes > 64:
             raise DelayhwError(f"lanes: must be a power of two in 1..64, got {self.lanes}")
         if not 1 <= self.n_inputs <= LIMITS["n_inputs"][1]:
@@ -119,12 +120,31 @@ class CoreShape:
 
     # --------------------------------------------------------------------- cost formulas
 
-    def cycles_per_step(self) -> int:
+    def cycles_per_step(self, source_spikes=None, recurrent_spikes=None) -> int:
         """Clock cycles from accepting a STEP event to accepting the next input event, with
-        the output always ready: every synapse of every layer is visited once per step
+        the output always ready.
+
+        ``fifo``: every synapse of every layer is visited once per step
         (``sum_k ceil(N_k / lanes) * fan_in_k``) plus a fixed pipeline and control overhead
-        per layer and per step."""
-        return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD for l in self.layers) \
+        per layer and per step; the spike counts do not matter.
+
+        ``ring``: layer ``k`` spends ``ceil(N_k / lanes)`` cycles per spike it receives:
+        ``source_spikes[k]`` (distinct input channels of this step for layer 0, layer
+        ``k-1``'s spikes of this step otherwise) plus ``recurrent_spikes[k]`` (its own
+        spikes of the previous step, recurrent layers), then one neuron pass of
+        ``ceil(N_k / lanes)`` cycles, plus a fixed overhead. Without counts: the worst case,
+        every source spiking."""
+        if self.scheme == "fifo":
+            return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD
+                       for l in self.layers) + STEP_OVERHEAD
+        layers = self.layers
+        if source_spikes is None:
+            source_spikes = [l.n_in for l in layers]
+        if recurrent_spikes is None:
+            recurrent_spikes = [l.size if l.recurrent else 0 for l in layers]
+        return sum(l.groups(self.lanes) * (src + (rec if l.recurrent else 0) + 1)
+                   + RING_LAYER_OVERHEAD + (RING_RECURRENT_OVERHEAD if l.recurrent else 0)
+                   for l, src, rec in zip(layers, source_spikes, recurrent_spikes)) \
             + STEP_OVERHEAD
 
     def clear_cycles(self) -> int:
@@ -132,15 +152,30 @@ class CoreShape:
         walks = [self.n_inputs]
         for l in self.layers:
             g = l.groups(self.lanes)
-            walks.append(max(g * l.fan_in, (2 if l.recurrent else 1) * g))
+            if self.scheme == "ring":
+                walks.append(g * (l.d_max + 1))
+            else:
+                walks.append(max(g * l.fan_in, (2 if l.recurrent else 1) * g))
         return max(walks) + 2
 
     def cycles_formula(self) -> str:
+        if self.scheme == "ring":
+            return (f"sum_k ceil(N_k / {self.lanes}) * (spikes_into_k + 1) + "
+                    f"{RING_LAYER_OVERHEAD} * L + {RING_RECURRENT_OVERHEAD} * L_recurrent + "
+                    f"{STEP_OVERHEAD} (+1 per input event); spikes_into_k = distinct input "
+                    f"channels (k = 0) or layer k-1's spikes of this step, plus layer k's own "
+                    f"spikes of the previous step if it is recurrent")
         return (f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
                 f"{STEP_OVERHEAD} (+1 per input event)")
 
+    def event_bits(self) -> int:
+        """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
+        return INDEX_BITS - (self.lanes - 1).bit_length() + self.lanes
+
     def memory_bits(self) -> dict[str, int]:
         """Bits of every memory, by kind, for this scheme (what the generated core holds)."""
+        if self.scheme == "ring":
+            return self._ring_memory_bits()
         p = self.lanes
         bits = {"weights": 0, "delays": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
                 "scores": 0, "spike_bitmaps": 0, "input_bitmap": memory_depth(self.n_inputs)}
@@ -160,10 +195,39 @@ class CoreShape:
         return bits
 
 
+    def _ring_memory_bits(self) -> dict[str, int]:
+        """``ring``: fan-out weights and delays (as fifo), one ring of ``d_max+1`` slots of
+        ``acc_bits`` per unit (a memory per lane), membranes, bias, scores, a spike-event
+        list per lif layer, and the input bitmap plus the input event list."""
+        p = self.lanes
+        ev = self.event_bits()
+        bits = {"weights": 0, "delays": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
+                "spike_lists": 0, "input_bitmap": memory_depth(self.n_inputs),
+                "input_events": memory_depth(self.n_inputs) * ev}
+        for l in self.layers:
+            g = l.groups(p)
+            rows = memory_depth(g * l.fan_in)
+            bits["weights"] += rows * p * l.w_bits
+            bits["delays"] += rows * p * l.d_bits
+            bits["ring"] += p * memory_depth(g * (l.d_max + 1)) * l.acc_bits
+            bits["membranes"] += memory_depth(g) * p * l.v_bits
+            bits["bias"] += memory_depth(g) * p * l.w_bits if l.bias else 0
+            if l.kind == "readout":
+                bits["scores"] += memory_depth(g) * p * SCORE_BITS
+            else:
+                bits["spike_lists"] += memory_depth(g) * ev
+        bits["total"] = sum(bits.values())
+        return bits
+
+
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
 LAYER_OVERHEAD = 6
 STEP_OVERHEAD = 2
+#: ``ring``: the same per layer run, and the switch from the feedforward to the recurrent
+#: spike list (tests/test_gateware_ring.py::test_ring_cycles_per_step_match_the_formula).
+RING_LAYER_OVERHEAD = 8
+RING_RECURRENT_OVERHEAD = 1
 
 
 # ----------------------------------------------------------------------------- configuration
