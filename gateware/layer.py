@@ -130,8 +130,9 @@ class FifoLayer(LayerEngine):
         H   <= full[0:d_max]
 
     Pipeline: issue (addresses) -> synapse (taps, accumulate, write lines) -> neuron
-    (:class:`LifUnit` per lane, membrane write, spike word) -> emit register. Any stall of
-    ``emit`` freezes every stage (memory reads hold, writes wait).
+    (:class:`LifUnit` per lane, ``LifUnit.latency`` stages) -> write-back (membrane, score,
+    spike word) -> emit register. Any stall of ``emit`` freezes every stage (memory reads
+    hold, writes wait, the LIF units' ``en`` drops).
     """
 
     def elaborate(self, platform):
@@ -210,8 +211,13 @@ class FifoLayer(LayerEngine):
         a1 = Signal.like(addr0)
         g1 = Signal.like(g0)
         recsel1 = Signal(max(1, lane_bits))
-        v2, v3 = Signal(), Signal()     # v3: the emit stage holds group g2's result
+        v2 = Signal()                   # group g2's sums enter the LIF units
         g2 = Signal.like(g0)
+        # the LIF pipeline: stage n holds group ng[n]'s update; ng[-1] is written back
+        nv = [v2] + [Signal(name=f"nv{n + 1}") for n in range(LifUnit.latency)]
+        ng = [g2] + [Signal.like(g0, name=f"ng{n + 1}") for n in range(LifUnit.latency)]
+        vw, gw = nv[-1], ng[-1]
+        v3 = Signal()                   # the emit register holds group gw's result
         # running sums; stage 2 reads them the cycle after a group's last synapse
         acc = [Signal(signed(s.acc_bits), name=f"acc{l}") for l in range(lanes)]
         clearing = Signal()
@@ -273,18 +279,19 @@ class FifoLayer(LayerEngine):
             m.d.comb += [port.addr.eq(g1), port.en.eq(advance)]
         if not is_lif:
             scoring, score_read = Signal(), Signal()      # driven by the SCORE_* states
-            m.d.comb += [sc_rd.addr.eq(Mux(scoring, g0, g1)),
+            m.d.comb += [sc_rd.addr.eq(Mux(scoring, g0, ng[-2])),
                          sc_rd.en.eq(Mux(scoring, score_read, advance))]
         with m.If(advance):
             m.d.sync += [v2.eq(v1 & last1), g2.eq(g1)]
+            m.d.sync += [a.eq(b) for a, b in zip(nv[1:] + ng[1:], nv[:-1] + ng[:-1])]
 
         # ------------------------------------------------------------------ stage 2: neurons
         spike_bits = Signal(lanes)
         last_mask = (1 << (s.size - (groups - 1) * lanes)) - 1
-        lane_mask = Mux(g2 == groups - 1, last_mask, (1 << lanes) - 1)
+        lane_mask = Mux(gw == groups - 1, last_mask, (1 << lanes) - 1)
         for l in range(lanes):
             m.submodules[f"lif{l}"] = lif = LifUnit(s)
-            m.d.comb += [lif.v.eq(v_rd.data[l]), lif.i_syn.eq(acc[l]),
+            m.d.comb += [lif.en.eq(advance), lif.v.eq(v_rd.data[l]), lif.i_syn.eq(acc[l]),
                          lif.bias.eq(b_rd.data[l] if s.bias else 0), lif.beta.eq(beta),
                          lif.threshold.eq(threshold), lif.reset_zero.eq(reset_zero),
                          v_wr.data[l].eq(Mux(clearing, 0, lif.v_next)),
@@ -293,24 +300,24 @@ class FifoLayer(LayerEngine):
                 m.d.comb += sc_wr.data[l].eq(Mux(clearing, 0, sc_rd.data[l] + lif.v_next))
         neuron_writes = [v_wr] + ([] if is_lif else [sc_wr])
         for port in neuron_writes:
-            m.d.comb += [port.addr.eq(Mux(clearing, addr0, g2)),
-                         port.en.eq(Mux(clearing, addr0 < groups, v2 & advance))]
+            m.d.comb += [port.addr.eq(Mux(clearing, addr0, gw)),
+                         port.en.eq(Mux(clearing, addr0 < groups, vw & advance))]
         if is_lif:
             word = Signal(lanes)
             m.d.comb += [word.eq(spike_bits & lane_mask),
-                         s_wr.addr.eq(Mux(clearing, addr0, cur_bank * groups + g2)),
+                         s_wr.addr.eq(Mux(clearing, addr0, cur_bank * groups + gw)),
                          s_wr.data.eq(Mux(clearing, 0, word)),
-                         s_wr.en.eq(Mux(clearing, addr0 < banks * groups, v2 & advance))]
+                         s_wr.en.eq(Mux(clearing, addr0 < banks * groups, vw & advance))]
 
         # ------------------------------------------------------------------ emit register
         with m.If(advance):
-            m.d.sync += v3.eq(v2)
+            m.d.sync += v3.eq(vw)
         with m.If(emit.valid & emit.ready):
             m.d.sync += emit.valid.eq(0)
         if is_lif:
-            with m.If(advance & v2 & (word != 0)):
+            with m.If(advance & vw & (word != 0)):
                 m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SPIKE),
-                             emit.payload.unit.eq(g2 * lanes), emit.payload.bits.eq(word)]
+                             emit.payload.unit.eq(gw * lanes), emit.payload.bits.eq(word)]
 
         # ------------------------------------------------------------------ served spikes
         if is_lif:
@@ -342,7 +349,7 @@ class FifoLayer(LayerEngine):
                                 m.d.sync += [g0.eq(0), lane.eq(0)]
                                 m.next = "SCORE_READ"
             with m.State("RUN"):
-                with m.If(~issuing & ~v1 & ~v2 & ~v3 & ~emit.valid):
+                with m.If(~issuing & ~v1 & ~v3 & ~emit.valid & ~Cat(*nv).any()):
                     m.next = "IDLE"
             with m.State("CLEAR"):
                 m.d.comb += clearing.eq(1)

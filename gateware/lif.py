@@ -1,4 +1,4 @@
-"""The LIF arithmetic of DESIGN.md section 3 for one lane, combinational."""
+"""The LIF arithmetic of DESIGN.md section 3 for one lane, pipelined."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .shape import LayerShape
+from .shape import LIF_LATENCY, LayerShape
 
 
 class LifUnit(wiring.Component):
@@ -20,11 +20,21 @@ class LifUnit(wiring.Component):
     Parameters come from a :class:`LayerShape`: ``f_bits`` and ``v_bits`` are fixed,
     ``beta``, ``threshold`` and ``reset_zero`` are inputs (run-time configurable).
     ``i_syn`` must already be exact (``acc_bits`` wide), so nothing can overflow here.
+
+    Pipelined, one update per cycle: ``v_next``/``spike`` are the update of the inputs
+    presented :attr:`latency` enabled cycles earlier (every input, parameters included,
+    travels with its update). ``en`` low freezes every stage, so a stall loses nothing.
+    Stages: multiply ``v * beta`` (and ``i_syn + bias``) -> round and shift -> add and
+    clamp -> compare and reset.
     """
+
+    #: enabled cycles from the inputs to ``v_next``/``spike``
+    latency = LIF_LATENCY
 
     def __init__(self, shape: LayerShape):
         self._shape = shape
         super().__init__({
+            "en": In(1, init=1),
             "v": In(signed(shape.v_bits)),
             "i_syn": In(signed(shape.acc_bits)),
             "bias": In(signed(shape.w_bits)),
@@ -39,15 +49,40 @@ class LifUnit(wiring.Component):
         m = Module()
         s = self._shape
         vmin, vmax = s.v_range
+
+        def carried(value, n: int) -> Signal:
+            """``value`` delayed by ``n`` enabled cycles (the parameters that ride along)."""
+            for k in range(n):
+                reg = Signal.like(value, name=f"{value.name}_{k + 1}")
+                with m.If(self.en):
+                    m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        # 1: multiply; the synaptic current and bias are summed beside it
+        product = Signal(signed(s.v_bits + s.f_bits + 2))
+        current = Signal(signed(max(s.acc_bits, s.w_bits) + 1))
+        # 2: round and shift (floor: arithmetic)
         decayed = Signal(signed(s.v_bits + 2))
-        m.d.comb += decayed.eq((self.v * self.beta + (1 << (s.f_bits - 1))) >> s.f_bits)
-        u_wide = Signal(signed(max(s.v_bits + 2, s.acc_bits, s.w_bits) + 2))
-        m.d.comb += u_wide.eq(decayed + self.i_syn + self.bias)
+        current2 = Signal.like(current)
+        # 3: add and clamp
         u = Signal(signed(s.v_bits))
-        m.d.comb += u.eq(Mux(u_wide < vmin, vmin, Mux(u_wide > vmax, vmax, u_wide)))
+        u_wide = Signal(signed(max(s.v_bits + 2, current.shape().width) + 1))
+        m.d.comb += u_wide.eq(decayed + current2)
+        with m.If(self.en):
+            m.d.sync += [product.eq(self.v * self.beta), current.eq(self.i_syn + self.bias),
+                      decayed.eq((product + (1 << (s.f_bits - 1))) >> s.f_bits),
+                      current2.eq(current),
+                      u.eq(Mux(u_wide < vmin, vmin, Mux(u_wide > vmax, vmax, u_wide)))]
+        # 4: compare and reset
         if s.kind == "lif":
-            m.d.comb += self.spike.eq(u >= self.threshold)
-            m.d.comb += self.v_next.eq(Mux(self.spike, Mux(self.reset_zero, 0, u - self.threshold), u))
+            threshold = carried(self.threshold, 3)
+            reset_zero = carried(self.reset_zero, 3)
+            fires = u >= threshold
+            with m.If(self.en):
+                m.d.sync += [self.spike.eq(fires),
+                          self.v_next.eq(Mux(fires, Mux(reset_zero, 0, u - threshold), u))]
         else:
-            m.d.comb += self.v_next.eq(u)
+            with m.If(self.en):
+                m.d.sync += self.v_next.eq(u)
         return m

@@ -222,7 +222,8 @@ class CoreShape:
 
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
-LAYER_OVERHEAD = 6
+LIF_LATENCY = 4             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
+LAYER_OVERHEAD = 6 + LIF_LATENCY
 STEP_OVERHEAD = 2
 #: ``ring``: the same per layer run, and the switch from the feedforward to the recurrent
 #: spike list (tests/test_gateware_ring.py::test_ring_cycles_per_step_match_the_formula).

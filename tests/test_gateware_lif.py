@@ -33,34 +33,54 @@ SHAPES = [
 ]
 
 
+def run_pipelined(dut, cases, enable):
+    """Present ``cases`` to ``dut`` one per enabled cycle (``enable`` is a repeating pattern
+    of ``en``; a disabled cycle presents another, wrong, case) and return ``(v_next, spike)``
+    of each case, read ``dut.latency`` enabled cycles after it was presented."""
+    inputs = (dut.v, dut.i_syn, dut.bias, dut.beta, dut.threshold, dut.reset_zero)
+    got = []
+
+    async def bench(ctx):
+        presented = []          # the case of each enabled cycle (None while flushing)
+        cycle = 0
+        while len(got) < len(cases):
+            en = enable[cycle % len(enable)]
+            n = len(presented)
+            case = cases[n] if n < len(cases) else None
+            for port, value in zip(inputs, case if en and case else cases[(n * 5 + 3) % len(cases)]):
+                ctx.set(port, value)
+            ctx.set(dut.en, en)
+            await ctx.tick()
+            cycle += 1
+            if en:
+                presented.append(case)
+                if len(presented) >= dut.latency and presented[-dut.latency] is not None:
+                    got.append((ctx.get(dut.v_next), ctx.get(dut.spike)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s.kind}-v{s.v_bits}-f{s.f_bits}-w{s.w_bits}")
-def test_lif_unit_matches_the_equations_at_the_edges(shape):
+@pytest.mark.parametrize("stalls", [False, True], ids=["streaming", "stalled"])
+def test_lif_unit_matches_the_equations_at_the_edges(shape, stalls):
     dut = LifUnit(shape)
     f = shape.f_bits
     vmax = 2 ** (shape.v_bits - 1) - 1
     betas = sorted({0, 1, 2 ** (f - 1), 2 ** f - 1, 2 ** f})
     cases = list(itertools.product(edges(shape.v_bits), edges(shape.acc_bits), edges(shape.w_bits),
                                    betas, sorted({1, 2, vmax}), (0, 1)))
-    mismatches = []
-
-    async def bench(ctx):
-        for v, i_syn, bias, beta, threshold, reset_zero in cases:
-            ctx.set(dut.v, v)
-            ctx.set(dut.i_syn, i_syn)
-            ctx.set(dut.bias, bias)
-            ctx.set(dut.beta, beta)
-            ctx.set(dut.threshold, threshold)
-            ctx.set(dut.reset_zero, reset_zero)
-            got = (ctx.get(dut.v_next), ctx.get(dut.spike))
-            want = spec_update(v, i_syn, bias, beta, f, shape.v_bits, threshold, reset_zero,
-                               shape.kind)
-            if got != want:
-                mismatches.append(((v, i_syn, bias, beta, threshold, reset_zero), got, want))
-
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
-    assert len(cases) > 1000
+    if stalls:       # every input changes each cycle; en drops in an irregular pattern
+        cases = cases[::7]
+    enable = [1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1] if stalls else [1]
+    got = run_pipelined(dut, cases, enable)
+    want = [spec_update(v, i_syn, bias, beta, f, shape.v_bits, threshold, reset_zero, shape.kind)
+            for v, i_syn, bias, beta, threshold, reset_zero in cases]
+    assert len(cases) > (100 if stalls else 1000)
+    mismatches = [(c, g, w) for c, g, w in zip(cases, got, want) if g != w]
     assert not mismatches, mismatches[:5]
 
 
