@@ -237,7 +237,7 @@ class RingLayer(LayerEngine):
         for l in range(lanes):
             m.submodules[f"lif{l}"] = lif = LifUnit(s)
             lifs.append(lif)
-        latency = getattr(lifs[0], "latency", 0)
+        latency = LifUnit.latency
         # pipeline registers of stages 1 .. latency + 1 (the write-back stage)
         pv = [n_issuing] + [Signal(name=f"nv{k}") for k in range(1, latency + 2)]
         pg = [ng] + [Signal.like(ng, name=f"ng{k}") for k in range(1, latency + 2)]
@@ -257,16 +257,16 @@ class RingLayer(LayerEngine):
         spike_bits = Signal(lanes)
         last_mask = (1 << (s.size - (groups - 1) * lanes)) - 1
         lane_mask = Mux(pg[wb] == groups - 1, last_mask, (1 << lanes) - 1)
-        write_back = Signal()
+        write_back, written = Signal(), Signal()     # written: the emit register is loaded
         m.d.comb += write_back.eq(pv[wb] & advance)
+        with m.If(advance):
+            m.d.sync += written.eq(write_back)
         for l, lif in enumerate(lifs):
             m.d.comb += [lif.v.eq(v_rd.data[l]), lif.i_syn.eq(ring_rd[l].data),
                          lif.bias.eq(b_rd.data[l] if s.bias else 0), lif.beta.eq(beta),
                          lif.threshold.eq(threshold), lif.reset_zero.eq(reset_zero),
                          v_wr.data[l].eq(Mux(clearing, 0, lif.v_next)),
-                         spike_bits[l].eq(lif.spike)]
-            if hasattr(lif, "en"):
-                m.d.comb += lif.en.eq(advance)
+                         spike_bits[l].eq(lif.spike), lif.en.eq(advance)]
             if not is_lif:
                 m.d.comb += sc_wr.data[l].eq(Mux(clearing, 0, sc_rd.data[l] + lif.v_next))
         for port in [v_wr] + ([] if is_lif else [sc_wr]):
@@ -333,7 +333,7 @@ class RingLayer(LayerEngine):
                     m.next = "NEURONS"
             with m.State("NEURONS"):
                 m.d.comb += neurons_phase.eq(1)
-                with m.If(~n_issuing & ~Cat(*pv[1:]).any() & ~emit.valid):
+                with m.If(~n_issuing & ~Cat(*pv[1:]).any() & ~written & ~emit.valid):
                     m.d.sync += [ptr.eq(Mux(ptr == slots - 1, 0, ptr + 1)), ptr_prev.eq(ptr)]
                     m.next = "IDLE"
             with m.State("CLEAR"):

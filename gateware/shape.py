@@ -132,8 +132,10 @@ class CoreShape:
         ``source_spikes[k]`` (distinct input channels of this step for layer 0, layer
         ``k-1``'s spikes of this step otherwise) plus ``recurrent_spikes[k]`` (its own
         spikes of the previous step, recurrent layers), then one neuron pass of
-        ``ceil(N_k / lanes)`` cycles, plus a fixed overhead. Without counts: the worst case,
-        every source spiking."""
+        ``ceil(N_k / lanes)`` cycles, plus a fixed overhead, plus the event pipeline's drain
+        if it received any spike, plus one cycle to switch to the recurrent list when a
+        recurrent layer's source was silent. Without counts: the worst case, every source
+        spiking."""
         if self.scheme == "fifo":
             return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD
                        for l in self.layers) + STEP_OVERHEAD
@@ -142,10 +144,29 @@ class CoreShape:
             source_spikes = [l.n_in for l in layers]
         if recurrent_spikes is None:
             recurrent_spikes = [l.size if l.recurrent else 0 for l in layers]
-        return sum(l.groups(self.lanes) * (src + (rec if l.recurrent else 0) + 1)
-                   + RING_LAYER_OVERHEAD + (RING_RECURRENT_OVERHEAD if l.recurrent else 0)
-                   for l, src, rec in zip(layers, source_spikes, recurrent_spikes)) \
-            + STEP_OVERHEAD
+        total = STEP_OVERHEAD
+        for l, src, rec in zip(layers, source_spikes, recurrent_spikes):
+            rec = rec if l.recurrent else 0
+            total += l.groups(self.lanes) * (src + rec + 1) + RING_LAYER_OVERHEAD
+            total += RING_EVENT_DRAIN if src + rec else 0
+            total += RING_RECURRENT_SWITCH if l.recurrent and not src else 0
+        return total
+
+    def cycles_of_sample(self, input_spikes, layer_spikes) -> list[int]:
+        """:meth:`cycles_per_step` of every step of one sample, from its input ``(T,
+        n_inputs)`` and the spikes ``(T, size)`` of every lif layer (the golden model's)."""
+        input_spikes = np.asarray(input_spikes) != 0
+        lif = iter(layer_spikes)
+        per_layer = [np.asarray(next(lif)) != 0 if l.kind == "lif" else None
+                     for l in self.layers]
+        out = []
+        for t in range(input_spikes.shape[0]):
+            src = [int(input_spikes[t].sum())] + [int(per_layer[k][t].sum())
+                                                  for k in range(len(self.layers) - 1)]
+            rec = [int(per_layer[k][t - 1].sum()) if l.recurrent and t else 0
+                   for k, l in enumerate(self.layers)]
+            out.append(self.cycles_per_step(src, rec))
+        return out
 
     def clear_cycles(self) -> int:
         """Cycles of the state-clearing walk after reset and after every sample."""
@@ -160,11 +181,12 @@ class CoreShape:
 
     def cycles_formula(self) -> str:
         if self.scheme == "ring":
-            return (f"sum_k ceil(N_k / {self.lanes}) * (spikes_into_k + 1) + "
-                    f"{RING_LAYER_OVERHEAD} * L + {RING_RECURRENT_OVERHEAD} * L_recurrent + "
-                    f"{STEP_OVERHEAD} (+1 per input event); spikes_into_k = distinct input "
-                    f"channels (k = 0) or layer k-1's spikes of this step, plus layer k's own "
-                    f"spikes of the previous step if it is recurrent")
+            return (f"sum_k [ceil(N_k / {self.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
+                    f" + {RING_EVENT_DRAIN} if S_k + R_k > 0 + {RING_RECURRENT_SWITCH} if "
+                    f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD} (+1 per input "
+                    f"event); S_k = spikes into layer k this step (distinct input channels "
+                    f"for k = 0, else layer k-1's spikes), R_k = layer k's own spikes of the "
+                    f"previous step if it is recurrent, else 0")
         return (f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
                 f"{STEP_OVERHEAD} (+1 per input event)")
 
@@ -225,10 +247,12 @@ class CoreShape:
 LIF_LATENCY = 4             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
 LAYER_OVERHEAD = 6 + LIF_LATENCY
 STEP_OVERHEAD = 2
-#: ``ring``: the same per layer run, and the switch from the feedforward to the recurrent
-#: spike list (tests/test_gateware_ring.py::test_ring_cycles_per_step_match_the_formula).
-RING_LAYER_OVERHEAD = 8
-RING_RECURRENT_OVERHEAD = 1
+#: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
+#: switch to the recurrent list when the source was silent (measured in
+#: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).
+RING_LAYER_OVERHEAD = 7 + LIF_LATENCY
+RING_EVENT_DRAIN = 4
+RING_RECURRENT_SWITCH = 1
 
 
 # ----------------------------------------------------------------------------- configuration

@@ -1,0 +1,163 @@
+"""The ``ring`` scheme (event-driven rings of future currents) in amaranth.sim against the
+golden model: random networks over every lane count, the read-modify-write hazard,
+back-pressure, configuration, cycles and memory against the formulas."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from delayhw import golden, netgen
+from delayhw.gateware import protocol, pysim
+from delayhw.gateware.core import Core, built_memory_bits
+from delayhw.gateware.shape import CoreShape, InKind
+from delayhw.spec import Layer, Model
+
+VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
+
+
+def ring_run(model, spikes, lanes=1, *, from_config=False, queue=8, words=None, **kwargs):
+    shape = replace(CoreShape.from_model(model, lanes, "ring"), out_fifo_depth=queue)
+    core = Core(shape) if from_config else Core(shape, model)
+    config = protocol.config_stream(model) if from_config else []
+    words = protocol.batch_words(spikes) if words is None else words
+    run = pysim.simulate(core, words, config, **kwargs)
+    return run, protocol.decode_outputs(run.outputs, shape, *spikes.shape[:2])
+
+
+def assert_matches_golden(model, spikes, result):
+    difference = protocol.first_difference(golden.run(model, spikes), result)
+    assert difference is None, str(difference)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("seed", range(6))
+def test_ring_matches_golden_on_random_networks(seed, lanes):
+    # the seeds of tests/test_gateware_core.py, whose coverage test checks the features
+    model, spikes = netgen.random_case(1000 * min(lanes, 4) + seed, VARIED, batch=2, steps=7)
+    _, result = ring_run(model, spikes, lanes)
+    assert_matches_golden(model, spikes, result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("seed", range(60))
+def test_ring_matches_golden_sweep(seed, lanes):
+    params = netgen.NetParams(max_inputs=24, max_size=24, max_layers=4, d_max=(0, 20))
+    model, spikes = netgen.random_case(70_000 + 1000 * lanes + seed, params, batch=2, steps=12)
+    _, result = ring_run(model, spikes, lanes, ready_prob=0.6, seed=seed)
+    assert_matches_golden(model, spikes, result)
+
+
+def _pileup_model(n_inputs: int, delay: int, d_max: int, recurrent: bool) -> Model:
+    """1-unit layers, every synapse with the same delay: every spike of a step adds into
+    the same unit and slot, back to back."""
+    hidden = Layer(name="h", kind="lif", size=1, w_bits=6, v_bits=12, f_bits=4, beta=12,
+                   d_max=d_max, w=np.arange(1, n_inputs + 1).reshape(1, -1) % 29 - 7,
+                   d=np.full((1, n_inputs), delay),
+                   w_rec=np.array([[-5]]) if recurrent else None,
+                   d_rec=np.array([[max(1, delay)]]) if recurrent else None,
+                   threshold=20, reset="subtract")
+    out = Layer(name="o", kind="readout", size=1, w_bits=6, v_bits=16, f_bits=4, beta=14,
+                d_max=d_max, w=np.array([[9]]), d=np.array([[delay]]))
+    return Model(n_inputs=n_inputs, layers=(hidden, out)).validate()
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+@pytest.mark.parametrize("delay, d_max, recurrent", [(0, 0, False), (2, 3, False),
+                                                      (3, 3, True)])
+def test_back_to_back_additions_to_one_unit_and_slot(delay, d_max, recurrent, lanes):
+    # the read-modify-write hazard: 24 input spikes per step all land in unit 0, slot
+    # (t + delay), one addition per cycle; any lost addition changes the membrane
+    model = _pileup_model(24, delay, d_max, recurrent)
+    spikes = np.ones((1, 8, 24), dtype=np.uint8)
+    spikes[0, 3] = 0
+    spikes[0, 5, ::3] = 0
+    _, result = ring_run(model, spikes, lanes)
+    assert_matches_golden(model, spikes, result)
+    assert result.spikes[0].sum() > 0            # the pile-up really drives the neuron
+
+
+def test_layers_smaller_than_the_lanes_and_the_pipeline():
+    # 3 units on 8 lanes: every spike word of the hidden layer carries several spikes that
+    # the readout visits on consecutive cycles, into the same ring rows
+    rng = np.random.default_rng(5)
+    params = netgen.NetParams(max_inputs=3, max_size=3, max_layers=3, d_max=(1, 2),
+                              p_recurrent=1.0)
+    for seed in range(3):
+        model = netgen.random_model(np.random.default_rng(seed), params)
+        spikes = netgen.random_spikes(rng, 2, 10, model.n_inputs, 0.9)
+        _, result = ring_run(model, spikes, 8)
+        assert_matches_golden(model, spikes, result)
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_ring_output_back_pressure_changes_nothing(lanes):
+    for seed in range(3):
+        model, _ = netgen.random_case(300 + seed, VARIED)
+        spikes = netgen.random_spikes(np.random.default_rng(seed), 2, 8, model.n_inputs, 0.7)
+        free, _ = ring_run(model, spikes, lanes, queue=2)
+        pressed, result = ring_run(model, spikes, lanes, queue=2, ready_prob=0.03, seed=seed)
+        assert pressed.outputs == free.outputs
+        assert pressed.backpressure_cycles > 0 and free.backpressure_cycles == 0
+        assert max(pressed.step_cycles) > max(free.step_cycles)     # the engines stalled
+        assert_matches_golden(model, spikes, result)
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_ring_configuration_stream_gives_the_same_bits_as_elaboration(lanes):
+    for seed in range(3):
+        model, spikes = netgen.random_case(200 + seed, VARIED, batch=2, steps=6)
+        elaborated, _ = ring_run(model, spikes, lanes)
+        configured, result = ring_run(model, spikes, lanes, from_config=True)
+        assert configured.outputs == elaborated.outputs
+        assert configured.config_errors == 0
+        assert_matches_golden(model, spikes, result)
+
+
+def test_repeated_input_events_in_a_step_count_once():
+    # SPIKE(i) marks channel i: sending it twice in a step must not add its weights twice
+    model, spikes = netgen.random_case(410, VARIED, batch=2, steps=6)
+    words = []
+    for sample in spikes:
+        for row in sample:
+            active = [protocol.input_word(InKind.SPIKE, int(i)) for i in np.flatnonzero(row)]
+            words += active + active[::-1] + [protocol.input_word(InKind.STEP)]
+        words.append(protocol.input_word(InKind.SAMPLE))
+    assert len(words) > len(protocol.batch_words(spikes))
+    _, result = ring_run(model, spikes, 2, words=words)
+    assert_matches_golden(model, spikes, result)
+
+
+@pytest.mark.parametrize("cut", [3, 9])
+def test_ring_reset_in_the_middle_of_a_sample_returns_to_a_clean_state(cut):
+    model, spikes = netgen.random_case(600, netgen.NetParams(p_recurrent=1.0, d_max=(2, 5)),
+                                       batch=2, steps=6)
+    shape = CoreShape.from_model(model, 1, "ring")
+    words = protocol.batch_words(spikes)
+    run = pysim.simulate(Core(shape, model), words[:cut] + words, reset_after=cut)
+    after = run.outputs[run.outputs_before_reset:]
+    assert_matches_golden(model, spikes, protocol.decode_outputs(after, shape, 2, 6))
+
+
+def test_cycles_per_step_match_the_formula():
+    # the formula counts spikes: take them from the golden model, step by step
+    params = replace(VARIED, p_recurrent=0.6)
+    rng = np.random.default_rng(11)
+    for seed, lanes in [(0, 1), (1, 2), (2, 4), (3, 1), (4, 8), (5, 2)]:
+        model = netgen.random_model(np.random.default_rng(720 + seed), params)
+        spikes = netgen.random_spikes(rng, 1, 8, model.n_inputs, 0.4)
+        shape = CoreShape.from_model(model, lanes, "ring")
+        run = pysim.simulate(Core(shape, model), protocol.batch_words(spikes))
+        expected = golden.run(model, spikes)
+        formula = shape.cycles_of_sample(spikes[0], [s[0] for s in expected.spikes])
+        assert run.step_cycles == formula
+        assert max(formula) <= shape.cycles_per_step()      # the manifest's worst case
+
+
+def test_ring_memory_bits_formula_counts_what_is_built():
+    for seed in range(6):
+        model = netgen.random_model(np.random.default_rng(seed), VARIED)
+        for lanes in (1, 4):
+            core = Core.from_model(model, lanes, "ring")
+            assert built_memory_bits(core) == core.shape.memory_bits()
