@@ -49,33 +49,40 @@ def test_ring_matches_golden_sweep(seed, lanes):
     assert_matches_golden(model, spikes, result)
 
 
-def _pileup_model(n_inputs: int, delay: int, d_max: int, recurrent: bool) -> Model:
-    """1-unit layers, every synapse with the same delay: every spike of a step adds into
-    the same unit and slot, back to back."""
-    hidden = Layer(name="h", kind="lif", size=1, w_bits=6, v_bits=12, f_bits=4, beta=12,
-                   d_max=d_max, w=np.arange(1, n_inputs + 1).reshape(1, -1) % 29 - 7,
-                   d=np.full((1, n_inputs), delay),
-                   w_rec=np.array([[-5]]) if recurrent else None,
-                   d_rec=np.array([[max(1, delay)]]) if recurrent else None,
-                   threshold=20, reset="subtract")
-    out = Layer(name="o", kind="readout", size=1, w_bits=6, v_bits=16, f_bits=4, beta=14,
-                d_max=d_max, w=np.array([[9]]), d=np.array([[delay]]))
+def _pileup_model(n_inputs: int, delay: int, d_max: int, readout_only: bool) -> Model:
+    """1-unit layers, every synapse with the same delay, so all spikes of a step add into
+    one unit and slot back to back, and no leak (beta 0), so a lost addition shows: the
+    lif unit (weights 1, threshold ``n_inputs``, reset to zero) spikes only if every
+    addition arrived; a readout's score is the sum of every current."""
+    out = Layer(name="o", kind="readout", size=1, w_bits=6, v_bits=16, f_bits=4, beta=0,
+                d_max=d_max, w=np.arange(1, n_inputs + 1).reshape(1, -1), d=np.full((1, n_inputs), delay))
+    if readout_only:
+        return Model(n_inputs=n_inputs, layers=(out,)).validate()
+    hidden = Layer(name="h", kind="lif", size=1, w_bits=6, v_bits=12, f_bits=4, beta=0,
+                   d_max=d_max, w=np.ones((1, n_inputs), dtype=np.int64),
+                   d=np.full((1, n_inputs), delay), threshold=n_inputs, reset="zero")
+    out = replace(out, w=np.array([[9]]), d=np.array([[delay]]))
     return Model(n_inputs=n_inputs, layers=(hidden, out)).validate()
 
 
 @pytest.mark.parametrize("lanes", [1, 4])
-@pytest.mark.parametrize("delay, d_max, recurrent", [(0, 0, False), (2, 3, False),
-                                                      (3, 3, True)])
-def test_back_to_back_additions_to_one_unit_and_slot(delay, d_max, recurrent, lanes):
+@pytest.mark.parametrize("delay, d_max", [(0, 0), (2, 3), (3, 3)])
+@pytest.mark.parametrize("readout_only", [False, True], ids=["lif", "readout"])
+def test_back_to_back_additions_to_one_unit_and_slot(delay, d_max, readout_only, lanes):
     # the read-modify-write hazard: 24 input spikes per step all land in unit 0, slot
-    # (t + delay), one addition per cycle; any lost addition changes the membrane
-    model = _pileup_model(24, delay, d_max, recurrent)
+    # (t + delay), one addition per cycle; a lost addition changes the spikes or score
+    model = _pileup_model(24, delay, d_max, readout_only)
     spikes = np.ones((1, 8, 24), dtype=np.uint8)
-    spikes[0, 3] = 0
+    spikes[0, 3, 5] = 0
     spikes[0, 5, ::3] = 0
     _, result = ring_run(model, spikes, lanes)
     assert_matches_golden(model, spikes, result)
-    assert result.spikes[0].sum() > 0            # the pile-up really drives the neuron
+    expected = golden.run(model, spikes)
+    if readout_only:        # beta 0: v(t) = I(t), score = sum of every current
+        w = model.layers[0].w[0]
+        assert expected.scores[0, 0] == int((spikes[0, :8 - delay] @ w).sum())
+    else:
+        assert 0 < expected.spikes[0].sum() < 8      # full steps spike, partial ones do not
 
 
 def test_layers_smaller_than_the_lanes_and_the_pipeline():
