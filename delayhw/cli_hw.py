@@ -191,7 +191,9 @@ def _probability(text: str) -> float:
 
 def _core_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
     p.add_argument("--scheme", choices=SCHEME_CHOICES, default="fifo",
-                   help="delay scheme (default fifo; ring is not built yet)")
+                   help="delay scheme: fifo (clock-driven delay lines, cycles independent of "
+                        "activity) or ring (event-driven rings of future currents, cycles "
+                        "grow with spikes); default fifo")
     p.add_argument("--lanes", type=_lanes, default=lanes_default,
                    help="parallel neuron lanes, a power of 2 (default "
                         f"{lanes_default or '1, 2 or 4 by shape'})")
