@@ -84,7 +84,11 @@ def schemes(activity: float, lanes: int) -> dict:
             expected, protocol.decode_outputs(run.outputs, shape, 1, 12)) is None
         row[f"{scheme}_cycles_per_step"] = round(float(np.mean(run.step_cycles)), 1)
         if scheme == "ring":
-            assert run.step_cycles == shape.cycles_of_sample(spikes[0], [s[0] for s in expected.spikes])
+            formula = shape.cycles_of_sample(spikes[0], [s[0] for s in expected.spikes])
+            row["ring_formula_cycles_per_step"] = round(float(np.mean(formula)), 1)
+            # equal unless a neuron pass out-runs the one-spike-per-cycle output stream
+            assert all(r >= f for r, f in zip(run.step_cycles, formula))
+            assert lanes > 1 or run.step_cycles == formula
     row["fifo_over_ring"] = round(row["fifo_cycles_per_step"] / row["ring_cycles_per_step"], 2)
     print(f"activity {activity:.0%} lanes {lanes}: fifo {row['fifo_cycles_per_step']}, ring "
           f"{row['ring_cycles_per_step']} cycles/step ({row['fifo_over_ring']}x)", flush=True)

@@ -134,8 +134,13 @@ class CoreShape:
         spikes of the previous step, recurrent layers), then one neuron pass of
         ``ceil(N_k / lanes)`` cycles, plus a fixed overhead, plus the event pipeline's drain
         if it received any spike, plus one cycle to switch to the recurrent list when a
-        recurrent layer's source was silent. Without counts: the worst case, every source
-        spiking."""
+        recurrent layer's source was silent. Without counts: every source spiking.
+
+        The output stream sends one spike per cycle. With one lane a neuron pass makes at
+        most one spike per cycle, so the formula is exact; with more lanes, a pass whose
+        spike words carry more spikes than the stream drains fills the output queue
+        (``out_fifo_depth`` words) and then waits for it: the formula is then a lower bound
+        (``bench/ring.py`` reports measured cycles)."""
         if self.scheme == "fifo":
             return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD
                        for l in self.layers) + STEP_OVERHEAD
