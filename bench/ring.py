@@ -14,7 +14,8 @@ ring memory and cycles. Writes bench/results/ring.json and ring.png.
 3. SHD size: 700 -> 128 recurrent -> 20, d_max 25 (bench/golden.py's network), input at 3%
    per step, 100 steps, 8 samples: cycles per step from the ring formula (checked against
    amaranth.sim in tests/test_gateware_ring.py) with the golden model's spike counts,
-   memory bits by kind against the ECP5-85F block RAM, samples/s at 100 MHz.
+   memory bits by kind against the ECP5-85F block RAM, samples/s at 100 MHz; with 1, 4 and
+   16 lanes also measured in Verilator (2 samples).
 
     python bench/ring.py
 """
@@ -36,6 +37,7 @@ from delayhw import golden, netgen  # noqa: E402
 from delayhw.gateware import protocol, pysim  # noqa: E402
 from delayhw.gateware.core import Core, built_memory_bits  # noqa: E402
 from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.sim import cosim  # noqa: E402
 from delayhw.spec import Layer, Model  # noqa: E402
 
 ECP5_85F_BRAM_BITS = 208 * 18 * 1024
@@ -121,11 +123,27 @@ def shd(input_activity: float = 0.03, steps: int = 100, batch: int = 8) -> dict:
                 CoreShape.from_model(model, lanes, "fifo").cycles_per_step(),
             "shd_samples_per_s_at_100mhz": round(100e6 / cycles, 1),
             "memory_bits": bits, "fifo_memory_bits_total": fifo_bits["total"],
-            "fits_ecp5_85f_bram": bits["total"] < ECP5_85F_BRAM_BITS,
+            "fits_ecp5_85f_bram": bits["total"] < ECP5_85F_BRAM_BITS, "_per_sample": per_sample,
             "bram_fraction": round(bits["total"] / ECP5_85F_BRAM_BITS, 3)})
         print(f"SHD lanes {lanes:2d}: {cycles / steps:8.1f} cycles/step, "
               f"{100e6 / cycles:7.1f} samples/s at 100 MHz, ring memory {bits['total']} bits "
               f"({bits['total'] / ECP5_85F_BRAM_BITS:.0%} of ECP5-85F BRAM)", flush=True)
+    # measured in Verilator: cycles of the same samples run once and twice (the difference
+    # leaves out the configuration writes and start-up), against the formula's total
+    for row in out["lanes"]:
+        if row["lanes"] not in (1, 4, 16):
+            continue
+        few = spikes[:2]
+        once = cosim.run_rtl(model, few, scheme="ring", lanes=row["lanes"])
+        twice = cosim.run_rtl(model, np.concatenate([few, few]), scheme="ring", lanes=row["lanes"])
+        assert cosim.compare(model, few, once.result) is None
+        measured = (twice.cycles - once.cycles) / len(few)
+        row["verilator_cycles_per_sample"] = round(measured)
+        row["verilator_over_formula"] = round(measured / np.mean(row["_per_sample"][:2]), 4)
+        print(f"SHD lanes {row['lanes']:2d}: Verilator {measured:.0f} cycles/sample, "
+              f"{row['verilator_over_formula']} x the formula", flush=True)
+    for row in out["lanes"]:
+        del row["_per_sample"]
     t = time.perf_counter()
     built = built_memory_bits(Core(CoreShape.from_model(model, 1, "ring"), model))
     out["memory_bits_built_1_lane"] = built
