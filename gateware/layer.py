@@ -116,20 +116,25 @@ def _rows(mat: np.ndarray, lanes: int, groups: int) -> np.ndarray:
 
 
 class FifoLayer(LayerEngine):
-    """The ``fifo`` delay scheme: every synapse owns a delay line of ``d_max`` bits.
+    """The ``fifo`` delay scheme: a spike history of ``d_max`` past steps per source.
 
     Clock-driven: each step visits every synapse ``(j, i)`` once, ``lanes`` units at a time,
     one synapse per cycle per lane, in address order ``g * fan_in + i`` (units of group
-    ``g``; feedforward inputs, then recurrent ones). A synapse's line ``H`` holds the
-    presynaptic spikes of past steps, newest in bit 0. With ``new`` the presynaptic spike
-    entering this step (this step's for feedforward, the previous step's for recurrent
-    synapses, so ``lag`` is 0 or 1)::
+    ``g``; feedforward inputs, then recurrent ones). The delay line a synapse would own holds
+    the same bits for every synapse of one source ``i``, so it is kept once per source: row
+    ``i`` of the history memory, ``H_i``, holds source i's spikes of past steps, newest in
+    bit 0. With ``new`` source i's spike entering this step (this step's for feedforward,
+    the previous step's for recurrent sources, so ``lag`` is 0 or 1)::
 
-        full = {H, new}            # bit m = s(t - lag - m)
-        tap  = full[D - lag]       # = s(t - D)
-        H   <= full[0:d_max]
+        full = {H_i, new}          # bit m = s_i(t - lag - m): d_max + 1 steps
+        tap  = full[D[j,i] - lag]  # = s_i(t - D[j,i]), each lane with its own D
+        H_i <= full[0:d_max]       # written once per step, on the last group's pass
 
-    Pipeline: issue (addresses) -> synapse (taps, accumulate, write lines) -> neuron
+    All lanes read the same row (they sweep the same source), so the history costs
+    ``fan_in x d_max`` bits per layer whatever the lane count, written as whole rows (no
+    bit-granular writes in block RAM).
+
+    Pipeline: issue (addresses) -> taps (history shift written back) -> sums -> neuron
     (:class:`LifUnit` per lane, ``LifUnit.latency`` stages) -> write-back (membrane, score,
     spike word) -> emit register. Any stall of ``emit`` freezes every stage (memory reads
     hold, writes wait, the LIF units' ``en`` drops).
@@ -176,8 +181,8 @@ class FifoLayer(LayerEngine):
         w_rd, w_wr = w_mem.read_port(), w_mem.write_port(granularity=1)
         d_rd, d_wr = d_mem.read_port(), d_mem.write_port(granularity=1)
         v_rd, v_wr = v_mem.read_port(), v_mem.write_port()
-        if s.d_max:
-            h_mem = add_memory("delay_lines", data.ArrayLayout(unsigned(s.d_max), lanes), depth)
+        if s.d_max:     # one spike history per source (input, then recurrent unit)
+            h_mem = add_memory("delay_lines", unsigned(s.d_max), fan_in)
             h_rd, h_wr = h_mem.read_port(), h_mem.write_port()
         if s.bias:
             b_mem = add_memory("bias", data.ArrayLayout(signed(s.w_bits), lanes), groups,
@@ -203,22 +208,25 @@ class FifoLayer(LayerEngine):
         advance = Signal()
         m.d.comb += advance.eq(~emit.valid | emit.ready)
 
-        addr0 = Signal(range(max(depth, banks * groups) + 1))   # synapse address / clear counter
+        addr0 = Signal(range(max(depth, banks * groups, fan_in) + 1))   # synapse address / clear counter
         i0 = Signal(range(fan_in + 1))
         g0 = Signal(range(groups + 1))
         issuing = Signal()
-        v1, last1, first1, rec1 = Signal(), Signal(), Signal(), Signal()
-        a1 = Signal.like(addr0)
+        v1, last1, first1, rec1, commit1 = Signal(), Signal(), Signal(), Signal(), Signal()
+        i1 = Signal.like(i0)
         g1 = Signal.like(g0)
         recsel1 = Signal(max(1, lane_bits))
-        v2 = Signal()                   # group g2's sums enter the LIF units
+        v2, last2, first2 = Signal(), Signal(), Signal()
         g2 = Signal.like(g0)
+        added = [Signal(signed(s.w_bits), name=f"added{l}") for l in range(lanes)]  # w or 0
+        v3 = Signal()                   # group g3's sums enter the LIF units
+        g3 = Signal.like(g0)
         # the LIF pipeline: stage n holds group ng[n]'s update; ng[-1] is written back
-        nv = [v2] + [Signal(name=f"nv{n + 1}") for n in range(LifUnit.latency)]
-        ng = [g2] + [Signal.like(g0, name=f"ng{n + 1}") for n in range(LifUnit.latency)]
+        nv = [v3] + [Signal(name=f"nv{n + 1}") for n in range(LifUnit.latency)]
+        ng = [g3] + [Signal.like(g0, name=f"ng{n + 1}") for n in range(LifUnit.latency)]
         vw, gw = nv[-1], ng[-1]
-        v3 = Signal()                   # the emit register holds group gw's result
-        # running sums; stage 2 reads them the cycle after a group's last synapse
+        v_emit = Signal()               # the emit register holds group gw's result
+        # running sums; stage 3 reads them the cycle after a group's last synapse
         acc = [Signal(signed(s.acc_bits), name=f"acc{l}") for l in range(lanes)]
         clearing = Signal()
         lane = Signal(range(lanes + 1))       # score walk
@@ -226,8 +234,10 @@ class FifoLayer(LayerEngine):
         # ------------------------------------------------------------------ stage 0: issue
         is_rec0 = Signal()
         m.d.comb += is_rec0.eq(i0 >= s.n_in)
-        for port in (w_rd, d_rd) + ((h_rd,) if s.d_max else ()):
+        for port in (w_rd, d_rd):
             m.d.comb += [port.addr.eq(addr0), port.en.eq(advance)]
+        if s.d_max:
+            m.d.comb += [h_rd.addr.eq(i0), h_rd.en.eq(advance)]
         m.d.comb += [
             self.src.addr.eq(i0),
             self.src.en.eq(advance & issuing & ~is_rec0),
@@ -240,7 +250,7 @@ class FifoLayer(LayerEngine):
                          s_rec.en.eq(advance)]
         with m.If(advance):
             m.d.sync += [v1.eq(issuing), last1.eq(i0 == fan_in - 1), first1.eq(i0 == 0),
-                         rec1.eq(is_rec0), a1.eq(addr0), g1.eq(g0)]
+                         rec1.eq(is_rec0), i1.eq(i0), g1.eq(g0), commit1.eq(g0 == groups - 1)]
             if s.recurrent and lane_bits:
                 m.d.sync += recsel1.eq(rec_index[:lane_bits])
             with m.If(issuing):
@@ -252,40 +262,43 @@ class FifoLayer(LayerEngine):
                 with m.Else():
                     m.d.sync += i0.eq(i0 + 1)
 
-        # ------------------------------------------------------------------ stage 1: synapses
+        # ------------------------------------------------------------------ stage 1: taps
         new_bit = Signal()
         if s.recurrent:
             m.d.comb += new_bit.eq(Mux(rec1, s_rec.data.bit_select(recsel1, 1) if lane_bits
                                        else s_rec.data[0], self.src.data))
         else:
             m.d.comb += new_bit.eq(self.src.data)
+        full = Signal(s.d_max + 1)          # bit m = s(t - lag - m) of source i1
+        m.d.comb += full.eq(Cat(new_bit, h_rd.data) if s.d_max else new_bit)
         for l in range(lanes):
             tap = Signal(name=f"tap{l}")
-            if s.d_max:
-                full = Signal(s.d_max + 1, name=f"full{l}")
-                m.d.comb += full.eq(Cat(new_bit, h_rd.data[l]))
-                m.d.comb += tap.eq(full.bit_select((d_rd.data[l] - rec1).as_unsigned(), 1))
-                m.d.comb += h_wr.data[l].eq(Mux(clearing, 0, full[:s.d_max]))
-            else:
-                m.d.comb += tap.eq(new_bit)
-            acc_next = Signal(signed(s.acc_bits), name=f"acc_next{l}")
-            m.d.comb += acc_next.eq(Mux(first1, 0, acc[l]) + Mux(tap, w_rd.data[l], 0))
+            m.d.comb += tap.eq(full.bit_select((d_rd.data[l] - rec1).as_unsigned(), 1)
+                               if s.d_max else new_bit)
             with m.If(advance):
-                m.d.sync += acc[l].eq(acc_next)
-        if s.d_max:
-            m.d.comb += [h_wr.addr.eq(Mux(clearing, addr0, a1)),
-                         h_wr.en.eq(Mux(clearing, addr0 < depth, v1 & advance))]
+                m.d.sync += added[l].eq(Mux(tap, w_rd.data[l], 0))
+        if s.d_max:     # the last group's pass shifts this step's spike into each history
+            m.d.comb += [h_wr.data.eq(Mux(clearing, 0, full[:s.d_max])),
+                         h_wr.addr.eq(Mux(clearing, addr0, i1)),
+                         h_wr.en.eq(Mux(clearing, addr0 < fan_in, v1 & commit1 & advance))]
+        with m.If(advance):
+            m.d.sync += [v2.eq(v1), last2.eq(last1), first2.eq(first1), g2.eq(g1)]
+
+        # ------------------------------------------------------------------ stage 2: sums
+        for l in range(lanes):
+            with m.If(advance):
+                m.d.sync += acc[l].eq(Mux(first2, 0, acc[l]) + added[l])
         for port in [v_rd] + ([b_rd] if s.bias else []):
-            m.d.comb += [port.addr.eq(g1), port.en.eq(advance)]
+            m.d.comb += [port.addr.eq(g2), port.en.eq(advance)]
         if not is_lif:
             scoring, score_read = Signal(), Signal()      # driven by the SCORE_* states
             m.d.comb += [sc_rd.addr.eq(Mux(scoring, g0, ng[-2])),
                          sc_rd.en.eq(Mux(scoring, score_read, advance))]
         with m.If(advance):
-            m.d.sync += [v2.eq(v1 & last1), g2.eq(g1)]
+            m.d.sync += [v3.eq(v2 & last2), g3.eq(g2)]
             m.d.sync += [a.eq(b) for a, b in zip(nv[1:] + ng[1:], nv[:-1] + ng[:-1])]
 
-        # ------------------------------------------------------------------ stage 2: neurons
+        # ------------------------------------------------------------------ stage 3: neurons
         spike_bits = Signal(lanes)
         last_mask = (1 << (s.size - (groups - 1) * lanes)) - 1
         lane_mask = Mux(gw == groups - 1, last_mask, (1 << lanes) - 1)
@@ -311,7 +324,7 @@ class FifoLayer(LayerEngine):
 
         # ------------------------------------------------------------------ emit register
         with m.If(advance):
-            m.d.sync += v3.eq(vw)
+            m.d.sync += v_emit.eq(vw)
         with m.If(emit.valid & emit.ready):
             m.d.sync += emit.valid.eq(0)
         if is_lif:
@@ -349,7 +362,7 @@ class FifoLayer(LayerEngine):
                                 m.d.sync += [g0.eq(0), lane.eq(0)]
                                 m.next = "SCORE_READ"
             with m.State("RUN"):
-                with m.If(~issuing & ~v1 & ~v3 & ~emit.valid & ~Cat(*nv).any()):
+                with m.If(~issuing & ~v1 & ~v2 & ~v_emit & ~emit.valid & ~Cat(*nv).any()):
                     m.next = "IDLE"
             with m.State("CLEAR"):
                 m.d.comb += clearing.eq(1)

@@ -211,7 +211,7 @@ class CoreShape:
             rows = memory_depth(l.groups(p) * l.fan_in)
             bits["weights"] += rows * p * l.w_bits
             bits["delays"] += rows * p * l.d_bits
-            bits["delay_lines"] += rows * p * l.d_max
+            bits["delay_lines"] += memory_depth(l.fan_in) * l.d_max if l.d_max else 0
             bits["membranes"] += g * p * l.v_bits
             bits["bias"] += g * p * l.w_bits if l.bias else 0
             if l.kind == "readout":
@@ -250,7 +250,7 @@ class CoreShape:
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
 LIF_LATENCY = 4             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
-LAYER_OVERHEAD = 6 + LIF_LATENCY
+LAYER_OVERHEAD = 7 + LIF_LATENCY
 STEP_OVERHEAD = 2
 #: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
 #: switch to the recurrent list when the source was silent (measured in
