@@ -127,19 +127,20 @@ class RingLayer(LayerEngine):
         # ------------------------------------------------------------------ fetch
         # Look-ahead addressing: the list is read at ``ea_next``, so ``data`` always holds
         # entry ``ea``. The feedforward list comes first, then (recurrent) the own list.
+        # ``left`` counts the entries still to read (no comparator on the address path).
         own_count = Signal(range(groups + 1))
         fetching, rec_phase = Signal(), Signal()
-        count = Signal(len(self.src_events.count))
-        ea = Signal(len(count))
+        ea = Signal(len(self.src_events.count))
         ea_next = Signal.like(ea)
+        left = Signal.like(ea)
         consumed = Signal(lanes)
         entry = Signal(event_layout(lanes))
-        m.d.comb += [entry.eq(self.src_events.data), count.eq(self.src_events.count)]
+        m.d.comb += entry.eq(self.src_events.data)
         if s.recurrent:
             with m.If(rec_phase):
-                m.d.comb += [entry.eq(e_rd.data), count.eq(own_count)]
+                m.d.comb += entry.eq(e_rd.data)
         have = Signal()
-        m.d.comb += have.eq(fetching & (ea < count))
+        m.d.comb += have.eq(fetching & (left != 0))
         remaining = Signal(lanes)
         lowest = Signal(lanes)
         bit = Signal(max(1, lane_bits))
@@ -163,7 +164,7 @@ class RingLayer(LayerEngine):
         with m.If(take):
             with m.If((remaining & ~lowest) == 0):
                 m.d.comb += ea_next.eq(ea + 1)
-                m.d.sync += consumed.eq(0)
+                m.d.sync += [consumed.eq(0), left.eq(left - 1)]
             with m.Else():
                 m.d.sync += consumed.eq(consumed | lowest)
             m.d.sync += [p_valid.eq(1), p_rec.eq(rec_phase), p_index.eq(spike_index),
@@ -174,7 +175,7 @@ class RingLayer(LayerEngine):
             if s.recurrent:
                 with m.If(~rec_phase):
                     m.d.comb += ea_next.eq(0)
-                    m.d.sync += rec_phase.eq(1)
+                    m.d.sync += [rec_phase.eq(1), left.eq(own_count)]
                 with m.Else():
                     m.d.sync += fetching.eq(0)
             else:
@@ -190,11 +191,13 @@ class RingLayer(LayerEngine):
         g = Signal(range(groups + 1))
         base = Signal(range(groups * slots + 1))
         rec_i = Signal()
-        m.d.comb += last_group.eq(g == groups - 1)
+        # last_group (a register): g == groups - 1
         with m.If(busy & ~last_group):
-            m.d.sync += [row.eq(row + fan_in), g.eq(g + 1), base.eq(base + slots)]
+            m.d.sync += [row.eq(row + fan_in), g.eq(g + 1), base.eq(base + slots),
+                         last_group.eq(g == max(0, groups - 2))]
         with m.Elif(issue_take):
-            m.d.sync += [busy.eq(1), row.eq(p_row), g.eq(0), base.eq(0), rec_i.eq(p_rec)]
+            m.d.sync += [busy.eq(1), row.eq(p_row), g.eq(0), base.eq(0), rec_i.eq(p_rec),
+                         last_group.eq(int(groups == 1))]
         with m.Else():
             m.d.sync += busy.eq(0)
         for port in (w_rd, d_rd):
@@ -318,7 +321,8 @@ class RingLayer(LayerEngine):
                     m.d.sync += clear_addr.eq(0)
                     with m.Switch(self.mode):
                         with m.Case(Mode.RUN):
-                            m.d.sync += [fetching.eq(1), rec_phase.eq(0), consumed.eq(0)]
+                            m.d.sync += [fetching.eq(1), rec_phase.eq(0), consumed.eq(0),
+                                         left.eq(self.src_events.count)]
                             m.next = "EVENTS"
                         with m.Case(Mode.CLEAR):
                             m.next = "CLEAR"
