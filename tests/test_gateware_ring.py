@@ -1,6 +1,7 @@
 """The ``ring`` scheme (event-driven rings of future currents) in amaranth.sim against the
-golden model: random networks over every lane count, the read-modify-write hazard,
-back-pressure, configuration, cycles and memory against the formulas."""
+golden model: random networks over every lane count, the read-modify-write hazard, repeated
+inputs, cycles against the formula. Back-pressure, configuration, reset and memory bits are
+tested for both schemes in tests/test_gateware_core.py."""
 
 from dataclasses import replace
 
@@ -9,19 +10,18 @@ import pytest
 
 from delayhw import golden, netgen
 from delayhw.gateware import protocol, pysim
-from delayhw.gateware.core import Core, built_memory_bits
+from delayhw.gateware.core import Core
 from delayhw.gateware.shape import CoreShape, InKind
 from delayhw.spec import Layer, Model
 
 VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
 
 
-def ring_run(model, spikes, lanes=1, *, from_config=False, queue=8, words=None, **kwargs):
-    shape = replace(CoreShape.from_model(model, lanes, "ring"), out_fifo_depth=queue)
-    core = Core(shape) if from_config else Core(shape, model)
-    config = protocol.config_stream(model) if from_config else []
+def ring_run(model, spikes, lanes=1, *, words=None, **kwargs):
+    """Run ``spikes`` (or the input ``words``) through a ring core: the run and the result."""
+    shape = CoreShape.from_model(model, lanes, "ring")
     words = protocol.batch_words(spikes) if words is None else words
-    run = pysim.simulate(core, words, config, **kwargs)
+    run = pysim.simulate(Core(shape, model), words, **kwargs)
     return run, protocol.decode_outputs(run.outputs, shape, *spikes.shape[:2])
 
 
@@ -98,30 +98,6 @@ def test_layers_smaller_than_the_lanes_and_the_pipeline():
         assert_matches_golden(model, spikes, result)
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
-def test_ring_output_back_pressure_changes_nothing(lanes):
-    for seed in range(3):
-        model, _ = netgen.random_case(300 + seed, VARIED)
-        spikes = netgen.random_spikes(np.random.default_rng(seed), 2, 8, model.n_inputs, 0.7)
-        free, _ = ring_run(model, spikes, lanes, queue=2)
-        pressed, result = ring_run(model, spikes, lanes, queue=2, ready_prob=0.03, seed=seed)
-        assert pressed.outputs == free.outputs
-        assert pressed.backpressure_cycles > 0 and free.backpressure_cycles == 0
-        assert max(pressed.step_cycles) > max(free.step_cycles)     # the engines stalled
-        assert_matches_golden(model, spikes, result)
-
-
-@pytest.mark.parametrize("lanes", [1, 4])
-def test_ring_configuration_stream_gives_the_same_bits_as_elaboration(lanes):
-    for seed in range(3):
-        model, spikes = netgen.random_case(200 + seed, VARIED, batch=2, steps=6)
-        elaborated, _ = ring_run(model, spikes, lanes)
-        configured, result = ring_run(model, spikes, lanes, from_config=True)
-        assert configured.outputs == elaborated.outputs
-        assert configured.config_errors == 0
-        assert_matches_golden(model, spikes, result)
-
-
 def test_repeated_input_events_in_a_step_count_once():
     # SPIKE(i) marks channel i: sending it twice in a step must not add its weights twice
     # (a readout without leak scores the sum of every current, so any double shows)
@@ -138,17 +114,6 @@ def test_repeated_input_events_in_a_step_count_once():
     assert_matches_golden(model, spikes, result)
 
 
-@pytest.mark.parametrize("cut", [3, 9])
-def test_ring_reset_in_the_middle_of_a_sample_returns_to_a_clean_state(cut):
-    model, spikes = netgen.random_case(600, netgen.NetParams(p_recurrent=1.0, d_max=(2, 5)),
-                                       batch=2, steps=6)
-    shape = CoreShape.from_model(model, 1, "ring")
-    words = protocol.batch_words(spikes)
-    run = pysim.simulate(Core(shape, model), words[:cut] + words, reset_after=cut)
-    after = run.outputs[run.outputs_before_reset:]
-    assert_matches_golden(model, spikes, protocol.decode_outputs(after, shape, 2, 6))
-
-
 def test_cycles_per_step_match_the_formula():
     # the formula counts spikes: take them from the golden model, step by step
     params = replace(VARIED, p_recurrent=0.6)
@@ -162,11 +127,3 @@ def test_cycles_per_step_match_the_formula():
         formula = shape.cycles_of_sample(spikes[0], [s[0] for s in expected.spikes])
         assert run.step_cycles == formula
         assert max(formula) <= shape.cycles_per_step()      # the manifest's worst case
-
-
-def test_ring_memory_bits_formula_counts_what_is_built():
-    for seed in range(6):
-        model = netgen.random_model(np.random.default_rng(seed), VARIED)
-        for lanes in (1, 4):
-            core = Core.from_model(model, lanes, "ring")
-            assert built_memory_bits(core) == core.shape.memory_bits()
