@@ -6,6 +6,7 @@ import argparse
 import json
 
 from .errors import DelayhwError
+from .gateware.shape import MAX_STEPS
 
 SCHEME_CHOICES = ("fifo", "ring")
 
@@ -27,16 +28,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     model = load_model(args.model)
-    CoreShape.from_model(model, args.lanes, args.scheme)      # rejects what cannot be built
+    # rejects what cannot be built before anything is written
+    shape = CoreShape.from_model(model, args.lanes, args.scheme, args.max_steps)
     out = claim_output_dir(args.out, args.force)
     with console.status(f"elaborating and converting {args.model} to Verilog"):
-        info = generate(model, out, lanes=args.lanes, scheme=args.scheme, model_file=args.model)
+        info = generate(model, out, lanes=args.lanes, scheme=args.scheme,
+                        max_steps=args.max_steps, model_file=args.model)
     bits = info["memory_bits"]
     print(f"wrote {out / (TOP + '.v')} and {out / 'manifest.json'}")
     print(f"scheme {args.scheme}, {args.lanes} lane(s); memory {bits['total']} bits "
           f"({', '.join(f'{k} {v}' for k, v in bits.items() if k != 'total' and v)})")
     print(f"cycles per step: {info['cycles_per_step']['value']} "
           f"({info['cycles_per_step']['formula']})")
+    print(f"scores: {shape.score_bits} bits, exact for samples of up to {shape.max_steps} "
+          f"steps (longer samples are flagged in their SAMPLE event)")
     if args.lint:
         from .sim.tools import compile_icarus, icarus_available, lint_verilator
         lint = lint_verilator(out / f"{TOP}.v")
@@ -215,6 +220,9 @@ def register(sub, add_force) -> None:
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
     _core_options(p, lanes_default=1)
+    p.add_argument("--max-steps", type=int, default=MAX_STEPS, metavar="N",
+                   help="longest sample (time steps) the readout scores must be exact for; "
+                        f"sets their width to v_bits + ceil(log2(N)) (default {MAX_STEPS})")
     p.add_argument("--lint", action="store_true",
                    help="also lint with Verilator and compile with Icarus (if installed)")
     add_force(p)

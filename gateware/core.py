@@ -6,7 +6,9 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   ``n_inputs`` or more is counted in ``status.dropped_inputs`` and ignored); ``STEP`` ends
   the step: every layer runs once, the core emits that step's spikes and then ``STEP``;
   ``SAMPLE`` ends the sample: the core emits one ``SCORE`` per readout unit, then
-  ``SAMPLE``, and clears all state for the next sample. Inputs are accepted only while the
+  ``SAMPLE``, and clears all state for the next sample. Scores are exact for samples of up
+  to ``shape.max_steps`` steps (``shape.score_bits`` wide); the ``SAMPLE`` output event's
+  ``value`` is 1 when the sample had more steps, so its scores may have wrapped, else 0. Inputs are accepted only while the
   core is idle (``status.busy`` low).
 * ``outputs``: ``SPIKE(layer, unit)`` in layer order and, within a layer, in unit order;
   ``STEP``; ``SCORE(unit, value)``; ``SAMPLE``. Back-pressure stalls the core; nothing is
@@ -20,38 +22,42 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Signal, signed
+from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from delayhw.spec import Model
 
 from .layer import SCHEME_ENGINES, Mode, emit_layout, event_layout
-from .shape import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, SCORE_BITS, CoreShape, InKind,
-                    OutKind, memory_depth)
+from .shape import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
+                    memory_depth)
 
 INPUT_LAYOUT = data.StructLayout({"kind": 2, "index": INDEX_BITS})
-OUTPUT_LAYOUT = data.StructLayout({"kind": 2, "layer": LAYER_BITS, "unit": INDEX_BITS,
-                                   "value": signed(SCORE_BITS)})
 CONFIG_ADDR_LAYOUT = data.StructLayout({"col": INDEX_BITS, "row": INDEX_BITS, "field": 3,
                                         "layer": LAYER_BITS})
 CONFIG_LAYOUT = data.StructLayout({"addr": CONFIG_ADDR_LAYOUT, "data": signed(CONFIG_DATA_BITS)})
 STATUS_LAYOUT = data.StructLayout({"busy": 1, "dropped_inputs": 16, "config_errors": 16})
 
 
-def queue_layout(lanes: int) -> data.StructLayout:
+def output_layout(score_bits: int) -> data.StructLayout:
+    """An output event; ``value`` is :attr:`CoreShape.score_bits` wide."""
+    return data.StructLayout({"kind": 2, "layer": LAYER_BITS, "unit": INDEX_BITS,
+                              "value": signed(score_bits)})
+
+
+def queue_layout(lanes: int, score_bits: int) -> data.StructLayout:
     """An entry of the output queue: an engine's item tagged with its layer."""
-    return data.StructLayout({"item": emit_layout(lanes), "layer": LAYER_BITS})
+    return data.StructLayout({"item": emit_layout(lanes, score_bits), "layer": LAYER_BITS})
 
 
 class SpikeSerializer(wiring.Component):
     """Expands queue entries into output events: a spike word with ``n`` bits set becomes
     ``n`` ``SPIKE`` events, lowest unit first; other entries pass through unchanged."""
 
-    def __init__(self, lanes: int):
+    def __init__(self, lanes: int, score_bits: int):
         self.lanes = lanes
-        super().__init__({"i": In(stream.Signature(queue_layout(lanes))),
-                          "o": Out(stream.Signature(OUTPUT_LAYOUT))})
+        super().__init__({"i": In(stream.Signature(queue_layout(lanes, score_bits))),
+                          "o": Out(stream.Signature(output_layout(score_bits)))})
 
     def elaborate(self, platform):
         m = Module()
@@ -95,7 +101,7 @@ class Core(wiring.Component):
         self.model = model
         super().__init__({
             "inputs": In(stream.Signature(INPUT_LAYOUT)),
-            "outputs": Out(stream.Signature(OUTPUT_LAYOUT)),
+            "outputs": Out(stream.Signature(output_layout(shape.score_bits))),
             "config": In(stream.Signature(CONFIG_LAYOUT)),
             "status": Out(STATUS_LAYOUT),
         })
@@ -112,7 +118,7 @@ class Core(wiring.Component):
         engines = []
         for k, layer_shape in enumerate(shape.layers):
             contents = self.model.layers[k] if self.model is not None else None
-            engine = engine_class(layer_shape, shape.lanes, contents)
+            engine = engine_class(layer_shape, shape.lanes, contents, score_bits=shape.score_bits)
             m.submodules[f"layer{k}"] = engine
             engines.append(engine)
         readout = engines[-1]
@@ -151,10 +157,10 @@ class Core(wiring.Component):
                 m.d.sync += ev_count.eq(ev_count + 1)
 
         # ------------------------------------------------------------------ output queue
-        layout = queue_layout(shape.lanes)
+        layout = queue_layout(shape.lanes, shape.score_bits)
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=layout.size,
                                                            depth=shape.out_fifo_depth)
-        m.submodules.serializer = ser = SpikeSerializer(shape.lanes)
+        m.submodules.serializer = ser = SpikeSerializer(shape.lanes, shape.score_bits)
         m.d.comb += [ser.i.payload.eq(queue.r_data), ser.i.valid.eq(queue.r_rdy),
                      queue.r_en.eq(ser.i.ready)]
         wiring.connect(m, ser.o, wiring.flipped(self.outputs))
@@ -162,7 +168,10 @@ class Core(wiring.Component):
         marker = Signal(2)              # OutKind of a STEP/SAMPLE marker to enqueue
         marker_valid = Signal()
         m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(marker_valid)]
-        m.d.comb += [entry.item.kind.eq(marker)]
+        steps = Signal(shape.step_bits)     # steps of this sample, saturating at max_steps+1
+        overlong = Signal()
+        m.d.comb += [overlong.eq(steps > shape.max_steps), entry.item.kind.eq(marker),
+                     entry.item.value.eq(Mux(marker == OutKind.SAMPLE, overlong, 0))]
         for k, engine in enumerate(engines):
             m.d.comb += engine.emit.ready.eq(queue.w_rdy)
             with m.If(engine.emit.valid):
@@ -208,7 +217,7 @@ class Core(wiring.Component):
                 m.d.comb += [self.status.busy.eq(1)]
                 for engine in engines:
                     m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
-                m.d.sync += [clear_addr.eq(0), parity.eq(0)]
+                m.d.sync += [clear_addr.eq(0), parity.eq(0), steps.eq(0)]
                 if engine_class.event_driven:
                     m.d.sync += ev_count.eq(0)
                 m.next = "CLEAR_WAIT"
@@ -233,6 +242,8 @@ class Core(wiring.Component):
                             with m.Elif(dropped != 0xFFFF):
                                 m.d.sync += dropped.eq(dropped + 1)
                         with m.Case(InKind.STEP):
+                            with m.If(~overlong):
+                                m.d.sync += steps.eq(steps + 1)
                             m.next = "RUN_0"
                         with m.Case(InKind.SAMPLE):
                             m.next = "SCORES"

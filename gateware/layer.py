@@ -39,7 +39,7 @@ from amaranth.lib.wiring import In, Out
 from delayhw.spec import Layer
 
 from .lif import LifUnit
-from .shape import (CONFIG_DATA_BITS, INDEX_BITS, SCORE_BITS, Field, LayerShape, OutKind,
+from .shape import (CONFIG_DATA_BITS, INDEX_BITS, Field, LayerShape, OutKind,
                     Param, memory_depth)
 
 
@@ -49,10 +49,11 @@ class Mode(IntEnum):
     SCORES = 2   #: emit the readout scores (readout layers only)
 
 
-def emit_layout(lanes: int) -> data.StructLayout:
-    """An engine's output item: a spike word (bit ``l`` = unit ``unit + l``) or one score."""
+def emit_layout(lanes: int, score_bits: int) -> data.StructLayout:
+    """An engine's output item: a spike word (bit ``l`` = unit ``unit + l``) or one score
+    (``score_bits``: :attr:`CoreShape.score_bits`)."""
     return data.StructLayout({"kind": 2, "unit": INDEX_BITS, "bits": lanes,
-                              "value": signed(SCORE_BITS)})
+                              "value": signed(score_bits)})
 
 
 class SourcePort(wiring.Signature):
@@ -85,20 +86,24 @@ class ConfigPort(wiring.Signature):
 
 
 class LayerEngine(wiring.Component):
-    """The interface every delay scheme implements (see the module docstring)."""
+    """The interface every delay scheme implements (see the module docstring). A readout
+    engine keeps its scores in ``score_bits`` (the core's :attr:`CoreShape.score_bits`: exact
+    for the core's ``max_steps``; wrapping beyond, which the core flags)."""
 
     #: reads spike-event lists (``src_events``/``events``) instead of bitmaps
     event_driven = False
 
-    def __init__(self, shape: LayerShape, lanes: int, contents: Layer | None = None):
+    def __init__(self, shape: LayerShape, lanes: int, contents: Layer | None = None, *,
+                 score_bits: int):
         self.shape = shape
         self.lanes = lanes
         self.contents = contents
+        self.score_bits = score_bits
         members = {
             "mode": In(2), "start": In(1), "idle": Out(1), "parity": In(1),
             "src": Out(SourcePort()),
             "spikes": In(SourcePort()),
-            "emit": Out(stream.Signature(emit_layout(lanes))),
+            "emit": Out(stream.Signature(emit_layout(lanes, score_bits))),
             "cfg": In(ConfigPort()),
         }
         if self.event_driven:
@@ -192,7 +197,8 @@ class FifoLayer(LayerEngine):
             s_mem = add_memory("spike_bitmaps", unsigned(lanes), banks * groups)
             s_wr, s_out, s_rec = s_mem.write_port(), s_mem.read_port(), s_mem.read_port()
         else:
-            sc_mem = add_memory("scores", data.ArrayLayout(signed(SCORE_BITS), lanes), groups)
+            sc_mem = add_memory("scores", data.ArrayLayout(signed(self.score_bits), lanes),
+                                groups)
             sc_rd, sc_wr = sc_mem.read_port(), sc_mem.write_port()
 
         # run-time parameters (configuration survives reset)

@@ -14,10 +14,9 @@ import numpy as np
 from delayhw.errors import DelayhwError
 from delayhw.formats import Result
 
-from .shape import CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, SCORE_BITS, CoreShape, InKind, OutKind
+from .shape import CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind
 
 INPUT_BITS = 2 + INDEX_BITS
-OUTPUT_BITS = 2 + LAYER_BITS + INDEX_BITS + SCORE_BITS
 CONFIG_ADDR_BITS = 2 * INDEX_BITS + 3 + LAYER_BITS
 CONFIG_BITS = CONFIG_ADDR_BITS + CONFIG_DATA_BITS
 
@@ -50,15 +49,30 @@ def batch_words(spikes: np.ndarray) -> list[int]:
     return [w for sample in np.asarray(spikes) for w in sample_words(sample)]
 
 
-def unpack_output(word: int) -> tuple[int, int, int, int]:
-    """``(kind, layer, unit, value)`` of an output word (value sign-extended)."""
+def output_bits(shape: CoreShape) -> int:
+    """Width of an output word of a core of ``shape`` (its value is ``score_bits`` wide)."""
+    return 2 + LAYER_BITS + INDEX_BITS + shape.score_bits
+
+
+def unpack_output(word: int, score_bits: int) -> tuple[int, int, int, int]:
+    """``(kind, layer, unit, value)`` of an output word (value sign-extended from
+    ``score_bits``, :attr:`CoreShape.score_bits`)."""
     kind = word & 3
     layer = (word >> 2) & ((1 << LAYER_BITS) - 1)
     unit = (word >> (2 + LAYER_BITS)) & ((1 << INDEX_BITS) - 1)
-    value = (word >> (2 + LAYER_BITS + INDEX_BITS)) & ((1 << SCORE_BITS) - 1)
-    if value >> (SCORE_BITS - 1):
-        value -= 1 << SCORE_BITS
+    value = (word >> (2 + LAYER_BITS + INDEX_BITS)) & ((1 << score_bits) - 1)
+    if value >> (score_bits - 1):
+        value -= 1 << score_bits
     return kind, layer, unit, value
+
+
+def check_steps(shape: CoreShape, steps: int, source: str = "input") -> None:
+    """Raise DelayhwError if samples of ``steps`` steps are longer than the core's scores
+    are exact for."""
+    if steps > shape.max_steps:
+        raise DelayhwError(f"{source}: spikes: {steps} steps per sample exceed the core's "
+                           f"max_steps {shape.max_steps} (scores are {shape.score_bits} bits); "
+                           f"generate the core with a larger --max-steps")
 
 
 def decode_outputs(words: Iterable[int], shape: CoreShape, batch: int, steps: int) -> Result:
@@ -72,7 +86,7 @@ def decode_outputs(words: Iterable[int], shape: CoreShape, batch: int, steps: in
     b, t, last = 0, 0, (-1, -1)
     seen_scores = np.zeros(n_out, dtype=bool)
     for n, word in enumerate(words):
-        kind, layer, unit, value = unpack_output(int(word))
+        kind, layer, unit, value = unpack_output(int(word), shape.score_bits)
         where = f"output event {n} (sample {b}, step {t})"
         if b >= batch:
             raise ProtocolError(f"{where}: more samples than the {batch} sent")
@@ -96,6 +110,9 @@ def decode_outputs(words: Iterable[int], shape: CoreShape, batch: int, steps: in
             if t != steps or not seen_scores.all():
                 raise ProtocolError(f"{where}: sample ended after {t} steps with "
                                     f"{int(seen_scores.sum())}/{n_out} scores")
+            if value:
+                raise ProtocolError(f"{where}: the core flags the sample as longer than its "
+                                    f"max_steps {shape.max_steps}: its scores are not exact")
             b, t, last = b + 1, 0, (-1, -1)
             seen_scores[:] = False
     if b != batch:

@@ -14,7 +14,7 @@ from amaranth.lib import data, memory
 
 from .layer import FifoLayer, LayerEngine, Mode, _rows, event_layout
 from .lif import LifUnit
-from .shape import SCORE_BITS, OutKind, memory_depth
+from .shape import OutKind, memory_depth
 
 
 def fanout_init(layer, lanes: int, groups: int) -> tuple[list, list]:
@@ -109,7 +109,8 @@ class RingLayer(LayerEngine):
             e_mem = add_memory("spike_lists", event_layout(lanes), groups)
             e_rd, e_wr = e_mem.read_port(), e_mem.write_port()
         else:
-            sc_mem = add_memory("scores", data.ArrayLayout(signed(SCORE_BITS), lanes), groups)
+            sc_mem = add_memory("scores", data.ArrayLayout(signed(self.score_bits), lanes),
+                                groups)
             sc_rd, sc_wr = sc_mem.read_port(), sc_mem.write_port()
 
         # run-time parameters (configuration survives reset)

@@ -25,7 +25,8 @@ SCHEMES = ("fifo", "ring")
 INDEX_BITS = 16              # unit / channel index width in every event and config address
 LAYER_BITS = 8               # layer index width
 CONFIG_DATA_BITS = 32        # signed data of a configuration write
-SCORE_BITS = 64              # readout scores are exact int64, as in the result file
+MAX_STEPS = 65535            # default bound on time steps per sample (scores exact up to it)
+MAX_STEPS_LIMIT = 1 << 32    # so scores (v_bits <= 32) always fit the result file's int64
 
 
 def memory_depth(rows: int) -> int:
@@ -75,6 +76,9 @@ class CoreShape:
     lanes: int = 1
     scheme: str = "fifo"
     out_fifo_depth: int = 8
+    #: time steps per sample up to which the readout scores are exact (:attr:`score_bits`);
+    #: a longer sample is flagged in its ``SAMPLE`` output event, never silently wrong
+    max_steps: int = MAX_STEPS
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
@@ -86,12 +90,26 @@ class CoreShape:
             raise DelayhwError(f"n_inputs: must be in 1..65535, got {self.n_inputs}")
         if not 1 <= len(self.layers) <= (1 << LAYER_BITS):
             raise DelayhwError(f"layers: a core has 1..{1 << LAYER_BITS} layers")
+        if not 1 <= self.max_steps <= MAX_STEPS_LIMIT:
+            raise DelayhwError(f"max_steps: must be in 1..{MAX_STEPS_LIMIT}, got {self.max_steps}")
 
     @staticmethod
-    def from_model(model: Model, lanes: int = 1, scheme: str = "fifo") -> "CoreShape":
+    def from_model(model: Model, lanes: int = 1, scheme: str = "fifo",
+                   max_steps: int = MAX_STEPS) -> "CoreShape":
         return CoreShape(
-            n_inputs=model.n_inputs, lanes=lanes, scheme=scheme,
+            n_inputs=model.n_inputs, lanes=lanes, scheme=scheme, max_steps=max_steps,
             layers=tuple(layer.shape for layer in model.layers))
+
+    @property
+    def score_bits(self) -> int:
+        """Signed width of a readout score, exact for up to :attr:`max_steps` steps:
+        ``|sum_t v(t)| <= T * 2**(v_bits-1)``, so ``v_bits + ceil(log2(max_steps))`` bits."""
+        return self.layers[-1].v_bits + (self.max_steps - 1).bit_length()
+
+    @property
+    def step_bits(self) -> int:
+        """Width of the core's per-sample step counter (counts up to ``max_steps + 1``)."""
+        return (self.max_steps + 1).bit_length()
 
     def check_model(self, model: Model, source: str = "model") -> None:
         """Raise DelayhwError unless ``model`` has exactly this shape."""
@@ -215,7 +233,7 @@ class CoreShape:
             bits["membranes"] += g * p * l.v_bits
             bits["bias"] += g * p * l.w_bits if l.bias else 0
             if l.kind == "readout":
-                bits["scores"] += g * p * SCORE_BITS
+                bits["scores"] += g * p * self.score_bits
             else:
                 bits["spike_bitmaps"] += memory_depth((2 if l.recurrent else 1) * l.groups(p)) * p
         bits["total"] = sum(bits.values())
@@ -240,7 +258,7 @@ class CoreShape:
             bits["membranes"] += memory_depth(g) * p * l.v_bits
             bits["bias"] += memory_depth(g) * p * l.w_bits if l.bias else 0
             if l.kind == "readout":
-                bits["scores"] += memory_depth(g) * p * SCORE_BITS
+                bits["scores"] += memory_depth(g) * p * self.score_bits
             else:
                 bits["spike_lists"] += memory_depth(g) * ev
         bits["total"] = sum(bits.values())

@@ -13,8 +13,8 @@ from amaranth.lib import data, wiring
 
 from delayhw.spec import Model
 
-from .core import CONFIG_LAYOUT, INPUT_LAYOUT, OUTPUT_LAYOUT, STATUS_LAYOUT, Core
-from .shape import SCORE_BITS, CoreShape, Field, InKind, OutKind, Param
+from .core import CONFIG_LAYOUT, INPUT_LAYOUT, STATUS_LAYOUT, Core, output_layout
+from .shape import MAX_STEPS, CoreShape, Field, InKind, OutKind, Param
 
 TOP = "delayhw_core"
 MANIFEST_FORMAT = "delayhw-core-manifest"
@@ -56,13 +56,13 @@ def manifest(core: Core, verilog_file: str, model_file: str | None = None) -> di
         "model": model_info,
         "parameters": {"scheme": shape.scheme, "lanes": shape.lanes,
                        "out_fifo_depth": shape.out_fifo_depth, "n_inputs": shape.n_inputs,
-                       "score_bits": SCORE_BITS,
+                       "max_steps": shape.max_steps, "score_bits": shape.score_bits,
                        "layers": [dict(l.__dict__, acc_bits=l.acc_bits, d_bits=l.d_bits,
                                        groups=l.groups(shape.lanes)) for l in shape.layers],
                        "shape_key": shape.key},
         "ports": ports(core),
         "payloads": {"inputs": _layout_fields(INPUT_LAYOUT),
-                     "outputs": _layout_fields(OUTPUT_LAYOUT),
+                     "outputs": _layout_fields(output_layout(shape.score_bits)),
                      "config": _layout_fields(CONFIG_LAYOUT),
                      "status": _layout_fields(STATUS_LAYOUT)},
         "codes": {"input_kind": {k.name: k.value for k in InKind},
@@ -84,10 +84,10 @@ def convert(core: Core) -> str:
 
 
 def generate(model: Model, out_dir: Path, *, lanes: int = 1, scheme: str = "fifo",
-             model_file: str | None = None) -> dict[str, Any]:
+             max_steps: int = MAX_STEPS, model_file: str | None = None) -> dict[str, Any]:
     """Write ``out_dir/delayhw_core.v`` (memories initialised from ``model``) and
     ``out_dir/manifest.json``; return the manifest."""
-    core = Core(CoreShape.from_model(model, lanes, scheme), model)
+    core = Core(CoreShape.from_model(model, lanes, scheme, max_steps), model)
     text = convert(core)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

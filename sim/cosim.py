@@ -89,6 +89,7 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
     spikes = _check_spikes("spikes", spikes, model.n_inputs)
     batch, steps, _ = spikes.shape
     shape = CoreShape.from_model(model, lanes, scheme)
+    protocol.check_steps(shape, steps)
     build = runner.build(shape, sim, waves)
     own_dir = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="delayhw-cosim-")) if own_dir else Path(workdir)

@@ -12,12 +12,14 @@
 // Reset is held for the first 4 cycles. `done` rises once the stimulus is exhausted and one
 // SAMPLE output event has arrived for every SAMPLE input event sent.
 `timescale 1ns/1ps
-module cosim_top (done, cycles, out_count, status);
+module cosim_top #(
+    parameter OUT_W = 90        // output word: 2 + 8 + 16 + score_bits (protocol.output_bits)
+) (done, cycles, out_count, status);
     output reg         done      /*verilator public_flat_rd*/;
     output reg  [63:0] cycles    /*verilator public_flat_rd*/;   // cycles since reset
     output reg  [31:0] out_count /*verilator public_flat_rd*/;   // output events written
     output wire [32:0] status    /*verilator public_flat_rd*/;
-    localparam IN_W = 18, CFG_W = 75, OUT_W = 90;
+    localparam IN_W = 18, CFG_W = 75;
     localparam HALF_PERIOD_NS = 5;
 
     reg clk = 0;

