@@ -51,12 +51,13 @@ class RingLayer(LayerEngine):
     if recurrent, its own list of the previous step (``events``). Each spike expands into
     its fan-out, ``lanes`` targets per cycle: unit ``j`` belongs to lane ``j % lanes``, and
     each lane owns its ring memory (``ceil(N/lanes) * (d_max+1)`` slots of ``acc_bits``),
-    so lanes never contend. Pipeline: fetch (list entry -> spike index) -> issue (fan-out row
-    ``g * fan_in + i``) -> slot (``(t + D - lag) mod (d_max+1)``, ``lag`` 1 for recurrent
-    spikes, which are a step old) -> ring read -> add and write back. The add reads the
-    slot one cycle after the previous addition wrote it; when two additions to the same
-    unit and slot follow each other, the ring's read port forwards the value being written
-    (``transparent_for``), so no addition is lost and nothing stalls.
+    so lanes never contend. Pipeline: fetch (list entry -> spike index) -> row register ->
+    issue (fan-out row ``g * fan_in + i``, ``g = 0..G-1``) -> slot (``(t + D - lag) mod
+    (d_max+1)``, ``lag`` 1 for recurrent spikes, which are a step old) -> ring read -> add
+    and write back. An operation reads its slot in the cycle in which the previous one
+    writes its sum; when both address the same unit and slot, the ring's read port forwards
+    the value being written (``transparent_for``), so no addition is lost and nothing
+    stalls.
 
     *Neurons.* One pass over the ``ceil(N/lanes)`` unit groups: read slot ``t mod
     (d_max+1)`` (and clear it), membrane and bias, update through :class:`LifUnit` per lane,
