@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, write_result  # noqa: E402
 from gateware import model_of  # noqa: E402
 
-from amaranth import Cat, Elaboratable, Module, Signal  # noqa: E402
+from amaranth import Cat, Elaboratable, Module, Signal, Value  # noqa: E402
 from amaranth.lib import wiring  # noqa: E402
 
 from delayhw.gateware.core import Core  # noqa: E402
@@ -78,16 +78,16 @@ class PinWrapper(Elaboratable):
         flat = [(member.flow, value) for _, member, value in core.signature.flatten(core)]
         self.ins = [v for flow, v in flat if flow == wiring.In]
         self.outs = [v for flow, v in flat if flow == wiring.Out]
-        self.wrapper_ff = sum(len(v.as_value()) for v in self.ins + self.outs)
+        self.wrapper_ff = sum(len(Value.cast(v)) for v in self.ins + self.outs)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = self.core
-        n_in = sum(len(v.as_value()) for v in self.ins)
+        n_in = sum(len(Value.cast(v)) for v in self.ins)
         sipo = Signal(n_in)
         m.d.sync += sipo.eq(Cat(self.sin, sipo[:-1]))
-        m.d.comb += Cat(*(v.as_value() for v in self.ins)).eq(sipo)
-        outs = Cat(*(v.as_value() for v in self.outs))
+        m.d.comb += Cat(*(Value.cast(v) for v in self.ins)).eq(sipo)
+        outs = Cat(*(Value.cast(v) for v in self.outs))
         piso = Signal(len(outs))
         with m.If(self.load):
             m.d.sync += piso.eq(outs)
