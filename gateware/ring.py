@@ -99,7 +99,7 @@ class RingLayer(LayerEngine):
         for l in range(lanes):
             mem = add_memory("ring", signed(s.acc_bits), groups * slots, name=f"ring{l}")
             ring_wr.append(mem.write_port())
-            ring_rd.append(mem.read_port(transparent_for=(ring_wr[-1],)))
+            ring_rd.append(mem.read_port())
         v_mem = add_memory("membranes", data.ArrayLayout(signed(s.v_bits), lanes), groups)
         v_rd, v_wr = v_mem.read_port(), v_mem.write_port()
         if s.bias:
@@ -214,21 +214,40 @@ class RingLayer(LayerEngine):
         m.d.sync += [v2.eq(v1), base2.eq(base1)]
         slot2 = [Signal(range(slots + 1), name=f"slot2_{l}") for l in range(lanes)]
         w2 = [Signal(signed(s.w_bits), name=f"w2_{l}") for l in range(lanes)]
+        # (t - lag + D) mod R, as two additions side by side and a pick (no subtract after
+        # an add on the path from the delay memory)
+        ptr_lag = Signal.like(ptr)
+        m.d.comb += ptr_lag.eq(Mux(rec1, ptr_prev, ptr))
         for l in range(lanes):
             total = Signal(range(2 * slots + 1), name=f"slot_sum{l}")
-            m.d.comb += total.eq(Mux(rec1, ptr_prev, ptr) + d_rd.data[l])
-            m.d.sync += [slot2[l].eq(Mux(total >= slots, total - slots, total)),
-                         w2[l].eq(w_rd.data[l])]
+            wrapped = Signal(signed(len(total) + 1), name=f"slot_wrapped{l}")
+            m.d.comb += [total.eq(ptr_lag + d_rd.data[l]),
+                         wrapped.eq(ptr_lag - slots + d_rd.data[l])]
+            m.d.sync += [slot2[l].eq(Mux(wrapped < 0, total, wrapped)), w2[l].eq(w_rd.data[l])]
 
-        # stage 2: ring read; stage 3: add and write back (forwarded by the read port)
-        v3 = Signal()
-        m.d.sync += v3.eq(v2)
-        addr3 = [Signal(range(groups * slots + 1), name=f"addr3_{l}") for l in range(lanes)]
-        w3 = [Signal(signed(s.w_bits), name=f"w3_{l}") for l in range(lanes)]
+        # stage 2: ring read; stage 3: ring data registered, hazards found; stage 4: add and
+        # write back. Operation n reads its slot before operations n-1 and n-2 have written
+        # theirs: when it addresses the same slot as either, their sum is forwarded instead
+        # (the newer one first).
+        v3, v4 = Signal(), Signal()
+        m.d.sync += [v3.eq(v2), v4.eq(v3)]
+        addr_shape = range(groups * slots + 1)
         event_addr2 = [base2 + slot2[l] for l in range(lanes)]
+        ring_wr_event = []            # (addr, data) of the write-back per lane
         for l in range(lanes):
-            m.d.sync += [addr3[l].eq(event_addr2[l]), w3[l].eq(w2[l])]
-
+            addr3, addr4, addr5, addr6 = (Signal(addr_shape, name=f"addr{k}_{l}")
+                                          for k in (3, 4, 5, 6))
+            w3, w4 = (Signal(signed(s.w_bits), name=f"w{k}_{l}") for k in (3, 4))
+            data4, sum4, sum5, sum6 = (Signal(signed(s.acc_bits), name=f"{n}_{l}")
+                                       for n in ("data4", "sum4", "sum5", "sum6"))
+            v5, v6, hit1, hit2 = (Signal(name=f"{n}_{l}") for n in ("v5", "v6", "hit1", "hit2"))
+            m.d.sync += [addr3.eq(event_addr2[l]), w3.eq(w2[l]),
+                         addr4.eq(addr3), w4.eq(w3), data4.eq(ring_rd[l].data),
+                         hit1.eq(v4 & (addr3 == addr4)), hit2.eq(v5 & (addr3 == addr5)),
+                         addr5.eq(addr4), sum5.eq(sum4), v5.eq(v4),
+                         addr6.eq(addr5), sum6.eq(sum5), v6.eq(v5)]
+            m.d.comb += sum4.eq(Mux(hit1, sum5, Mux(hit2, sum6, data4)) + w4)
+            ring_wr_event.append((addr4, sum4))
         # ------------------------------------------------------------------ neuron pass
         emit = self.emit
         advance = Signal()
@@ -289,10 +308,9 @@ class RingLayer(LayerEngine):
                              ring_wr[l].en.eq(clear_addr < groups * slots)]
             with m.Else():
                 m.d.comb += [ring_rd[l].addr.eq(event_addr2[l]), ring_rd[l].en.eq(1),
-                             ring_wr[l].addr.eq(addr3[l]),
-                             ring_wr[l].data.eq(ring_rd[l].data + w3[l]),
-                             ring_wr[l].en.eq(v3)]
-
+                             ring_wr[l].addr.eq(ring_wr_event[l][0]),
+                             ring_wr[l].data.eq(ring_wr_event[l][1]),
+                             ring_wr[l].en.eq(v4)]
         # emit register and the spike list
         word = Signal(lanes)
         m.d.comb += word.eq(spike_bits & lane_mask)
@@ -310,7 +328,7 @@ class RingLayer(LayerEngine):
                          e_rd.addr.eq(Mux(events_phase, ea_next, self.events.addr))]
 
         # ------------------------------------------------------------------ modes
-        pipeline_busy = p_valid | busy | v1 | v2 | v3
+        pipeline_busy = p_valid | busy | v1 | v2 | v3 | v4
         if not is_lif:
             scoring, score_read = Signal(), Signal()
             lane = Signal(range(lanes + 1))
