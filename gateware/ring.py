@@ -53,10 +53,11 @@ class RingLayer(LayerEngine):
     each lane owns its ring memory (``ceil(N/lanes) * (d_max+1)`` slots of ``acc_bits``),
     so lanes never contend. Pipeline: fetch (list entry -> spike index) -> row register ->
     issue (fan-out row ``g * fan_in + i``, ``g = 0..G-1``) -> slot (``(t + D - lag) mod
-    (d_max+1)``, ``lag`` 1 for recurrent spikes, which are a step old) -> ring read -> add
-    and write back. An operation reads its slot in the cycle in which the previous one
-    writes its sum; when both address the same unit and slot, the ring's read port forwards
-    the value being written (``transparent_for``), so no addition is lost and nothing
+    (d_max+1)``, ``lag`` 1 for recurrent spikes, which are a step old) -> ring read ->
+    ring data registered -> add and write back. An operation reads its slot before the two
+    operations ahead of it have written theirs; when it addresses the same unit and slot as
+    one of them (small layers, back-to-back spikes with equal delays), that operation's sum
+    is forwarded in place of the stale value read, so no addition is lost and nothing
     stalls.
 
     *Neurons.* One pass over the ``ceil(N/lanes)`` unit groups: read slot ``t mod
