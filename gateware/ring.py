@@ -206,25 +206,31 @@ class RingLayer(LayerEngine):
         for port in (w_rd, d_rd):
             m.d.comb += [port.addr.eq(row), port.en.eq(1)]
 
-        # stage 1: fan-out word -> ring slot per lane
-        v1, rec1 = Signal(), Signal()
-        base1 = Signal.like(base)
-        m.d.sync += [v1.eq(busy & events_phase), rec1.eq(rec_i), base1.eq(base)]
+        # stage 1: the fan-out word leaves the block RAMs; stage 1b: registered as it is
+        # (a block RAM's output is slow: no logic behind it), with the slot pointer of the
+        # spike and that pointer minus R
+        v1, rec1, v1b = Signal(), Signal(), Signal()
+        base1, base1b = Signal.like(base), Signal.like(base)
+        ptr_lag = Signal.like(ptr)
+        ptr_lag_minus = Signal(signed(len(ptr) + 1))
+        m.d.sync += [v1.eq(busy & events_phase), rec1.eq(rec_i), base1.eq(base),
+                     v1b.eq(v1), base1b.eq(base1),
+                     ptr_lag.eq(Mux(rec1, ptr_prev, ptr)),
+                     ptr_lag_minus.eq(Mux(rec1, ptr_prev, ptr) - slots)]
         v2 = Signal()
         base2 = Signal.like(base)
-        m.d.sync += [v2.eq(v1), base2.eq(base1)]
+        m.d.sync += [v2.eq(v1b), base2.eq(base1b)]
         slot2 = [Signal(range(slots + 1), name=f"slot2_{l}") for l in range(lanes)]
         w2 = [Signal(signed(s.w_bits), name=f"w2_{l}") for l in range(lanes)]
-        # (t - lag + D) mod R, as two additions side by side and a pick (no subtract after
-        # an add on the path from the delay memory)
-        ptr_lag = Signal.like(ptr)
-        m.d.comb += ptr_lag.eq(Mux(rec1, ptr_prev, ptr))
+        # (t - lag + D) mod R: two additions side by side and a pick
         for l in range(lanes):
+            d1b = Signal(unsigned(s.d_bits), name=f"d1b_{l}")
+            w1b = Signal(signed(s.w_bits), name=f"w1b_{l}")
+            m.d.sync += [d1b.eq(d_rd.data[l]), w1b.eq(w_rd.data[l])]
             total = Signal(range(2 * slots + 1), name=f"slot_sum{l}")
             wrapped = Signal(signed(len(total) + 1), name=f"slot_wrapped{l}")
-            m.d.comb += [total.eq(ptr_lag + d_rd.data[l]),
-                         wrapped.eq(ptr_lag - slots + d_rd.data[l])]
-            m.d.sync += [slot2[l].eq(Mux(wrapped < 0, total, wrapped)), w2[l].eq(w_rd.data[l])]
+            m.d.comb += [total.eq(ptr_lag + d1b), wrapped.eq(ptr_lag_minus + d1b)]
+            m.d.sync += [slot2[l].eq(Mux(wrapped < 0, total, wrapped)), w2[l].eq(w1b)]
 
         # stage 2: ring read; stage 3: ring data registered, hazards found; stage 4: add and
         # write back. Operation n reads its slot before operations n-1 and n-2 have written
@@ -329,7 +335,7 @@ class RingLayer(LayerEngine):
                          e_rd.addr.eq(Mux(events_phase, ea_next, self.events.addr))]
 
         # ------------------------------------------------------------------ modes
-        pipeline_busy = p_valid | busy | v1 | v2 | v3 | v4
+        pipeline_busy = p_valid | busy | v1 | v1b | v2 | v3 | v4
         if not is_lif:
             scoring, score_read = Signal(), Signal()
             lane = Signal(range(lanes + 1))

@@ -274,7 +274,7 @@ STEP_OVERHEAD = 2
 #: switch to the recurrent list when the source was silent (measured in
 #: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).
 RING_LAYER_OVERHEAD = 7 + LIF_LATENCY
-RING_EVENT_DRAIN = 5
+RING_EVENT_DRAIN = 6
 RING_RECURRENT_SWITCH = 1
 
 
