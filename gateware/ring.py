@@ -109,7 +109,9 @@ class RingLayer(LayerEngine):
             b_rd, b_wr = b_mem.read_port(), b_mem.write_port(granularity=1)
         if is_lif:
             e_mem = add_memory("spike_lists", event_layout(lanes), groups)
+            # one read port serves the next layer, one (recurrent) reads the own list
             e_rd, e_wr = e_mem.read_port(), e_mem.write_port()
+            e_rec = e_mem.read_port() if s.recurrent else None
         else:
             sc_mem = add_memory("scores", data.ArrayLayout(signed(self.score_bits), lanes),
                                 groups)
@@ -135,13 +137,14 @@ class RingLayer(LayerEngine):
         fetching, rec_phase = Signal(), Signal()
         ea = Signal(len(self.src_events.count))
         ea_next = Signal.like(ea)
-        left = Signal.like(ea)
+        # a list holds at most one entry per source (n_in) or per own group
+        left = Signal(range(max(s.n_in, groups) + 1))
         consumed = Signal(lanes)
         entry = Signal(event_layout(lanes))
         m.d.comb += entry.eq(self.src_events.data)
         if s.recurrent:
             with m.If(rec_phase):
-                m.d.comb += entry.eq(e_rd.data)
+                m.d.comb += entry.eq(e_rec.data)
         have = Signal()
         m.d.comb += have.eq(fetching & (left != 0))
         remaining = Signal(lanes)
@@ -331,8 +334,9 @@ class RingLayer(LayerEngine):
             m.d.comb += [e_wr.addr.eq(own_count), e_wr.data.mask.eq(word),
                          e_wr.data.group.eq(pg[wb]), e_wr.en.eq(write_back & (word != 0)),
                          e_rd.en.eq(1), self.events.count.eq(own_count),
-                         self.events.data.eq(e_rd.data),
-                         e_rd.addr.eq(Mux(events_phase, ea_next, self.events.addr))]
+                         self.events.data.eq(e_rd.data), e_rd.addr.eq(self.events.addr)]
+            if s.recurrent:
+                m.d.comb += [e_rec.addr.eq(ea_next), e_rec.en.eq(1)]
 
         # ------------------------------------------------------------------ modes
         pipeline_busy = p_valid | busy | v1 | v1b | v2 | v3 | v4
