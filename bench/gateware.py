@@ -3,9 +3,11 @@ formula, and memory bits of the built core against the formulas of DESIGN.md sec
 
 For each size: build the core (fifo scheme, or ring with --scheme ring), run 3 steps of
 random input in amaranth.sim, record the busy cycles of each step; count the bits of every
-memory the elaborated core holds. Section 5 says the fifo scheme needs "about S x (d_max+1)"
-bits of delay storage (S synapses) and the ring scheme "about N x (d_max+1) x acc_bits".
-Writes bench/results/gateware.json and .png (fifo). bench/ring.py compares the schemes.
+memory the elaborated core holds. Section 5 says the fifo scheme keeps a spike history of
+d_max+1 steps per source, "about n_in x (d_max+1)" bits per layer (here: fan_in x d_max bits
+in memory plus this step's spike bitmaps), instead of S x (d_max+1) for per-synapse delay
+lines (S synapses), and the ring scheme "about N x (d_max+1) x acc_bits". Writes
+bench/results/gateware.json and .png (fifo); bench/ring.py compares the schemes.
 
     python bench/gateware.py [--scheme ring]    (ring: bench/results/gateware_ring.json;
                                                  its formula takes the golden spike counts)
@@ -69,7 +71,8 @@ def main() -> None:
             bits = built_memory_bits(Core(shape, model))
             synapses = sum(l.size * l.fan_in for l in model.layers)
             neurons = sum(l.size for l in model.layers)
-            fifo_formula = synapses * (d_max + 1)
+            per_synapse_lines = synapses * (d_max + 1)
+            history_formula = sum(l.fan_in * (l.d_max + 1) for l in model.layers)
             ring_formula = sum(l.size * (l.d_max + 1) * l.acc_bits for l in model.layers)
             rows.append({
                 "network": f"{n_in}->{hidden}{' rec' if rec else ''}->{out}, d_max {d_max}",
@@ -80,23 +83,45 @@ def main() -> None:
                 "synaptic_ops_per_cycle": round(synapses / max(run.step_cycles), 3),
                 "memory_bits_built": bits,
                 "memory_bits_manifest": shape.memory_bits(),
-                "fifo_formula_S_x_dmax_plus_1": fifo_formula,
                 "ring_formula_N_x_dmax_plus_1_x_acc_bits": ring_formula,
             })
             if scheme == "fifo":
-                delay_bits = bits["delay_lines"] + bits["delays"]
-                rows[-1].update(fifo_delay_bits_built=delay_bits,
-                                fifo_built_over_formula=round(delay_bits / fifo_formula, 3))
+                rows[-1].update(
+                    fifo_history_bits_built=bits["delay_lines"],
+                    fifo_history_formula_fan_in_x_dmax=sum(l.fan_in * l.d_max
+                                                           for l in model.layers),
+                    fifo_formula_n_in_x_dmax_plus_1=history_formula,
+                    per_synapse_lines_S_x_dmax_plus_1=per_synapse_lines,
+                    fifo_delay_bits_built=bits["delay_lines"] + bits["delays"])
             else:
                 rows[-1].update(ring_built=bits["ring"],
                                 ring_built_over_formula=round(bits["ring"] / ring_formula, 3))
             print(f"{rows[-1]['network']:32s} lanes {lanes}: cycles/step {max(run.step_cycles):6d} "
                   f"(formula {formula}), memory {bits['total']} bits", flush=True)
     if scheme == "fifo":
-        write_result("gateware", {"scheme": "fifo", "rows": rows})
+        write_result("gateware", {"scheme": "fifo", "rows": rows, "shd_size": shd_size_memory()})
         plot(rows)
     else:
         write_result(f"gateware_{scheme}", {"scheme": scheme, "rows": rows})
+
+
+def shd_size_memory() -> dict:
+    """Memory of the SHD-size core (bench/golden.py's 700 -> 128 recurrent -> 20, d_max 25),
+    elaborated (not simulated: a step takes ~10^5 cycles), against the formula."""
+    from golden import shd_like_model
+    model = shd_like_model(np.random.default_rng(0))
+    shape = CoreShape.from_model(model)
+    bits = built_memory_bits(Core(shape, model))
+    synapses = sum(l.size * l.fan_in for l in model.layers)
+    out = {"network": "700 -> 128 rec -> 20, d_max 25", "memory_bits_built": bits,
+           "memory_bits_manifest": shape.memory_bits(),
+           "fifo_history_bits_built": bits["delay_lines"],
+           "fifo_formula_n_in_x_dmax_plus_1": sum(l.fan_in * (l.d_max + 1) for l in model.layers),
+           "per_synapse_lines_S_x_dmax": synapses * 25,
+           "cycles_per_step_formula": shape.cycles_per_step(), "score_bits": shape.score_bits}
+    print(f"SHD-size: history bits {bits['delay_lines']} (per-synapse lines would be "
+          f"{synapses * 25}); total memory {bits['total']} bits", flush=True)
+    return out
 
 
 def plot(rows) -> None:

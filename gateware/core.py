@@ -8,21 +8,22 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   ``SAMPLE`` ends the sample: the core emits one ``SCORE`` per readout unit, then
   ``SAMPLE``, and clears all state for the next sample. Scores are exact for samples of up
   to ``shape.max_steps`` steps (``shape.score_bits`` wide); the ``SAMPLE`` output event's
-  ``value`` is 1 when the sample had more steps, so its scores may have wrapped, else 0. Inputs are accepted only while the
-  core is idle (``status.busy`` low).
+  ``value`` is 1 when the sample had more steps, so its scores may have wrapped, else 0.
+  Inputs are accepted only while the core is idle (``status.busy`` low).
 * ``outputs``: ``SPIKE(layer, unit)`` in layer order and, within a layer, in unit order;
   ``STEP``; ``SCORE(unit, value)``; ``SAMPLE``. Back-pressure stalls the core; nothing is
   dropped or reordered.
 * ``config``: a write of one weight, delay, bias or layer parameter (address map in
-  :func:`~delayhw.gateware.shape.config_address`), accepted while idle. A write that is out
-  of range for the core (bad layer, field, row, column or value) is ignored and counted in
+  :func:`~delayhw.gateware.shape.config_address`), accepted while idle; it takes effect
+  within 3 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
+  write that is out of range for the core (bad layer, field, row, column or value) is ignored and counted in
   ``status.config_errors``. Configuration survives reset; state (membranes, delay lines,
   spikes, scores) is cleared by reset and after every sample.
 """
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -143,19 +144,6 @@ class Core(wiring.Component):
             self.input_events = ev_mem
             ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
             ev_count = Signal(range(shape.n_inputs + 1))
-            ev_pending = Signal()                     # an input event read the bitmap
-            ev_index = Signal(INDEX_BITS)
-            lane_bits = (shape.lanes - 1).bit_length()
-            src_ev = engines[0].src_events
-            m.d.comb += [ev_rd.addr.eq(src_ev.addr), ev_rd.en.eq(1),
-                         src_ev.data.eq(ev_rd.data), src_ev.count.eq(ev_count),
-                         ev_wr.addr.eq(ev_count), ev_wr.data.group.eq(ev_index >> lane_bits),
-                         ev_wr.data.mask.eq(Const(1, shape.lanes) << ev_index[:lane_bits]),
-                         ev_wr.en.eq(ev_pending & ~in_rd.data)]
-            m.d.sync += ev_pending.eq(0)
-            with m.If(ev_pending & ~in_rd.data):
-                m.d.sync += ev_count.eq(ev_count + 1)
-
         # ------------------------------------------------------------------ output queue
         layout = queue_layout(shape.lanes, shape.score_bits)
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=layout.size,
@@ -172,11 +160,16 @@ class Core(wiring.Component):
         overlong = Signal()
         m.d.comb += [overlong.eq(steps > shape.max_steps), entry.item.kind.eq(marker),
                      entry.item.value.eq(Mux(marker == OutKind.SAMPLE, overlong, 0))]
+        # the engines' ready is a register (it stalls every pipeline stage, so it must not
+        # come through the queue's level logic): 2 free entries seen a cycle ago guarantee
+        # room for this cycle's write
+        room = Signal()
+        m.d.sync += room.eq(queue.level + 2 < shape.out_fifo_depth)
         for k, engine in enumerate(engines):
-            m.d.comb += engine.emit.ready.eq(queue.w_rdy)
+            m.d.comb += engine.emit.ready.eq(room)
             with m.If(engine.emit.valid):
                 m.d.comb += [entry.item.eq(engine.emit.payload), entry.layer.eq(k),
-                             queue.w_en.eq(1)]
+                             queue.w_en.eq(room)]
 
         # ------------------------------------------------------------------ status
         dropped = Signal(16)
@@ -184,17 +177,29 @@ class Core(wiring.Component):
         m.d.comb += [self.status.dropped_inputs.eq(dropped), self.status.config_errors.eq(cfg_errors)]
 
         # ------------------------------------------------------------------ configuration
-        cfg = self.config.payload
-        cfg_bad = Signal()
-        m.d.comb += cfg_bad.eq(cfg.addr.layer >= n_layers)
+        # an accepted write is registered, checked by its engine, and counted as an error a
+        # cycle later; the engine writes its memories the cycle after the check
+        cfg = Signal(CONFIG_LAYOUT)
+        cfg_valid, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal()
+        m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
+        with m.If(self.config.valid & self.config.ready):
+            m.d.sync += cfg.eq(self.config.payload)
+        target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
+        m.d.sync += target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
+                                  self.config.payload.addr.layer >= n_layers))
+        m.d.comb += cfg_bad.eq(target[n_layers])
         for k, engine in enumerate(engines):
             m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
                          engine.cfg.col.eq(cfg.addr.col), engine.cfg.data.eq(cfg.data)]
-            with m.If(cfg.addr.layer == k):
-                m.d.comb += [engine.cfg.en.eq(self.config.valid & self.config.ready),
-                             cfg_bad.eq(engine.cfg.bad)]
-        with m.If(self.config.valid & self.config.ready & cfg_bad & (cfg_errors != 0xFFFF)):
+            with m.If(target[k]):
+                m.d.comb += [engine.cfg.en.eq(cfg_valid), cfg_bad.eq(engine.cfg.bad)]
+        m.d.sync += cfg_bad_q.eq(cfg_valid & cfg_bad)
+        with m.If(cfg_bad_q & (cfg_errors != 0xFFFF)):
             m.d.sync += cfg_errors.eq(cfg_errors + 1)
+        # inputs wait while a configuration write is in flight, so a step never runs on
+        # memories that are still being written
+        cfg_quiet = Signal()
+        m.d.comb += cfg_quiet.eq(~self.config.valid & ~cfg_valid)
 
         # ------------------------------------------------------------------ sequencing
         parity = Signal()
@@ -208,9 +213,36 @@ class Core(wiring.Component):
         clear_addr = Signal(range(shape.n_inputs + 1))
         event = self.inputs.payload
 
-        # the input bitmap: set by SPIKE events, cleared by layer 0's last pass and by CLEAR
-        m.d.comb += [in_wr.addr.eq(src0.addr), in_wr.data.eq(0),
-                     in_wr.en.eq(src0.en & src0.last)]
+        # the input bitmap: set by SPIKE events, cleared by layer 0's last pass and by CLEAR.
+        # A SPIKE is registered (index, in range) and written the next cycle, which is idle
+        # or the first cycle of a step, before layer 0 reads the bitmap.
+        # Layer 0's last-pass reads clear their bit a cycle later (from registers too).
+        spike_q, spike_bad_q, clear_q = Signal(), Signal(), Signal()
+        spike_index, clear_index = Signal(INDEX_BITS), Signal(INDEX_BITS)
+        m.d.sync += [spike_q.eq(0), spike_bad_q.eq(0), clear_q.eq(src0.en & src0.last),
+                     clear_index.eq(src0.addr)]
+        m.d.comb += [in_wr.addr.eq(clear_index), in_wr.data.eq(0), in_wr.en.eq(clear_q)]
+        with m.If(spike_q):
+            m.d.comb += [in_wr.addr.eq(spike_index), in_wr.data.eq(1), in_wr.en.eq(1)]
+        with m.If(spike_bad_q & (dropped != 0xFFFF)):
+            m.d.sync += dropped.eq(dropped + 1)
+        if engine_class.event_driven:
+            # a registered SPIKE whose bit was clear when it was accepted (the bitmap read
+            # then) and that does not repeat the SPIKE of the cycle before (whose bit is
+            # being written as it was read) joins the list
+            last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
+            m.d.sync += [last_q.eq(spike_q), last_index.eq(spike_index)]
+            m.d.comb += new_spike.eq(spike_q & ~in_rd.data &
+                                     ~(last_q & (last_index == spike_index)))
+            lane_bits = (shape.lanes - 1).bit_length()
+            src_ev = engines[0].src_events
+            m.d.comb += [ev_rd.addr.eq(src_ev.addr), ev_rd.en.eq(1),
+                         src_ev.data.eq(ev_rd.data), src_ev.count.eq(ev_count),
+                         ev_wr.addr.eq(ev_count), ev_wr.data.group.eq(spike_index >> lane_bits),
+                         ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
+                         ev_wr.en.eq(new_spike)]
+            with m.If(new_spike):
+                m.d.sync += ev_count.eq(ev_count + 1)
 
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
@@ -229,18 +261,15 @@ class Core(wiring.Component):
                 with m.Elif(all_idle):
                     m.next = "IDLE"
             with m.State("IDLE"):
-                m.d.comb += [self.inputs.ready.eq(1), self.config.ready.eq(1)]
-                with m.If(self.inputs.valid):
+                m.d.comb += [self.inputs.ready.eq(cfg_quiet), self.config.ready.eq(1)]
+                with m.If(self.inputs.valid & cfg_quiet):
                     with m.Switch(event.kind):
                         with m.Case(InKind.SPIKE):
-                            with m.If(event.index < shape.n_inputs):
-                                m.d.comb += [in_wr.addr.eq(event.index), in_wr.data.eq(1),
-                                             in_wr.en.eq(1)]
-                                if engine_class.event_driven:     # new in this step?
-                                    m.d.comb += [in_rd.addr.eq(event.index), in_rd.en.eq(1)]
-                                    m.d.sync += [ev_pending.eq(1), ev_index.eq(event.index)]
-                            with m.Elif(dropped != 0xFFFF):
-                                m.d.sync += dropped.eq(dropped + 1)
+                            in_range = event.index < shape.n_inputs
+                            m.d.sync += [spike_q.eq(in_range), spike_bad_q.eq(~in_range),
+                                         spike_index.eq(event.index)]
+                            if engine_class.event_driven:     # new in this step?
+                                m.d.comb += [in_rd.addr.eq(event.index), in_rd.en.eq(1)]
                         with m.Case(InKind.STEP):
                             with m.If(~overlong):
                                 m.d.sync += steps.eq(steps + 1)
@@ -248,8 +277,7 @@ class Core(wiring.Component):
                         with m.Case(InKind.SAMPLE):
                             m.next = "SCORES"
                         with m.Default():        # reserved kind: counted like a bad index
-                            with m.If(dropped != 0xFFFF):
-                                m.d.sync += dropped.eq(dropped + 1)
+                            m.d.sync += spike_bad_q.eq(1)
             for k, engine in enumerate(engines):
                 with m.State(f"RUN_{k}"):
                     m.d.comb += [self.status.busy.eq(1), engine.mode.eq(Mode.RUN),

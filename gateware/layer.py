@@ -232,7 +232,7 @@ class FifoLayer(LayerEngine):
         ng = [g3] + [Signal.like(g0, name=f"ng{n + 1}") for n in range(LifUnit.latency)]
         vw, gw = nv[-1], ng[-1]
         v_emit = Signal()               # the emit register holds group gw's result
-        # running sums; stage 3 reads them the cycle after a group's last synapse
+        # running sums; stage 4 reads them the cycle after a group's last synapse
         acc = [Signal(signed(s.acc_bits), name=f"acc{l}") for l in range(lanes)]
         clearing = Signal()
         lane = Signal(range(lanes + 1))       # score walk
@@ -268,29 +268,44 @@ class FifoLayer(LayerEngine):
                 with m.Else():
                     m.d.sync += i0.eq(i0 + 1)
 
-        # ------------------------------------------------------------------ stage 1: taps
+        # ------------------------------------------------------------------ stage 1: fetch
+        # memory outputs into flip-flops (a block RAM's clock-to-output is most of a cycle)
         new_bit = Signal()
         if s.recurrent:
             m.d.comb += new_bit.eq(Mux(rec1, s_rec.data.bit_select(recsel1, 1) if lane_bits
                                        else s_rec.data[0], self.src.data))
         else:
             m.d.comb += new_bit.eq(self.src.data)
-        full = Signal(s.d_max + 1)          # bit m = s(t - lag - m) of source i1
-        m.d.comb += full.eq(Cat(new_bit, h_rd.data) if s.d_max else new_bit)
+        v_q, last_q, first_q, rec_q, commit_q, new_q = (Signal(name=n) for n in (
+            "v_q", "last_q", "first_q", "rec_q", "commit_q", "new_q"))
+        i_q, g_q = Signal.like(i1), Signal.like(g1)
+        w_q, d_q = Signal.like(w_rd.data), Signal.like(d_rd.data)
+        h_q = Signal(max(1, s.d_max))
+        with m.If(advance):
+            m.d.sync += [v_q.eq(v1), last_q.eq(last1), first_q.eq(first1), rec_q.eq(rec1),
+                         commit_q.eq(commit1), new_q.eq(new_bit), i_q.eq(i1), g_q.eq(g1),
+                         w_q.eq(w_rd.data), d_q.eq(d_rd.data)]
+            if s.d_max:
+                m.d.sync += h_q.eq(h_rd.data)
+
+        # ------------------------------------------------------------------ stage 2: taps
+        line = Signal(s.d_max + 1)          # bit m = s(t - lag - m) of source i_q
+        taps = Signal(s.d_max + 1)          # bit m = s(t - m): recurrent lines shifted by lag 1
+        m.d.comb += [line.eq(Cat(new_q, h_q) if s.d_max else new_q),
+                     taps.eq(Mux(rec_q, line << 1, line) if s.d_max else line)]
         for l in range(lanes):
             tap = Signal(name=f"tap{l}")
-            m.d.comb += tap.eq(full.bit_select((d_rd.data[l] - rec1).as_unsigned(), 1)
-                               if s.d_max else new_bit)
+            m.d.comb += tap.eq(taps.bit_select(d_q[l], 1) if s.d_max else new_q)
             with m.If(advance):
-                m.d.sync += added[l].eq(Mux(tap, w_rd.data[l], 0))
+                m.d.sync += added[l].eq(Mux(tap, w_q[l], 0))
         if s.d_max:     # the last group's pass shifts this step's spike into each history
-            m.d.comb += [h_wr.data.eq(Mux(clearing, 0, full[:s.d_max])),
-                         h_wr.addr.eq(Mux(clearing, addr0, i1)),
-                         h_wr.en.eq(Mux(clearing, addr0 < fan_in, v1 & commit1 & advance))]
+            m.d.comb += [h_wr.data.eq(Mux(clearing, 0, line[:s.d_max])),
+                         h_wr.addr.eq(Mux(clearing, addr0, i_q)),
+                         h_wr.en.eq(Mux(clearing, addr0 < fan_in, v_q & commit_q & advance))]
         with m.If(advance):
-            m.d.sync += [v2.eq(v1), last2.eq(last1), first2.eq(first1), g2.eq(g1)]
+            m.d.sync += [v2.eq(v_q), last2.eq(last_q), first2.eq(first_q), g2.eq(g_q)]
 
-        # ------------------------------------------------------------------ stage 2: sums
+        # ------------------------------------------------------------------ stage 3: sums
         for l in range(lanes):
             with m.If(advance):
                 m.d.sync += acc[l].eq(Mux(first2, 0, acc[l]) + added[l])
@@ -298,13 +313,17 @@ class FifoLayer(LayerEngine):
             m.d.comb += [port.addr.eq(g2), port.en.eq(advance)]
         if not is_lif:
             scoring, score_read = Signal(), Signal()      # driven by the SCORE_* states
-            m.d.comb += [sc_rd.addr.eq(Mux(scoring, g0, ng[-2])),
+            # the old score of group ng[-2] is read into score_q as it moves to ng[-1]
+            score_q = Signal.like(sc_rd.data)
+            m.d.comb += [sc_rd.addr.eq(Mux(scoring, g0, ng[-3])),
                          sc_rd.en.eq(Mux(scoring, score_read, advance))]
+            with m.If(advance):
+                m.d.sync += score_q.eq(sc_rd.data)
         with m.If(advance):
             m.d.sync += [v3.eq(v2 & last2), g3.eq(g2)]
             m.d.sync += [a.eq(b) for a, b in zip(nv[1:] + ng[1:], nv[:-1] + ng[:-1])]
 
-        # ------------------------------------------------------------------ stage 3: neurons
+        # ------------------------------------------------------------------ stage 4: neurons
         spike_bits = Signal(lanes)
         last_mask = (1 << (s.size - (groups - 1) * lanes)) - 1
         lane_mask = Mux(gw == groups - 1, last_mask, (1 << lanes) - 1)
@@ -316,7 +335,7 @@ class FifoLayer(LayerEngine):
                          v_wr.data[l].eq(Mux(clearing, 0, lif.v_next)),
                          spike_bits[l].eq(lif.spike)]
             if not is_lif:
-                m.d.comb += sc_wr.data[l].eq(Mux(clearing, 0, sc_rd.data[l] + lif.v_next))
+                m.d.comb += sc_wr.data[l].eq(Mux(clearing, 0, score_q[l] + lif.v_next))
         neuron_writes = [v_wr] + ([] if is_lif else [sc_wr])
         for port in neuron_writes:
             m.d.comb += [port.addr.eq(Mux(clearing, addr0, gw)),
@@ -368,7 +387,7 @@ class FifoLayer(LayerEngine):
                                 m.d.sync += [g0.eq(0), lane.eq(0)]
                                 m.next = "SCORE_READ"
             with m.State("RUN"):
-                with m.If(~issuing & ~v1 & ~v2 & ~v_emit & ~emit.valid & ~Cat(*nv).any()):
+                with m.If(~issuing & ~v1 & ~v_q & ~v2 & ~v_emit & ~emit.valid & ~Cat(*nv).any()):
                     m.next = "IDLE"
             with m.State("CLEAR"):
                 m.d.comb += clearing.eq(1)
@@ -407,59 +426,70 @@ class FifoLayer(LayerEngine):
     def _elaborate_config(self, m, w_wr, d_wr, b_wr, beta, threshold, reset_zero, groups,
                           lane_bits):
         s, lanes, cfg = self.shape, self.lanes, self.cfg
-        (wlo, whi), vmax = s.w_range, s.v_range[1]
         row_ok = cfg.row < s.size
         value = cfg.data
+        # range checks as bit tests (shallow logic, unlike 32-bit comparators)
+        def upper_zero(bits: int):          # 0 <= value < 2**bits
+            return value[bits:] == 0
+        w_fits = (value[s.w_bits - 1:] == 0) | value[s.w_bits - 1:].all()
+        d_fits = upper_zero(s.d_bits) & (value[:s.d_bits] <= s.d_max)
+        beta_fits = upper_zero(s.f_bits + 1) & (~value[s.f_bits] | (value[:s.f_bits] == 0))
         ok = Signal()
         is_rec = (cfg.field == Field.W_REC) | (cfg.field == Field.D_REC)
         with m.Switch(cfg.field):
             with m.Case(Field.W):
-                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & (value >= wlo) & (value <= whi))
+                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & w_fits)
             with m.Case(Field.D):
-                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & (value >= 0) & (value <= s.d_max))
+                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & d_fits)
             if s.recurrent:
                 with m.Case(Field.W_REC):
-                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & (value >= wlo) & (value <= whi))
+                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & w_fits)
                 with m.Case(Field.D_REC):
-                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & (value >= 1) & (value <= s.d_max))
+                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & d_fits
+                                      & (value[:s.d_bits] != 0))
             if s.bias:
                 with m.Case(Field.BIAS):
-                    m.d.comb += ok.eq(row_ok & (cfg.col == 0) & (value >= wlo) & (value <= whi))
+                    m.d.comb += ok.eq(row_ok & (cfg.col == 0) & w_fits)
             with m.Case(Field.PARAM):
                 with m.Switch(cfg.row):
                     with m.Case(Param.BETA):
-                        m.d.comb += ok.eq((cfg.col == 0) & (value >= 0) & (value <= (1 << s.f_bits)))
+                        m.d.comb += ok.eq((cfg.col == 0) & beta_fits)
                     if s.kind == "lif":
-                        with m.Case(Param.THRESHOLD):
-                            m.d.comb += ok.eq((cfg.col == 0) & (value >= 1) & (value <= vmax))
+                        with m.Case(Param.THRESHOLD):     # 1..vmax
+                            m.d.comb += ok.eq((cfg.col == 0) & upper_zero(s.v_bits - 1)
+                                              & (value != 0))
                         with m.Case(Param.RESET):
-                            m.d.comb += ok.eq((cfg.col == 0) & (value >= 0) & (value <= 1))
+                            m.d.comb += ok.eq((cfg.col == 0) & upper_zero(1))
         m.d.comb += cfg.bad.eq(~ok)
 
-        write = cfg.en & ok
-        lane_onehot = Signal(lanes)
-        group = cfg.row >> lane_bits
-        m.d.comb += lane_onehot.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0))
-        syn_addr = group * s.fan_in + cfg.col + Mux(is_rec, s.n_in, 0)
+        # the write itself one cycle later, from registers (the checks above are long paths)
+        write, field = Signal(), Signal.like(cfg.field)
+        param, value_q = Signal.like(cfg.row), Signal.like(value)
+        lane_onehot, group = Signal(lanes), Signal.like(cfg.row)
+        syn_addr = Signal(range(max(2, s.groups(lanes) * s.fan_in)))
+        m.d.sync += [write.eq(cfg.en & ok), field.eq(cfg.field), param.eq(cfg.row),
+                     value_q.eq(value), group.eq(cfg.row >> lane_bits),
+                     lane_onehot.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0)),
+                     syn_addr.eq((cfg.row >> lane_bits) * s.fan_in + cfg.col
+                                 + Mux(is_rec, s.n_in, 0))]
         for port, fields in ((w_wr, (Field.W, Field.W_REC)), (d_wr, (Field.D, Field.D_REC))):
-            hit = (cfg.field == fields[0]) | (cfg.field == fields[1])
+            hit = (field == fields[0]) | (field == fields[1])
             m.d.comb += [port.addr.eq(syn_addr), port.en.eq(Mux(write & hit, lane_onehot, 0))]
             for l in range(lanes):
-                m.d.comb += port.data[l].eq(value)
+                m.d.comb += port.data[l].eq(value_q)
         if b_wr is not None:
-            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(write & (cfg.field == Field.BIAS),
+            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(write & (field == Field.BIAS),
                                                              lane_onehot, 0))]
             for l in range(lanes):
-                m.d.comb += b_wr.data[l].eq(value)
-        with m.If(write & (cfg.field == Field.PARAM)):
-            with m.Switch(cfg.row):
+                m.d.comb += b_wr.data[l].eq(value_q)
+        with m.If(write & (field == Field.PARAM)):
+            with m.Switch(param):
                 with m.Case(Param.BETA):
-                    m.d.sync += beta.eq(value)
+                    m.d.sync += beta.eq(value_q)
                 with m.Case(Param.THRESHOLD):
-                    m.d.sync += threshold.eq(value)
+                    m.d.sync += threshold.eq(value_q)
                 with m.Case(Param.RESET):
-                    m.d.sync += reset_zero.eq(value)
-
+                    m.d.sync += reset_zero.eq(value_q)
 
 from .ring import RingLayer  # noqa: E402  (ring.py builds on the interface above)
 

@@ -24,8 +24,9 @@ class LifUnit(wiring.Component):
     Pipelined, one update per cycle: ``v_next``/``spike`` are the update of the inputs
     presented :attr:`latency` enabled cycles earlier (every input, parameters included,
     travels with its update). ``en`` low freezes every stage, so a stall loses nothing.
-    Stages: multiply ``v * beta`` (and ``i_syn + bias``) -> round and shift -> add and
-    clamp -> compare and reset.
+    Stages: register the inputs (and add ``i_syn + bias``) -> multiply ``v * beta`` ->
+    round and shift -> add and clamp -> compare and reset. The input register lets the
+    multiplier (a DSP block) start from flip-flops rather than from a block RAM's output.
     """
 
     #: enabled cycles from the inputs to ``v_next``/``spike``
@@ -59,29 +60,33 @@ class LifUnit(wiring.Component):
                 value = reg
             return value
 
-        # 1: multiply; the synaptic current and bias are summed beside it
+        # 1: inputs registered; the synaptic current and bias summed
+        v, beta = carried(self.v, 1), carried(self.beta, 1)
+        current1 = Signal(signed(max(s.acc_bits, s.w_bits) + 1))
+        # 2: multiply
         product = Signal(signed(s.v_bits + s.f_bits + 2))
-        current = Signal(signed(max(s.acc_bits, s.w_bits) + 1))
-        # 2: round and shift (floor: arithmetic)
+        current2 = Signal.like(current1)
+        # 3: round and shift (floor: arithmetic)
         decayed = Signal(signed(s.v_bits + 2))
-        current2 = Signal.like(current)
-        # 3: add and clamp
+        current3 = Signal.like(current1)
+        # 4: add and clamp
         u = Signal(signed(s.v_bits))
-        u_wide = Signal(signed(max(s.v_bits + 2, current.shape().width) + 1))
-        m.d.comb += u_wide.eq(decayed + current2)
+        u_wide = Signal(signed(max(s.v_bits + 2, current1.shape().width) + 1))
+        m.d.comb += u_wide.eq(decayed + current3)
         with m.If(self.en):
-            m.d.sync += [product.eq(self.v * self.beta), current.eq(self.i_syn + self.bias),
-                      decayed.eq((product + (1 << (s.f_bits - 1))) >> s.f_bits),
-                      current2.eq(current),
-                      u.eq(Mux(u_wide < vmin, vmin, Mux(u_wide > vmax, vmax, u_wide)))]
-        # 4: compare and reset
+            m.d.sync += [current1.eq(self.i_syn + self.bias),
+                         product.eq(v * beta), current2.eq(current1),
+                         decayed.eq((product + (1 << (s.f_bits - 1))) >> s.f_bits),
+                         current3.eq(current2),
+                         u.eq(Mux(u_wide < vmin, vmin, Mux(u_wide > vmax, vmax, u_wide)))]
+        # 5: compare and reset
         if s.kind == "lif":
-            threshold = carried(self.threshold, 3)
-            reset_zero = carried(self.reset_zero, 3)
+            threshold = carried(self.threshold, 4)
+            reset_zero = carried(self.reset_zero, 4)
             fires = u >= threshold
             with m.If(self.en):
                 m.d.sync += [self.spike.eq(fires),
-                          self.v_next.eq(Mux(fires, Mux(reset_zero, 0, u - threshold), u))]
+                             self.v_next.eq(Mux(fires, Mux(reset_zero, 0, u - threshold), u))]
         else:
             with m.If(self.en):
                 m.d.sync += self.v_next.eq(u)

@@ -90,6 +90,8 @@ class CoreShape:
             raise DelayhwError(f"n_inputs: must be in 1..65535, got {self.n_inputs}")
         if not 1 <= len(self.layers) <= (1 << LAYER_BITS):
             raise DelayhwError(f"layers: a core has 1..{1 << LAYER_BITS} layers")
+        if self.out_fifo_depth < 4:
+            raise DelayhwError(f"out_fifo_depth: must be at least 4, got {self.out_fifo_depth}")
         if not 1 <= self.max_steps <= MAX_STEPS_LIMIT:
             raise DelayhwError(f"max_steps: must be in 1..{MAX_STEPS_LIMIT}, got {self.max_steps}")
 
@@ -267,8 +269,8 @@ class CoreShape:
 
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
-LIF_LATENCY = 4             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
-LAYER_OVERHEAD = 7 + LIF_LATENCY
+LIF_LATENCY = 5             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
+LAYER_OVERHEAD = 8 + LIF_LATENCY
 STEP_OVERHEAD = 2
 #: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
 #: switch to the recurrent list when the source was silent (measured in

@@ -119,9 +119,9 @@ def test_random_output_back_pressure_changes_nothing(lanes, scheme):
     for seed in range(3):
         model, _ = netgen.random_case(300 + seed, VARIED)
         spikes = netgen.random_spikes(np.random.default_rng(seed), 2, 8, model.n_inputs, 0.7)
-        # a 2-entry output queue, so the pressure reaches the engines
-        free, _ = run_and_decode(model, spikes, lanes, queue=2, scheme=scheme)
-        pressed, result = run_and_decode(model, spikes, lanes, queue=2, ready_prob=0.03,
+        # the smallest output queue, so the pressure reaches the engines
+        free, _ = run_and_decode(model, spikes, lanes, queue=4, scheme=scheme)
+        pressed, result = run_and_decode(model, spikes, lanes, queue=4, ready_prob=0.03,
                                          seed=seed, scheme=scheme)
         assert pressed.outputs == free.outputs
         assert pressed.backpressure_cycles > 0 and free.backpressure_cycles == 0
