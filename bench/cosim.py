@@ -7,7 +7,8 @@ Target: cosim / free-running >= 0.5.  Writes bench/results/cosim.json.
 Network: 64 inputs -> 64 recurrent lif (d_max 16) -> 10 readout, fifo scheme, 1 lane
 (8,848 cycles per step). Verilator runs 4 samples x 50 steps, Icarus 1 sample x 10 steps.
 
-    python bench/cosim.py
+    python bench/cosim.py [--scheme ring] [--lanes N]   (other than fifo/1 lane:
+                                                          bench/results/cosim_SCHEME_LANES.json)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gateware import model_of  # noqa: E402
 
 from delayhw import netgen  # noqa: E402
 from delayhw.gateware.core import Core  # noqa: E402
-from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.gateware.shape import SCHEMES, CoreShape  # noqa: E402
 from delayhw.gateware.verilog import TOP, convert  # noqa: E402
 from delayhw.sim import cosim, runner  # noqa: E402
 from delayhw.sim.tools import icarus_available, verilator_env, verilator_root  # noqa: E402
@@ -68,13 +69,14 @@ def build_freerun(shape: CoreShape, sim: str, directory: Path) -> list[str]:
     return ["vvp", "-n", str(directory / "freerun.vvp")]
 
 
-def measure(sim: str, model, spikes) -> dict:
-    shape = CoreShape.from_model(model)
+def measure(sim: str, model, spikes, scheme: str = "fifo", lanes: int = 1) -> dict:
+    shape = CoreShape.from_model(model, lanes, scheme)
     with tempfile.TemporaryDirectory(prefix="delayhw-bench-") as tmp:
         tmp = Path(tmp)
         command = build_freerun(shape, sim, tmp / "freerun")
         # the cosim path: exactly what `delayhw cosim` runs (best of 2 runs, as below)
-        run = min((cosim.run_rtl(model, spikes, sim=sim) for _ in range(2)),
+        run = min((cosim.run_rtl(model, spikes, sim=sim, scheme=scheme, lanes=lanes)
+                   for _ in range(2)),
                   key=lambda r: r.sim_seconds)
         assert cosim.compare(model, spikes, run.result) is None
         cosim.write_stimulus(tmp / "stim.txt", model, spikes)
@@ -102,18 +104,31 @@ def measure(sim: str, model, spikes) -> dict:
 
 
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scheme", choices=SCHEMES, default="fifo")
+    ap.add_argument("--lanes", type=int, default=1)
+    args = ap.parse_args()
     model = model_of(64, 64, 10, 16, True)
     rng = np.random.default_rng(0)
-    results = {"network": "64 -> 64 recurrent lif (d_max 16) -> 10 readout, fifo, 1 lane",
-               "cycles_per_step": CoreShape.from_model(model).cycles_per_step(),
+    results = {"network": f"64 -> 64 recurrent lif (d_max 16) -> 10 readout, {args.scheme}, "
+                          f"{args.lanes} lane(s)",
+               "scheme": args.scheme, "lanes": args.lanes,
+               "cycles_per_step": CoreShape.from_model(model, args.lanes,
+                                                       args.scheme).cycles_per_step(),
                "cosim_seconds_measured": "inside the simulator, from clock start to done "
                                          "(the end-to-end figure adds Verilog generation and "
                                          "simulator start-up)",
                "freerun_seconds_measured": "wall time of the whole simulator process"}
-    results["verilator"] = measure("verilator", model, netgen.random_spikes(rng, 4, 50, 64, 0.2))
+    options = {"scheme": args.scheme, "lanes": args.lanes}
+    results["verilator"] = measure("verilator", model, netgen.random_spikes(rng, 4, 50, 64, 0.2),
+                                   **options)
     if icarus_available():
-        results["icarus"] = measure("icarus", model, netgen.random_spikes(rng, 1, 10, 64, 0.2))
-    write_result("cosim", results)
+        results["icarus"] = measure("icarus", model, netgen.random_spikes(rng, 1, 10, 64, 0.2),
+                                    **options)
+    default = args.scheme == "fifo" and args.lanes == 1
+    write_result("cosim" if default else f"cosim_{args.scheme}_{args.lanes}", results)
 
 
 if __name__ == "__main__":

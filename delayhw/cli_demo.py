@@ -10,6 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
+from .cli_hw import _core_options
+
 
 
 def _stage(console, text: str):
@@ -70,7 +72,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     times["golden"] = time.perf_counter() - t
 
     t = _stage(console, "3. Verilog")
-    info = generate(model, out / "hw", lanes=args.lanes, model_file=str(model_path))
+    info = generate(model, out / "hw", lanes=args.lanes, scheme=args.scheme,
+                    model_file=str(model_path))
     lint = lint_verilator(out / "hw" / f"{TOP}.v")
     console.print(f"{shown(out / 'hw' / (TOP + '.v'))}: {info['memory_bits']['total']} memory bits, "
                   f"{info['cycles_per_step']['value']} cycles/step; verilator lint "
@@ -82,6 +85,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _progress() as bar:
         task = bar.add_task("verilator", total=batch)
         run = cosim.run_rtl(model, inputs.spikes, sim="verilator", lanes=args.lanes,
+                            scheme=args.scheme,
                             on_progress=lambda n: bar.update(task, completed=n))
     run.result.save(out / "rtl_result.npz")
     difference = first_difference(expected, run.result)
@@ -94,6 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     table.add_column("what")
     table.add_column("result")
     table.add_row("network", f"{model.n_inputs} -> " + " -> ".join(str(l.size) for l in model.layers))
+    table.add_row("core", f"scheme {args.scheme}, {args.lanes} lane(s)")
     table.add_row("test accuracy: float / golden / RTL",
                   f"{100 * report.float_accuracy:.1f}% / {100 * expected.accuracy(inputs.labels):.1f}%"
                   f" / {100 * run.result.accuracy(inputs.labels):.1f}%")
@@ -110,8 +115,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub, add_force) -> None:
-    from .cli_hw import lanes_option
-
     p = sub.add_parser("demo", help="run the whole flow on a small network",
                        description="Run the delayhw flow end to end on a small network: train "
                                    "it (learned delays, quantisation-aware), export, golden "
@@ -119,6 +122,6 @@ def register(sub, add_force) -> None:
                                    "plots.")
     p.add_argument("-o", "--out", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
-    lanes_option(p, 1)
+    _core_options(p, lanes_default=1)
     add_force(p)
     p.set_defaults(func=cmd_demo)

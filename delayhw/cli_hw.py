@@ -177,7 +177,9 @@ def _probability(text: str) -> float:
 
 def _core_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
     p.add_argument("--scheme", choices=SCHEMES, default="fifo",
-                   help=f"delay scheme, one of {', '.join(SCHEMES)} (default fifo)")
+                   help="delay scheme: fifo (clock-driven delay lines, cycles independent of "
+                        "activity) or ring (event-driven rings of future currents, cycles "
+                        "grow with spikes); default fifo")
     lanes_option(p, lanes_default)
 
 

@@ -23,13 +23,13 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from delayhw.spec import Model
 
-from .layer import SCHEME_ENGINES, Mode, emit_layout
+from .layer import SCHEME_ENGINES, Mode, emit_layout, event_layout
 from .shape import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
                     memory_depth)
 
@@ -132,7 +132,18 @@ class Core(wiring.Component):
         m.d.comb += [in_rd.addr.eq(src0.addr), in_rd.en.eq(src0.en), src0.data.eq(in_rd.data)]
         for k in range(1, n_layers):
             wiring.connect(m, engines[k].src, engines[k - 1].spikes)
-
+            if engine_class.event_driven:
+                wiring.connect(m, engines[k].src_events, engines[k - 1].events)
+        # event-driven engines also read this step's input channels as a list, in arrival
+        # order; the bitmap drops a channel's repeated events within a step
+        self.input_events = None
+        if engine_class.event_driven:
+            ev_layout = event_layout(shape.lanes)
+            m.submodules.in_events = ev_mem = memory.Memory(
+                shape=ev_layout, depth=memory_depth(shape.n_inputs), init=[])
+            self.input_events = ev_mem
+            ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
+            ev_count = Signal(range(shape.n_inputs + 1))
         # ------------------------------------------------------------------ output queue
         layout = queue_layout(shape.lanes, shape.score_bits)
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=layout.size,
@@ -215,6 +226,23 @@ class Core(wiring.Component):
             m.d.comb += [in_wr.addr.eq(spike_index), in_wr.data.eq(1), in_wr.en.eq(1)]
         with m.If(spike_bad_q & (dropped != 0xFFFF)):
             m.d.sync += dropped.eq(dropped + 1)
+        if engine_class.event_driven:
+            # a registered SPIKE whose bit was clear when it was accepted (the bitmap read
+            # then) and that does not repeat the SPIKE of the cycle before (whose bit is
+            # being written as it was read) joins the list
+            last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
+            m.d.sync += [last_q.eq(spike_q), last_index.eq(spike_index)]
+            m.d.comb += new_spike.eq(spike_q & ~in_rd.data &
+                                     ~(last_q & (last_index == spike_index)))
+            lane_bits = (shape.lanes - 1).bit_length()
+            src_ev = engines[0].src_events
+            m.d.comb += [ev_rd.addr.eq(src_ev.addr), ev_rd.en.eq(1),
+                         src_ev.data.eq(ev_rd.data), src_ev.count.eq(ev_count),
+                         ev_wr.addr.eq(ev_count), ev_wr.data.group.eq(spike_index >> lane_bits),
+                         ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
+                         ev_wr.en.eq(new_spike)]
+            with m.If(new_spike):
+                m.d.sync += ev_count.eq(ev_count + 1)
 
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
@@ -222,6 +250,8 @@ class Core(wiring.Component):
                 for engine in engines:
                     m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
                 m.d.sync += [clear_addr.eq(0), parity.eq(0), steps.eq(0)]
+                if engine_class.event_driven:
+                    m.d.sync += ev_count.eq(0)
                 m.next = "CLEAR_WAIT"
             with m.State("CLEAR_WAIT"):
                 m.d.comb += [self.status.busy.eq(1), in_wr.addr.eq(clear_addr),
@@ -238,6 +268,8 @@ class Core(wiring.Component):
                             in_range = event.index < shape.n_inputs
                             m.d.sync += [spike_q.eq(in_range), spike_bad_q.eq(~in_range),
                                          spike_index.eq(event.index)]
+                            if engine_class.event_driven:     # new in this step?
+                                m.d.comb += [in_rd.addr.eq(event.index), in_rd.en.eq(1)]
                         with m.Case(InKind.STEP):
                             with m.If(~overlong):
                                 m.d.sync += steps.eq(steps + 1)
@@ -259,6 +291,8 @@ class Core(wiring.Component):
                 m.d.comb += [self.status.busy.eq(1), marker.eq(OutKind.STEP), marker_valid.eq(1)]
                 with m.If(queue.w_rdy):
                     m.d.sync += parity.eq(~parity)
+                    if engine_class.event_driven:
+                        m.d.sync += ev_count.eq(0)
                     m.next = "IDLE"
             with m.State("SCORES"):
                 m.d.comb += [self.status.busy.eq(1), readout.mode.eq(Mode.SCORES),
@@ -282,7 +316,11 @@ def built_memory_bits(core: Core) -> dict[str, int]:
     Fragment.get(core, None)
     bits = dict.fromkeys(core.shape.memory_bits(), 0)
     mems = [("input_bitmap", core.input_memory)]
-    mems += [(kind, mem) for engine in core.engines for kind, mem in engine.memories.items()]
+    if core.input_events is not None:
+        mems.append(("input_events", core.input_events))
+    for engine in core.engines:
+        for kind, mem in engine.memories.items():
+            mems += [(kind, one) for one in (mem if isinstance(mem, list) else [mem])]
     for kind, mem in mems:
         bits[kind] += mem.depth * Shape.cast(mem.shape).width
     bits["total"] = sum(v for k, v in bits.items() if k != "total")

@@ -14,6 +14,17 @@ signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
   stalls the whole engine; nothing is dropped.
 * ``cfg``: a configuration write (``en`` for one cycle); ``bad`` says, combinationally, that
   the presented write is invalid for this layer and will be ignored.
+
+An *event-driven* engine (``event_driven = True``, e.g. the ``ring`` scheme) reads its
+presynaptic spikes as a list instead of a bitmap, and serves its own spikes the same way:
+
+* ``src_events``: the source's list of this step (the previous layer's ``events`` or the
+  core's input event list): ``count`` entries; entry ``addr`` appears on ``data`` one cycle
+  later (the read is always enabled). An entry (:func:`event_layout`) is a group of
+  ``lanes`` units and the mask of those that spiked (never empty).
+* ``events``: the same kind of port, served: this layer's spikes of its latest step.
+* It still drives ``src.addr``/``en``/``last`` once per source spike it consumed, so the
+  core's input bitmap (which drops repeated input events within a step) is cleared.
 """
 
 from __future__ import annotations
@@ -52,6 +63,21 @@ class SourcePort(wiring.Signature):
         super().__init__({"addr": Out(INDEX_BITS), "en": Out(1), "last": Out(1), "data": In(1)})
 
 
+def event_layout(lanes: int) -> data.StructLayout:
+    """An entry of a spike-event list: units ``group * lanes + l`` for each set bit ``l``."""
+    return data.StructLayout({"mask": lanes,
+                              "group": INDEX_BITS - (lanes - 1).bit_length()})
+
+
+class EventPort(wiring.Signature):
+    """Reader's view of a spike-event list: ``count`` entries; entry ``addr`` on ``data`` a
+    cycle later."""
+
+    def __init__(self, lanes: int):
+        super().__init__({"count": In(INDEX_BITS + 1), "addr": Out(INDEX_BITS),
+                          "data": In(event_layout(lanes))})
+
+
 class ConfigPort(wiring.Signature):
     def __init__(self):
         super().__init__({"en": In(1), "field": In(3), "row": In(INDEX_BITS),
@@ -64,19 +90,25 @@ class LayerEngine(wiring.Component):
     engine keeps its scores in ``score_bits`` (the core's :attr:`CoreShape.score_bits`: exact
     for the core's ``max_steps``; wrapping beyond, which the core flags)."""
 
+    #: reads spike-event lists (``src_events``/``events``) instead of bitmaps
+    event_driven = False
+
     def __init__(self, shape: LayerShape, lanes: int, contents: Layer | None = None, *,
                  score_bits: int):
         self.shape = shape
         self.lanes = lanes
         self.contents = contents
         self.score_bits = score_bits
-        super().__init__({
+        members = {
             "mode": In(2), "start": In(1), "idle": Out(1), "parity": In(1),
             "src": Out(SourcePort()),
             "spikes": In(SourcePort()),
             "emit": Out(stream.Signature(emit_layout(lanes, score_bits))),
             "cfg": In(ConfigPort()),
-        })
+        }
+        if self.event_driven:
+            members.update(src_events=Out(EventPort(lanes)), events=In(EventPort(lanes)))
+        super().__init__(members)
 
 
 def _rows(mat: np.ndarray, lanes: int, groups: int) -> np.ndarray:
@@ -460,4 +492,7 @@ class FifoLayer(LayerEngine):
                 with m.Case(Param.RESET):
                     m.d.sync += reset_zero.eq(value_q)
 
-SCHEME_ENGINES = {"fifo": FifoLayer}
+from .ring import RingLayer  # noqa: E402  (ring.py builds on the interface above)
+
+#: The delay schemes, by name (``CoreShape.scheme``).
+SCHEME_ENGINES = {"fifo": FifoLayer, "ring": RingLayer}

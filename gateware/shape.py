@@ -20,7 +20,8 @@ import numpy as np
 from delayhw.errors import DelayhwError
 from delayhw.spec import LIMITS, LayerShape, Model
 
-SCHEMES = ("fifo",)          # "ring" follows in its own issue
+#: delay schemes: clock-driven delay lines, event-driven rings of future currents
+SCHEMES = ("fifo", "ring")
 LANES = (1, 2, 4, 8, 16, 32, 64)   # lane counts a core can be built with (powers of two)
 INDEX_BITS = 16              # unit / channel index width in every event and config address
 LAYER_BITS = 8               # layer index width
@@ -83,7 +84,7 @@ class CoreShape:
     def __post_init__(self):
         if self.scheme not in SCHEMES:
             raise DelayhwError(f"scheme: {self.scheme!r} is not available; choose one of "
-                               f"{SCHEMES} (the event-driven 'ring' scheme is not built yet)")
+                               f"{SCHEMES}")
         if self.lanes not in LANES:
             raise DelayhwError(f"lanes: must be one of {LANES}, got {self.lanes}")
         if not 1 <= self.n_inputs <= LIMITS["n_inputs"][1]:
@@ -140,28 +141,89 @@ class CoreShape:
 
     # --------------------------------------------------------------------- cost formulas
 
-    def cycles_per_step(self) -> int:
+    def cycles_per_step(self, source_spikes=None, recurrent_spikes=None) -> int:
         """Clock cycles from accepting a STEP event to accepting the next input event, with
-        the output always ready: every synapse of every layer is visited once per step
+        the output always ready.
+
+        ``fifo``: every synapse of every layer is visited once per step
         (``sum_k ceil(N_k / lanes) * fan_in_k``) plus a fixed pipeline and control overhead
-        per layer and per step."""
-        return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD for l in self.layers) \
-            + STEP_OVERHEAD
+        per layer and per step; the spike counts do not matter.
+
+        ``ring``: layer ``k`` spends ``ceil(N_k / lanes)`` cycles per spike it receives:
+        ``source_spikes[k]`` (distinct input channels of this step for layer 0, layer
+        ``k-1``'s spikes of this step otherwise) plus ``recurrent_spikes[k]`` (its own
+        spikes of the previous step, recurrent layers), then one neuron pass of
+        ``ceil(N_k / lanes)`` cycles, plus a fixed overhead, plus the event pipeline's drain
+        if it received any spike, plus one cycle to switch to the recurrent list when a
+        recurrent layer's source was silent. Without counts: every source spiking.
+
+        The output stream sends one spike per cycle. With one lane a neuron pass makes at
+        most one spike per cycle, so the formula is exact; with more lanes, a pass whose
+        spike words carry more spikes than the stream drains fills the output queue
+        (``out_fifo_depth`` words) and then waits for it: the formula is then a lower bound
+        (``bench/ring.py`` reports measured cycles)."""
+        if self.scheme == "fifo":
+            return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD
+                       for l in self.layers) + STEP_OVERHEAD
+        layers = self.layers
+        if source_spikes is None:
+            source_spikes = [l.n_in for l in layers]
+        if recurrent_spikes is None:
+            recurrent_spikes = [l.size if l.recurrent else 0 for l in layers]
+        total = STEP_OVERHEAD
+        for l, src, rec in zip(layers, source_spikes, recurrent_spikes):
+            rec = rec if l.recurrent else 0
+            total += l.groups(self.lanes) * (src + rec + 1) + RING_LAYER_OVERHEAD
+            total += RING_EVENT_DRAIN if src + rec else 0
+            total += RING_RECURRENT_SWITCH if l.recurrent and not src else 0
+        return total
+
+    def cycles_of_sample(self, input_spikes, layer_spikes) -> list[int]:
+        """:meth:`cycles_per_step` of every step of one sample, from its input ``(T,
+        n_inputs)`` and the spikes ``(T, size)`` of every lif layer (the golden model's)."""
+        input_spikes = np.asarray(input_spikes) != 0
+        lif = iter(layer_spikes)
+        per_layer = [np.asarray(next(lif)) != 0 if l.kind == "lif" else None
+                     for l in self.layers]
+        out = []
+        for t in range(input_spikes.shape[0]):
+            src = [int(input_spikes[t].sum())] + [int(per_layer[k][t].sum())
+                                                  for k in range(len(self.layers) - 1)]
+            rec = [int(per_layer[k][t - 1].sum()) if l.recurrent and t else 0
+                   for k, l in enumerate(self.layers)]
+            out.append(self.cycles_per_step(src, rec))
+        return out
 
     def clear_cycles(self) -> int:
         """Cycles of the state-clearing walk after reset and after every sample."""
         walks = [self.n_inputs]
         for l in self.layers:
             g = l.groups(self.lanes)
-            walks.append(max(g * l.fan_in, (2 if l.recurrent else 1) * g))
+            if self.scheme == "ring":
+                walks.append(g * (l.d_max + 1))
+            else:
+                walks.append(max(g * l.fan_in, (2 if l.recurrent else 1) * g))
         return max(walks) + 2
 
     def cycles_formula(self) -> str:
+        if self.scheme == "ring":
+            return (f"sum_k [ceil(N_k / {self.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
+                    f" + {RING_EVENT_DRAIN} if S_k + R_k > 0 + {RING_RECURRENT_SWITCH} if "
+                    f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD} (+1 per input "
+                    f"event); S_k = spikes into layer k this step (distinct input channels "
+                    f"for k = 0, else layer k-1's spikes), R_k = layer k's own spikes of the "
+                    f"previous step if it is recurrent, else 0")
         return (f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
                 f"{STEP_OVERHEAD} (+1 per input event)")
 
+    def event_bits(self) -> int:
+        """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
+        return INDEX_BITS - (self.lanes - 1).bit_length() + self.lanes
+
     def memory_bits(self) -> dict[str, int]:
         """Bits of every memory, by kind, for this scheme (what the generated core holds)."""
+        if self.scheme == "ring":
+            return self._ring_memory_bits()
         p = self.lanes
         bits = {"weights": 0, "delays": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
                 "scores": 0, "spike_bitmaps": 0, "input_bitmap": memory_depth(self.n_inputs)}
@@ -181,11 +243,42 @@ class CoreShape:
         return bits
 
 
+    def _ring_memory_bits(self) -> dict[str, int]:
+        """``ring``: fan-out weights and delays (as fifo), one ring of ``d_max+1`` slots of
+        ``acc_bits`` per unit (a memory per lane), membranes, bias, scores, a spike-event
+        list per lif layer, and the input bitmap plus the input event list."""
+        p = self.lanes
+        ev = self.event_bits()
+        bits = {"weights": 0, "delays": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
+                "spike_lists": 0, "input_bitmap": memory_depth(self.n_inputs),
+                "input_events": memory_depth(self.n_inputs) * ev}
+        for l in self.layers:
+            g = l.groups(p)
+            rows = memory_depth(g * l.fan_in)
+            bits["weights"] += rows * p * l.w_bits
+            bits["delays"] += rows * p * l.d_bits
+            bits["ring"] += p * memory_depth(g * (l.d_max + 1)) * l.acc_bits
+            bits["membranes"] += memory_depth(g) * p * l.v_bits
+            bits["bias"] += memory_depth(g) * p * l.w_bits if l.bias else 0
+            if l.kind == "readout":
+                bits["scores"] += memory_depth(g) * p * self.score_bits
+            else:
+                bits["spike_lists"] += memory_depth(g) * ev
+        bits["total"] = sum(bits.values())
+        return bits
+
+
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
 LIF_LATENCY = 5             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
 LAYER_OVERHEAD = 8 + LIF_LATENCY
 STEP_OVERHEAD = 2
+#: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
+#: switch to the recurrent list when the source was silent (measured in
+#: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).
+RING_LAYER_OVERHEAD = 7 + LIF_LATENCY
+RING_EVENT_DRAIN = 6
+RING_RECURRENT_SWITCH = 1
 
 
 # ----------------------------------------------------------------------------- configuration

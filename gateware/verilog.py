@@ -72,7 +72,9 @@ def manifest(core: Core, verilog_file: str, model_file: str | None = None) -> di
         "memory_bits": shape.memory_bits(),
         "cycles_per_step": {"formula": shape.cycles_formula(), "value": shape.cycles_per_step(),
                             "assumes": "output stream always ready; inputs sent as fast as "
-                                       "accepted"},
+                                       "accepted" + ("; value: every input and unit "
+                                                     "spiking in every step"
+                                                     if shape.scheme == "ring" else "")},
     }
 
 

@@ -57,8 +57,9 @@ def write_stimulus(path: Path, model: Model, spikes: np.ndarray) -> int:
 
 def cycle_bound(shape: CoreShape, words: int, batch: int, steps: int, ready_prob: float) -> int:
     """A generous upper bound of the cycles a run may take (the testbench's timeout)."""
-    per_sample = steps * shape.cycles_per_step() + shape.clear_cycles() + \
-        4 * shape.layers[-1].size + 64
+    # (every spike may also wait one cycle for the output stream)
+    per_sample = steps * (shape.cycles_per_step() + sum(l.size for l in shape.layers)) + \
+        shape.clear_cycles() + 4 * shape.layers[-1].size + 64
     bound = 2 * (words + batch * per_sample) + 10_000
     return int(bound / min(1.0, max(ready_prob, 1e-3)))
 

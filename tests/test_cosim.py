@@ -39,6 +39,26 @@ def test_random_networks_are_bit_exact(sim, seed, shape, lanes):
     assert run.cycles > 0
 
 
+RING_CASES = [(seed, shape, lanes) for shape, lanes in ((4, 1), (5, 4)) for seed in (shape, shape + 10)]
+
+
+@pytest.mark.parametrize("sim", SIMS)
+@pytest.mark.parametrize("seed, shape, lanes", RING_CASES)
+def test_ring_random_networks_are_bit_exact(sim, seed, shape, lanes):
+    model, spikes = netgen.random_case(seed, PARAMS, batch=3, steps=12, shape_seed=shape)
+    run = cosim.run_rtl(model, spikes, sim=sim, scheme="ring", lanes=lanes, ready_prob=0.5,
+                        seed=seed)
+    assert_bit_exact(model, spikes, run.result)
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_ring_trained_model_is_bit_exact(sim, trained):
+    model, inputs = trained
+    spikes = inputs.spikes[:16]
+    run = cosim.run_rtl(model, spikes, sim=sim, scheme="ring", lanes=2)
+    assert_bit_exact(model, spikes, run.result)
+
+
 @pytest.mark.parametrize("sim", SIMS)
 def test_widest_widths_and_longest_delays(sim):
     params = netgen.NetParams(max_inputs=4, max_size=4, max_layers=2, w_bits=(16, 16),
@@ -162,6 +182,14 @@ def test_cli_regress(capsys):
                  "--steps", "8", "--max-size", "5"]) == 0
     out = capsys.readouterr().out
     assert "4/4 networks bit-exact" in out
+
+
+@pytest.mark.skipif(not icarus_available(), reason="iverilog is not installed")
+def test_cli_regress_ring(capsys):
+    assert main(["regress", "--seeds", "3", "--shapes", "3", "--sim", "icarus", "-j", "2",
+                 "--steps", "8", "--max-size", "6", "--scheme", "ring"]) == 0
+    out = capsys.readouterr().out
+    assert "3/3 networks bit-exact" in out and "scheme ring" in out
 
 
 @pytest.mark.skipif(not icarus_available(), reason="iverilog is not installed")

@@ -10,13 +10,15 @@ from delayhw import DelayhwError, golden, netgen
 from delayhw.spec import Layer, Model
 from delayhw.gateware import protocol, pysim
 from delayhw.gateware.core import CONFIG_LAYOUT, INPUT_LAYOUT, Core, built_memory_bits, output_layout
-from delayhw.gateware.shape import (CoreShape, Field, InKind, OutKind, Param, config_address)
+from delayhw.gateware.shape import (SCHEMES, CoreShape, Field, InKind, OutKind, Param,
+                                    config_address)
 
 VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
 
 
-def run_and_decode(model, spikes, lanes=1, *, from_config=False, queue=8, **kwargs):
-    shape = replace(CoreShape.from_model(model, lanes), out_fifo_depth=queue)
+def run_and_decode(model, spikes, lanes=1, *, from_config=False, queue=8, scheme="fifo",
+                   **kwargs):
+    shape = replace(CoreShape.from_model(model, lanes, scheme), out_fifo_depth=queue)
     core = Core(shape) if from_config else Core(shape, model)
     config = protocol.config_stream(model) if from_config else []
     run = pysim.simulate(core, protocol.batch_words(spikes), config, **kwargs)
@@ -81,12 +83,14 @@ def test_delay_extremes_and_deep_recurrence():
     assert_matches_golden(model, spikes, result)
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("lanes", [1, 4])
-def test_configuration_stream_gives_the_same_bits_as_elaboration(lanes):
-    for seed in range(4):
+def test_configuration_stream_gives_the_same_bits_as_elaboration(lanes, scheme):
+    for seed in range(4 if scheme == "fifo" else 3):
         model, spikes = netgen.random_case(200 + seed, VARIED, batch=2, steps=6)
-        elaborated, _ = run_and_decode(model, spikes, lanes)
-        configured, result = run_and_decode(model, spikes, lanes, from_config=True)
+        elaborated, _ = run_and_decode(model, spikes, lanes, scheme=scheme)
+        configured, result = run_and_decode(model, spikes, lanes, from_config=True,
+                                            scheme=scheme)
         assert configured.outputs == elaborated.outputs
         assert configured.config_errors == 0
         assert_matches_golden(model, spikes, result)
@@ -108,14 +112,16 @@ def test_one_core_runs_another_network_of_the_same_shape():
     assert_matches_golden(model_b, spikes, protocol.decode_outputs(run.outputs, shape, 2, 6))
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("lanes", [1, 2])
-def test_random_output_back_pressure_changes_nothing(lanes):
+def test_random_output_back_pressure_changes_nothing(lanes, scheme):
     for seed in range(3):
         model, _ = netgen.random_case(300 + seed, VARIED)
         spikes = netgen.random_spikes(np.random.default_rng(seed), 2, 8, model.n_inputs, 0.7)
         # the smallest output queue, so the pressure reaches the engines
-        free, _ = run_and_decode(model, spikes, lanes, queue=4)
-        pressed, result = run_and_decode(model, spikes, lanes, queue=4, ready_prob=0.03, seed=seed)
+        free, _ = run_and_decode(model, spikes, lanes, queue=4, scheme=scheme)
+        pressed, result = run_and_decode(model, spikes, lanes, queue=4, ready_prob=0.03,
+                                         seed=seed, scheme=scheme)
         assert pressed.outputs == free.outputs
         assert pressed.backpressure_cycles > 0 and free.backpressure_cycles == 0
         assert max(pressed.step_cycles) > max(free.step_cycles)     # the engines stalled
@@ -171,11 +177,12 @@ def test_bad_configuration_writes_are_flagged_and_ignored():
     assert run.outputs == pysim.simulate(Core(shape, model), protocol.batch_words(spikes)).outputs
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("cut", [3, 9])
-def test_reset_in_the_middle_of_a_sample_returns_to_a_clean_state(cut):
+def test_reset_in_the_middle_of_a_sample_returns_to_a_clean_state(cut, scheme):
     model, spikes = netgen.random_case(600, netgen.NetParams(p_recurrent=1.0, d_max=(2, 5)),
                                        batch=2, steps=6)
-    shape = CoreShape.from_model(model)
+    shape = CoreShape.from_model(model, 1, scheme)
     words = protocol.batch_words(spikes)
     # part of a first sample, a reset, then the whole batch
     run = pysim.simulate(Core(shape, model), words[:cut] + words, reset_after=cut)
@@ -227,11 +234,12 @@ def test_decoder_rejects_protocol_violations():
         protocol.decode_outputs([step] + good, shape, 1, 3)      # extra step
 
 
-def test_memory_bits_formula_counts_what_is_built():
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_memory_bits_formula_counts_what_is_built(scheme):
     for seed in range(8):
         model = netgen.random_model(np.random.default_rng(seed), VARIED)
         for lanes in (1, 4):
-            core = Core.from_model(model, lanes)
+            core = Core.from_model(model, lanes, scheme)
             assert built_memory_bits(core) == core.shape.memory_bits()
 
 

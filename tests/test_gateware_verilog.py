@@ -58,7 +58,14 @@ def test_cli_generate(tmp_path, capsys):
     assert main(["generate", str(model_path), "-o", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert main(["generate", str(model_path), "-o", str(out), "--force", "--lanes", "2"]) == 0
-    # the ring scheme is not built yet: a clear error, nothing written
-    assert main(["generate", str(model_path), "-o", str(tmp_path / "r"), "--scheme", "ring"]) == 2
-    assert "ring" in capsys.readouterr().err
-    assert not (tmp_path / "r").exists()
+    capsys.readouterr()
+    assert main(["generate", str(model_path), "-o", str(tmp_path / "r"), "--scheme", "ring",
+                 "--lanes", "4"]) == 0
+    assert "scheme ring, 4 lane(s)" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["parameters"]["scheme"] == "ring"
+    assert manifest["memory_bits"]["ring"] > 0 and "delay_lines" not in manifest["memory_bits"]
+    # an unknown scheme: argparse names the choices, nothing written
+    with pytest.raises(SystemExit):
+        main(["generate", str(model_path), "-o", str(tmp_path / "x"), "--scheme", "lines"])
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,408 @@
+"""The ``ring`` delay scheme: event-driven, a ring of future input currents per neuron.
+
+A spike of source ``i`` (input channel, previous-layer unit, or for recurrence this layer's
+unit) at step ``t`` adds ``W[j,i]`` into slot ``(t + D[j,i]) mod (d_max+1)`` of every target
+``j``; when the neurons update at step ``t`` each reads slot ``t mod (d_max+1)`` as its
+exact input current ``I`` and clears it. Only the fan-out of sources that spiked is visited.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory
+
+from .layer import FifoLayer, LayerEngine, Mode, _rows, event_layout
+from .lif import LifUnit
+from .shape import OutKind, memory_depth
+
+
+def fanout_init(layer, lanes: int, groups: int) -> tuple[list, list]:
+    """Initial rows of the weight and delay memories: row ``g * fan_in + i`` holds the
+    ``lanes`` targets of group ``g`` for source ``i`` (feedforward inputs, then recurrent
+    units), the same layout as :class:`FifoLayer`, so both share the configuration map."""
+    if layer is None:
+        return [], []
+    out = []
+    for name in ("w", "d"):
+        mats = [getattr(layer, name)]
+        if layer.w_rec is not None:
+            mats.append(getattr(layer, name + "_rec"))
+        rows = np.concatenate([_rows(mat, lanes, groups) for mat in mats], axis=1)
+        out.append(rows.reshape(-1, lanes).tolist())
+    return out[0], out[1]
+
+
+def unit_init(vec, lanes: int, groups: int) -> list:
+    """Initial rows of a per-unit memory (``lanes`` units per row), or none."""
+    if vec is None:
+        return []
+    padded = np.zeros(groups * lanes, dtype=np.int64)
+    padded[:len(vec)] = vec
+    return padded.reshape(groups, lanes).tolist()
+
+
+class RingLayer(LayerEngine):
+    """The ``ring`` delay scheme (DESIGN.md section 5), behind :class:`LayerEngine`.
+
+    Each step runs two phases.
+
+    *Events.* The layer walks this step's spike list of its source (``src_events``), then,
+    if recurrent, its own list of the previous step (``events``). Each spike expands into
+    its fan-out, ``lanes`` targets per cycle: unit ``j`` belongs to lane ``j % lanes``, and
+    each lane owns its ring memory (``ceil(N/lanes) * (d_max+1)`` slots of ``acc_bits``),
+    so lanes never contend. Pipeline: fetch (list entry -> spike index) -> row register ->
+    issue (fan-out row ``g * fan_in + i``, ``g = 0..G-1``) -> slot (``(t + D - lag) mod
+    (d_max+1)``, ``lag`` 1 for recurrent spikes, which are a step old) -> ring read ->
+    ring data registered -> add and write back. An operation reads its slot before the two
+    operations ahead of it have written theirs; when it addresses the same unit and slot as
+    one of them (small layers, back-to-back spikes with equal delays), that operation's sum
+    is forwarded in place of the stale value read, so no addition is lost and nothing
+    stalls.
+
+    *Neurons.* One pass over the ``ceil(N/lanes)`` unit groups: read slot ``t mod
+    (d_max+1)`` (and clear it), membrane and bias, update through :class:`LifUnit` per lane,
+    write the membrane, emit the spike word and append it to the layer's spike list.
+    Output back-pressure freezes this pass (the events phase emits nothing).
+
+    Cycles per step: ``ceil(N/lanes) * (source spikes + recurrent spikes of the previous
+    step + 1)`` plus a fixed overhead (:meth:`CoreShape.cycles_per_step`).
+    """
+
+    event_driven = True
+
+    def elaborate(self, platform):
+        m = Module()
+        s, lanes = self.shape, self.lanes
+        groups, fan_in, slots = s.groups(lanes), s.fan_in, s.d_max + 1
+        lane_bits = (lanes - 1).bit_length()
+        is_lif = s.kind == "lif"
+        c = self.contents
+
+        # ------------------------------------------------------------------ memories
+        #: every memory of this engine, by the kinds of :meth:`CoreShape.memory_bits`
+        self.memories = {}
+
+        def add_memory(kind: str, shape, rows: int, init=(), name=None) -> memory.Memory:
+            mem = memory.Memory(shape=shape, depth=memory_depth(rows), init=init)
+            m.submodules[name or kind] = mem
+            self.memories.setdefault(kind, []).append(mem)
+            return mem
+
+        w_init, d_init = fanout_init(c, lanes, groups)
+        w_mem = add_memory("weights", data.ArrayLayout(signed(s.w_bits), lanes),
+                           groups * fan_in, w_init)
+        d_mem = add_memory("delays", data.ArrayLayout(unsigned(s.d_bits), lanes),
+                           groups * fan_in, d_init)
+        w_rd, w_wr = w_mem.read_port(), w_mem.write_port(granularity=1)
+        d_rd, d_wr = d_mem.read_port(), d_mem.write_port(granularity=1)
+        ring_rd, ring_wr = [], []
+        for l in range(lanes):
+            mem = add_memory("ring", signed(s.acc_bits), groups * slots, name=f"ring{l}")
+            ring_wr.append(mem.write_port())
+            ring_rd.append(mem.read_port())
+        v_mem = add_memory("membranes", data.ArrayLayout(signed(s.v_bits), lanes), groups)
+        v_rd, v_wr = v_mem.read_port(), v_mem.write_port()
+        if s.bias:
+            b_mem = add_memory("bias", data.ArrayLayout(signed(s.w_bits), lanes), groups,
+                               unit_init(c.bias if c is not None else None, lanes, groups))
+            b_rd, b_wr = b_mem.read_port(), b_mem.write_port(granularity=1)
+        if is_lif:
+            e_mem = add_memory("spike_lists", event_layout(lanes), groups)
+            # one read port serves the next layer, one (recurrent) reads the own list
+            e_rd, e_wr = e_mem.read_port(), e_mem.write_port()
+            e_rec = e_mem.read_port() if s.recurrent else None
+        else:
+            sc_mem = add_memory("scores", data.ArrayLayout(signed(self.score_bits), lanes),
+                                groups)
+            sc_rd, sc_wr = sc_mem.read_port(), sc_mem.write_port()
+
+        # run-time parameters (configuration survives reset)
+        beta = Signal(unsigned(s.f_bits + 1), init=c.beta if c else 0, reset_less=True)
+        threshold = Signal(signed(s.v_bits), init=(c.threshold or 1) if c else 1, reset_less=True)
+        reset_zero = Signal(init=int(c.reset == "zero") if c else 0, reset_less=True)
+
+        # ring pointers: slot of this step, and of the previous step (for recurrent spikes)
+        ptr = Signal(range(slots + 1))
+        ptr_prev = Signal(range(slots + 1), init=slots - 1)
+
+        events_phase, neurons_phase, clearing = Signal(), Signal(), Signal()
+        clear_addr = Signal(range(max(groups * slots, groups) + 1))
+
+        # ------------------------------------------------------------------ fetch
+        # Look-ahead addressing: the list is read at ``ea_next``, so ``data`` always holds
+        # entry ``ea``. The feedforward list comes first, then (recurrent) the own list.
+        # ``left`` counts the entries still to read (no comparator on the address path).
+        own_count = Signal(range(groups + 1))
+        fetching, rec_phase = Signal(), Signal()
+        ea = Signal(len(self.src_events.count))
+        ea_next = Signal.like(ea)
+        # a list holds at most one entry per source (n_in) or per own group
+        left = Signal(range(max(s.n_in, groups) + 1))
+        consumed = Signal(lanes)
+        entry = Signal(event_layout(lanes))
+        m.d.comb += entry.eq(self.src_events.data)
+        if s.recurrent:
+            with m.If(rec_phase):
+                m.d.comb += entry.eq(e_rec.data)
+        have = Signal()
+        m.d.comb += have.eq(fetching & (left != 0))
+        remaining = Signal(lanes)
+        lowest = Signal(lanes)
+        bit = Signal(max(1, lane_bits))
+        m.d.comb += [remaining.eq(entry.mask & ~consumed), lowest.eq(remaining & -remaining)]
+        for l in reversed(range(lanes)):
+            with m.If(remaining[l]):
+                m.d.comb += bit.eq(l)
+        spike_index = Cat(bit, entry.group) if lane_bits else entry.group
+
+        # ------------------------------------------------------------------ row register
+        p_valid, p_rec = Signal(), Signal()
+        p_row = Signal(range(groups * fan_in + 1))
+        p_index = Signal(len(self.src.addr))
+        busy, last_group = Signal(), Signal()
+        issue_take = Signal()
+        m.d.comb += issue_take.eq(p_valid & (~busy | last_group))
+        take = Signal()
+        m.d.comb += take.eq(have & (~p_valid | issue_take))
+
+        m.d.comb += ea_next.eq(Mux(fetching, ea, 0))
+        with m.If(take):
+            with m.If((remaining & ~lowest) == 0):
+                m.d.comb += ea_next.eq(ea + 1)
+                m.d.sync += [consumed.eq(0), left.eq(left - 1)]
+            with m.Else():
+                m.d.sync += consumed.eq(consumed | lowest)
+            m.d.sync += [p_valid.eq(1), p_rec.eq(rec_phase), p_index.eq(spike_index),
+                         p_row.eq(spike_index + Mux(rec_phase, s.n_in, 0))]
+        with m.Elif(issue_take):
+            m.d.sync += p_valid.eq(0)
+        with m.If(fetching & ~have):                      # this list is done
+            if s.recurrent:
+                with m.If(~rec_phase):
+                    m.d.comb += ea_next.eq(0)
+                    m.d.sync += [rec_phase.eq(1), left.eq(own_count)]
+                with m.Else():
+                    m.d.sync += fetching.eq(0)
+            else:
+                m.d.sync += fetching.eq(0)
+        m.d.sync += ea.eq(ea_next)
+        m.d.comb += self.src_events.addr.eq(ea_next)
+        # feedforward spikes consumed: clear them in the source's bitmap (the core's input)
+        m.d.comb += [self.src.addr.eq(p_index), self.src.en.eq(issue_take & ~p_rec),
+                     self.src.last.eq(1)]
+
+        # ------------------------------------------------------------------ issue
+        row = Signal.like(p_row)
+        g = Signal(range(groups + 1))
+        base = Signal(range(groups * slots + 1))
+        rec_i = Signal()
+        # last_group (a register): g == groups - 1
+        with m.If(busy & ~last_group):
+            m.d.sync += [row.eq(row + fan_in), g.eq(g + 1), base.eq(base + slots),
+                         last_group.eq(g == max(0, groups - 2))]
+        with m.Elif(issue_take):
+            m.d.sync += [busy.eq(1), row.eq(p_row), g.eq(0), base.eq(0), rec_i.eq(p_rec),
+                         last_group.eq(int(groups == 1))]
+        with m.Else():
+            m.d.sync += busy.eq(0)
+        for port in (w_rd, d_rd):
+            m.d.comb += [port.addr.eq(row), port.en.eq(1)]
+
+        # stage 1: the fan-out word leaves the block RAMs; stage 1b: registered as it is
+        # (a block RAM's output is slow: no logic behind it), with the slot pointer of the
+        # spike and that pointer minus R
+        v1, rec1, v1b = Signal(), Signal(), Signal()
+        base1, base1b = Signal.like(base), Signal.like(base)
+        ptr_lag = Signal.like(ptr)
+        ptr_lag_minus = Signal(signed(len(ptr) + 1))
+        m.d.sync += [v1.eq(busy & events_phase), rec1.eq(rec_i), base1.eq(base),
+                     v1b.eq(v1), base1b.eq(base1),
+                     ptr_lag.eq(Mux(rec1, ptr_prev, ptr)),
+                     ptr_lag_minus.eq(Mux(rec1, ptr_prev, ptr) - slots)]
+        v2 = Signal()
+        base2 = Signal.like(base)
+        m.d.sync += [v2.eq(v1b), base2.eq(base1b)]
+        slot2 = [Signal(range(slots + 1), name=f"slot2_{l}") for l in range(lanes)]
+        w2 = [Signal(signed(s.w_bits), name=f"w2_{l}") for l in range(lanes)]
+        # (t - lag + D) mod R: two additions side by side and a pick
+        for l in range(lanes):
+            d1b = Signal(unsigned(s.d_bits), name=f"d1b_{l}")
+            w1b = Signal(signed(s.w_bits), name=f"w1b_{l}")
+            m.d.sync += [d1b.eq(d_rd.data[l]), w1b.eq(w_rd.data[l])]
+            total = Signal(range(2 * slots + 1), name=f"slot_sum{l}")
+            wrapped = Signal(signed(len(total) + 1), name=f"slot_wrapped{l}")
+            m.d.comb += [total.eq(ptr_lag + d1b), wrapped.eq(ptr_lag_minus + d1b)]
+            m.d.sync += [slot2[l].eq(Mux(wrapped < 0, total, wrapped)), w2[l].eq(w1b)]
+
+        # stage 2: ring read; stage 3: ring data registered, hazards found; stage 4: add and
+        # write back. Operation n reads its slot before operations n-1 and n-2 have written
+        # theirs: when it addresses the same slot as either, their sum is forwarded instead
+        # (the newer one first).
+        v3, v4 = Signal(), Signal()
+        m.d.sync += [v3.eq(v2), v4.eq(v3)]
+        addr_shape = range(groups * slots + 1)
+        event_addr2 = [base2 + slot2[l] for l in range(lanes)]
+        ring_wr_event = []            # (addr, data) of the write-back per lane
+        for l in range(lanes):
+            addr3, addr4, addr5, addr6 = (Signal(addr_shape, name=f"addr{k}_{l}")
+                                          for k in (3, 4, 5, 6))
+            w3, w4 = (Signal(signed(s.w_bits), name=f"w{k}_{l}") for k in (3, 4))
+            data4, sum4, sum5, sum6 = (Signal(signed(s.acc_bits), name=f"{n}_{l}")
+                                       for n in ("data4", "sum4", "sum5", "sum6"))
+            v5, v6, hit1, hit2 = (Signal(name=f"{n}_{l}") for n in ("v5", "v6", "hit1", "hit2"))
+            m.d.sync += [addr3.eq(event_addr2[l]), w3.eq(w2[l]),
+                         addr4.eq(addr3), w4.eq(w3), data4.eq(ring_rd[l].data),
+                         hit1.eq(v4 & (addr3 == addr4)), hit2.eq(v5 & (addr3 == addr5)),
+                         addr5.eq(addr4), sum5.eq(sum4), v5.eq(v4),
+                         addr6.eq(addr5), sum6.eq(sum5), v6.eq(v5)]
+            m.d.comb += sum4.eq(Mux(hit1, sum5, Mux(hit2, sum6, data4)) + w4)
+            ring_wr_event.append((addr4, sum4))
+        # ------------------------------------------------------------------ neuron pass
+        emit = self.emit
+        advance = Signal()
+        m.d.comb += advance.eq(~emit.valid | emit.ready)
+        n_issuing = Signal()
+        ng = Signal(range(groups + 1))
+        nbase = Signal(range(groups * slots + 1))
+        naddr0 = Signal(range(groups * slots + 1))
+        m.d.comb += naddr0.eq(nbase + ptr)
+        lifs = []
+        for l in range(lanes):
+            m.submodules[f"lif{l}"] = lif = LifUnit(s)
+            lifs.append(lif)
+        latency = LifUnit.latency
+        # pipeline registers of stages 1 .. latency + 1 (the write-back stage)
+        pv = [n_issuing] + [Signal(name=f"nv{k}") for k in range(1, latency + 2)]
+        pg = [ng] + [Signal.like(ng, name=f"ng{k}") for k in range(1, latency + 2)]
+        pa = [naddr0] + [Signal.like(naddr0, name=f"na{k}") for k in range(1, latency + 2)]
+        with m.If(advance):
+            for k in range(1, latency + 2):
+                m.d.sync += [pv[k].eq(pv[k - 1] & neurons_phase), pg[k].eq(pg[k - 1]),
+                             pa[k].eq(pa[k - 1])]
+            with m.If(n_issuing):
+                m.d.sync += [ng.eq(ng + 1), nbase.eq(nbase + slots)]
+                with m.If(ng == groups - 1):
+                    m.d.sync += n_issuing.eq(0)
+        wb = latency + 1
+        for port in [v_rd] + ([b_rd] if s.bias else []):
+            m.d.comb += [port.addr.eq(ng), port.en.eq(advance)]
+
+        spike_bits = Signal(lanes)
+        last_mask = (1 << (s.size - (groups - 1) * lanes)) - 1
+        lane_mask = Mux(pg[wb] == groups - 1, last_mask, (1 << lanes) - 1)
+        write_back, written = Signal(), Signal()     # written: the emit register is loaded
+        m.d.comb += write_back.eq(pv[wb] & advance)
+        with m.If(advance):
+            m.d.sync += written.eq(write_back)
+        for l, lif in enumerate(lifs):
+            m.d.comb += [lif.v.eq(v_rd.data[l]), lif.i_syn.eq(ring_rd[l].data),
+                         lif.bias.eq(b_rd.data[l] if s.bias else 0), lif.beta.eq(beta),
+                         lif.threshold.eq(threshold), lif.reset_zero.eq(reset_zero),
+                         v_wr.data[l].eq(Mux(clearing, 0, lif.v_next)),
+                         spike_bits[l].eq(lif.spike), lif.en.eq(advance)]
+            if not is_lif:
+                m.d.comb += sc_wr.data[l].eq(Mux(clearing, 0, sc_rd.data[l] + lif.v_next))
+        for port in [v_wr] + ([] if is_lif else [sc_wr]):
+            m.d.comb += [port.addr.eq(Mux(clearing, clear_addr, pg[wb])),
+                         port.en.eq(Mux(clearing, clear_addr < groups, write_back))]
+
+        # ring ports, by phase
+        for l in range(lanes):
+            with m.If(neurons_phase):
+                m.d.comb += [ring_rd[l].addr.eq(naddr0), ring_rd[l].en.eq(advance),
+                             ring_wr[l].addr.eq(pa[wb]), ring_wr[l].data.eq(0),
+                             ring_wr[l].en.eq(write_back)]
+            with m.Elif(clearing):
+                m.d.comb += [ring_wr[l].addr.eq(clear_addr), ring_wr[l].data.eq(0),
+                             ring_wr[l].en.eq(clear_addr < groups * slots)]
+            with m.Else():
+                m.d.comb += [ring_rd[l].addr.eq(event_addr2[l]), ring_rd[l].en.eq(1),
+                             ring_wr[l].addr.eq(ring_wr_event[l][0]),
+                             ring_wr[l].data.eq(ring_wr_event[l][1]),
+                             ring_wr[l].en.eq(v4)]
+        # emit register and the spike list
+        word = Signal(lanes)
+        m.d.comb += word.eq(spike_bits & lane_mask)
+        with m.If(emit.valid & emit.ready):
+            m.d.sync += emit.valid.eq(0)
+        if is_lif:
+            with m.If(write_back & (word != 0)):
+                m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SPIKE),
+                             emit.payload.unit.eq(pg[wb] * lanes), emit.payload.bits.eq(word),
+                             own_count.eq(own_count + 1)]
+            m.d.comb += [e_wr.addr.eq(own_count), e_wr.data.mask.eq(word),
+                         e_wr.data.group.eq(pg[wb]), e_wr.en.eq(write_back & (word != 0)),
+                         e_rd.en.eq(1), self.events.count.eq(own_count),
+                         self.events.data.eq(e_rd.data), e_rd.addr.eq(self.events.addr)]
+            if s.recurrent:
+                m.d.comb += [e_rec.addr.eq(ea_next), e_rec.en.eq(1)]
+
+        # ------------------------------------------------------------------ modes
+        pipeline_busy = p_valid | busy | v1 | v1b | v2 | v3 | v4
+        if not is_lif:
+            scoring, score_read = Signal(), Signal()
+            lane = Signal(range(lanes + 1))
+            m.d.comb += [sc_rd.addr.eq(Mux(scoring, ng, pg[latency])),
+                         sc_rd.en.eq(Mux(scoring, score_read, advance))]
+        with m.FSM(name="engine"):
+            with m.State("IDLE"):
+                m.d.comb += self.idle.eq(1)
+                with m.If(self.start):
+                    m.d.sync += clear_addr.eq(0)
+                    with m.Switch(self.mode):
+                        with m.Case(Mode.RUN):
+                            m.d.sync += [fetching.eq(1), rec_phase.eq(0), consumed.eq(0),
+                                         left.eq(self.src_events.count)]
+                            m.next = "EVENTS"
+                        with m.Case(Mode.CLEAR):
+                            m.next = "CLEAR"
+                        with m.Case(Mode.SCORES):
+                            if not is_lif:
+                                m.d.sync += [ng.eq(0), lane.eq(0)]
+                                m.next = "SCORE_READ"
+            with m.State("EVENTS"):
+                m.d.comb += events_phase.eq(1)
+                with m.If(~fetching & ~pipeline_busy):
+                    m.d.sync += [n_issuing.eq(1), ng.eq(0), nbase.eq(0), own_count.eq(0)]
+                    m.next = "NEURONS"
+            with m.State("NEURONS"):
+                m.d.comb += neurons_phase.eq(1)
+                with m.If(~n_issuing & ~Cat(*pv[1:]).any() & ~written & ~emit.valid):
+                    m.d.sync += [ptr.eq(Mux(ptr == slots - 1, 0, ptr + 1)), ptr_prev.eq(ptr)]
+                    m.next = "IDLE"
+            with m.State("CLEAR"):
+                m.d.comb += clearing.eq(1)
+                m.d.sync += [clear_addr.eq(clear_addr + 1), own_count.eq(0), ptr.eq(0),
+                             ptr_prev.eq(slots - 1)]
+                with m.If(clear_addr == max(groups * slots, groups) - 1):
+                    m.next = "IDLE"
+            if not is_lif:
+                with m.State("SCORE_READ"):
+                    m.d.comb += [scoring.eq(1), score_read.eq(1)]
+                    m.next = "SCORE_EMIT"
+                with m.State("SCORE_EMIT"):
+                    m.d.comb += scoring.eq(1)
+                    unit = ng * lanes + lane
+                    with m.If(~emit.valid | emit.ready):
+                        m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SCORE),
+                                     emit.payload.unit.eq(unit),
+                                     emit.payload.value.eq(sc_rd.data[lane])]
+                        with m.If((lane == lanes - 1) | (unit == s.size - 1)):
+                            m.d.sync += [lane.eq(0), ng.eq(ng + 1)]
+                            with m.If(ng == groups - 1):
+                                m.next = "SCORE_DRAIN"
+                            with m.Else():
+                                m.next = "SCORE_READ"
+                        with m.Else():
+                            m.d.sync += lane.eq(lane + 1)
+                with m.State("SCORE_DRAIN"):
+                    m.d.comb += scoring.eq(1)
+                    with m.If(~emit.valid | emit.ready):
+                        m.next = "IDLE"
+
+        # ------------------------------------------------------------------ configuration
+        # same addresses and memory layout as the fifo scheme: one decoder for both
+        FifoLayer._elaborate_config(self, m, w_wr, d_wr, b_wr if s.bias else None, beta,
+                                    threshold, reset_zero, groups, lane_bits)
+        return m

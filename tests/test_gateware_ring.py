@@ -1,0 +1,133 @@
+"""The ``ring`` scheme (event-driven rings of future currents) in amaranth.sim against the
+golden model: random networks over every lane count, the read-modify-write hazard, repeated
+inputs, cycles against the formula. Back-pressure, configuration, reset and memory bits are
+tested for both schemes in tests/test_gateware_core.py."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from delayhw import golden, netgen
+from delayhw.gateware import protocol, pysim
+from delayhw.gateware.core import Core
+from delayhw.gateware.shape import CoreShape, InKind
+from delayhw.spec import Layer, Model
+
+VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
+
+
+def ring_run(model, spikes, lanes=1, *, words=None, **kwargs):
+    """Run ``spikes`` (or the input ``words``) through a ring core: the run and the result."""
+    shape = CoreShape.from_model(model, lanes, "ring")
+    words = protocol.batch_words(spikes) if words is None else words
+    run = pysim.simulate(Core(shape, model), words, **kwargs)
+    return run, protocol.decode_outputs(run.outputs, shape, *spikes.shape[:2])
+
+
+def assert_matches_golden(model, spikes, result):
+    difference = protocol.first_difference(golden.run(model, spikes), result)
+    assert difference is None, str(difference)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("seed", range(6))
+def test_ring_matches_golden_on_random_networks(seed, lanes):
+    # the seeds of tests/test_gateware_core.py, whose coverage test checks the features
+    model, spikes = netgen.random_case(1000 * min(lanes, 4) + seed, VARIED, batch=2, steps=7)
+    _, result = ring_run(model, spikes, lanes)
+    assert_matches_golden(model, spikes, result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("seed", range(60))
+def test_ring_matches_golden_sweep(seed, lanes):
+    params = netgen.NetParams(max_inputs=24, max_size=24, max_layers=4, d_max=(0, 20))
+    model, spikes = netgen.random_case(70_000 + 1000 * lanes + seed, params, batch=2, steps=12)
+    _, result = ring_run(model, spikes, lanes, ready_prob=0.6, seed=seed)
+    assert_matches_golden(model, spikes, result)
+
+
+def _pileup_model(n_inputs: int, delay: int, d_max: int, readout_only: bool,
+                  units: int = 1) -> Model:
+    """Layers of ``units`` identical units, every synapse with the same delay, so all
+    spikes of a step add into the same slots back to back (with 2 units on 1 lane, every
+    other cycle), and no leak (beta 0), so a lost addition shows: a lif unit (weights 1,
+    threshold ``n_inputs``, reset to zero) spikes only if every addition arrived; a
+    readout's score is the sum of every current."""
+    full = np.full((units, n_inputs), delay)
+    out = Layer(name="o", kind="readout", size=units, w_bits=6, v_bits=16, f_bits=4, beta=0,
+                d_max=d_max, w=np.tile(np.arange(1, n_inputs + 1), (units, 1)), d=full)
+    if readout_only:
+        return Model(n_inputs=n_inputs, layers=(out,)).validate()
+    hidden = Layer(name="h", kind="lif", size=units, w_bits=6, v_bits=12, f_bits=4, beta=0,
+                   d_max=d_max, w=np.ones((units, n_inputs), dtype=np.int64), d=full,
+                   threshold=n_inputs, reset="zero")
+    out = replace(out, w=np.full((units, units), 9), d=np.full((units, units), delay))
+    return Model(n_inputs=n_inputs, layers=(hidden, out)).validate()
+
+
+@pytest.mark.parametrize("lanes, units", [(1, 1), (1, 2), (4, 1)])
+@pytest.mark.parametrize("delay, d_max", [(0, 0), (2, 3), (3, 3)])
+@pytest.mark.parametrize("readout_only", [False, True], ids=["lif", "readout"])
+def test_back_to_back_additions_to_one_unit_and_slot(delay, d_max, readout_only, lanes, units):
+    # the read-modify-write hazard: 24 input spikes per step all land in the same slot of
+    # each unit, one addition per cycle (1 unit: the same address every cycle, 2 units on 1
+    # lane: every other cycle); a lost addition changes the spikes or score
+    model = _pileup_model(24, delay, d_max, readout_only, units)
+    spikes = np.ones((1, 8, 24), dtype=np.uint8)
+    spikes[0, 3, 5] = 0
+    spikes[0, 5, ::3] = 0
+    _, result = ring_run(model, spikes, lanes)
+    assert_matches_golden(model, spikes, result)
+    expected = golden.run(model, spikes)
+    if readout_only:        # beta 0: v(t) = I(t), score = sum of every current
+        w = model.layers[0].w[0]
+        assert (expected.scores[0] == int((spikes[0, :8 - delay] @ w).sum())).all()
+    else:
+        assert 0 < expected.spikes[0][0, :, 0].sum() < 8    # full steps spike, partial ones not
+
+
+def test_layers_smaller_than_the_lanes_and_the_pipeline():
+    # 3 units on 8 lanes: every spike word of the hidden layer carries several spikes that
+    # the readout visits on consecutive cycles, into the same ring rows
+    rng = np.random.default_rng(5)
+    params = netgen.NetParams(max_inputs=3, max_size=3, max_layers=3, d_max=(1, 2),
+                              p_recurrent=1.0)
+    for seed in range(3):
+        model = netgen.random_model(np.random.default_rng(seed), params)
+        spikes = netgen.random_spikes(rng, 2, 10, model.n_inputs, 0.9)
+        _, result = ring_run(model, spikes, 8)
+        assert_matches_golden(model, spikes, result)
+
+
+def test_repeated_input_events_in_a_step_count_once():
+    # SPIKE(i) marks channel i: sending it twice in a step must not add its weights twice
+    # (a readout without leak scores the sum of every current, so any double shows)
+    model = _pileup_model(6, 1, 2, readout_only=True)
+    spikes = netgen.random_spikes(np.random.default_rng(4), 2, 6, 6, 0.5)
+    words = []
+    for sample in spikes:
+        for row in sample:
+            active = [protocol.input_word(InKind.SPIKE, int(i)) for i in np.flatnonzero(row)]
+            words += active + active[::-1] + [protocol.input_word(InKind.STEP)]
+        words.append(protocol.input_word(InKind.SAMPLE))
+    assert len(words) > len(protocol.batch_words(spikes))
+    _, result = ring_run(model, spikes, 2, words=words)
+    assert_matches_golden(model, spikes, result)
+
+
+def test_cycles_per_step_match_the_formula():
+    # the formula counts spikes: take them from the golden model, step by step
+    params = replace(VARIED, p_recurrent=0.6)
+    rng = np.random.default_rng(11)
+    for seed, lanes in [(0, 1), (1, 2), (2, 4), (3, 1), (4, 8), (5, 2)]:
+        model = netgen.random_model(np.random.default_rng(720 + seed), params)
+        spikes = netgen.random_spikes(rng, 1, 8, model.n_inputs, 0.4)
+        shape = CoreShape.from_model(model, lanes, "ring")
+        run = pysim.simulate(Core(shape, model), protocol.batch_words(spikes))
+        expected = golden.run(model, spikes)
+        formula = shape.cycles_of_sample(spikes[0], [s[0] for s in expected.spikes])
+        assert run.step_cycles == formula
+        assert max(formula) <= shape.cycles_per_step()      # the manifest's worst case
