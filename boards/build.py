@@ -72,13 +72,13 @@ def link_bound(shape: CoreShape, baud: int, steps: int, activity: float,
     """Link-bound throughput for samples of ``steps`` steps in which a fraction
     ``activity`` of inputs and of lif units spike per step (10 bits per byte on the wire,
     escapes ignored). Host: 2 bytes per input spike and per step, 6 bytes per frame, the
-    SAMPLE_END frame; board: a 9-byte frame per spike, 5 per STEP/SAMPLE, 16 per score,
+    SAMPLE_END frame; board: a 9-byte frame per spike, 5 per STEP, 6 per SAMPLE, 16 per score,
     a 7-byte ACK per host frame."""
     events = steps * (activity * shape.n_inputs + 1)
     host_frames = math.ceil(2 * events / max_payload) + 1
     host = 2 * events + 6 * host_frames
     spikes = steps * activity * sum(l.size for l in shape.layers if l.kind == "lif")
-    board = 9 * spikes + 5 * (steps + 1) + 16 * shape.layers[-1].size + 7 * host_frames
+    board = 9 * spikes + 5 * steps + 6 + 16 * shape.layers[-1].size + 7 * host_frames
     rate = baud / 10
     return LinkFigures(host, board, rate / max(host, board))
 

@@ -84,8 +84,8 @@ class LinkClient:
     """Frames over a port: :meth:`send` one host frame and wait for its reply, collecting
     output-event words as they arrive."""
 
-    def __init__(self, port, timeout: float):
-        self.port, self.timeout = port, timeout
+    def __init__(self, port, timeout: float, score_bits: int):
+        self.port, self.timeout, self.score_bits = port, timeout, score_bits
         self.decoder = hp.FrameDecoder()
         self.words: list[int] = []
         self.samples_done = 0
@@ -105,7 +105,7 @@ class LinkClient:
                 raise hp.LinkError(f"{self.port.name}: a corrupted frame from the board "
                                    f"({frame.error}); its events are lost, run again")
             if frame.type >= hp.Type.SPIKE:
-                word = hp.pack_output(*hp.event_word(frame))
+                word = hp.pack_output(*hp.event_word(frame), self.score_bits)
                 self.words.append(word)
                 self.samples_done += (word & 3) == OutKind.SAMPLE
             else:
@@ -160,7 +160,7 @@ def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, loa
                 timeout: float = 10.0, on_sample: Callable[[int], None] = lambda n: None) -> BoardRun:
     """Run ``spikes`` ``(B, T, n_inputs)`` on the board behind ``port``; ``load`` sends the
     model's configuration first. Refuses a board whose core has another shape."""
-    client = LinkClient(port, timeout)
+    client = LinkClient(port, timeout, shape.score_bits)
     client._write(bytes([hp.END]))                     # end whatever partial frame is there
     status = client.status()
     if status.shape_id != hp.shape_id(shape):

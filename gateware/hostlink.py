@@ -14,7 +14,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import hostlink_protocol as hp
-from .core import CONFIG_LAYOUT, INPUT_LAYOUT, OUTPUT_LAYOUT, STATUS_LAYOUT
+from .core import CONFIG_LAYOUT, INPUT_LAYOUT, STATUS_LAYOUT, output_layout
 from .shape import InKind, OutKind
 
 #: bytes a reply/event frame carries at most (the STATUS reply's 13; a SCORE's 10)
@@ -220,7 +220,8 @@ class HostLink(wiring.Component):
     request; ``bad_frames`` counts them (saturating).
     """
 
-    def __init__(self, shape_id: int, max_payload: int = hp.DEFAULT_MAX_PAYLOAD):
+    def __init__(self, shape_id: int, score_bits: int,
+                 max_payload: int = hp.DEFAULT_MAX_PAYLOAD):
         self.shape_id = shape_id
         self.max_payload = max_payload
         super().__init__({
@@ -228,7 +229,7 @@ class HostLink(wiring.Component):
             "tx": Out(stream.Signature(8)),
             "inputs": Out(stream.Signature(INPUT_LAYOUT)),
             "config": Out(stream.Signature(CONFIG_LAYOUT)),
-            "outputs": In(stream.Signature(OUTPUT_LAYOUT)),
+            "outputs": In(stream.Signature(output_layout(score_bits))),
             "status": In(STATUS_LAYOUT),
             "error": Out(1),
             "bad_frames": Out(16),
@@ -254,6 +255,8 @@ class HostLink(wiring.Component):
                 value64 = Signal(64)
                 m.d.comb += value64.eq(out.value)          # sign-extended to int64
                 m.d.comb += [event.len.eq(10), event.payload.eq(Cat(out.unit[:16], value64))]
+            with m.Case(OutKind.SAMPLE):     # 1: the sample ran past max_steps (scores inexact)
+                m.d.comb += [event.len.eq(1), event.payload.eq(out.value[0])]
         # replies first; an event waits (back-pressure on the core's output)
         with m.If(reply_valid):
             m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1)]

@@ -237,8 +237,10 @@ def event_word(frame: Frame) -> tuple[int, int, int, int]:
         if frame.type == Type.SCORE:
             unit, value = struct.unpack("<Hq", p)
             return OutKind.SCORE, 0, unit, value
-        if frame.type in (Type.STEP, Type.SAMPLE) and not p:
-            return frame.type & 3, 0, 0, 0
+        if frame.type == Type.STEP and not p:
+            return OutKind.STEP, 0, 0, 0
+        if frame.type == Type.SAMPLE and len(p) == 1 and p[0] <= 1:
+            return OutKind.SAMPLE, 0, 0, p[0]
     except struct.error:
         pass
     raise LinkError(f"frame type 0x{frame.type:02x} with a {len(p)}-byte payload is not an "
@@ -251,14 +253,17 @@ def event_frame(kind: int, layer: int = 0, unit: int = 0, value: int = 0) -> byt
         return encode_frame(Type.SPIKE, struct.pack("<BH", layer, unit))
     if kind == OutKind.SCORE:
         return encode_frame(Type.SCORE, struct.pack("<Hq", unit, value))
-    return encode_frame(0x90 | kind)
+    if kind == OutKind.SAMPLE:
+        return encode_frame(Type.SAMPLE, bytes([value]))
+    return encode_frame(Type.STEP)
 
 
-def pack_output(kind: int, layer: int, unit: int, value: int) -> int:
-    """The inverse of :func:`protocol.unpack_output` (rebuilds the core's output word)."""
-    from .shape import INDEX_BITS, LAYER_BITS, SCORE_BITS
+def pack_output(kind: int, layer: int, unit: int, value: int, score_bits: int) -> int:
+    """The inverse of :func:`protocol.unpack_output` (rebuilds the output word of a core whose
+    scores are ``score_bits`` wide)."""
+    from .shape import INDEX_BITS, LAYER_BITS
     return (int(kind) | layer << 2 | unit << (2 + LAYER_BITS)
-            | (value & ((1 << SCORE_BITS) - 1)) << (2 + LAYER_BITS + INDEX_BITS))
+            | (value & ((1 << score_bits) - 1)) << (2 + LAYER_BITS + INDEX_BITS))
 
 
 __all__ = ["VERSION", "Type", "Error", "Frame", "FrameDecoder", "Status", "LinkError", "crc16",

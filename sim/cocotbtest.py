@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from delayhw.formats import Result, _check_spikes
+from delayhw.formats import Result, check_spikes
 from delayhw.gateware import protocol
 from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP
@@ -45,7 +45,7 @@ class CocotbTestBench:
     def __init__(self, model: Model, spikes: np.ndarray, sim_build: Path, *, lanes: int = 1,
                  scheme: str = "fifo", ready_prob: float = 1.0, seed: int = 1):
         self.model = model
-        self.spikes = _check_spikes("spikes", spikes, model.n_inputs)
+        self.spikes = check_spikes("spikes", spikes, model.n_inputs)
         self.shape = CoreShape.from_model(model, lanes, scheme)
         self.sim_build = Path(sim_build).resolve()
         self.ready_prob, self.seed = ready_prob, seed

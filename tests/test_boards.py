@@ -127,7 +127,7 @@ def test_link_bound_counts_bytes_per_sample():
     figures = build_mod.link_bound(shape, 1_000_000, steps=10, activity=0.1)
     events = 10 * (0.1 * 10 + 1)
     assert figures.host_bytes == 2 * events + 6 * 2
-    assert figures.board_bytes == 9 * 10 * 0.1 * 20 + 5 * 11 + 16 * 2 + 7 * 2
+    assert figures.board_bytes == 9 * 10 * 0.1 * 20 + 5 * 10 + 6 + 16 * 2 + 7 * 2
     assert figures.samples_per_s == 100_000 / figures.board_bytes
 
 
@@ -162,7 +162,7 @@ def test_simulated_board_answers_bad_frames_and_keeps_working():
     model, _ = netgen.random_case(7, PARAMS)
     shape = CoreShape.from_model(model)
     with SimPort(shape, "verilator") as port:
-        client = LinkClient(port, timeout=60)
+        client = LinkClient(port, timeout=60, score_bits=shape.score_bits)
         client._write(bytes([hp.END]))
         bad_crc = bytearray(hp.encode_frame(hp.Type.EVENTS, b"\x01\x00"))
         bad_crc[2] ^= 0x10

@@ -193,7 +193,7 @@ class LinkBench:
     def run(self, host_bytes: bytes, expect_frames: int, max_cycles=400_000):
         m = Module()
         m.submodules.core = core = Core(self.shape)          # empty: loaded over the link
-        m.submodules.link = link = HostLink(hp.shape_id(self.shape))
+        m.submodules.link = link = HostLink(hp.shape_id(self.shape), self.shape.score_bits)
         from amaranth.lib import wiring
         wiring.connect(m, link.inputs, core.inputs)
         wiring.connect(m, link.config, core.config)
@@ -227,13 +227,13 @@ class LinkBench:
         return frames
 
 
-def split_replies(frames):
+def split_replies(frames, score_bits):
     """(replies, output words) of the board's frames, in order."""
     replies, words = [], []
     for f in frames:
         assert f.error is None, f
         if f.type >= hp.Type.SPIKE:
-            words.append(hp.pack_output(*hp.event_word(f)))
+            words.append(hp.pack_output(*hp.event_word(f), score_bits))
         else:
             replies.append(f)
     return replies, words
@@ -256,7 +256,7 @@ def test_link_and_core_are_bit_exact_under_backpressure(seed, lanes):
     n_events = sum(int(s.sum()) for s in expected.spikes) + spikes.shape[0] * (
         spikes.shape[1] + 1 + model.layers[-1].size)
     frames = bench.run(host, n_host + n_events)
-    replies, words = split_replies(frames)
+    replies, words = split_replies(frames, bench.shape.score_bits)
     assert [r.type for r in replies] == [hp.Type.ACK] * (n_host - 1) + [hp.Type.STATUS_REPLY]
     sent = [f.type for f in hp.FrameDecoder().feed(host)][:-1]
     assert [r.payload[0] for r in replies[:-1]] == sent
@@ -302,7 +302,7 @@ def test_bad_frames_get_an_error_reply_and_the_link_recovers():
         model.layers[-1].size
     bench = LinkBench(model, ready_prob=0.8, seed=3)
     frames = bench.run(host, n_bad + n_good + n_events)
-    replies, words = split_replies(frames)
+    replies, words = split_replies(frames, bench.shape.score_bits)
     errors = [r.payload[0] for r in replies if r.type == hp.Type.ERROR]
     assert errors == codes[:n_bad - 1] + [hp.Error.LENGTH]
     status = hp.Status.unpack(replies[-1].payload)
