@@ -65,7 +65,8 @@ def test_cli_generate(tmp_path, capsys):
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["parameters"]["scheme"] == "ring"
     assert manifest["memory_bits"]["ring"] > 0 and "delay_lines" not in manifest["memory_bits"]
-    # an unknown scheme: argparse names the choices, nothing written
-    with pytest.raises(SystemExit):
-        main(["generate", str(model_path), "-o", str(tmp_path / "x"), "--scheme", "lines"])
+    # an unknown scheme: exit 2, one line naming the option and the choices, nothing written
+    assert main(["generate", str(model_path), "-o", str(tmp_path / "x"), "--scheme", "lines"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--scheme: invalid choice: 'lines'" in err and "'ring'" in err
     assert not (tmp_path / "x").exists()
