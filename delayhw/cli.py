@@ -9,34 +9,15 @@ terminated (SIGTERM). Outputs are published through :class:`delayhw.publish.Outp
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import DelayhwError
-from .publish import Outputs, check_output_dir, check_output_file, show_path
+from .publish import Outputs, show_path
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
-
-
-# ----------------------------------------------------------------------------- output rules
-
-
-def claim_output_file(path: str | os.PathLike, force: bool) -> Path:
-    """Up-front check of an output file (kept for callers not yet on
-    :class:`~delayhw.publish.Outputs`, which also publishes safely: prefer it)."""
-    return check_output_file(path, force)
-
-
-def claim_output_dir(path: str | os.PathLike, force: bool) -> Path:
-    """Up-front check of an output directory, created if missing (kept for callers not yet
-    on :class:`~delayhw.publish.Outputs`: prefer it)."""
-    path = check_output_dir(path, force)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # ----------------------------------------------------------------------------- commands

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from .cli_hw import int_in
 from .errors import DelayhwError
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+from .publish import Outputs, show_path
 
 
 def _fraction(text: str) -> float:
@@ -29,11 +25,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .boards.build import FitError, build, report_text
     from .boards.fit import fit_check
     from .boards.targets import get_board
-    from .cli import EXIT_BAD_INPUT, EXIT_MISMATCH, claim_output_dir
+    from .cli import EXIT_BAD_INPUT, EXIT_MISMATCH
     from .formats import load_model
     from .gateware.shape import CoreShape
 
     console = Console(stderr=True)
+    outputs = Outputs(force=args.force, inputs=[args.model])
     board = get_board(args.board)
     model = load_model(args.model)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)    # rejects what cannot be built
@@ -46,21 +43,26 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"fit check for {board.name} ({board.fabric.device}): fits (estimate)\n{fit.table()}")
     if args.check_only:
         return 0
-    out = claim_output_dir(args.out, args.force)
+    staged = outputs.directory(args.out)          # checked before any tool runs
+    out = Path(args.out)
     with console.status("starting") as status:
         import time
         start = time.perf_counter()
 
         def on_stage(stage: str) -> None:
             status.update(f"{board.name}: {stage} ({time.perf_counter() - start:.0f} s; logs in "
-                          f"{out})")
+                          f"{show_path(staged)} until published to {show_path(out)})")
         try:
-            report = build(model, board, out, scheme=args.scheme, lanes=args.lanes,
+            report = build(model, board, staged, scheme=args.scheme, lanes=args.lanes,
                            baud=args.baud, steps=args.steps, activity=args.activity,
                            model_file=args.model, on_stage=on_stage, synth_opts=args.synth_opts)
         except FitError as exc:        # cannot happen after the check above, kept for safety
             print(exc.report.table())
             raise
+        except DelayhwError:           # a tool failed: its logs are what the user needs
+            outputs.publish()
+            raise
+    outputs.publish()
     print(report_text(report))
     print(f"report: {out / 'report.json'}, {out / 'report.txt'}")
     if not report["timing_met"]:
@@ -75,13 +77,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from . import golden
     from .boards.runtime import open_port, run_samples
-    from .cli import EXIT_MISMATCH, claim_output_file
+    from .cli import EXIT_MISMATCH
     from .cli_hw import _progress
     from .formats import load_input, load_model
     from .gateware.protocol import first_difference
     from .gateware.shape import CoreShape
 
-    out = claim_output_file(args.out, args.force)
+    outputs = Outputs(force=args.force, inputs=[args.model, args.input])
+    staged = outputs.file(args.out)
+    out = Path(args.out)
     model = load_model(args.model)
     inputs = load_input(args.input, model)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)
@@ -94,10 +98,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
         run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
                           on_sample=lambda n: bar.update(task, completed=n))
-    run.result.save(out)
+    run.result.save(staged)
+    outputs.publish()
     expected = golden.run(model, inputs.spikes)
     difference = first_difference(expected, run.result)
-    print(f"board result written to {out}")
+    print(f"board result written to {show_path(out)}")
     print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
           f"({run.bytes_sent:,} bytes sent, {run.bytes_received:,} received; configuration "
           f"{'loaded' if not args.no_load else 'not loaded'} in {run.config_seconds:.2f} s)")
@@ -128,9 +133,9 @@ def register(sub, add_force) -> None:
     p.add_argument("-o", "--out", metavar="DIR", help="output directory (build files, logs, "
                                                       "bitstream, report)")
     _core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=_positive, default=None,
+    p.add_argument("--baud", type=int_in(1), default=None,
                    help="UART baud rate (default: the board's, 1000000)")
-    p.add_argument("--steps", type=_positive, default=100,
+    p.add_argument("--steps", type=int_in(1), default=100,
                    help="steps per sample for the samples/s figures (default 100)")
     p.add_argument("--activity", type=_fraction, default=0.05,
                    help="fraction of inputs/units spiking per step, for the link-bound figure "
@@ -152,7 +157,7 @@ def register(sub, add_force) -> None:
     p.add_argument("--port", required=True, help="serial port, or sim:verilator / sim:icarus")
     p.add_argument("--out", required=True, metavar="RESULT.npz", help="result file to write")
     _core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=_positive, default=1_000_000,
+    p.add_argument("--baud", type=int_in(1), default=1_000_000,
                    help="baud rate of a serial port (default 1000000)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to wait for a reply before giving up (default 10)")
