@@ -5,8 +5,8 @@ board by :mod:`delayhw.boards` and simulated as Verilog by :mod:`delayhw.sim.boa
 """
 
 
-from amaranth import Module, Signal
-from amaranth.lib import fifo, stream, wiring
+from amaranth import Module
+from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from delayhw.spec import Model

@@ -21,7 +21,7 @@ from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import Result, check_spikes
 from delayhw.gateware import protocol
-from delayhw.gateware.shape import CoreShape, InKind, OutKind
+from delayhw.gateware.shape import CoreShape, OutKind
 from delayhw.publish import copy_file
 from delayhw.spec import Model
 

@@ -1,17 +1,16 @@
 """File round-trips and bad-input handling (DESIGN.md section 4)."""
 
-import io
 import json
 import subprocess
 import sys
-import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from delayhw import DelayhwError, golden, load_input, load_model, load_result, netgen, save_model
 from delayhw.cli import main
-from delayhw.formats import Inputs, write_npz
+from delayhw.formats import Inputs
 from delayhw.spec import Layer, Model
 
 
@@ -31,7 +30,6 @@ def test_model_round_trip(tmp_path):
 
 def test_model_round_trip_keeps_train_metadata_and_exact_name(tmp_path):
     m = netgen.example_model()
-    from dataclasses import replace
     m = replace(m, train={"scales": [0.5, 0.25], "task": "synthetic"})
     path = save_model(m, tmp_path / "model.weights")      # no '.npz' appended
     assert path.name == "model.weights" and path.exists()
@@ -205,7 +203,6 @@ def test_bad_model_file_names_field_and_rule(tmp_path, case):
 
 def _python_model(**changes):
     """The base file's model built in Python, with layer fields replaced (``k_field``)."""
-    from dataclasses import replace
     meta, arrays = base_meta(), base_arrays()
     layers = []
     for k, e in enumerate(meta["layers"]):
@@ -298,7 +295,6 @@ def test_bad_input_files(tmp_path):
 
 def test_save_model_refuses_an_invalid_model(tmp_path):
     m = netgen.example_model()
-    from dataclasses import replace
     bad = m.with_layers([replace(m.layers[0], threshold=0), m.layers[1]])
     with pytest.raises(DelayhwError, match="threshold"):
         save_model(bad, tmp_path / "x.npz")

@@ -16,7 +16,7 @@ from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware import protocol
 from delayhw.gateware.core import Core
 from delayhw.gateware.hostlink import HostLink, crc16_next
-from delayhw.gateware.shape import CoreShape, OutKind, config_address, config_words
+from delayhw.gateware.shape import CoreShape, config_address, config_words
 from delayhw.gateware.uart import UARTRX, UARTTX
 
 # ----------------------------------------------------------------------------- protocol
