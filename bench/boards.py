@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--model", help="demo model file (default: train it, about a minute)")
     parser.add_argument("--lanes", type=int, default=1)
     parser.add_argument("--scheme", choices=("fifo", "ring"), default="fifo")
+    parser.add_argument("--synth-opts", help="Yosys synth options (default: the board's)")
     parser.add_argument("--spram-probe", action="store_true",
                         help="also build a one-address 16k x 16 memory with -spram (iCE40)")
     parser.add_argument("--medium", action="store_true",
@@ -171,10 +172,11 @@ def main() -> None:
             print(f"building {name} for {board_name} ...", flush=True)
             t0 = time.perf_counter()
             report = build(model, board, tmp / board_name, scheme=args.scheme,
-                           lanes=args.lanes, model_file=None)
+                           lanes=args.lanes, model_file=None, synth_opts=args.synth_opts)
             command = f"python bench/boards.py --boards {board_name}{flag}" + (
                 f" --scheme {args.scheme}" if args.scheme != "fifo" else "") + (
-                f" --lanes {args.lanes}" if args.lanes != 1 else "")
+                f" --lanes {args.lanes}" if args.lanes != 1 else "") + (
+                f" --synth-opts '{args.synth_opts}'" if args.synth_opts is not None else "")
             shape = CoreShape.from_model(model, args.lanes, args.scheme)
             entry = build_entry(report, shape, name, command, time.perf_counter() - t0)
             builds[row_key(entry)] = entry
