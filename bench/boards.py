@@ -59,7 +59,8 @@ def fit_models() -> dict:
 
 def activity_cycles(shape: CoreShape, activity: float) -> int:
     """``ring`` cycles per step when a fraction ``activity`` of the inputs and of every lif
-    layer's units spike in each step (the link figure's assumption); exact with one lane."""
+    layer's units spike in each step (the link figure's assumption), rounded to whole spikes;
+    exact with one lane."""
     sizes = [shape.n_inputs] + [l.size for l in shape.layers]
     spikes = [round(activity * n) for n in sizes]
     return shape.cycles_per_step(spikes[:-1], spikes[1:])
