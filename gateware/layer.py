@@ -110,6 +110,106 @@ class LayerEngine(wiring.Component):
             members.update(src_events=Out(EventPort(lanes)), events=In(EventPort(lanes)))
         super().__init__(members)
 
+    def _score_walk(self, m, group, lane, scoring, score_read, sc_rd) -> None:
+        """The readout's SCORES states (inside the caller's FSM): read a group's scores, emit
+        them one unit at a time through ``emit``, then ``IDLE``. ``group``/``lane`` start at 0."""
+        s, lanes, emit = self.shape, self.lanes, self.emit
+        groups = s.groups(lanes)
+        with m.State("SCORE_READ"):
+            m.d.comb += [scoring.eq(1), score_read.eq(1)]
+            m.next = "SCORE_EMIT"
+        with m.State("SCORE_EMIT"):
+            m.d.comb += scoring.eq(1)
+            unit = group * lanes + lane
+            with m.If(~emit.valid | emit.ready):
+                m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SCORE),
+                             emit.payload.unit.eq(unit),
+                             emit.payload.value.eq(sc_rd.data[lane])]
+                with m.If((lane == lanes - 1) | (unit == s.size - 1)):
+                    m.d.sync += [lane.eq(0), group.eq(group + 1)]
+                    with m.If(group == groups - 1):
+                        m.next = "SCORE_DRAIN"
+                    with m.Else():
+                        m.next = "SCORE_READ"
+                with m.Else():
+                    m.d.sync += lane.eq(lane + 1)
+        with m.State("SCORE_DRAIN"):
+            m.d.comb += scoring.eq(1)
+            with m.If(~emit.valid | emit.ready):
+                m.next = "IDLE"
+
+    def _elaborate_config(self, m, w_wr, d_wr, b_wr, beta, threshold, reset_zero, groups,
+                          lane_bits):
+        """The configuration port of every scheme: ``cfg.bad`` checks the presented write
+        (field, row/column, value range) combinationally; a good write reaches the weight,
+        delay and bias memories (row ``g * fan_in + i``, lane ``j mod lanes``) or the
+        parameter registers one cycle later."""
+        s, lanes, cfg = self.shape, self.lanes, self.cfg
+        row_ok = cfg.row < s.size
+        value = cfg.data
+        # range checks as bit tests (shallow logic, unlike 32-bit comparators)
+        def upper_zero(bits: int):          # 0 <= value < 2**bits
+            return value[bits:] == 0
+        w_fits = (value[s.w_bits - 1:] == 0) | value[s.w_bits - 1:].all()
+        d_fits = upper_zero(s.d_bits) & (value[:s.d_bits] <= s.d_max)
+        beta_fits = upper_zero(s.f_bits + 1) & (~value[s.f_bits] | (value[:s.f_bits] == 0))
+        ok = Signal()
+        is_rec = (cfg.field == Field.W_REC) | (cfg.field == Field.D_REC)
+        with m.Switch(cfg.field):
+            with m.Case(Field.W):
+                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & w_fits)
+            with m.Case(Field.D):
+                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & d_fits)
+            if s.recurrent:
+                with m.Case(Field.W_REC):
+                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & w_fits)
+                with m.Case(Field.D_REC):
+                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & d_fits
+                                      & (value[:s.d_bits] != 0))
+            if s.bias:
+                with m.Case(Field.BIAS):
+                    m.d.comb += ok.eq(row_ok & (cfg.col == 0) & w_fits)
+            with m.Case(Field.PARAM):
+                with m.Switch(cfg.row):
+                    with m.Case(Param.BETA):
+                        m.d.comb += ok.eq((cfg.col == 0) & beta_fits)
+                    if s.kind == "lif":
+                        with m.Case(Param.THRESHOLD):     # 1..vmax
+                            m.d.comb += ok.eq((cfg.col == 0) & upper_zero(s.v_bits - 1)
+                                              & (value != 0))
+                        with m.Case(Param.RESET):
+                            m.d.comb += ok.eq((cfg.col == 0) & upper_zero(1))
+        m.d.comb += cfg.bad.eq(~ok)
+
+        # the write itself one cycle later, from registers (the checks above are long paths)
+        write, field = Signal(), Signal.like(cfg.field)
+        param, value_q = Signal.like(cfg.row), Signal.like(value)
+        lane_onehot, group = Signal(lanes), Signal.like(cfg.row)
+        syn_addr = Signal(range(max(2, s.groups(lanes) * s.fan_in)))
+        m.d.sync += [write.eq(cfg.en & ok), field.eq(cfg.field), param.eq(cfg.row),
+                     value_q.eq(value), group.eq(cfg.row >> lane_bits),
+                     lane_onehot.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0)),
+                     syn_addr.eq((cfg.row >> lane_bits) * s.fan_in + cfg.col
+                                 + Mux(is_rec, s.n_in, 0))]
+        for port, fields in ((w_wr, (Field.W, Field.W_REC)), (d_wr, (Field.D, Field.D_REC))):
+            hit = (field == fields[0]) | (field == fields[1])
+            m.d.comb += [port.addr.eq(syn_addr), port.en.eq(Mux(write & hit, lane_onehot, 0))]
+            for l in range(lanes):
+                m.d.comb += port.data[l].eq(value_q)
+        if b_wr is not None:
+            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(write & (field == Field.BIAS),
+                                                             lane_onehot, 0))]
+            for l in range(lanes):
+                m.d.comb += b_wr.data[l].eq(value_q)
+        with m.If(write & (field == Field.PARAM)):
+            with m.Switch(param):
+                with m.Case(Param.BETA):
+                    m.d.sync += beta.eq(value_q)
+                with m.Case(Param.THRESHOLD):
+                    m.d.sync += threshold.eq(value_q)
+                with m.Case(Param.RESET):
+                    m.d.sync += reset_zero.eq(value_q)
+
 
 def _rows(mat: np.ndarray, lanes: int, groups: int) -> np.ndarray:
     """Reorder a ``(size, n)`` matrix to ``(groups, n, lanes)``: row ``g*n + i`` of a memory
@@ -396,101 +496,13 @@ class FifoLayer(LayerEngine):
                 with m.If(addr0 == clear_end - 1):
                     m.next = "IDLE"
             if not is_lif:
-                with m.State("SCORE_READ"):
-                    m.d.comb += [scoring.eq(1), score_read.eq(1)]
-                    m.next = "SCORE_EMIT"
-                with m.State("SCORE_EMIT"):
-                    m.d.comb += scoring.eq(1)
-                    unit = g0 * lanes + lane
-                    with m.If(~emit.valid | emit.ready):
-                        m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SCORE),
-                                     emit.payload.unit.eq(unit),
-                                     emit.payload.value.eq(sc_rd.data[lane])]
-                        with m.If((lane == lanes - 1) | (unit == s.size - 1)):
-                            m.d.sync += [lane.eq(0), g0.eq(g0 + 1)]
-                            with m.If(g0 == groups - 1):
-                                m.next = "SCORE_DRAIN"
-                            with m.Else():
-                                m.next = "SCORE_READ"
-                        with m.Else():
-                            m.d.sync += lane.eq(lane + 1)
-                with m.State("SCORE_DRAIN"):
-                    m.d.comb += scoring.eq(1)
-                    with m.If(~emit.valid | emit.ready):
-                        m.next = "IDLE"
+                self._score_walk(m, g0, lane, scoring, score_read, sc_rd)
 
         # ------------------------------------------------------------------ configuration
         self._elaborate_config(m, w_wr, d_wr, b_wr if s.bias else None, beta, threshold,
                                reset_zero, groups, lane_bits)
         return m
 
-    def _elaborate_config(self, m, w_wr, d_wr, b_wr, beta, threshold, reset_zero, groups,
-                          lane_bits):
-        s, lanes, cfg = self.shape, self.lanes, self.cfg
-        row_ok = cfg.row < s.size
-        value = cfg.data
-        # range checks as bit tests (shallow logic, unlike 32-bit comparators)
-        def upper_zero(bits: int):          # 0 <= value < 2**bits
-            return value[bits:] == 0
-        w_fits = (value[s.w_bits - 1:] == 0) | value[s.w_bits - 1:].all()
-        d_fits = upper_zero(s.d_bits) & (value[:s.d_bits] <= s.d_max)
-        beta_fits = upper_zero(s.f_bits + 1) & (~value[s.f_bits] | (value[:s.f_bits] == 0))
-        ok = Signal()
-        is_rec = (cfg.field == Field.W_REC) | (cfg.field == Field.D_REC)
-        with m.Switch(cfg.field):
-            with m.Case(Field.W):
-                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & w_fits)
-            with m.Case(Field.D):
-                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & d_fits)
-            if s.recurrent:
-                with m.Case(Field.W_REC):
-                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & w_fits)
-                with m.Case(Field.D_REC):
-                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & d_fits
-                                      & (value[:s.d_bits] != 0))
-            if s.bias:
-                with m.Case(Field.BIAS):
-                    m.d.comb += ok.eq(row_ok & (cfg.col == 0) & w_fits)
-            with m.Case(Field.PARAM):
-                with m.Switch(cfg.row):
-                    with m.Case(Param.BETA):
-                        m.d.comb += ok.eq((cfg.col == 0) & beta_fits)
-                    if s.kind == "lif":
-                        with m.Case(Param.THRESHOLD):     # 1..vmax
-                            m.d.comb += ok.eq((cfg.col == 0) & upper_zero(s.v_bits - 1)
-                                              & (value != 0))
-                        with m.Case(Param.RESET):
-                            m.d.comb += ok.eq((cfg.col == 0) & upper_zero(1))
-        m.d.comb += cfg.bad.eq(~ok)
-
-        # the write itself one cycle later, from registers (the checks above are long paths)
-        write, field = Signal(), Signal.like(cfg.field)
-        param, value_q = Signal.like(cfg.row), Signal.like(value)
-        lane_onehot, group = Signal(lanes), Signal.like(cfg.row)
-        syn_addr = Signal(range(max(2, s.groups(lanes) * s.fan_in)))
-        m.d.sync += [write.eq(cfg.en & ok), field.eq(cfg.field), param.eq(cfg.row),
-                     value_q.eq(value), group.eq(cfg.row >> lane_bits),
-                     lane_onehot.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0)),
-                     syn_addr.eq((cfg.row >> lane_bits) * s.fan_in + cfg.col
-                                 + Mux(is_rec, s.n_in, 0))]
-        for port, fields in ((w_wr, (Field.W, Field.W_REC)), (d_wr, (Field.D, Field.D_REC))):
-            hit = (field == fields[0]) | (field == fields[1])
-            m.d.comb += [port.addr.eq(syn_addr), port.en.eq(Mux(write & hit, lane_onehot, 0))]
-            for l in range(lanes):
-                m.d.comb += port.data[l].eq(value_q)
-        if b_wr is not None:
-            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(write & (field == Field.BIAS),
-                                                             lane_onehot, 0))]
-            for l in range(lanes):
-                m.d.comb += b_wr.data[l].eq(value_q)
-        with m.If(write & (field == Field.PARAM)):
-            with m.Switch(param):
-                with m.Case(Param.BETA):
-                    m.d.sync += beta.eq(value_q)
-                with m.Case(Param.THRESHOLD):
-                    m.d.sync += threshold.eq(value_q)
-                with m.Case(Param.RESET):
-                    m.d.sync += reset_zero.eq(value_q)
 
 from .ring import RingLayer  # noqa: E402  (ring.py builds on the interface above)
 

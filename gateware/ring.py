@@ -12,7 +12,7 @@ import numpy as np
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
-from .layer import FifoLayer, LayerEngine, Mode, _rows, event_layout
+from .layer import LayerEngine, Mode, _rows, event_layout
 from .lif import LifUnit
 from .shape import OutKind, memory_depth
 
@@ -378,31 +378,10 @@ class RingLayer(LayerEngine):
                 with m.If(clear_addr == max(groups * slots, groups) - 1):
                     m.next = "IDLE"
             if not is_lif:
-                with m.State("SCORE_READ"):
-                    m.d.comb += [scoring.eq(1), score_read.eq(1)]
-                    m.next = "SCORE_EMIT"
-                with m.State("SCORE_EMIT"):
-                    m.d.comb += scoring.eq(1)
-                    unit = ng * lanes + lane
-                    with m.If(~emit.valid | emit.ready):
-                        m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SCORE),
-                                     emit.payload.unit.eq(unit),
-                                     emit.payload.value.eq(sc_rd.data[lane])]
-                        with m.If((lane == lanes - 1) | (unit == s.size - 1)):
-                            m.d.sync += [lane.eq(0), ng.eq(ng + 1)]
-                            with m.If(ng == groups - 1):
-                                m.next = "SCORE_DRAIN"
-                            with m.Else():
-                                m.next = "SCORE_READ"
-                        with m.Else():
-                            m.d.sync += lane.eq(lane + 1)
-                with m.State("SCORE_DRAIN"):
-                    m.d.comb += scoring.eq(1)
-                    with m.If(~emit.valid | emit.ready):
-                        m.next = "IDLE"
+                self._score_walk(m, ng, lane, scoring, score_read, sc_rd)
 
         # ------------------------------------------------------------------ configuration
         # same addresses and memory layout as the fifo scheme: one decoder for both
-        FifoLayer._elaborate_config(self, m, w_wr, d_wr, b_wr if s.bias else None, beta,
-                                    threshold, reset_zero, groups, lane_bits)
+        self._elaborate_config(m, w_wr, d_wr, b_wr if s.bias else None, beta, threshold,
+                               reset_zero, groups, lane_bits)
         return m
