@@ -110,6 +110,15 @@ class LayerEngine(wiring.Component):
             members.update(src_events=Out(EventPort(lanes)), events=In(EventPort(lanes)))
         super().__init__(members)
 
+    def _param_registers(self):
+        """``beta``, ``threshold``, ``reset_zero``: the run-time parameters, initialised from
+        the model (if any) and kept across reset (only configuration writes change them)."""
+        s, c = self.shape, self.contents
+        beta = Signal(unsigned(s.f_bits + 1), init=c.beta if c else 0, reset_less=True)
+        threshold = Signal(signed(s.v_bits), init=(c.threshold or 1) if c else 1, reset_less=True)
+        reset_zero = Signal(init=int(c.reset == "zero") if c else 0, reset_less=True)
+        return beta, threshold, reset_zero
+
     def _score_walk(self, m, group, lane, scoring, score_read, sc_rd) -> None:
         """The readout's SCORES states (inside the caller's FSM): read a group's scores, emit
         them one unit at a time through ``emit``, then ``IDLE``. ``group``/``lane`` start at 0."""
@@ -220,6 +229,31 @@ def _rows(mat: np.ndarray, lanes: int, groups: int) -> np.ndarray:
     return padded.reshape(groups, lanes, n).transpose(0, 2, 1)
 
 
+def synapse_init(layer, lanes: int, groups: int) -> tuple[list, list]:
+    """Initial rows of the weight and delay memories: row ``g * fan_in + i`` holds the
+    ``lanes`` targets of group ``g`` for source ``i`` (feedforward inputs, then recurrent
+    units), the layout every scheme shares, so one configuration map serves all."""
+    if layer is None:
+        return [], []
+    out = []
+    for name in ("w", "d"):
+        mats = [getattr(layer, name)]
+        if layer.w_rec is not None:
+            mats.append(getattr(layer, name + "_rec"))
+        rows = np.concatenate([_rows(mat, lanes, groups) for mat in mats], axis=1)
+        out.append(rows.reshape(-1, lanes).tolist())
+    return out[0], out[1]
+
+
+def unit_init(vec, lanes: int, groups: int) -> list:
+    """Initial rows of a per-unit memory (``lanes`` units per row), or none."""
+    if vec is None:
+        return []
+    padded = np.zeros(groups * lanes, dtype=np.int64)
+    padded[:len(vec)] = vec
+    return padded.reshape(groups, lanes).tolist()
+
+
 class FifoLayer(LayerEngine):
     """The ``fifo`` delay scheme: a spike history of ``d_max`` past steps per source.
 
@@ -256,19 +290,7 @@ class FifoLayer(LayerEngine):
         c = self.contents
 
         # ------------------------------------------------------------------ memories
-        def synapse_init(w_or_d: str) -> list:
-            if c is None:
-                return []
-            mats = [getattr(c, w_or_d)] + ([getattr(c, w_or_d + "_rec")] if s.recurrent else [])
-            rows = np.concatenate([_rows(mat, lanes, groups) for mat in mats], axis=1)
-            return rows.reshape(depth, lanes).tolist()
-
-        def unit_init(vec) -> list:
-            if vec is None:
-                return []
-            padded = np.zeros(groups * lanes, dtype=np.int64)
-            padded[:s.size] = vec
-            return padded.reshape(groups, lanes).tolist()
+        w_init, d_init = synapse_init(c, lanes, groups)
 
         #: every memory of this engine, by the kinds of :meth:`CoreShape.memory_bits`
         self.memories = {}
@@ -279,9 +301,9 @@ class FifoLayer(LayerEngine):
             return mem
 
         w_mem = add_memory("weights", data.ArrayLayout(signed(s.w_bits), lanes), depth,
-                           synapse_init("w"))
+                           w_init)
         d_mem = add_memory("delays", data.ArrayLayout(unsigned(s.d_bits), lanes), depth,
-                           synapse_init("d"))
+                           d_init)
         v_mem = add_memory("membranes", data.ArrayLayout(signed(s.v_bits), lanes), groups)
         w_rd, w_wr = w_mem.read_port(), w_mem.write_port(granularity=1)
         d_rd, d_wr = d_mem.read_port(), d_mem.write_port(granularity=1)
@@ -291,7 +313,7 @@ class FifoLayer(LayerEngine):
             h_rd, h_wr = h_mem.read_port(), h_mem.write_port()
         if s.bias:
             b_mem = add_memory("bias", data.ArrayLayout(signed(s.w_bits), lanes), groups,
-                               unit_init(c.bias if c is not None else None))
+                               unit_init(c.bias if c is not None else None, lanes, groups))
             b_rd, b_wr = b_mem.read_port(), b_mem.write_port(granularity=1)
         if is_lif:
             s_mem = add_memory("spike_bitmaps", unsigned(lanes), banks * groups)
@@ -302,9 +324,7 @@ class FifoLayer(LayerEngine):
             sc_rd, sc_wr = sc_mem.read_port(), sc_mem.write_port()
 
         # run-time parameters (configuration survives reset)
-        beta = Signal(unsigned(s.f_bits + 1), init=c.beta if c else 0, reset_less=True)
-        threshold = Signal(signed(s.v_bits), init=(c.threshold or 1) if c else 1, reset_less=True)
-        reset_zero = Signal(init=int(c.reset == "zero") if c else 0, reset_less=True)
+        beta, threshold, reset_zero = self._param_registers()
 
         cur_bank = self.parity if s.recurrent else Const(0)
         prev_bank = ~self.parity

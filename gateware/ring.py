@@ -8,38 +8,12 @@ exact input current ``I`` and clears it. Only the fan-out of sources that spiked
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
-from .layer import LayerEngine, Mode, _rows, event_layout
+from .layer import LayerEngine, Mode, event_layout, synapse_init, unit_init
 from .lif import LifUnit
 from .shape import OutKind, memory_depth
-
-
-def fanout_init(layer, lanes: int, groups: int) -> tuple[list, list]:
-    """Initial rows of the weight and delay memories: row ``g * fan_in + i`` holds the
-    ``lanes`` targets of group ``g`` for source ``i`` (feedforward inputs, then recurrent
-    units), the same layout as :class:`FifoLayer`, so both share the configuration map."""
-    if layer is None:
-        return [], []
-    out = []
-    for name in ("w", "d"):
-        mats = [getattr(layer, name)]
-        if layer.w_rec is not None:
-            mats.append(getattr(layer, name + "_rec"))
-        rows = np.concatenate([_rows(mat, lanes, groups) for mat in mats], axis=1)
-        out.append(rows.reshape(-1, lanes).tolist())
-    return out[0], out[1]
-
-
-def unit_init(vec, lanes: int, groups: int) -> list:
-    """Initial rows of a per-unit memory (``lanes`` units per row), or none."""
-    if vec is None:
-        return []
-    padded = np.zeros(groups * lanes, dtype=np.int64)
-    padded[:len(vec)] = vec
-    return padded.reshape(groups, lanes).tolist()
 
 
 class RingLayer(LayerEngine):
@@ -89,7 +63,7 @@ class RingLayer(LayerEngine):
             self.memories.setdefault(kind, []).append(mem)
             return mem
 
-        w_init, d_init = fanout_init(c, lanes, groups)
+        w_init, d_init = synapse_init(c, lanes, groups)
         w_mem = add_memory("weights", data.ArrayLayout(signed(s.w_bits), lanes),
                            groups * fan_in, w_init)
         d_mem = add_memory("delays", data.ArrayLayout(unsigned(s.d_bits), lanes),
@@ -118,9 +92,7 @@ class RingLayer(LayerEngine):
             sc_rd, sc_wr = sc_mem.read_port(), sc_mem.write_port()
 
         # run-time parameters (configuration survives reset)
-        beta = Signal(unsigned(s.f_bits + 1), init=c.beta if c else 0, reset_less=True)
-        threshold = Signal(signed(s.v_bits), init=(c.threshold or 1) if c else 1, reset_less=True)
-        reset_zero = Signal(init=int(c.reset == "zero") if c else 0, reset_less=True)
+        beta, threshold, reset_zero = self._param_registers()
 
         # ring pointers: slot of this step, and of the previous step (for recurrent spikes)
         ptr = Signal(range(slots + 1))
