@@ -29,7 +29,8 @@ from amaranth.lib.wiring import In, Out
 
 from delayhw.spec import Model
 
-from .layer import SCHEME_ENGINES, Mode, emit_layout, event_layout
+from .layer import Mode, emit_layout, event_layout
+from .schemes import SCHEME_ENGINES
 from .shape import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
                     memory_depth)
 

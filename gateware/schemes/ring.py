@@ -11,9 +11,9 @@ from __future__ import annotations
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
-from .layer import LayerEngine, Mode, event_layout, synapse_init, unit_init
-from .lif import LifUnit
-from .shape import OutKind, memory_depth
+from ..layer import LayerEngine, Mode, event_layout, synapse_init, unit_init
+from ..lif import LifUnit
+from ..shape import OutKind, memory_depth
 
 
 class RingLayer(LayerEngine):
