@@ -14,8 +14,9 @@ builds can be run in several invocations (each under ten minutes):
     python bench/boards.py --boards ulx3s-85f --shd --scheme ring
 
 ``--shd`` builds the SHD-size network of bench/golden.py (seed 0, 8-bit weights) instead of
-the demo; ``--scheme`` and ``--lanes`` pick the core. Rows are keyed by (model, board, Yosys
-options, scheme, lanes).
+the demo; ``--scheme`` and ``--lanes`` pick the core, ``--clock-mhz`` the clock (default the
+board's PLL clock; the oscillator's frequency builds without the PLL). Rows are keyed by
+(model, board, Yosys options, scheme, lanes, clock).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
             "synth_opts": report["synth_opts"], "scheme": report["scheme"],
             "lanes": report["lanes"], "device": report["device"],
             "resources": report["resources"], "fmax_mhz": report["fmax_mhz"],
-            "clock_mhz": report["clock_mhz"], "timing_met": report["timing_met"],
+            "clock_mhz": report["clock_mhz"], "clock": report.get("clock"),
+            "timing_met": report["timing_met"],
             "fmax_over_clock": report["fmax_mhz"] / report["clock_mhz"],
             "lc_used_over_estimate": report["resources"]["lc"]["used"] /
             report["fit_estimate"]["rows"][2]["needed"],
@@ -94,7 +96,7 @@ def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
 
 def row_key(entry: dict) -> tuple:
     return (entry["model"], entry["board"], entry.get("synth_opts", ""), entry["scheme"],
-            entry["lanes"])
+            entry["lanes"], entry["clock_mhz"])
 
 
 def demo_model(path: str | None, workdir: Path):
@@ -148,6 +150,8 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=1)
     parser.add_argument("--scheme", choices=("fifo", "ring"), default="fifo")
     parser.add_argument("--synth-opts", help="Yosys synth options (default: the board's)")
+    parser.add_argument("--clock-mhz", type=float,
+                        help="core clock (default: the board's, from its PLL)")
     parser.add_argument("--spram-probe", action="store_true",
                         help="also build a one-address 16k x 16 memory with -spram (iCE40)")
     parser.add_argument("--medium", action="store_true",
@@ -173,11 +177,13 @@ def main() -> None:
             print(f"building {name} for {board_name} ...", flush=True)
             t0 = time.perf_counter()
             report = build(model, board, tmp / board_name, scheme=args.scheme,
-                           lanes=args.lanes, model_file=None, synth_opts=args.synth_opts)
+                           lanes=args.lanes, model_file=None, synth_opts=args.synth_opts,
+                           clock_hz=args.clock_mhz and args.clock_mhz * 1e6)
             command = f"python bench/boards.py --boards {board_name}{flag}" + (
                 f" --scheme {args.scheme}" if args.scheme != "fifo" else "") + (
                 f" --lanes {args.lanes}" if args.lanes != 1 else "") + (
-                f" --synth-opts '{args.synth_opts}'" if args.synth_opts is not None else "")
+                f" --synth-opts '{args.synth_opts}'" if args.synth_opts is not None else "") + (
+                f" --clock-mhz {args.clock_mhz:g}" if args.clock_mhz else "")
             shape = CoreShape.from_model(model, args.lanes, args.scheme)
             entry = build_entry(report, shape, name, command, time.perf_counter() - t0)
             builds[row_key(entry)] = entry

@@ -4,13 +4,15 @@ any tool runs (milliseconds: the core is elaborated empty, no synthesis).
 * Block RAM: each memory of the core (from the elaborated core, so every scheme is covered)
   takes ``min over configurations of ceil(width / w) * ceil(depth / d)`` blocks, as Yosys maps
   one memory per set of blocks; memories of at most :data:`LOGIC_MEMORY_BITS` bits or
-  :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds). SPRAM is not counted (the core's memories read and write at separate addresses,
-  which iCE40 SPRAM cannot do).
+  :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds).
 * DSP: one multiplier per lane and layer (``v * beta``, ``v_bits`` x ``f_bits + 1``), in
   ``ceil(a / dsp_width) * ceil(b / dsp_width)`` DSP blocks; what does not fit goes to logic.
-* Logic: :func:`logic_estimate`, calibrated on real builds (docs/boards.md); a model is
-  refused when the estimate exceeds the device by more than :data:`LOGIC_MARGIN`, the
-  estimate's error.
+* Logic: :func:`logic_estimate`, fitted (least squares) on the board-top builds of
+  ``bench/results/boards.json`` (docs/boards.md gives the rule and its error per build); a
+  model is refused when the estimate exceeds the device by more than :data:`LOGIC_MARGIN`.
+* SPRAM (iCE40): a row of its own on boards that have it, :func:`spram_blocks` against the
+  board's; today's core memories read and write at separate addresses, which the single-port
+  ``SB_SPRAM256KA`` cannot do, so it counts 0.
 """
 
 from __future__ import annotations
@@ -28,13 +30,21 @@ from .target import Board, Fabric
 LOGIC_MEMORY_BITS = 64
 LOGIC_MEMORY_DEPTH = 4
 LOGIC_MARGIN = 1.15
-#: logic cells of the UART, host link, core control and output queue, per layer engine
-#: (address counters, accumulator, LIF, config decoder) and per bit of datapath width per
-#: lane: calibrated on the iCEBreaker build of the 8 -> 16 -> 4 demo model (2,990 LC measured;
-#: docs/boards.md)
-LINK_LC = 1000
-LAYER_LC = 300
-LANE_BIT_LC = 14
+#: ECP5 LUT4 of the board top: ``BASE + W * (FIRST_LANE + EXTRA_LANE * (lanes - 1))``, plus
+#: for ``ring`` ``W * (RING_FIRST_LANE + RING_EXTRA_LANE * (lanes - 1))``, where W is the sum
+#: over layers of the datapath bits ``v_bits + acc_bits + w_bits + d_bits``. Least squares on
+#: the seven ECP5 builds of bench/results/boards.json (demo, medium, SHD-size; fifo and ring;
+#: 1 and 8 lanes): every one within 5% (docs/boards.md).
+BASE_LUT = 138
+FIRST_LANE_LUT_PER_BIT = 28.9
+EXTRA_LANE_LUT_PER_BIT = 7.5
+RING_FIRST_LANE_LUT_PER_BIT = 7.2
+RING_EXTRA_LANE_LUT_PER_BIT = 3.9
+#: iCE40 logic cells per ECP5 LUT4 of the same board top (the demo, fifo: 3,003 LC on the
+#: iCEBreaker, 2,351 and 2,361 LUT4 on the OrangeCrab and the ULX3S-85F)
+ICE40_LC_PER_LUT4 = 1.28
+#: logic cells of one 16 x 16 multiplier built of logic (when the DSPs run out)
+MULTIPLIER_LC = 256
 
 
 @dataclass(frozen=True)
@@ -110,26 +120,35 @@ def dsp_blocks(shape: CoreShape, fabric: Fabric) -> int:
                for l in shape.layers)
 
 
-def logic_estimate(shape: CoreShape, dsp_in_logic: int = 0) -> int:
-    """Logic cells of the whole board top (an estimate, see the module docstring)."""
-    lc = LINK_LC
-    for l in shape.layers:
-        width = l.v_bits + l.acc_bits + l.w_bits + l.d_bits
-        lc += LAYER_LC + shape.lanes * LANE_BIT_LC * width
-    return lc + dsp_in_logic * 16 * 16
+def logic_estimate(shape: CoreShape, family: str, dsp_in_logic: int = 0) -> int:
+    """Logic cells (iCE40) or LUT4 (ECP5) of the whole board top: the rule above."""
+    width = sum(l.v_bits + l.acc_bits + l.w_bits + l.d_bits for l in shape.layers)
+    extra = shape.lanes - 1
+    lut = BASE_LUT + width * (FIRST_LANE_LUT_PER_BIT + EXTRA_LANE_LUT_PER_BIT * extra)
+    if shape.scheme == "ring":
+        lut += width * (RING_FIRST_LANE_LUT_PER_BIT + RING_EXTRA_LANE_LUT_PER_BIT * extra)
+    lc = lut * (ICE40_LC_PER_LUT4 if family == "ice40" else 1)
+    return round(lc + dsp_in_logic * MULTIPLIER_LC)
+
+
+def spram_blocks(memories: list[MemoryUse], fabric: Fabric) -> int:
+    """Single-port RAM blocks (iCE40 SPRAM) the core's memories take. None of today's core
+    memories is single-port (each reads and writes at separate addresses in one cycle), so
+    this is 0; a single-port memory (16-bit words, one address) goes here when one exists."""
+    return 0
 
 
 def fit_check(shape: CoreShape, board: Board) -> FitReport:
     fabric = board.fabric
-    memories, bram, logic_bits = [], 0, 0
+    memories, bram = [], 0
     for kind, depth, width in core_memories(shape):
         blocks = memory_blocks(depth, width, fabric)
         memories.append(MemoryUse(kind, depth, width, blocks))
         bram += blocks
-        logic_bits += depth * width if blocks == 0 else 0
     dsp = dsp_blocks(shape, fabric)
     spill = max(0, dsp - fabric.dsp)
-    lc = logic_estimate(shape, spill)
+    lc = logic_estimate(shape, fabric.family, spill)
+    spram = spram_blocks(memories, fabric)
     bram_name = "EBR (4 kbit)" if fabric.family == "ice40" else "EBR (18 kbit)"
     rows = (
         FitRow(f"block RAM: {bram_name}", bram, fabric.bram, bram <= fabric.bram,
@@ -137,8 +156,10 @@ def fit_check(shape: CoreShape, board: Board) -> FitReport:
                f"{sum(1 for m in memories if m.blocks)} memories"),
         FitRow("DSP multipliers", dsp, fabric.dsp, True,
                f"{spill} in logic" if spill else ""),
-        FitRow("logic cells (estimate)", lc + logic_bits, fabric.lc,
-               lc + logic_bits <= LOGIC_MARGIN * fabric.lc,
+        FitRow("logic cells (estimate)", lc, fabric.lc, lc <= LOGIC_MARGIN * fabric.lc,
                "refused above " f"{LOGIC_MARGIN:.0%} of the device"),
     )
+    if fabric.spram:
+        rows += (FitRow(f"SPRAM ({fabric.spram_bits // 1024} kbit)", spram, fabric.spram,
+                        spram <= fabric.spram, "single-port memories only"),)
     return FitReport(board.name, fabric.device, rows, tuple(memories))
