@@ -357,6 +357,10 @@ def test_icebreaker_bitstream_and_report(tmp_path):
     assert (tmp_path / "b" / report["bitstream"]).stat().st_size > 0
     assert report["resources"]["lc"]["used"] > 0 and report["fmax_mhz"] > 0
     assert code == (0 if report["timing_met"] else 1)
+    # nextpnr timed the core's clock net at the PLL's output, not at the 12 MHz oscillator
+    assert report["clock_mhz"] == 16.125 and report["clock"]["pll"]["divf"] == 85
+    constraints = [c["constraint"] for c in report["nextpnr_clocks"].values()]
+    assert constraints and all(abs(c - 16.125) < 0.1 for c in constraints)
 
 
 def test_build_exits_1_with_a_message_when_timing_is_not_met(tmp_path, monkeypatch, capsys):
