@@ -66,6 +66,30 @@ def test_fit_check_counts_every_memory_of_the_board_top():
     assert report.rows[0].needed == sum(m.blocks for m in report.memories)
 
 
+@pytest.mark.parametrize("scheme, lanes", [("fifo", 1), ("fifo", 8), ("ring", 1), ("ring", 4)])
+def test_logic_estimate_is_the_documented_rule(scheme, lanes):
+    """docs/boards.md: ECP5 LUT4 = 138 + W (28.9 + 7.5 (lanes - 1)) [+ W (7.2 + 3.9 (lanes - 1))
+    for ring], W the sum of v + acc + w + d bits over layers; iCE40 LC = 1.28 x that."""
+    model = shd_size_model()
+    shape = CoreShape.from_model(model, lanes, scheme)
+    w = sum(l.v_bits + l.acc_bits + l.w_bits + l.d_bits for l in shape.layers)
+    lut = 138 + w * (28.9 + 7.5 * (lanes - 1))
+    if scheme == "ring":
+        lut += w * (7.2 + 3.9 * (lanes - 1))
+    ecp5 = fit_check(shape, get_board("ulx3s-85f"))
+    ice40 = fit_check(shape, get_board("icebreaker"))
+    assert ecp5.rows[2].needed == round(lut)
+    # plus 256 LC per multiplier the 8 DSPs cannot take (one v_bits x (f_bits + 1) = 16 x 9
+    # multiplier per layer and lane: one DSP each)
+    spill = max(0, 2 * lanes - 8)
+    assert ice40.rows[1].needed == 2 * lanes
+    assert ice40.rows[2].needed == round(1.28 * lut + 256 * spill)
+    # the iCEBreaker's table has the SPRAM row (0 of 4: no core memory is single-port yet)
+    assert [(r.needed, r.available) for r in ice40.rows if r.resource.startswith("SPRAM")] == [
+        (0, 4)]
+    assert not any(r.resource.startswith("SPRAM") for r in ecp5.rows)
+
+
 def test_shd_size_model_is_refused_with_a_table_before_any_tool_runs(tmp_path, monkeypatch,
                                                                      capsys):
     model = shd_size_model()
