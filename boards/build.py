@@ -159,7 +159,7 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
     """Fit check, bitstream and report for ``model`` on ``board`` in ``directory``. Raises
     :class:`FitError` before any tool runs when the model cannot fit. Returns the report
     (also written as ``report.json`` and ``report.txt``)."""
-    shape = CoreShape.from_model(model, lanes, scheme)
+    shape = board.core_shape(CoreShape.from_model(model, lanes, scheme))
     fit = fit_check(shape, board)
     if not fit.fits:
         raise FitError(fit)

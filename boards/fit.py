@@ -4,8 +4,10 @@ any tool runs (milliseconds: the core is elaborated empty, no synthesis).
 * Block RAM: each memory of the core (from the elaborated core, so every scheme is covered)
   takes ``min over configurations of ceil(width / w) * ceil(depth / d)`` blocks, as Yosys maps
   one memory per set of blocks; memories of at most :data:`LOGIC_MEMORY_BITS` bits or
-  :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds). SPRAM is not counted (the core's memories read and write at separate addresses,
-  which iCE40 SPRAM cannot do).
+  :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds).
+* SPRAM: the ``SB_SPRAM256KA`` blocks the core instantiates (a board whose
+  :attr:`Board.memory` is ``"spram"`` puts its largest weight/delay memories there,
+  :meth:`CoreShape.spram_layers`); Yosys infers none by itself (docs/boards.md).
 * DSP: one multiplier per lane and layer (``v * beta``, ``v_bits`` x ``f_bits + 1``), in
   ``ceil(a / dsp_width) * ceil(b / dsp_width)`` DSP blocks; what does not fit goes to logic.
 * Logic: :func:`logic_estimate`, calibrated on real builds (docs/boards.md); a model is
@@ -18,13 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from amaranth.hdl import Fragment, MemoryData, Shape
+from amaranth.hdl import Fragment, Instance, MemoryData, Shape
 
 from delayhw.gateware.board_top import BoardTop
+from delayhw.gateware.memories import SPRAM_DEPTH, SPRAM_WIDTH
 from delayhw.gateware.shape import CoreShape
 
 from .target import Board, Fabric
 
+SPRAM_CELL = "SB_SPRAM256KA"
 LOGIC_MEMORY_BITS = 64
 LOGIC_MEMORY_DEPTH = 4
 LOGIC_MARGIN = 1.15
@@ -42,7 +46,8 @@ class MemoryUse:
     kind: str
     depth: int
     width: int
-    blocks: int
+    blocks: int                 #: block RAMs (0 for SPRAM or logic)
+    spram: int = 0              #: SPRAM blocks
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,8 @@ def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
 def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
     """``(name, depth, width)`` of every memory of the board top of ``shape`` (core, output
     queue, the link's buffers), found by walking the elaborated design (memories empty), so
-    any delay scheme is covered without knowing its internals."""
+    any delay scheme is covered without knowing its internals. An ``SB_SPRAM256KA`` block is
+    listed as ``(name, 16384, 16)`` with a name ending in ``.SB_SPRAM256KA``."""
     found = []
 
     def walk(fragment, path):
@@ -98,6 +104,9 @@ def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
             data = getattr(sub, "_data", None)          # an amaranth MemoryInstance
             if isinstance(data, MemoryData):
                 found.append((".".join(here), data.depth, Shape.cast(data.shape).width))
+            elif isinstance(sub, Instance):
+                if sub.type == SPRAM_CELL:
+                    found.append((".".join(here + (SPRAM_CELL,)), SPRAM_DEPTH, SPRAM_WIDTH))
             else:
                 walk(sub, here)
     walk(Fragment.get(BoardTop(shape, divisor=4), None), ())
@@ -120,9 +129,15 @@ def logic_estimate(shape: CoreShape, dsp_in_logic: int = 0) -> int:
 
 
 def fit_check(shape: CoreShape, board: Board) -> FitReport:
+    """Does ``shape``, built as ``board`` builds it (:meth:`Board.core_shape`), fit?"""
     fabric = board.fabric
-    memories, bram, logic_bits = [], 0, 0
+    shape = board.core_shape(shape)
+    memories, bram, spram, logic_bits = [], 0, 0, 0
     for kind, depth, width in core_memories(shape):
+        if kind.endswith(SPRAM_CELL):
+            memories.append(MemoryUse(kind, depth, width, 0, 1))
+            spram += 1
+            continue
         blocks = memory_blocks(depth, width, fabric)
         memories.append(MemoryUse(kind, depth, width, blocks))
         bram += blocks
@@ -135,6 +150,10 @@ def fit_check(shape: CoreShape, board: Board) -> FitReport:
         FitRow(f"block RAM: {bram_name}", bram, fabric.bram, bram <= fabric.bram,
                f"{sum(m.depth * m.width for m in memories if m.blocks):,} bits in "
                f"{sum(1 for m in memories if m.blocks)} memories"),
+    ) + ((
+        FitRow("SPRAM (256 kbit)", spram, fabric.spram, spram <= fabric.spram,
+               "largest weight/delay memories" if spram else ""),
+    ) if fabric.spram else ()) + (
         FitRow("DSP multipliers", dsp, fabric.dsp, True,
                f"{spill} in logic" if spill else ""),
         FitRow("logic cells (estimate)", lc + logic_bits, fabric.lc,

@@ -3,7 +3,7 @@ resources, the clock, the baud rate and which pins carry the UART and the two LE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from amaranth import Elaboratable, Module
@@ -68,6 +68,13 @@ class Board:
     #: extra Yosys synth_<family> options, e.g. "-spram"
     synth_opts: str = ""
     notes: str = ""
+    #: :attr:`CoreShape.memory` of this board's cores: ``"spram"`` puts the largest weight/
+    #: delay memories in iCE40 SPRAM (loaded by the host runtime, not by the bitstream)
+    memory: str = "bram"
+
+    def core_shape(self, shape: CoreShape) -> CoreShape:
+        """``shape`` as this board builds it (its :attr:`memory`)."""
+        return replace(shape, memory=self.memory)
 
     def divisor(self, baud: int | None = None) -> int:
         """Clock cycles per UART bit at ``baud`` (default the board's)."""

@@ -7,5 +7,7 @@ from ..target import ICE40UP5K, Board
 TARGETS = [
     Board("icebreaker", "iCEBreaker (iCE40UP5K)", ICEBreakerPlatform, ICE40UP5K,
           clock_hz=12e6, baud=1_000_000, leds=(("led_g", 0), ("led_r", 0)), synth_opts="-dsp",
-          notes="UART on the FT2232H's second channel (/dev/ttyUSB1 on Linux)"),
+          memory="spram",
+          notes="UART on the FT2232H's second channel (/dev/ttyUSB1 on Linux); the largest "
+                "weight/delay memories in SPRAM, loaded by `delayhw run`"),
 ]
