@@ -27,7 +27,6 @@ from delayhw import golden, netgen  # noqa: E402
 from delayhw.gateware import protocol, pysim  # noqa: E402
 from delayhw.gateware.core import Core, built_memory_bits  # noqa: E402
 from delayhw.gateware.shape import SCHEMES, CoreShape  # noqa: E402
-from delayhw.spec import Layer, Model  # noqa: E402
 
 SIZES = [  # (n_inputs, hidden, outputs, d_max, recurrent)
     (4, 4, 2, 3, False), (8, 8, 4, 7, True), (16, 16, 4, 15, True), (32, 24, 6, 25, True),
@@ -35,18 +34,8 @@ SIZES = [  # (n_inputs, hidden, outputs, d_max, recurrent)
 ]
 
 
-def model_of(n_in, hidden, out, d_max, recurrent, seed=0) -> Model:
-    rng = np.random.default_rng(seed)
-    h = Layer(name="h", kind="lif", size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=240,
-              d_max=d_max, w=rng.integers(-40, 80, (hidden, n_in)),
-              d=rng.integers(0, d_max + 1, (hidden, n_in)),
-              w_rec=rng.integers(-30, 30, (hidden, hidden)) if recurrent else None,
-              d_rec=rng.integers(1, d_max + 1, (hidden, hidden)) if recurrent else None,
-              threshold=200, reset="subtract")
-    o = Layer(name="o", kind="readout", size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
-              d_max=d_max, w=rng.integers(-60, 60, (out, hidden)),
-              d=rng.integers(0, d_max + 1, (out, hidden)))
-    return Model(n_inputs=n_in, layers=(h, o)).validate()
+#: the benchmarks' network of a given size (also bench/fmax.py's)
+model_of = netgen.sized_model
 
 
 def main() -> None:

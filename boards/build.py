@@ -189,6 +189,10 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
         "format": "delayhw-build-report", "version": 1,
         "board": board.name, "device": board.fabric.device, "family": board.fabric.family,
         "model": model_file, "scheme": scheme, "lanes": lanes,
+        # where the weight/delay memories sit: "spram" puts the largest in SB_SPRAM256KA
+        # (empty at power-up: `delayhw run` loads the model through the link)
+        "memory": shape.memory,
+        "spram_layers": [k for k, on in enumerate(shape.spram_layers()) if on],
         "layers": "-".join([str(shape.n_inputs)] + [f"{l.size}{'r' if l.recurrent else ''}"
                                                     for l in shape.layers]),
         "bitstream": bitstream, "tool_seconds": round(seconds, 1),
@@ -235,5 +239,8 @@ def report_text(r: dict) -> str:
              f"({r['link_bytes_per_sample']['host_to_board']:,} B up, "
              f"{r['link_bytes_per_sample']['board_to_host']:,} B down per sample)",
              f"  bitstream: {r['bitstream']}"]
+    if r.get("spram_layers"):
+        lines.append(f"  weights/delays of layer(s) {', '.join(map(str, r['spram_layers']))} in "
+                     f"SPRAM: not in the bitstream, loaded by `delayhw run` before the samples")
     return "\n".join(lines)
 

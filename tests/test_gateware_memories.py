@@ -10,11 +10,15 @@ import pytest
 from amaranth import Fragment, Instance
 from amaranth.sim import Simulator
 
-from delayhw import DelayhwError, Layer, Model
+from delayhw import DelayhwError
 from delayhw.gateware.memories import (SinglePortMemory, SynapseMemory, spram_blocks,
                                        spram_simulation_model)
 from delayhw.gateware.shape import CoreShape
+from delayhw.netgen import sized_model
 from delayhw.sim.tools import icarus_available
+
+# a memory refused in its constructor is never elaborated
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
 def _run(dut, bench):
@@ -119,29 +123,13 @@ def test_spram_tiles_width_and_depth(width, depth, blocks):
     assert len(_instances(Fragment.get(mem, None), "SB_SPRAM256KA")) == blocks
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_spram_refuses_initial_contents():
     with pytest.raises(ValueError, match="SPRAM cannot be initialised"):
         SinglePortMemory(width=16, depth=4, init=[1, 2], spram=True)
 
 
-def _model(n_in, hidden, out, d_max, recurrent, seed=0):
-    """bench/gateware.py's generator (the medium model is ``_model(64, 64, 10, 16, True)``)."""
-    rng = np.random.default_rng(seed)
-    h = Layer(name="h", kind="lif", size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=240,
-              d_max=d_max, w=rng.integers(-40, 80, (hidden, n_in)),
-              d=rng.integers(0, d_max + 1, (hidden, n_in)),
-              w_rec=rng.integers(-30, 30, (hidden, hidden)) if recurrent else None,
-              d_rec=rng.integers(1, d_max + 1, (hidden, hidden)) if recurrent else None,
-              threshold=200, reset="subtract")
-    o = Layer(name="o", kind="readout", size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
-              d_max=d_max, w=rng.integers(-60, 60, (out, hidden)),
-              d=rng.integers(0, d_max + 1, (out, hidden)))
-    return Model(n_inputs=n_in, layers=(h, o)).validate()
-
-
 def test_spram_goes_to_the_large_synapse_memories_only():
-    medium = _model(64, 64, 10, 16, True)
+    medium = sized_model(64, 64, 10, 16, True)
     shape = CoreShape.from_model(medium, memory="spram")
     # 64 x 128 synapses of {8-bit w, 5-bit d} = 8192 x 16 bits: one SPRAM; the readout's
     # 640 x 16 bits are below the threshold and stay in block RAM
@@ -167,7 +155,7 @@ def test_core_with_spram_is_bit_exact_in_icarus(scheme):
     model loaded through the configuration stream, against the golden model."""
     from delayhw import netgen
     from delayhw.sim import cosim
-    model = _model(48, 24, 4, 6, True, seed=3)
+    model = sized_model(48, 24, 4, 6, True, seed=3)
     assert CoreShape.from_model(model, memory="spram").spram_layers() == (True, False)
     spikes = netgen.random_spikes(np.random.default_rng(2), 2, 8, model.n_inputs, 0.2)
     run = cosim.run_rtl(model, spikes, sim="icarus", scheme=scheme, memory="spram")
@@ -182,7 +170,7 @@ def test_icebreaker_fit_check_counts_the_spram_the_core_instantiates():
     an ECP5 board builds the same model in block RAM only."""
     from delayhw.boards.fit import fit_check
     from delayhw.boards.targets import get_board
-    shape = CoreShape.from_model(_model(64, 64, 10, 16, True))
+    shape = CoreShape.from_model(sized_model(64, 64, 10, 16, True))
     report = fit_check(shape, get_board("icebreaker"))
     rows = {r.resource: r for r in report.rows}
     assert rows["SPRAM (256 kbit)"].needed == 1
