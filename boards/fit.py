@@ -150,14 +150,13 @@ def fit_check(shape: CoreShape, board: Board) -> FitReport:
         FitRow(f"block RAM: {bram_name}", bram, fabric.bram, bram <= fabric.bram,
                f"{sum(m.depth * m.width for m in memories if m.blocks):,} bits in "
                f"{sum(1 for m in memories if m.blocks)} memories"),
-    ) + ((
-        FitRow("SPRAM (256 kbit)", spram, fabric.spram, spram <= fabric.spram,
-               "largest weight/delay memories" if spram else ""),
-    ) if fabric.spram else ()) + (
         FitRow("DSP multipliers", dsp, fabric.dsp, True,
                f"{spill} in logic" if spill else ""),
         FitRow("logic cells (estimate)", lc + logic_bits, fabric.lc,
                lc + logic_bits <= LOGIC_MARGIN * fabric.lc,
                "refused above " f"{LOGIC_MARGIN:.0%} of the device"),
-    )
+    ) + ((
+        FitRow("SPRAM (256 kbit)", spram, fabric.spram, spram <= fabric.spram,
+               "largest weight/delay memories" if spram else ""),
+    ) if fabric.spram else ())
     return FitReport(board.name, fabric.device, rows, tuple(memories))
