@@ -16,7 +16,7 @@ Models: ``demo`` (8 -> 16 lif -> 4 readout, d_max 14: the shape ``delayhw demo``
 
 ``--memory spram`` builds the core with its largest weight/delay memories in iCE40UP5K SPRAM
 (``SB_SPRAM256KA`` instantiated, :class:`~delayhw.gateware.memories.SinglePortMemory`; ice40
-targets only); ``--synth-opts "-spram"`` asks Yosys to infer SPRAM instead.
+targets only); ``--synth-opts=-spram`` asks Yosys to infer SPRAM instead.
 
 Results are merged into bench/results/fmax.json by (label, scheme, lanes, memory,
 synth_opts, model, target), so runs for other schemes, lane counts, memories or gateware
@@ -25,7 +25,7 @@ versions add rows instead of replacing them.
 measured by putting another tree's package first on ``PYTHONPATH`` under its own label.
 
     python bench/fmax.py [--scheme fifo] [--lanes 1] [--models demo medium] [--targets ecp5 ice40]
-                         [--memory bram|spram] [--synth-opts "-spram"]
+                         [--memory bram|spram] [--synth-opts=-spram]
 """
 
 from __future__ import annotations
@@ -255,7 +255,8 @@ def main() -> None:
     ap.add_argument("--memory", choices=MEMORIES, default="bram",
                     help="spram: the largest weight/delay memories in SB_SPRAM256KA (ice40 only)")
     ap.add_argument("--synth-opts", default="",
-                    help='extra synth_ice40/synth_ecp5 options, e.g. "-spram" (inference)')
+                    help="extra synth_ice40/synth_ecp5 options, e.g. --synth-opts=-spram "
+                         "(SPRAM inference)")
     ap.add_argument("--label", default="current",
                     help="names the gateware measured (e.g. a baseline commit); part of the row key")
     ap.add_argument("--keep", type=Path, help="keep the work files in this directory")
