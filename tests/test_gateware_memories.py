@@ -149,16 +149,19 @@ def test_spram_simulation_model_is_yosys_cell():
 
 @pytest.mark.cocotb
 @pytest.mark.skipif(not icarus_available(), reason="iverilog is not installed")
-@pytest.mark.parametrize("scheme", ["fifo", "ring"])
-def test_core_with_spram_is_bit_exact_in_icarus(scheme):
-    """The core with its first layer's synapses in SB_SPRAM256KA (Yosys's cell model), the
-    model loaded through the configuration stream, against the golden model."""
+@pytest.mark.parametrize("scheme, lanes", [("fifo", 1), ("ring", 1), ("ring", 2)])
+def test_core_with_spram_is_bit_exact_in_icarus(scheme, lanes):
+    """The core with its first layer's synapses in SB_SPRAM256KA (Yosys's cell model; two
+    lanes make a 24-bit word over two blocks), the model loaded through the configuration
+    stream, against the golden model."""
     from delayhw import netgen
     from delayhw.sim import cosim
     model = sized_model(48, 24, 4, 6, True, seed=3)
-    assert CoreShape.from_model(model, memory="spram").spram_layers() == (True, False)
+    shape = CoreShape.from_model(model, lanes, scheme, memory="spram")
+    assert shape.spram_layers() == (True, False)
     spikes = netgen.random_spikes(np.random.default_rng(2), 2, 8, model.n_inputs, 0.2)
-    run = cosim.run_rtl(model, spikes, sim="icarus", scheme=scheme, memory="spram")
+    run = cosim.run_rtl(model, spikes, sim="icarus", scheme=scheme, lanes=lanes,
+                        memory="spram")
     difference = cosim.compare(model, spikes, run.result)
     assert difference is None, str(difference)
     assert run.result.spikes[0].any()          # the network is not silent
