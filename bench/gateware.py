@@ -26,8 +26,8 @@ from _common import RESULTS, write_result  # noqa: E402
 from delayhw import golden, netgen  # noqa: E402
 from delayhw.gateware import protocol, pysim  # noqa: E402
 from delayhw.gateware.core import Core, built_memory_bits  # noqa: E402
-from delayhw.gateware.shape import SCHEMES, CoreShape  # noqa: E402
-from delayhw.spec import Layer, Model  # noqa: E402
+from delayhw.gateware.memories import nibbles  # noqa: E402
+from delayhw.gateware.shape import SCHEMES, CoreShape, memory_depth  # noqa: E402
 
 SIZES = [  # (n_inputs, hidden, outputs, d_max, recurrent)
     (4, 4, 2, 3, False), (8, 8, 4, 7, True), (16, 16, 4, 15, True), (32, 24, 6, 25, True),
@@ -35,18 +35,8 @@ SIZES = [  # (n_inputs, hidden, outputs, d_max, recurrent)
 ]
 
 
-def model_of(n_in, hidden, out, d_max, recurrent, seed=0) -> Model:
-    rng = np.random.default_rng(seed)
-    h = Layer(name="h", kind="lif", size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=240,
-              d_max=d_max, w=rng.integers(-40, 80, (hidden, n_in)),
-              d=rng.integers(0, d_max + 1, (hidden, n_in)),
-              w_rec=rng.integers(-30, 30, (hidden, hidden)) if recurrent else None,
-              d_rec=rng.integers(1, d_max + 1, (hidden, hidden)) if recurrent else None,
-              threshold=200, reset="subtract")
-    o = Layer(name="o", kind="readout", size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
-              d_max=d_max, w=rng.integers(-60, 60, (out, hidden)),
-              d=rng.integers(0, d_max + 1, (out, hidden)))
-    return Model(n_inputs=n_in, layers=(h, o)).validate()
+#: the benchmarks' network of a given size (also bench/fmax.py's)
+model_of = netgen.sized_model
 
 
 def main() -> None:
@@ -92,7 +82,10 @@ def main() -> None:
                                                            for l in model.layers),
                     fifo_formula_n_in_x_dmax_plus_1=history_formula,
                     per_synapse_lines_S_x_dmax_plus_1=per_synapse_lines,
-                    fifo_delay_bits_built=bits["delay_lines"] + bits["delays"])
+                    # the histories plus the delay fields of the packed synapse memories
+                    fifo_delay_bits_built=bits["delay_lines"] + sum(
+                        memory_depth(l.groups(lanes) * l.fan_in) * lanes * nibbles(l.d_bits)
+                        for l in shape.layers))
             else:
                 rows[-1].update(ring_built=bits["ring"],
                                 ring_built_over_formula=round(bits["ring"] / ring_formula, 3))

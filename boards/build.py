@@ -160,7 +160,7 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
     clocked at ``clock_hz`` (default the board's; the PLL's nearest output). Raises
     :class:`FitError` before any tool runs when the model cannot fit. Returns the report
     (also written as ``report.json`` and ``report.txt``)."""
-    shape = CoreShape.from_model(model, lanes, scheme)
+    shape = board.core_shape(CoreShape.from_model(model, lanes, scheme))
     fit = fit_check(shape, board)
     if not fit.fits:
         raise FitError(fit)
@@ -186,6 +186,10 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
         "format": "delayhw-build-report", "version": 1,
         "board": board.name, "device": board.fabric.device, "family": board.fabric.family,
         "model": model_file, "scheme": scheme, "lanes": lanes,
+        # where the weight/delay memories sit: "spram" puts the largest in SB_SPRAM256KA
+        # (empty at power-up: `delayhw run` loads the model through the link)
+        "memory": shape.memory,
+        "spram_layers": [k for k, on in enumerate(shape.spram_layers()) if on],
         "layers": "-".join([str(shape.n_inputs)] + [f"{l.size}{'r' if l.recurrent else ''}"
                                                     for l in shape.layers]),
         "bitstream": bitstream, "tool_seconds": round(seconds, 1),
@@ -235,5 +239,9 @@ def report_text(r: dict) -> str:
              f"({r['link_bytes_per_sample']['host_to_board']:,} B up, "
              f"{r['link_bytes_per_sample']['board_to_host']:,} B down per sample)",
              f"  bitstream: {r['bitstream']}"]
-    return "\n".join(line for line in lines if line is not None)
+    if r.get("spram_layers"):
+        lines.append(f"  weights/delays of layer(s) {', '.join(map(str, r['spram_layers']))} in "
+                     f"SPRAM: not in the bitstream, loaded by `delayhw run` before the samples")
+    return "
+".join(line for line in lines if line is not None)
 

@@ -5,14 +5,14 @@ any tool runs (milliseconds: the core is elaborated empty, no synthesis).
   takes ``min over configurations of ceil(width / w) * ceil(depth / d)`` blocks, as Yosys maps
   one memory per set of blocks; memories of at most :data:`LOGIC_MEMORY_BITS` bits or
   :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds).
+* SPRAM: the ``SB_SPRAM256KA`` blocks the core instantiates (a board whose
+  :attr:`Board.memory` is ``"spram"`` puts its largest weight/delay memories there,
+  :meth:`CoreShape.spram_layers`); Yosys infers none by itself (docs/boards.md).
 * DSP: one multiplier per lane and layer (``v * beta``, ``v_bits`` x ``f_bits + 1``), in
   ``ceil(a / dsp_width) * ceil(b / dsp_width)`` DSP blocks; what does not fit goes to logic.
 * Logic: :func:`logic_estimate`, fitted (least squares) on the board-top builds of
   ``bench/results/boards.json`` (docs/boards.md gives the rule and its error per build); a
   model is refused when the estimate exceeds the device by more than :data:`LOGIC_MARGIN`.
-* SPRAM (iCE40): a row of its own on boards that have it, :func:`spram_blocks` against the
-  board's; today's core memories read and write at separate addresses, which the single-port
-  ``SB_SPRAM256KA`` cannot do, so it counts 0.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from amaranth.hdl import Fragment, MemoryData, Shape
+from amaranth.hdl import Fragment, Instance, MemoryData, Shape
 
 from delayhw.gateware.board_top import BoardTop
+from delayhw.gateware.memories import SPRAM_DEPTH, SPRAM_WIDTH
 from delayhw.gateware.shape import CoreShape
 
 from .target import Board, Fabric
 
+SPRAM_CELL = "SB_SPRAM256KA"
 LOGIC_MEMORY_BITS = 64
 LOGIC_MEMORY_DEPTH = 4
 LOGIC_MARGIN = 1.15
@@ -52,7 +54,8 @@ class MemoryUse:
     kind: str
     depth: int
     width: int
-    blocks: int
+    blocks: int                 #: block RAMs (0 for SPRAM or logic)
+    spram: int = 0              #: SPRAM blocks
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
 def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
     """``(name, depth, width)`` of every memory of the board top of ``shape`` (core, output
     queue, the link's buffers), found by walking the elaborated design (memories empty), so
-    any delay scheme is covered without knowing its internals."""
+    any delay scheme is covered without knowing its internals. An ``SB_SPRAM256KA`` block is
+    listed as ``(name, 16384, 16)`` with a name ending in ``.SB_SPRAM256KA``."""
     found = []
 
     def walk(fragment, path):
@@ -108,6 +112,9 @@ def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
             data = getattr(sub, "_data", None)          # an amaranth MemoryInstance
             if isinstance(data, MemoryData):
                 found.append((".".join(here), data.depth, Shape.cast(data.shape).width))
+            elif isinstance(sub, Instance):
+                if sub.type == SPRAM_CELL:
+                    found.append((".".join(here + (SPRAM_CELL,)), SPRAM_DEPTH, SPRAM_WIDTH))
             else:
                 walk(sub, here)
     walk(Fragment.get(BoardTop(shape, divisor=4), None), ())
@@ -131,24 +138,22 @@ def logic_estimate(shape: CoreShape, family: str, dsp_in_logic: int = 0) -> int:
     return round(lc + dsp_in_logic * MULTIPLIER_LC)
 
 
-def spram_blocks(memories: list[MemoryUse], fabric: Fabric) -> int:
-    """Single-port RAM blocks (iCE40 SPRAM) the core's memories take. None of today's core
-    memories is single-port (each reads and writes at separate addresses in one cycle), so
-    this is 0; a single-port memory (16-bit words, one address) goes here when one exists."""
-    return 0
-
-
 def fit_check(shape: CoreShape, board: Board) -> FitReport:
+    """Does ``shape``, built as ``board`` builds it (:meth:`Board.core_shape`), fit?"""
     fabric = board.fabric
-    memories, bram = [], 0
+    shape = board.core_shape(shape)
+    memories, bram, spram = [], 0, 0
     for kind, depth, width in core_memories(shape):
+        if kind.endswith(SPRAM_CELL):
+            memories.append(MemoryUse(kind, depth, width, 0, 1))
+            spram += 1
+            continue
         blocks = memory_blocks(depth, width, fabric)
         memories.append(MemoryUse(kind, depth, width, blocks))
         bram += blocks
     dsp = dsp_blocks(shape, fabric)
     spill = max(0, dsp - fabric.dsp)
     lc = logic_estimate(shape, fabric.family, spill)
-    spram = spram_blocks(memories, fabric)
     bram_name = "EBR (4 kbit)" if fabric.family == "ice40" else "EBR (18 kbit)"
     rows = (
         FitRow(f"block RAM: {bram_name}", bram, fabric.bram, bram <= fabric.bram,
@@ -161,5 +166,5 @@ def fit_check(shape: CoreShape, board: Board) -> FitReport:
     )
     if fabric.spram:
         rows += (FitRow(f"SPRAM ({fabric.spram_bits // 1024} kbit)", spram, fabric.spram,
-                        spram <= fabric.spram, "single-port memories only"),)
+                        spram <= fabric.spram, "largest weight/delay memories" if spram else ""),)
     return FitReport(board.name, fabric.device, rows, tuple(memories))

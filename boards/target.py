@@ -4,7 +4,7 @@ which pins carry the UART and the two LEDs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from amaranth import Elaboratable, Module
@@ -73,6 +73,13 @@ class Board:
     #: extra Yosys synth_<family> options, e.g. "-spram"
     synth_opts: str = ""
     notes: str = ""
+    #: :attr:`CoreShape.memory` of this board's cores: ``"spram"`` puts the largest weight/
+    #: delay memories in iCE40 SPRAM (loaded by the host runtime, not by the bitstream)
+    memory: str = "bram"
+
+    def core_shape(self, shape: CoreShape) -> CoreShape:
+        """``shape`` as this board builds it (its :attr:`memory`)."""
+        return replace(shape, memory=self.memory)
 
     def clocking(self, clock_hz: float | None = None) -> Clocking:
         """The core clock for a request of ``clock_hz`` (default the board's)."""

@@ -118,9 +118,11 @@ class Core(wiring.Component):
         n_layers = len(shape.layers)
         engine_class = SCHEME_ENGINES[shape.scheme]
         engines = []
+        spram = shape.spram_layers()
         for k, layer_shape in enumerate(shape.layers):
             contents = self.model.layers[k] if self.model is not None else None
-            engine = engine_class(layer_shape, shape.lanes, contents, score_bits=shape.score_bits)
+            engine = engine_class(layer_shape, shape.lanes, contents, score_bits=shape.score_bits,
+                                  synapse_spram=spram[k])
             m.submodules[f"layer{k}"] = engine
             engines.append(engine)
         readout = engines[-1]

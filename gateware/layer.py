@@ -93,8 +93,10 @@ class LayerEngine(wiring.Component):
     event_driven = False
 
     def __init__(self, shape: LayerShape, lanes: int, contents: Layer | None = None, *,
-                 score_bits: int):
+                 score_bits: int, synapse_spram: bool = False):
         self.shape = shape
+        #: weights/delays in iCE40 SPRAM (empty at power-up) instead of block RAM
+        self.synapse_spram = synapse_spram
         self.lanes = lanes
         self.contents = contents
         self.score_bits = score_bits

@@ -20,8 +20,15 @@ import numpy as np
 from delayhw.errors import DelayhwError
 from delayhw.spec import LIMITS, LayerShape, Model
 
+from .memories import UP5K_SPRAMS, SynapseMemory, nibbles, spram_blocks
+
 #: delay schemes: clock-driven delay lines, event-driven rings of future currents
 SCHEMES = ("fifo", "ring")
+#: where the weight/delay memories go: block RAM everywhere, or (iCE40UP5K) the largest ones
+#: in SPRAM (:meth:`CoreShape.spram_layers`)
+MEMORIES = ("bram", "spram")
+#: a synapse memory goes to SPRAM only above this many bits (smaller ones fit a few EBR)
+SPRAM_MIN_BITS = 16 * 1024
 LANES = (1, 2, 4, 8, 16, 32, 64)   # lane counts a core can be built with (powers of two)
 INDEX_BITS = 16              # unit / channel index width in every event and config address
 LAYER_BITS = 8               # layer index width
@@ -80,8 +87,15 @@ class CoreShape:
     #: time steps per sample up to which the readout scores are exact (:attr:`score_bits`);
     #: a longer sample is flagged in its ``SAMPLE`` output event, never silently wrong
     max_steps: int = MAX_STEPS
+    #: ``"bram"``, or ``"spram"``: the largest synapse memories in iCE40 ``SB_SPRAM256KA``
+    #: blocks (:meth:`spram_layers`), which the bitstream cannot initialise: such a core's
+    #: weights and delays arrive through the configuration stream
+    memory: str = "bram"
 
     def __post_init__(self):
+        if self.memory not in MEMORIES:
+            raise DelayhwError(f"memory: {self.memory!r} is not available; choose one of "
+                               f"{MEMORIES}")
         if self.scheme not in SCHEMES:
             raise DelayhwError(f"scheme: {self.scheme!r} is not available; choose one of "
                                f"{SCHEMES}")
@@ -98,10 +112,10 @@ class CoreShape:
 
     @staticmethod
     def from_model(model: Model, lanes: int = 1, scheme: str = "fifo",
-                   max_steps: int = MAX_STEPS) -> "CoreShape":
+                   max_steps: int = MAX_STEPS, memory: str = "bram") -> "CoreShape":
         return CoreShape(
             n_inputs=model.n_inputs, lanes=lanes, scheme=scheme, max_steps=max_steps,
-            layers=tuple(layer.shape for layer in model.layers))
+            memory=memory, layers=tuple(layer.shape for layer in model.layers))
 
     @property
     def score_bits(self) -> int:
@@ -132,8 +146,12 @@ class CoreShape:
 
     @property
     def key(self) -> str:
-        """A short stable hash of the shape (build caches are keyed by it)."""
-        text = json.dumps(self.as_dict(), sort_keys=True)
+        """A short stable hash of the shape (build caches and the board's shape id are keyed
+        by it). ``memory`` is left out: where the memories sit changes neither behaviour nor
+        interface, so a host runs a model on either build."""
+        fields = self.as_dict()
+        del fields["memory"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict:
@@ -220,18 +238,42 @@ class CoreShape:
         """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
         return INDEX_BITS - (self.lanes - 1).bit_length() + self.lanes
 
+    def synapse_bits(self, layer: LayerShape) -> int:
+        """Bits of one layer's synapse memory: ``groups * fan_in`` rows of ``lanes`` packed
+        ``{w, d}`` pairs, each field rounded up to whole nibbles (:class:`SynapseMemory`)."""
+        rows = memory_depth(layer.groups(self.lanes) * layer.fan_in)
+        return SynapseMemory.packed_bits(layer.w_bits, layer.d_bits, self.lanes, rows)
+
+    def spram_layers(self) -> tuple[bool, ...]:
+        """Per layer: is its synapse memory built from iCE40 SPRAM? With ``memory="spram"``,
+        the largest synapse memories first, each while the UP5K's 4 SPRAM blocks have room
+        for it and it holds more than :data:`SPRAM_MIN_BITS`; all others (and every memory
+        with ``memory="bram"``) are block RAM."""
+        chosen = [False] * len(self.layers)
+        if self.memory != "spram":
+            return tuple(chosen)
+        left = UP5K_SPRAMS
+        by_size = sorted(range(len(self.layers)), reverse=True,
+                         key=lambda k: self.synapse_bits(self.layers[k]))
+        for k in by_size:
+            l = self.layers[k]
+            rows = memory_depth(l.groups(self.lanes) * l.fan_in)
+            blocks = spram_blocks(self.lanes * (nibbles(l.w_bits) + nibbles(l.d_bits)), rows)
+            if self.synapse_bits(l) > SPRAM_MIN_BITS and blocks <= left:
+                chosen[k], left = True, left - blocks
+        return tuple(chosen)
+
     def memory_bits(self) -> dict[str, int]:
         """Bits of every memory, by kind, for this scheme (what the generated core holds)."""
         if self.scheme == "ring":
             return self._ring_memory_bits()
         p = self.lanes
-        bits = {"weights": 0, "delays": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
+        bits = {"synapses": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
                 "scores": 0, "spike_bitmaps": 0, "input_bitmap": memory_depth(self.n_inputs)}
         for l in self.layers:
             g = memory_depth(l.groups(p))
             rows = memory_depth(l.groups(p) * l.fan_in)
-            bits["weights"] += rows * p * l.w_bits
-            bits["delays"] += rows * p * l.d_bits
+            bits["synapses"] += self.synapse_bits(l)
             bits["delay_lines"] += memory_depth(l.fan_in) * l.d_max if l.d_max else 0
             bits["membranes"] += g * p * l.v_bits
             bits["bias"] += g * p * l.w_bits if l.bias else 0
@@ -249,14 +291,13 @@ class CoreShape:
         list per lif layer, and the input bitmap plus the input event list."""
         p = self.lanes
         ev = self.event_bits()
-        bits = {"weights": 0, "delays": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
+        bits = {"synapses": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
                 "spike_lists": 0, "input_bitmap": memory_depth(self.n_inputs),
                 "input_events": memory_depth(self.n_inputs) * ev}
         for l in self.layers:
             g = l.groups(p)
             rows = memory_depth(g * l.fan_in)
-            bits["weights"] += rows * p * l.w_bits
-            bits["delays"] += rows * p * l.d_bits
+            bits["synapses"] += self.synapse_bits(l)
             bits["ring"] += p * memory_depth(g * (l.d_max + 1)) * l.acc_bits
             bits["membranes"] += memory_depth(g) * p * l.v_bits
             bits["bias"] += memory_depth(g) * p * l.w_bits if l.bias else 0

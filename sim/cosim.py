@@ -83,13 +83,15 @@ def _count_samples(path: Path, state: dict) -> int:
 def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme: str = "fifo",
             lanes: int = 1, ready_prob: float = 1.0, seed: int = 1, waves: bool = False,
             workdir: Path | None = None,
-            on_progress: Callable[[int], None] | None = None) -> CosimRun:
+            on_progress: Callable[[int], None] | None = None,
+            memory: str = "bram") -> CosimRun:
     """Run ``model`` on ``spikes`` ``(B, T, n_inputs)`` in RTL and decode the outputs.
-    ``on_progress(samples_done)`` is called as samples finish."""
+    ``on_progress(samples_done)`` is called as samples finish. ``memory="spram"`` simulates
+    the core with its largest synapse memories in iCE40 SPRAM (Yosys's cell model)."""
     t0 = time.perf_counter()
     spikes = check_spikes("cosim", spikes, model.n_inputs, nonempty=False)
     batch, steps, _ = spikes.shape
-    shape = CoreShape.from_model(model, lanes, scheme)
+    shape = CoreShape.from_model(model, lanes, scheme, memory=memory)
     protocol.check_steps(shape, steps)
     build = runner.build(shape, sim, waves)
     own_dir = workdir is None

@@ -92,8 +92,13 @@ def _versions(sim: str) -> str:
 
 @lru_cache(maxsize=16)
 def _core_verilog(shape: CoreShape) -> str:
-    """The Verilog of an empty core of ``shape`` (contents arrive as configuration)."""
-    return convert(Core(shape))
+    """The Verilog of an empty core of ``shape`` (contents arrive as configuration), with
+    Yosys's ``SB_SPRAM256KA`` model when the core instantiates iCE40 SPRAM."""
+    verilog = convert(Core(shape))
+    if any(shape.spram_layers()):
+        from delayhw.gateware.memories import spram_simulation_model
+        verilog += "\n" + spram_simulation_model()
+    return verilog
 
 
 def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Build:

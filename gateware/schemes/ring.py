@@ -13,6 +13,7 @@ from amaranth.lib import data, memory
 
 from ..layer import LayerEngine, Mode, event_layout, synapse_init, unit_init
 from ..lif import LifUnit
+from ..memories import SynapseMemory
 from ..shape import OutKind, memory_depth
 
 
@@ -64,12 +65,15 @@ class RingLayer(LayerEngine):
             return mem
 
         w_init, d_init = synapse_init(c, lanes, groups)
-        w_mem = add_memory("weights", data.ArrayLayout(signed(s.w_bits), lanes),
-                           groups * fan_in, w_init)
-        d_mem = add_memory("delays", data.ArrayLayout(unsigned(s.d_bits), lanes),
-                           groups * fan_in, d_init)
-        w_rd, w_wr = w_mem.read_port(), w_mem.write_port(granularity=1)
-        d_rd, d_wr = d_mem.read_port(), d_mem.write_port(granularity=1)
+        # weights and delays packed in one single-port memory (SPRAM on iCE40 if chosen):
+        # read in fan-out order during a step, written only by configuration while idle.
+        # The rings stay two-port: each cycle reads one slot and writes back another.
+        syn = SynapseMemory(w_bits=s.w_bits, d_bits=s.d_bits, lanes=lanes,
+                            depth=memory_depth(groups * fan_in), w_init=w_init,
+                            d_init=d_init, spram=self.synapse_spram)
+        m.submodules.synapses = syn
+        self.memories["synapses"] = [syn.memory]
+        w_wr, d_wr = syn.w_wr, syn.d_wr
         ring_rd, ring_wr = [], []
         for l in range(lanes):
             mem = add_memory("ring", signed(s.acc_bits), groups * slots, name=f"ring{l}")
@@ -178,8 +182,7 @@ class RingLayer(LayerEngine):
                          last_group.eq(int(groups == 1))]
         with m.Else():
             m.d.sync += busy.eq(0)
-        for port in (w_rd, d_rd):
-            m.d.comb += [port.addr.eq(row), port.en.eq(1)]
+        m.d.comb += [syn.addr.eq(row), syn.en.eq(1)]
 
         # stage 1: the fan-out word leaves the block RAMs; stage 1b: registered as it is
         # (a block RAM's output is slow: no logic behind it), with the slot pointer of the
@@ -201,7 +204,7 @@ class RingLayer(LayerEngine):
         for l in range(lanes):
             d1b = Signal(unsigned(s.d_bits), name=f"d1b_{l}")
             w1b = Signal(signed(s.w_bits), name=f"w1b_{l}")
-            m.d.sync += [d1b.eq(d_rd.data[l]), w1b.eq(w_rd.data[l])]
+            m.d.sync += [d1b.eq(syn.d[l]), w1b.eq(syn.w[l])]
             total = Signal(range(2 * slots + 1), name=f"slot_sum{l}")
             wrapped = Signal(signed(len(total) + 1), name=f"slot_wrapped{l}")
             m.d.comb += [total.eq(ptr_lag + d1b), wrapped.eq(ptr_lag_minus + d1b)]
