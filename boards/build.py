@@ -242,6 +242,5 @@ def report_text(r: dict) -> str:
     if r.get("spram_layers"):
         lines.append(f"  weights/delays of layer(s) {', '.join(map(str, r['spram_layers']))} in "
                      f"SPRAM: not in the bitstream, loaded by `delayhw run` before the samples")
-    return "
-".join(line for line in lines if line is not None)
+    return "\n".join(line for line in lines if line is not None)
 
