@@ -1,4 +1,10 @@
-"""Verilog generation: a core's Verilog plus a JSON manifest describing it."""
+"""Verilog generation: a core's Verilog, the same design as Yosys RTLIL, and a JSON manifest
+describing both (DESIGN.md section 5).
+
+The RTLIL is what synthesis should read: Yosys's Verilog frontend is very slow on large
+initialised memories (DESIGN.md section 10), ``read_rtlil`` is not. Both files come from one
+elaboration: Amaranth's RTLIL is written first and the Verilog is made from it by Yosys
+(what ``amaranth.back.verilog.convert`` does internally)."""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
@@ -18,6 +24,8 @@ from .shape import MAX_STEPS, CoreShape, Field, InKind, OutKind, Param
 
 TOP = "delayhw_core"
 MANIFEST_FORMAT = "delayhw-core-manifest"
+VERILOG_FILE = f"{TOP}.v"
+RTLIL_FILE = f"{TOP}.il"
 
 
 def _layout_fields(layout, prefix="") -> list[dict[str, Any]]:
@@ -45,7 +53,8 @@ def ports(core: Core) -> list[dict[str, Any]]:
     return out
 
 
-def manifest(core: Core, verilog_file: str, model_file: str | None = None) -> dict[str, Any]:
+def manifest(core: Core, verilog_file: str, model_file: str | None = None,
+             rtlil_file: str | None = None) -> dict[str, Any]:
     shape = core.shape
     model_info = None
     if model_file is not None:
@@ -53,6 +62,7 @@ def manifest(core: Core, verilog_file: str, model_file: str | None = None) -> di
         model_info = {"file": str(model_file), "sha256": digest}
     return {
         "format": MANIFEST_FORMAT, "version": 1, "top": TOP, "verilog": verilog_file,
+        "rtlil": rtlil_file,
         "model": model_info,
         "parameters": {"scheme": shape.scheme, "lanes": shape.lanes,
                        "out_fifo_depth": shape.out_fifo_depth, "n_inputs": shape.n_inputs,
@@ -85,13 +95,18 @@ def convert(core: Core) -> str:
 
 def generate(model: Model, out_dir: Path, *, lanes: int = 1, scheme: str = "fifo",
              max_steps: int = MAX_STEPS, model_file: str | None = None) -> dict[str, Any]:
-    """Write ``out_dir/delayhw_core.v`` (memories initialised from ``model``) and
-    ``out_dir/manifest.json``; return the manifest."""
+    """Write ``out_dir/delayhw_core.v`` (memories initialised from ``model``), the same design
+    as ``out_dir/delayhw_core.il`` (RTLIL, for synthesis) and ``out_dir/manifest.json``, which
+    names both; return the manifest."""
     core = Core(CoreShape.from_model(model, lanes, scheme, max_steps), model)
-    text = convert(core)
+    rtlil_text = rtlil.convert(core, name=TOP, emit_src=False)
+    # the Verilog from the same RTLIL text (one elaboration of a possibly huge core): this is
+    # amaranth.back.verilog.convert's own last step
+    verilog_text = verilog._convert_rtlil_text(rtlil_text)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{TOP}.v").write_text(text)
-    info = manifest(core, f"{TOP}.v", model_file)
+    (out_dir / VERILOG_FILE).write_text(verilog_text)
+    (out_dir / RTLIL_FILE).write_text(rtlil_text)
+    info = manifest(core, VERILOG_FILE, model_file, rtlil_file=RTLIL_FILE)
     (out_dir / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
