@@ -15,31 +15,19 @@ from typing import Any
 
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Shape
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 
-from delayhw.spec import Model
+from delayhw.spec import Model, Reset
 
-from .core import CONFIG_LAYOUT, INPUT_LAYOUT, STATUS_LAYOUT, Core, output_layout
-from .shape import MAX_STEPS, CoreShape, Field, InKind, OutKind, Param
+from . import wire
+from .core import Core
+from .shape import MAX_STEPS, CoreShape
+from .wire import Field, InKind, OutKind, Param
 
 TOP = "delayhw_core"
 MANIFEST_FORMAT = "delayhw-core-manifest"
 VERILOG_FILE = f"{TOP}.v"
 RTLIL_FILE = f"{TOP}.il"
-
-
-def _layout_fields(layout, prefix="") -> list[dict[str, Any]]:
-    out = []
-    for name, fld in layout:
-        shape = fld.shape
-        if isinstance(shape, data.StructLayout):
-            out += [dict(f, offset=f["offset"] + fld.offset)
-                    for f in _layout_fields(shape, f"{prefix}{name}.")]
-            continue
-        cast = Shape.cast(shape)
-        out.append({"name": prefix + name, "offset": fld.offset, "width": cast.width,
-                    "signed": cast.signed})
-    return out
 
 
 def ports(core: Core) -> list[dict[str, Any]]:
@@ -71,14 +59,15 @@ def manifest(core: Core, verilog_file: str, model_file: str | None = None,
                                        groups=l.groups(shape.lanes)) for l in shape.layers],
                        "shape_key": shape.key},
         "ports": ports(core),
-        "payloads": {"inputs": _layout_fields(INPUT_LAYOUT),
-                     "outputs": _layout_fields(output_layout(shape.score_bits)),
-                     "config": _layout_fields(CONFIG_LAYOUT),
-                     "status": _layout_fields(STATUS_LAYOUT)},
+        "payloads": {"inputs": wire.INPUT.flat(),
+                     "outputs": wire.output(shape.score_bits).flat(),
+                     "config": wire.CONFIG.flat(),
+                     "status": wire.STATUS.flat()},
         "codes": {"input_kind": {k.name: k.value for k in InKind},
                   "output_kind": {k.name: k.value for k in OutKind},
                   "config_field": {k.name: k.value for k in Field},
-                  "config_param": {k.name: k.value for k in Param}},
+                  "config_param": {k.name: k.value for k in Param},
+                  "reset": {r.value: r.zero_bit for r in Reset}},
         "memory_bits": shape.memory_bits(),
         "cycles_per_step": {"formula": shape.cycles_formula(), "value": shape.cycles_per_step(),
                             "assumes": "output stream always ready; inputs sent as fast as "
