@@ -43,9 +43,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, write_result  # noqa: E402
-from gateware import model_of  # noqa: E402
+from gateware import model_of, shd_model  # noqa: E402
 
-import numpy as np  # noqa: E402
 from amaranth import Cat, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal  # noqa: E402
 
 from delayhw.gateware.schemes import SCHEME_ENGINES  # noqa: E402
@@ -61,11 +60,9 @@ WRAPPER = "pin_wrapper"
 
 
 def build_model(name: str):
-    """The network of a model name (``shd``: bench/golden.py's, else bench/gateware.py's)."""
-    if name == "shd":
-        from golden import shd_like_model
-        return shd_like_model(np.random.default_rng(0))
-    return model_of(*MODELS[name])
+    """The network of a model name (bench/gateware.py's: ``shd`` is bench/golden.py's
+    network at SHD-like activity)."""
+    return shd_model() if name == "shd" else model_of(*MODELS[name])
 TARGETS = {
     "ecp5": {"device": "ECP5-85F", "target_mhz": 100,
              "synth": "synth_ecp5 -top {top} -json {json}",
