@@ -117,11 +117,13 @@ class PinWrapper(Elaboratable):
         return m
 
 
-def write_design(model, scheme: str, lanes: int, wrap: bool, work: Path) -> tuple[list[str], str, int]:
-    """Generate the core into ``work`` as ``delayhw generate`` does; return the RTLIL files
-    to read (the core's, and :class:`PinWrapper`'s with ``wrap``), the top module and the
-    wrapper's flip-flops (0 without it)."""
-    info = generate(model, work, lanes=lanes, scheme=scheme)
+def write_design(model, scheme: str, lanes: int, wrap: bool, work: Path,
+                 **shape_options) -> tuple[list[str], str, int]:
+    """Generate the core into ``work`` as ``delayhw generate`` does (``shape_options`` go to
+    ``CoreShape.from_model``); return the RTLIL files to read (the core's, and
+    :class:`PinWrapper`'s with ``wrap``), the top module and the wrapper's flip-flops (0
+    without it)."""
+    info = generate(model, work, lanes=lanes, scheme=scheme, **shape_options)
     (work / info["verilog"]).unlink()          # synthesis reads the RTLIL only
     if not wrap:
         return [info["rtlil"]], TOP, 0

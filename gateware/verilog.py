@@ -83,11 +83,12 @@ def convert(core: Core) -> str:
 
 
 def generate(model: Model, out_dir: Path, *, lanes: int = 1, scheme: str = "fifo",
-             max_steps: int = MAX_STEPS, model_file: str | None = None) -> dict[str, Any]:
+             max_steps: int = MAX_STEPS, model_file: str | None = None,
+             **shape_options) -> dict[str, Any]:
     """Write ``out_dir/delayhw_core.v`` (memories initialised from ``model``), the same design
     as ``out_dir/delayhw_core.il`` (RTLIL, for synthesis) and ``out_dir/manifest.json``, which
-    names both; return the manifest."""
-    core = Core(CoreShape.from_model(model, lanes, scheme, max_steps), model)
+    names both; return the manifest. ``shape_options`` go to :meth:`CoreShape.from_model`."""
+    core = Core(CoreShape.from_model(model, lanes, scheme, max_steps, **shape_options), model)
     rtlil_text = rtlil.convert(core, name=TOP, emit_src=False)
     # the Verilog from the same RTLIL text (one elaboration of a possibly huge core): this is
     # amaranth.back.verilog.convert's own last step
