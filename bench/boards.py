@@ -38,7 +38,7 @@ from delayhw import load_model, netgen  # noqa: E402
 from delayhw.boards.build import build  # noqa: E402
 from delayhw.boards.fit import fit_check  # noqa: E402
 from delayhw.boards.targets import all_boards, get_board  # noqa: E402
-from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.gateware.shape import SCHEMES, CoreShape  # noqa: E402
 from delayhw.spec import LayerShape  # noqa: E402
 
 
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--boards", nargs="*", default=["icebreaker", "ulx3s-85f"])
     parser.add_argument("--model", help="demo model file (default: train it, about a minute)")
     parser.add_argument("--lanes", type=int, default=1)
-    parser.add_argument("--scheme", choices=("fifo", "ring"), default="fifo")
+    parser.add_argument("--scheme", choices=SCHEMES, default="fifo")
     parser.add_argument("--synth-opts", help="Yosys synth options (default: the board's)")
     parser.add_argument("--clock-mhz", type=float,
                         help="core clock (default: the board's, from its PLL)")
@@ -216,7 +216,7 @@ def main() -> None:
             print(json.dumps(probe, indent=1))
 
     fits = []
-    for (model_name, fmodel), scheme in itertools.product(fit_models().items(), ("fifo", "ring")):
+    for (model_name, fmodel), scheme in itertools.product(fit_models().items(), SCHEMES):
         shape = CoreShape.from_model(fmodel, args.lanes, scheme)
         for board_name, board in sorted(all_boards().items()):
             t0 = time.perf_counter()

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import Layer, LayerShape, Model
+from .spec import RESETS, Layer, LayerShape, Model
 
 __all__ = ["NetParams", "random_plan", "random_contents", "random_model", "random_spikes",
            "random_case", "example_model", "sized_model"]
@@ -85,7 +85,7 @@ def random_contents(rng: np.random.Generator, n_inputs: int, shapes: list[LayerS
             if s.recurrent else None,
             bias=rng.integers(wlo, whi + 1, size=s.size, dtype=np.int64) if s.bias else None,
             threshold=int(rng.integers(1, min(vmax, 2 * whi + 1) + 1)) if lif else None,
-            reset=str(rng.choice(["subtract", "zero"])) if lif else None))
+            reset=str(rng.choice(RESETS)) if lif else None))
     return Model(n_inputs=n_inputs, layers=tuple(layers)).validate("random model")
 
 

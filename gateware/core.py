@@ -23,28 +23,28 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from delayhw.spec import Model
 
+from . import wire
 from .layer import Mode, emit_layout, event_layout
 from .schemes import SCHEME_ENGINES
-from .shape import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
+from .shape import (INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
                     memory_depth)
 
-INPUT_LAYOUT = data.StructLayout({"kind": 2, "index": INDEX_BITS})
-CONFIG_ADDR_LAYOUT = data.StructLayout({"col": INDEX_BITS, "row": INDEX_BITS, "field": 3,
-                                        "layer": LAYER_BITS})
-CONFIG_LAYOUT = data.StructLayout({"addr": CONFIG_ADDR_LAYOUT, "data": signed(CONFIG_DATA_BITS)})
-STATUS_LAYOUT = data.StructLayout({"busy": 1, "dropped_inputs": 16, "config_errors": 16})
+# the payload layouts, from the one wire-format table (gateware/wire.py)
+INPUT_LAYOUT = wire.INPUT.layout()
+CONFIG_ADDR_LAYOUT = wire.CONFIG_ADDR.layout()
+CONFIG_LAYOUT = wire.CONFIG.layout()
+STATUS_LAYOUT = wire.STATUS.layout()
 
 
 def output_layout(score_bits: int) -> data.StructLayout:
-    """An output event; ``value`` is :attr:`CoreShape.score_bits` wide."""
-    return data.StructLayout({"kind": 2, "layer": LAYER_BITS, "unit": INDEX_BITS,
-                              "value": signed(score_bits)})
+    """An output event (:func:`wire.output`); ``value`` is :attr:`CoreShape.score_bits` wide."""
+    return wire.output(score_bits).layout()
 
 
 def queue_layout(lanes: int, score_bits: int) -> data.StructLayout:

@@ -36,7 +36,7 @@ from amaranth import Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from delayhw.spec import Layer
+from delayhw.spec import Layer, Reset
 
 from .shape import (CONFIG_DATA_BITS, INDEX_BITS, Field, LayerShape, OutKind,
                     Param)
@@ -117,7 +117,8 @@ class LayerEngine(wiring.Component):
         s, c = self.shape, self.contents
         beta = Signal(unsigned(s.f_bits + 1), init=c.beta if c else 0, reset_less=True)
         threshold = Signal(signed(s.v_bits), init=(c.threshold or 1) if c else 1, reset_less=True)
-        reset_zero = Signal(init=int(c.reset == "zero") if c else 0, reset_less=True)
+        reset_zero = Signal(init=Reset(c.reset).zero_bit if c and c.reset else 0,
+                            reset_less=True)
         return beta, threshold, reset_zero
 
     def _score_walk(self, m, group, lane, scoring, score_read, sc_rd) -> None:

@@ -12,27 +12,28 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from enum import IntEnum
 from typing import Iterator
 
 import numpy as np
 
 from delayhw.errors import DelayhwError
-from delayhw.spec import LIMITS, LayerShape, Model
+from delayhw.spec import LIMITS, LayerShape, Model, Reset
 
-from .memories import UP5K_SPRAMS, SynapseMemory, nibbles, spram_blocks
+#: delay schemes (clock-driven delay lines, event-driven rings of future currents), from
+#: their registry in :mod:`delayhw.gateware.schemes`
+from .schemes import SCHEMES  # noqa: E402,F401
+# the wire format lives in wire.py; its names are re-exported here for existing importers
+from .wire import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, Field, InKind,  # noqa: F401
+                   OutKind, Param, config_address)
 
-#: delay schemes: clock-driven delay lines, event-driven rings of future currents
-SCHEMES = ("fifo", "ring")
+from .memories import UP5K_SPRAMS, SynapseMemory, nibbles, spram_blocks  # noqa: E402
+
 #: where the weight/delay memories go: block RAM everywhere, or (iCE40UP5K) the largest ones
 #: in SPRAM (:meth:`CoreShape.spram_layers`)
 MEMORIES = ("bram", "spram")
 #: a synapse memory goes to SPRAM only above this many bits (smaller ones fit a few EBR)
 SPRAM_MIN_BITS = 16 * 1024
 LANES = (1, 2, 4, 8, 16, 32, 64)   # lane counts a core can be built with (powers of two)
-INDEX_BITS = 16              # unit / channel index width in every event and config address
-LAYER_BITS = 8               # layer index width
-CONFIG_DATA_BITS = 32        # signed data of a configuration write
 MAX_STEPS = 65535            # default bound on time steps per sample (scores exact up to it)
 MAX_STEPS_LIMIT = 1 << 32    # so scores (v_bits <= 32) always fit the result file's int64
 
@@ -41,37 +42,6 @@ def memory_depth(rows: int) -> int:
     """Depth of a memory holding ``rows`` rows: at least 2, so no address port is zero bits
     wide (Amaranth writes those as ``[-1:0]``, which Verilator's lint rejects)."""
     return max(2, rows)
-
-
-class InKind(IntEnum):
-    """Kinds of input events."""
-    SPIKE = 0    #: spike on input channel ``index`` in the current step
-    STEP = 1     #: end of the current step: run every layer once
-    SAMPLE = 2   #: end of the sample: emit scores, then clear all state
-
-
-class OutKind(IntEnum):
-    """Kinds of output events."""
-    SPIKE = 0    #: unit ``unit`` of lif layer ``layer`` spiked in this step
-    STEP = 1     #: every layer has finished the step
-    SCORE = 2    #: readout unit ``unit`` scored ``value`` over the sample
-    SAMPLE = 3   #: all scores of the sample have been sent; state is being cleared
-
-
-class Field(IntEnum):
-    """Configuration fields; ``row``/``col`` give the matrix entry (unit j, input i)."""
-    W = 0
-    D = 1
-    W_REC = 2
-    D_REC = 3
-    BIAS = 4     #: row = unit, col = 0
-    PARAM = 5    #: row = :class:`Param`, col = 0
-
-
-class Param(IntEnum):
-    BETA = 0
-    THRESHOLD = 1
-    RESET = 2    #: 0 = subtract, 1 = zero
 
 
 @dataclass(frozen=True)
@@ -325,12 +295,6 @@ RING_RECURRENT_SWITCH = 1
 # ----------------------------------------------------------------------------- configuration
 
 
-def config_address(layer: int, field: Field, row: int, col: int) -> int:
-    """The configuration address of one entry: ``{layer, field, row, col}`` packed
-    (col in the low :data:`INDEX_BITS`)."""
-    return (((layer << 3) | int(field)) << (2 * INDEX_BITS)) | (row << INDEX_BITS) | col
-
-
 def config_words(model: Model) -> Iterator[tuple[int, int]]:
     """Every ``(address, data)`` configuration write that loads ``model`` into a core of its
     shape: parameters, then per layer W, D, W_rec, D_rec (row-major) and bias."""
@@ -338,7 +302,7 @@ def config_words(model: Model) -> Iterator[tuple[int, int]]:
         yield config_address(k, Field.PARAM, Param.BETA, 0), layer.beta
         if layer.kind == "lif":
             yield config_address(k, Field.PARAM, Param.THRESHOLD, 0), layer.threshold
-            yield config_address(k, Field.PARAM, Param.RESET, 0), int(layer.reset == "zero")
+            yield config_address(k, Field.PARAM, Param.RESET, 0), Reset(layer.reset).zero_bit
         mats = [(Field.W, layer.w), (Field.D, layer.d)]
         if layer.recurrent:
             mats += [(Field.W_REC, layer.w_rec), (Field.D_REC, layer.d_rec)]

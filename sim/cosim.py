@@ -20,7 +20,7 @@ import numpy as np
 from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import Result, check_spikes
-from delayhw.gateware import protocol
+from delayhw.gateware import protocol, wire
 from delayhw.gateware.shape import CoreShape, OutKind
 from delayhw.publish import copy_file
 from delayhw.spec import Model
@@ -74,8 +74,9 @@ def _count_samples(path: Path, state: dict) -> int:
         return 0
     complete = chunk[:chunk.rfind("\n") + 1]
     state["offset"] = state.get("offset", 0) + len(complete)
+    kind_mask = (1 << wire.KIND_BITS) - 1        # the kind is the low bits of an output word
     for line in complete.split():
-        if int(line[-1], 16) & 3 == OutKind.SAMPLE:
+        if int(line[-1], 16) & kind_mask == OutKind.SAMPLE:
             state["samples"] = state.get("samples", 0) + 1
     return state.get("samples", 0)
 
