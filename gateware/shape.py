@@ -242,7 +242,6 @@ class CoreShape:
                 "scores": 0, "spike_bitmaps": 0, "input_bitmap": memory_depth(self.n_inputs)}
         for l in self.layers:
             g = memory_depth(l.groups(p))
-            rows = memory_depth(l.groups(p) * l.fan_in)
             bits["synapses"] += self.synapse_bits(l)
             bits["delay_lines"] += memory_depth(l.fan_in) * l.d_max if l.d_max else 0
             bits["membranes"] += g * p * l.v_bits
@@ -266,7 +265,6 @@ class CoreShape:
                 "input_events": memory_depth(self.n_inputs) * ev}
         for l in self.layers:
             g = l.groups(p)
-            rows = memory_depth(g * l.fan_in)
             bits["synapses"] += self.synapse_bits(l)
             bits["ring"] += p * memory_depth(g * (l.d_max + 1)) * l.acc_bits
             bits["membranes"] += memory_depth(g) * p * l.v_bits
