@@ -178,23 +178,28 @@ class Core(wiring.Component):
         m.d.comb += [self.status.dropped_inputs.eq(dropped), self.status.config_errors.eq(cfg_errors)]
 
         # ------------------------------------------------------------------ configuration
-        # an accepted write is registered, checked by its engine, and counted as an error a
-        # cycle later; the engine writes its memories the cycle after the check
+        # an accepted write is registered and presented to its engine, which applies it a
+        # cycle later and says then whether it was bad; that verdict is registered and
+        # counted (no path from the write's fields to the counter within one cycle)
         cfg = Signal(CONFIG_LAYOUT)
-        cfg_valid, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal()
-        m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
+        cfg_valid, cfg_valid_q, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [cfg_valid.eq(self.config.valid & self.config.ready),
+                     cfg_valid_q.eq(cfg_valid)]
         with m.If(self.config.valid & self.config.ready):
             m.d.sync += cfg.eq(self.config.payload)
         target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
-        m.d.sync += target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
-                                  self.config.payload.addr.layer >= n_layers))
-        m.d.comb += cfg_bad.eq(target[n_layers])
+        target_q = Signal.like(target)      # the same, a cycle later (with the verdicts)
+        m.d.sync += [target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
+                                   self.config.payload.addr.layer >= n_layers)),
+                     target_q.eq(target)]
+        m.d.comb += cfg_bad.eq(target_q[n_layers])
         for k, engine in enumerate(engines):
             m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
-                         engine.cfg.col.eq(cfg.addr.col), engine.cfg.data.eq(cfg.data)]
-            with m.If(target[k]):
-                m.d.comb += [engine.cfg.en.eq(cfg_valid), cfg_bad.eq(engine.cfg.bad)]
-        m.d.sync += cfg_bad_q.eq(cfg_valid & cfg_bad)
+                         engine.cfg.col.eq(cfg.addr.col), engine.cfg.data.eq(cfg.data),
+                         engine.cfg.en.eq(cfg_valid & target[k])]
+            with m.If(target_q[k]):
+                m.d.comb += cfg_bad.eq(engine.cfg.bad)
+        m.d.sync += cfg_bad_q.eq(cfg_valid_q & cfg_bad)
         with m.If(cfg_bad_q & (cfg_errors != 0xFFFF)):
             m.d.sync += cfg_errors.eq(cfg_errors + 1)
         # inputs wait while a configuration write is in flight, so a step never runs on
