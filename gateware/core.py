@@ -238,8 +238,10 @@ class Core(wiring.Component):
             # being written as it was read) joins the list
             last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
             m.d.sync += [last_q.eq(spike_q), last_index.eq(spike_index)]
-            m.d.comb += new_spike.eq(spike_q & ~in_rd.data &
-                                     ~(last_q & (last_index == spike_index)))
+            # both indices are in range (spike_q): their low bits tell them apart
+            index_bits = max(1, (shape.n_inputs - 1).bit_length())
+            repeat = last_q & (last_index[:index_bits] == spike_index[:index_bits])
+            m.d.comb += new_spike.eq(spike_q & ~in_rd.data & ~repeat)
             lane_bits = (shape.lanes - 1).bit_length()
             src_ev = engines[0].src_events
             m.d.comb += [ev_rd.addr.eq(src_ev.addr), ev_rd.en.eq(1),
