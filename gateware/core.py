@@ -54,7 +54,12 @@ def queue_layout(lanes: int, score_bits: int) -> data.StructLayout:
 
 class SpikeSerializer(wiring.Component):
     """Expands queue entries into output events: a spike word with ``n`` bits set becomes
-    ``n`` ``SPIKE`` events, lowest unit first; other entries pass through unchanged."""
+    ``n`` ``SPIKE`` events, lowest unit first (a word with none is dropped); other entries
+    pass through unchanged.
+
+    An entry is taken into a register and expanded from there, so ``o`` is driven from
+    flip-flops and ``i.ready`` depends only on this register and ``o.ready``, never on the
+    entry presented (which comes from the queue's block RAM)."""
 
     def __init__(self, lanes: int, score_bits: int):
         self.lanes = lanes
@@ -63,28 +68,27 @@ class SpikeSerializer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        item = self.i.payload.item
-        sent = Signal(self.lanes)              # bits of the current word already sent
-        remaining = Signal(self.lanes)
+        held = Signal.like(self.i.payload)      # the entry being expanded
+        item = held.item
+        remaining = Signal(self.lanes)          # its spike bits not sent yet
         lowest = Signal(range(max(2, self.lanes)))
-        m.d.comb += remaining.eq(item.bits & ~sent)
         for l in reversed(range(self.lanes)):
             with m.If(remaining[l]):
                 m.d.comb += lowest.eq(l)
-        m.d.comb += [self.o.payload.kind.eq(item.kind), self.o.payload.layer.eq(self.i.payload.layer),
-                     self.o.payload.value.eq(item.value)]
-        with m.If(item.kind == OutKind.SPIKE):
-            only_one = (remaining & (remaining - 1)) == 0
-            m.d.comb += [self.o.payload.unit.eq(item.unit + lowest),
-                         self.o.valid.eq(self.i.valid & (remaining != 0)),
-                         self.i.ready.eq((remaining == 0) | (self.o.ready & only_one))]
-            with m.If(self.i.valid & self.o.ready & (remaining != 0)):
-                m.d.sync += sent.eq(sent | (1 << lowest))
-            with m.If(self.i.valid & self.i.ready):
-                m.d.sync += sent.eq(0)
-        with m.Else():
-            m.d.comb += [self.o.payload.unit.eq(item.unit), self.o.valid.eq(self.i.valid),
-                         self.i.ready.eq(self.o.ready)]
+        is_spike = item.kind == OutKind.SPIKE
+        last = ~is_spike | ((remaining & (remaining - 1)) == 0)     # its final event
+        m.d.comb += [self.o.payload.kind.eq(item.kind), self.o.payload.layer.eq(held.layer),
+                     self.o.payload.value.eq(item.value),
+                     self.o.payload.unit.eq(item.unit + Mux(is_spike, lowest, 0)),
+                     self.i.ready.eq(~self.o.valid | (self.o.ready & last))]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += remaining.eq(remaining & (remaining - 1))    # lowest bit sent
+            with m.If(last):
+                m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            entry = self.i.payload.item
+            m.d.sync += [held.eq(self.i.payload), remaining.eq(entry.bits),
+                         self.o.valid.eq((entry.kind != OutKind.SPIKE) | (entry.bits != 0))]
         return m
 
 
