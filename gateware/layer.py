@@ -133,7 +133,11 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SCORE),
                              emit.payload.unit.eq(unit),
                              emit.payload.value.eq(sc_rd.data[lane])]
-                with m.If((lane == lanes - 1) | (unit == s.size - 1)):
+                # the group's last unit (unit == size - 1 without the multiply-add)
+                last_lane = (s.size - 1) % lanes
+                group_done = (Const(1) if lanes == 1 else
+                              (lane == lanes - 1) | ((group == groups - 1) & (lane == last_lane)))
+                with m.If(group_done):
                     m.d.sync += [lane.eq(0), group.eq(group + 1)]
                     with m.If(group == groups - 1):
                         m.next = "SCORE_DRAIN"

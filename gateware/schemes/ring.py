@@ -319,7 +319,10 @@ class RingLayer(LayerEngine):
                 m.d.comb += [e_rec.addr.eq(ea_next), e_rec.en.eq(1)]
 
         # ------------------------------------------------------------------ modes
-        pipeline_busy = p_valid | busy | v1 | v1b | v2 | v3 | v4
+        # v1 .. v4 shift unconditionally, so their OR is a register fed by what enters them
+        in_flight = Signal()
+        m.d.sync += in_flight.eq((busy & events_phase) | v1 | v1b | v2 | v3)
+        pipeline_busy = p_valid | busy | in_flight
         if not is_lif:
             scoring, score_read = Signal(), Signal()
             lane = Signal(range(lanes + 1))
