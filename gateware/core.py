@@ -17,7 +17,7 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   :func:`~delayhw.gateware.shape.config_address`), accepted while idle; it takes effect
   within 3 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
   write that is out of range for the core (bad layer, field, row, column or value) is
-  ignored and counted in ``status.config_errors``. Configuration survives reset; state
+  ignored and counted in ``status.config_errors`` (within 4 cycles). Configuration survives reset; state
   (membranes, delay lines, spikes, scores) is cleared by reset and after every sample.
 """
 
