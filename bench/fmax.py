@@ -171,7 +171,9 @@ def _count_ffs(netlist: Path, top: str) -> int:
 def _critical_path(report: dict) -> dict | None:
     paths = report.get("critical_paths") or []
     for p in paths:
-        if p.get("from") == "posedge clk" and p.get("to") == "posedge clk" or len(paths) == 1:
+        # ``clk`` (ECP5) or ``clk$SB_IO_IN_$glb_clk`` (iCE40, the clock behind its pin)
+        own_clock = all(p.get(end, "").startswith("posedge clk") for end in ("from", "to"))
+        if own_clock or len(paths) == 1:
             steps = p.get("path", [])
             if steps:
                 return {"from": steps[0].get("from", {}).get("cell"),
