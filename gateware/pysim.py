@@ -20,7 +20,8 @@ from .core import Core
 class PySimRun:
     outputs: list[int]
     cycles: int
-    #: busy cycles of each STEP (from the cycle the STEP event is accepted to idle again)
+    #: cycles of each step, from the cycle it starts (its STEP taken) to the cycle it has
+    #: finished (a next step, already received, starts in that cycle)
     step_cycles: list[int] = field(default_factory=list)
     dropped_inputs: int = 0
     config_errors: int = 0
@@ -68,17 +69,17 @@ def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_pro
         step_start = None
         while run.cycles < max_cycles:
             ctx.set(core.outputs.ready, int(rng.random() < ready_prob and not state["resetting"]))
-            _, _, valid, ready, payload, busy, in_valid, in_ready, kind = await ctx.tick().sample(
+            _, _, valid, ready, payload, busy, started, done = await ctx.tick().sample(
                 core.outputs.valid, core.outputs.ready, core.outputs.payload, core.status.busy,
-                core.inputs.valid, core.inputs.ready, core.inputs.payload.kind)
+                core.step_start, core.step_done)
             run.cycles += 1
             if valid and ready:
                 run.outputs.append(_as_int(payload))
             run.backpressure_cycles += valid and not ready
-            if step_start is not None and not busy:
+            if done and step_start is not None:
                 run.step_cycles.append(run.cycles - step_start)
                 step_start = None
-            if in_valid and in_ready and kind == 1:       # STEP accepted
+            if started:
                 step_start = run.cycles
             idle_run = idle_run + 1 if (state["fed"] and not busy and not valid) else 0
             if idle_run > 4:

@@ -226,7 +226,7 @@ class CoreShape:
             return self._ring_memory_bits()
         p = self.lanes
         bits = {"weights": 0, "delays": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
-                "scores": 0, "spike_bitmaps": 0, "input_bitmap": memory_depth(self.n_inputs)}
+                "scores": 0, "spike_bitmaps": 0, "input_bitmap": 2 * memory_depth(self.n_inputs)}
         for l in self.layers:
             g = memory_depth(l.groups(p))
             rows = memory_depth(l.groups(p) * l.fan_in)
@@ -246,12 +246,13 @@ class CoreShape:
     def _ring_memory_bits(self) -> dict[str, int]:
         """``ring``: fan-out weights and delays (as fifo), one ring of ``d_max+1`` slots of
         ``acc_bits`` per unit (a memory per lane), membranes, bias, scores, a spike-event
-        list per lif layer, and the input bitmap plus the input event list."""
+        list per lif layer, and the input bitmap plus the input event list (both double-buffered:
+        two banks of ``n_inputs``)."""
         p = self.lanes
         ev = self.event_bits()
         bits = {"weights": 0, "delays": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
-                "spike_lists": 0, "input_bitmap": memory_depth(self.n_inputs),
-                "input_events": memory_depth(self.n_inputs) * ev}
+                "spike_lists": 0, "input_bitmap": 2 * memory_depth(self.n_inputs),
+                "input_events": memory_depth(2 * self.n_inputs) * ev}
         for l in self.layers:
             g = l.groups(p)
             rows = memory_depth(g * l.fan_in)
