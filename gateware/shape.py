@@ -272,12 +272,12 @@ class CoreShape:
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
 LIF_LATENCY = 5             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
-LAYER_OVERHEAD = 8 + LIF_LATENCY
-STEP_OVERHEAD = 2
+LAYER_OVERHEAD = 7 + LIF_LATENCY
+STEP_OVERHEAD = 1
 #: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
 #: switch to the recurrent list when the source was silent (measured in
 #: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).
-RING_LAYER_OVERHEAD = 7 + LIF_LATENCY
+RING_LAYER_OVERHEAD = 6 + LIF_LATENCY
 RING_EVENT_DRAIN = 6
 RING_RECURRENT_SWITCH = 1
 
