@@ -11,6 +11,7 @@ from delayhw import golden, netgen
 from delayhw.gateware import protocol, pysim
 from delayhw.gateware.core import Core
 from delayhw.gateware.shape import SCHEMES, CoreShape, InKind
+from delayhw.spec import Layer, Model
 
 VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
 
@@ -102,14 +103,21 @@ def test_repeated_and_out_of_range_events_during_a_step_keep_their_meaning(schem
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_a_step_whose_events_outlast_the_previous_step_waits_for_its_step_event(scheme):
-    # 40 channels all spiking: a step's 41 input words take longer than a tiny network's
-    # step, so the core idles until each STEP arrives; nothing is lost either way
-    params = netgen.NetParams(max_inputs=40, max_size=2, max_layers=1, d_max=(0, 3))
-    model = netgen.random_model(np.random.default_rng(8), params)
-    spikes = np.ones((1, 5, model.n_inputs), dtype=np.uint8)
+    # 40 channels all spiking, each event sent three times: a step's 121 input words take
+    # longer than the one-unit network's step, so the core idles until each STEP arrives
+    rng = np.random.default_rng(8)
+    out = Layer(name="o", kind="readout", size=1, w_bits=6, v_bits=16, f_bits=4, beta=12,
+                d_max=3, w=rng.integers(-20, 20, (1, 40)), d=rng.integers(0, 4, (1, 40)))
+    model = Model(n_inputs=40, layers=(out,)).validate()
+    spikes = np.ones((1, 5, 40), dtype=np.uint8)
     spikes[0, 2, ::2] = 0
-    shape, run = simulate(model, protocol.batch_words(spikes), 1, scheme)
+    words = []
+    for row in spikes[0]:
+        words += [protocol.input_word(InKind.SPIKE, int(i)) for i in np.flatnonzero(row)] * 3
+        words.append(protocol.input_word(InKind.STEP))
+    words.append(protocol.input_word(InKind.SAMPLE))
+    shape, run = simulate(model, words, 1, scheme)
     assert_matches_golden(model, spikes, shape, run)
-    if model.n_inputs > max(run.step_cycles):
-        gaps = [s - d for s, d in zip(run.step_starts[1:], run.step_dones)]
-        assert min(gaps) > 0
+    assert max(run.step_cycles) < 3 * 40
+    gaps = [start - done for start, done in zip(run.step_starts[1:], run.step_dones)]
+    assert len(gaps) == 4 and min(gaps) > 0
