@@ -30,6 +30,8 @@ class PySimRun:
     #: input words (and of them, STEPs) accepted while a step was in progress (from the
     #: cycle it started to the cycle it finished)
     inputs_during_steps: int = 0
+    #: cycle in which the first input word of each sample was accepted
+    sample_starts: list[int] = field(default_factory=list)
     steps_during_steps: int = 0
     dropped_inputs: int = 0
     config_errors: int = 0
@@ -81,6 +83,7 @@ def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_pro
     async def monitor(ctx):
         idle_run = 0
         step_start = None
+        first_of_sample = True
         while run.cycles < max_cycles:
             ctx.set(core.outputs.ready, int(rng.random() < ready_prob and not state["resetting"]))
             (_, _, valid, ready, payload, busy, started, done, in_valid, in_ready,
@@ -92,6 +95,10 @@ def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_pro
             if valid and ready:
                 run.outputs.append(_as_int(payload))
             run.backpressure_cycles += valid and not ready
+            if in_valid and in_ready:
+                if first_of_sample:
+                    run.sample_starts.append(run.cycles)
+                first_of_sample = kind == InKind.SAMPLE
             if in_valid and in_ready and (step_start is not None or started):
                 run.inputs_during_steps += 1
                 run.steps_during_steps += kind == InKind.STEP

@@ -142,8 +142,12 @@ class CoreShape:
     # --------------------------------------------------------------------- cost formulas
 
     def cycles_per_step(self, source_spikes=None, recurrent_spikes=None) -> int:
-        """Clock cycles from accepting a STEP event to accepting the next input event, with
-        the output always ready.
+        """Clock cycles of one step, from the cycle it starts (its STEP taken) to the cycle it
+        has finished, with the output always ready. Inputs are double-buffered: the next
+        step's events arrive while this one computes, and if its STEP is in, it starts in
+        the cycle this one finishes, so this is also the period of a stream of steps (a
+        step waits for its events only when they number more than the previous step's
+        cycles, see :meth:`sample_cycles`).
 
         ``fifo``: every synapse of every layer is visited once per step
         (``sum_k ceil(N_k / lanes) * fan_in_k``) plus a fixed pipeline and control overhead
@@ -194,6 +198,22 @@ class CoreShape:
             out.append(self.cycles_per_step(src, rec))
         return out
 
+    def sample_cycles(self, input_spikes, layer_spikes) -> int:
+        """Cycles of one sample streamed at one input word per cycle (its events and STEPs,
+        then SAMPLE), output always ready: from its first input word accepted to the first
+        cycle the core accepts the next sample's. Step ``t + 1``'s ``n + 1`` words (SPIKEs,
+        STEP) are accepted from the cycle step ``t`` starts, so step ``t + 1`` starts at
+        ``max(start_t + cycles_t, start_t + n + 1)``; after the last step the score walk and
+        the clear (:meth:`clear_cycles`) follow."""
+        steps = self.cycles_of_sample(input_spikes, layer_spikes)
+        events = [int(n) for n in (np.asarray(input_spikes) != 0).sum(axis=1)]
+        start = events[0] + 1           # the first step's words, then it starts
+        for t, cycles in enumerate(steps[:-1]):
+            start += max(cycles, events[t + 1] + 1)
+        readout = self.layers[-1]
+        return start + steps[-1] + SCORE_WALK * readout.groups(self.lanes) \
+            + readout.size + self.clear_cycles() + SAMPLE_OVERHEAD
+
     def clear_cycles(self) -> int:
         """Cycles of the state-clearing walk after reset and after every sample."""
         walks = [self.n_inputs]
@@ -207,14 +227,15 @@ class CoreShape:
 
     def cycles_formula(self) -> str:
         if self.scheme == "ring":
-            return (f"sum_k [ceil(N_k / {self.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
+            return (f"per step (the next step's input events arrive meanwhile): "
+                    f"sum_k [ceil(N_k / {self.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
                     f" + {RING_EVENT_DRAIN} if S_k + R_k > 0 + {RING_RECURRENT_SWITCH} if "
-                    f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD} (+1 per input "
-                    f"event); S_k = spikes into layer k this step (distinct input channels "
+                    f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD}; S_k = spikes into layer k this step (distinct input channels "
                     f"for k = 0, else layer k-1's spikes), R_k = layer k's own spikes of the "
                     f"previous step if it is recurrent, else 0")
-        return (f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
-                f"{STEP_OVERHEAD} (+1 per input event)")
+        return (f"per step (the next step's input events arrive meanwhile): "
+                f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
+                f"{STEP_OVERHEAD}")
 
     def event_bits(self) -> int:
         """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
@@ -280,6 +301,11 @@ STEP_OVERHEAD = 1
 RING_LAYER_OVERHEAD = 6 + LIF_LATENCY
 RING_EVENT_DRAIN = 6
 RING_RECURRENT_SWITCH = 1
+#: the readout's score walk: cycles per unit group (a read) on top of one per unit, and the
+#: fixed cycles of a sample's end (SCORES, SAMPLE marker, CLEAR) (measured in
+#: tests/test_gateware_overlap.py::test_sample_cycles_match_the_formula)
+SCORE_WALK = 1
+SAMPLE_OVERHEAD = 5
 
 
 # ----------------------------------------------------------------------------- configuration

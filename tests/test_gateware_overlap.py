@@ -121,3 +121,17 @@ def test_a_step_whose_events_outlast_the_previous_step_waits_for_its_step_event(
     assert max(run.step_cycles) < 3 * 40
     gaps = [start - done for start, done in zip(run.step_starts[1:], run.step_dones)]
     assert len(gaps) == 4 and min(gaps) > 0
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_sample_cycles_match_the_formula(lanes, scheme):
+    # a stream of 3 samples at one word per cycle: the middle sample's cycles, first input
+    # word to the next sample's first input word
+    for seed in range(3):
+        model, spikes = netgen.random_case(1400 + 10 * lanes + seed, VARIED, batch=3, steps=5)
+        shape, run = simulate(model, protocol.batch_words(spikes), lanes, scheme)
+        expected = golden.run(model, spikes)
+        assert_matches_golden(model, spikes, shape, run)
+        formula = shape.sample_cycles(spikes[1], [s[1] for s in expected.spikes])
+        assert run.sample_starts[2] - run.sample_starts[1] == formula
