@@ -194,14 +194,6 @@ def shd_model() -> Model:
     return dataclasses.replace(model, layers=(hidden,) + model.layers[1:]).validate()
 
 
-def sample_cycles(shape: CoreShape, spikes, layer_spikes) -> int:
-    """Formula cycles of one whole sample: its steps, one cycle per input event (SPIKE and
-    STEP), the score walk (two cycles per readout unit), the clear and the SAMPLE events."""
-    steps = shape.cycles_of_sample(spikes, layer_spikes)
-    return (sum(steps) + int(np.asarray(spikes).sum()) + len(steps)
-            + 2 * shape.layers[-1].size + shape.clear_cycles() + 4)
-
-
 def measured_fmax() -> dict[tuple[str, int], dict]:
     """ECP5-85F rows of the SHD-size core in bench/results/fmax.json, by (scheme, lanes)."""
     path = RESULTS / "fmax.json"
@@ -225,7 +217,7 @@ def shd(lane_counts, verilator: bool, input_activity: float = 0.03, steps: int =
     for scheme in SCHEMES:
         for lanes in lane_counts:
             shape = CoreShape.from_model(model, lanes, scheme)
-            per_sample = [sample_cycles(shape, spikes[b], [s[b] for s in expected.spikes])
+            per_sample = [shape.sample_cycles(spikes[b], [s[b] for s in expected.spikes])
                           for b in range(batch)]
             cycles = float(np.mean(per_sample))
             bits = shape.memory_bits()

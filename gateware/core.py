@@ -9,7 +9,9 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   ``SAMPLE``, and clears all state for the next sample. Scores are exact for samples of up
   to ``shape.max_steps`` steps (``shape.score_bits`` wide); the ``SAMPLE`` output event's
   ``value`` is 1 when the sample had more steps, so its scores may have wrapped, else 0.
-  Inputs are accepted only while the core is idle (``status.busy`` low).
+  Inputs are double-buffered: while a step computes, the next step's events are accepted
+  into the other buffer; a STEP (or SAMPLE) accepted meanwhile waits until the step in
+  progress has finished (``ready`` stays low until then), and the next step starts at once.
 * ``outputs``: ``SPIKE(layer, unit)`` in layer order and, within a layer, in unit order;
   ``STEP``; ``SCORE(unit, value)``; ``SAMPLE``. Back-pressure stalls the core; nothing is
   dropped or reordered.
@@ -111,6 +113,9 @@ class Core(wiring.Component):
             "config": In(stream.Signature(CONFIG_LAYOUT)),
             "status": Out(STATUS_LAYOUT),
         })
+        #: simulation probes (not ports): high in the cycle a step starts (its STEP taken),
+        #: and in the cycle it has finished (its STEP marker queued)
+        self.step_start, self.step_done = Signal(), Signal()
 
     @staticmethod
     def from_model(model: Model, lanes: int = 1, scheme: str = "fifo") -> "Core":
@@ -131,26 +136,38 @@ class Core(wiring.Component):
             engines.append(engine)
         readout = engines[-1]
 
-        # ------------------------------------------------------------------ input bitmap
-        m.submodules.in_mem = in_mem = memory.Memory(shape=1, depth=memory_depth(shape.n_inputs), init=[])
-        self.engines, self.input_memory = engines, in_mem     # for built_memory_bits()
-        in_rd, in_wr = in_mem.read_port(), in_mem.write_port()
+        # ------------------------------------------------------------------ input buffers
+        # Double-buffered: while layer 0 reads bank ``run_bank`` (the step being computed),
+        # the input stream fills bank ``in_bank`` with the next step's events. One bitmap
+        # memory per bank, so the fill (set) and the consumption (clear) never share a port.
+        in_bank = Signal()              # bank the input stream fills
+        starting = Signal()             # the core takes a step this cycle (banks swap)
+        run_bank = Signal()             # bank layer 0 reads: the step starting or running
+        m.d.comb += run_bank.eq(Mux(starting, in_bank, ~in_bank))
+        in_mems = [memory.Memory(shape=1, depth=memory_depth(shape.n_inputs), init=[])
+                   for _ in range(2)]
+        m.submodules.in_mem0, m.submodules.in_mem1 = in_mems
+        self.engines, self.input_memory = engines, in_mems     # for built_memory_bits()
+        in_rds = [mem.read_port() for mem in in_mems]
+        in_wrs = [mem.write_port() for mem in in_mems]
         src0 = engines[0].src
-        m.d.comb += [in_rd.addr.eq(src0.addr), in_rd.en.eq(src0.en), src0.data.eq(in_rd.data)]
+        read_bank = Signal()            # bank of the read answered this cycle
+        m.d.sync += read_bank.eq(run_bank)
+        m.d.comb += src0.data.eq(Mux(read_bank, in_rds[1].data, in_rds[0].data))
         for k in range(1, n_layers):
             wiring.connect(m, engines[k].src, engines[k - 1].spikes)
             if engine_class.event_driven:
                 wiring.connect(m, engines[k].src_events, engines[k - 1].events)
-        # event-driven engines also read this step's input channels as a list, in arrival
-        # order; the bitmap drops a channel's repeated events within a step
+        # event-driven engines also read a step's input channels as a list, in arrival
+        # order (entry ``2 * n + bank``); the bitmap drops a channel's repeated events
         self.input_events = None
         if engine_class.event_driven:
             ev_layout = event_layout(shape.lanes)
             m.submodules.in_events = ev_mem = memory.Memory(
-                shape=ev_layout, depth=memory_depth(shape.n_inputs), init=[])
+                shape=ev_layout, depth=memory_depth(2 * shape.n_inputs), init=[])
             self.input_events = ev_mem
             ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
-            ev_count = Signal(range(shape.n_inputs + 1))
+            ev_counts = [Signal(range(shape.n_inputs + 1), name=f"ev_count{b}") for b in range(2)]
         # ------------------------------------------------------------------ output queue
         layout = queue_layout(shape.lanes, shape.score_bits)
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=layout.size,
@@ -225,99 +242,138 @@ class Core(wiring.Component):
         clear_addr = Signal(range(shape.n_inputs + 1))
         event = self.inputs.payload
 
-        # the input bitmap: set by SPIKE events, cleared by layer 0's last pass and by CLEAR.
-        # A SPIKE is registered (index, in range) and written the next cycle, which is idle
-        # or the first cycle of a step, before layer 0 reads the bitmap.
-        # Layer 0's last-pass reads clear their bit a cycle later (from registers too).
+        # The input stream is accepted while the core is idle *and while it computes a step*
+        # (``accepting``, from the FSM): SPIKEs go to the fill bank; a STEP or SAMPLE is
+        # held in ``pending_*`` until the step in progress has finished, and the stream
+        # waits (ready low) meanwhile, except in the cycle the pending STEP is taken.
+        pending_step, pending_sample, accepting = Signal(), Signal(), Signal()
+        fill_bank = ~run_bank
+        m.d.comb += self.inputs.ready.eq(accepting & cfg_quiet &
+                                         ((~pending_step & ~pending_sample) | starting))
+        idle = Signal()                 # the FSM is in IDLE
+        m.d.comb += self.status.busy.eq(~idle | pending_step | pending_sample)
+        # probes for simulation (not ports): a step starts / has finished its work
+        m.d.comb += [self.step_start.eq(starting)]
+
+        # The bitmaps: a SPIKE is registered (index, in range, bank) and sets its bit the
+        # next cycle; layer 0's last-pass reads of the run bank clear their bit a cycle later.
         spike_q, spike_bad_q, clear_q = Signal(), Signal(), Signal()
+        spike_bank, clear_bank = Signal(), Signal()
         spike_index, clear_index = Signal(INDEX_BITS), Signal(INDEX_BITS)
+        walking = Signal()              # the CLEAR walk over both banks
         m.d.sync += [spike_q.eq(0), spike_bad_q.eq(0), clear_q.eq(src0.en & src0.last),
-                     clear_index.eq(src0.addr)]
-        m.d.comb += [in_wr.addr.eq(clear_index), in_wr.data.eq(0), in_wr.en.eq(clear_q)]
-        with m.If(spike_q):
-            m.d.comb += [in_wr.addr.eq(spike_index), in_wr.data.eq(1), in_wr.en.eq(1)]
+                     clear_index.eq(src0.addr), clear_bank.eq(run_bank)]
+        for b, (rd, wr) in enumerate(zip(in_rds, in_wrs)):
+            runs = run_bank == b
+            m.d.comb += [rd.addr.eq(Mux(runs, src0.addr, event.index)),
+                         rd.en.eq(Mux(runs, src0.en, 1))]
+            with m.If(walking):
+                m.d.comb += [wr.addr.eq(clear_addr), wr.en.eq(clear_addr < shape.n_inputs)]
+            with m.Elif(clear_q & (clear_bank == b)):
+                m.d.comb += [wr.addr.eq(clear_index), wr.en.eq(1)]
+            with m.Elif(spike_q & (spike_bank == b)):
+                m.d.comb += [wr.addr.eq(spike_index), wr.data.eq(1), wr.en.eq(1)]
         with m.If(spike_bad_q & (dropped != 0xFFFF)):
             m.d.sync += dropped.eq(dropped + 1)
+        with m.If(starting):
+            m.d.sync += [pending_step.eq(0), in_bank.eq(~in_bank)]
+        with m.If(self.inputs.valid & self.inputs.ready):
+            with m.Switch(event.kind):
+                with m.Case(InKind.SPIKE):
+                    in_range = event.index < shape.n_inputs
+                    m.d.sync += [spike_q.eq(in_range), spike_bad_q.eq(~in_range),
+                                 spike_index.eq(event.index), spike_bank.eq(fill_bank)]
+                with m.Case(InKind.STEP):
+                    with m.If(~overlong):
+                        m.d.sync += steps.eq(steps + 1)
+                    m.d.sync += pending_step.eq(1)
+                with m.Case(InKind.SAMPLE):
+                    m.d.sync += pending_sample.eq(1)
+                with m.Default():        # reserved kind: counted like a bad index
+                    m.d.sync += spike_bad_q.eq(1)
         if engine_class.event_driven:
-            # a registered SPIKE whose bit was clear when it was accepted (the bitmap read
-            # then) and that does not repeat the SPIKE of the cycle before (whose bit is
-            # being written as it was read) joins the list
+            # a registered SPIKE whose bit was clear when it was accepted (its bank's bitmap
+            # read then) and that does not repeat the SPIKE of the cycle before (whose bit is
+            # being written as it was read) joins its bank's list
             last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
             m.d.sync += [last_q.eq(spike_q), last_index.eq(spike_index)]
             # both indices are in range (spike_q): their low bits tell them apart
             index_bits = max(1, (shape.n_inputs - 1).bit_length())
             repeat = last_q & (last_index[:index_bits] == spike_index[:index_bits])
-            m.d.comb += new_spike.eq(spike_q & ~in_rd.data & ~repeat)
+            was_set = Mux(spike_bank, in_rds[1].data, in_rds[0].data)
+            m.d.comb += new_spike.eq(spike_q & ~was_set & ~repeat)
             lane_bits = (shape.lanes - 1).bit_length()
             src_ev = engines[0].src_events
-            m.d.comb += [ev_rd.addr.eq(src_ev.addr), ev_rd.en.eq(1),
-                         src_ev.data.eq(ev_rd.data), src_ev.count.eq(ev_count),
-                         ev_wr.addr.eq(ev_count), ev_wr.data.group.eq(spike_index >> lane_bits),
+            fill_count = Mux(spike_bank, ev_counts[1], ev_counts[0])
+            m.d.comb += [ev_rd.addr.eq(Cat(run_bank, src_ev.addr)), ev_rd.en.eq(1),
+                         src_ev.data.eq(ev_rd.data),
+                         src_ev.count.eq(Mux(run_bank, ev_counts[1], ev_counts[0])),
+                         ev_wr.addr.eq(Cat(spike_bank, fill_count)),
+                         ev_wr.data.group.eq(spike_index >> lane_bits),
                          ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
                          ev_wr.en.eq(new_spike)]
-            with m.If(new_spike):
-                m.d.sync += ev_count.eq(ev_count + 1)
+            for b, count in enumerate(ev_counts):
+                with m.If(starting & (run_bank != b)):     # the bank the next step fills
+                    m.d.sync += count.eq(0)
+                with m.Elif(new_spike & (spike_bank == b)):
+                    m.d.sync += count.eq(count + 1)
+
+        def start_step():
+            """Take the pending STEP: layer 0 starts on the bank it filled."""
+            m.d.comb += [starting.eq(1), engines[0].mode.eq(Mode.RUN), engines[0].start.eq(1)]
+            m.next = "WAIT_0"
 
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
-                m.d.comb += [self.status.busy.eq(1)]
                 for engine in engines:
                     m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
-                m.d.sync += [clear_addr.eq(0), parity.eq(0), steps.eq(0)]
+                m.d.sync += [clear_addr.eq(0), parity.eq(0), steps.eq(0), pending_step.eq(0),
+                             pending_sample.eq(0)]
                 if engine_class.event_driven:
-                    m.d.sync += ev_count.eq(0)
+                    m.d.sync += [count.eq(0) for count in ev_counts]
                 m.next = "CLEAR_WAIT"
             with m.State("CLEAR_WAIT"):
-                m.d.comb += [self.status.busy.eq(1), in_wr.addr.eq(clear_addr),
-                             in_wr.en.eq(clear_addr < shape.n_inputs)]
+                m.d.comb += walking.eq(1)
                 with m.If(clear_addr < shape.n_inputs):
                     m.d.sync += clear_addr.eq(clear_addr + 1)
                 with m.Elif(all_idle):
                     m.next = "IDLE"
             with m.State("IDLE"):
-                m.d.comb += [self.inputs.ready.eq(cfg_quiet), self.config.ready.eq(1)]
-                with m.If(self.inputs.valid & cfg_quiet):
-                    with m.Switch(event.kind):
-                        with m.Case(InKind.SPIKE):
-                            in_range = event.index < shape.n_inputs
-                            m.d.sync += [spike_q.eq(in_range), spike_bad_q.eq(~in_range),
-                                         spike_index.eq(event.index)]
-                            if engine_class.event_driven:     # new in this step?
-                                m.d.comb += [in_rd.addr.eq(event.index), in_rd.en.eq(1)]
-                        with m.Case(InKind.STEP):
-                            with m.If(~overlong):
-                                m.d.sync += steps.eq(steps + 1)
-                            m.next = "RUN_0"
-                        with m.Case(InKind.SAMPLE):
-                            m.next = "SCORES"
-                        with m.Default():        # reserved kind: counted like a bad index
-                            m.d.sync += spike_bad_q.eq(1)
+                m.d.comb += [idle.eq(1), accepting.eq(1),
+                             self.config.ready.eq(~pending_step & ~pending_sample)]
+                with m.If(pending_step):
+                    start_step()
+                with m.Elif(pending_sample):
+                    m.next = "SCORES"
             for k, engine in enumerate(engines):
-                with m.State(f"RUN_{k}"):
-                    m.d.comb += [self.status.busy.eq(1), engine.mode.eq(Mode.RUN),
-                                 engine.start.eq(1)]
-                    m.next = f"WAIT_{k}"
                 with m.State(f"WAIT_{k}"):
-                    m.d.comb += self.status.busy.eq(1)
+                    m.d.comb += accepting.eq(1)
                     with m.If(engine.idle):
-                        m.next = f"RUN_{k + 1}" if k + 1 < n_layers else "STEP_DONE"
+                        if k + 1 < n_layers:       # the next layer starts as this one ends
+                            m.d.comb += [engines[k + 1].mode.eq(Mode.RUN),
+                                         engines[k + 1].start.eq(1)]
+                            m.next = f"WAIT_{k + 1}"
+                        else:
+                            m.next = "STEP_DONE"
             with m.State("STEP_DONE"):
-                m.d.comb += [self.status.busy.eq(1), marker.eq(OutKind.STEP), marker_valid.eq(1)]
+                m.d.comb += [accepting.eq(1), marker.eq(OutKind.STEP), marker_valid.eq(1)]
                 with m.If(queue.w_rdy):
+                    m.d.comb += self.step_done.eq(1)
                     m.d.sync += parity.eq(~parity)
-                    if engine_class.event_driven:
-                        m.d.sync += ev_count.eq(0)
-                    m.next = "IDLE"
+                    with m.If(pending_step):
+                        start_step()
+                    with m.Elif(pending_sample):
+                        m.next = "SCORES"
+                    with m.Else():
+                        m.next = "IDLE"
             with m.State("SCORES"):
-                m.d.comb += [self.status.busy.eq(1), readout.mode.eq(Mode.SCORES),
-                             readout.start.eq(1)]
+                m.d.comb += [readout.mode.eq(Mode.SCORES), readout.start.eq(1)]
                 m.next = "SCORES_WAIT"
             with m.State("SCORES_WAIT"):
-                m.d.comb += self.status.busy.eq(1)
                 with m.If(readout.idle):
                     m.next = "SAMPLE_DONE"
             with m.State("SAMPLE_DONE"):
-                m.d.comb += [self.status.busy.eq(1), marker.eq(OutKind.SAMPLE), marker_valid.eq(1)]
+                m.d.comb += [marker.eq(OutKind.SAMPLE), marker_valid.eq(1)]
                 with m.If(queue.w_rdy):
                     m.next = "CLEAR"
         return m
@@ -329,7 +385,7 @@ def built_memory_bits(core: Core) -> dict[str, int]:
     from amaranth.hdl import Fragment, Shape
     Fragment.get(core, None)
     bits = dict.fromkeys(core.shape.memory_bits(), 0)
-    mems = [("input_bitmap", core.input_memory)]
+    mems = [("input_bitmap", mem) for mem in core.input_memory]
     if core.input_events is not None:
         mems.append(("input_events", core.input_events))
     for engine in core.engines:

@@ -14,14 +14,25 @@ from amaranth import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from .core import Core
+from .shape import InKind
 
 
 @dataclass
 class PySimRun:
     outputs: list[int]
     cycles: int
-    #: busy cycles of each STEP (from the cycle the STEP event is accepted to idle again)
+    #: cycles of each step, from the cycle it starts (its STEP taken) to the cycle it has
+    #: finished (a next step, already received, starts in that cycle)
     step_cycles: list[int] = field(default_factory=list)
+    #: cycles in which a step started / finished (see ``step_cycles``)
+    step_starts: list[int] = field(default_factory=list)
+    step_dones: list[int] = field(default_factory=list)
+    #: input words (and of them, STEPs) accepted while a step was in progress (from the
+    #: cycle it started to the cycle it finished)
+    inputs_during_steps: int = 0
+    #: cycle in which the first input word of each sample was accepted
+    sample_starts: list[int] = field(default_factory=list)
+    steps_during_steps: int = 0
     dropped_inputs: int = 0
     config_errors: int = 0
     #: cycles in which the core offered an output that was not taken
@@ -32,11 +43,13 @@ class PySimRun:
 
 def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_prob: float = 1.0,
              seed: int = 0, reset_after: int | None = None, max_cycles: int = 2_000_000,
-             vcd: str | None = None) -> PySimRun:
+             vcd: str | None = None, wait_idle: bool = False) -> PySimRun:
     """Write ``config`` words, then ``inputs`` words, and collect outputs until the core is
     idle with nothing left to send. ``ready_prob`` < 1 drops the output ``ready`` at random.
     ``reset_after=n`` pulses the reset once, right after the n-th input word was accepted
-    (config is written before; the remaining input words follow the reset)."""
+    (config is written before; the remaining input words follow the reset). ``wait_idle``
+    holds each word after a STEP or SAMPLE until the core is idle (``status.busy`` low):
+    no input overlaps a step, as a host that waits for each step would send them."""
     rng = np.random.default_rng(seed)
     run = PySimRun(outputs=[], cycles=0)
     state = {"fed": False, "resetting": False}
@@ -51,6 +64,10 @@ def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_pro
             ctx.set(core.inputs.payload.as_value(), word)
             ctx.set(core.inputs.valid, 1)
             await ctx.tick().until(core.inputs.ready)
+            if wait_idle and (word & 3) in (InKind.STEP, InKind.SAMPLE):
+                ctx.set(core.inputs.valid, 0)
+                await ctx.tick()
+                await ctx.tick().until(~core.status.busy)
             if reset_after is not None and n + 1 == reset_after:
                 ctx.set(core.inputs.valid, 0)
                 state["resetting"] = True        # the monitor holds ready low meanwhile
@@ -66,20 +83,32 @@ def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_pro
     async def monitor(ctx):
         idle_run = 0
         step_start = None
+        first_of_sample = True
         while run.cycles < max_cycles:
             ctx.set(core.outputs.ready, int(rng.random() < ready_prob and not state["resetting"]))
-            _, _, valid, ready, payload, busy, in_valid, in_ready, kind = await ctx.tick().sample(
+            (_, _, valid, ready, payload, busy, started, done, in_valid, in_ready,
+             kind) = await ctx.tick().sample(
                 core.outputs.valid, core.outputs.ready, core.outputs.payload, core.status.busy,
-                core.inputs.valid, core.inputs.ready, core.inputs.payload.kind)
+                core.step_start, core.step_done, core.inputs.valid, core.inputs.ready,
+                core.inputs.payload.kind)
             run.cycles += 1
             if valid and ready:
                 run.outputs.append(_as_int(payload))
             run.backpressure_cycles += valid and not ready
-            if step_start is not None and not busy:
+            if in_valid and in_ready:
+                if first_of_sample:
+                    run.sample_starts.append(run.cycles)
+                first_of_sample = kind == InKind.SAMPLE
+            if in_valid and in_ready and (step_start is not None or started):
+                run.inputs_during_steps += 1
+                run.steps_during_steps += kind == InKind.STEP
+            if done and step_start is not None:
                 run.step_cycles.append(run.cycles - step_start)
+                run.step_dones.append(run.cycles)
                 step_start = None
-            if in_valid and in_ready and kind == 1:       # STEP accepted
+            if started:
                 step_start = run.cycles
+                run.step_starts.append(run.cycles)
             idle_run = idle_run + 1 if (state["fed"] and not busy and not valid) else 0
             if idle_run > 4:
                 break

@@ -130,8 +130,12 @@ class CoreShape:
     # --------------------------------------------------------------------- cost formulas
 
     def cycles_per_step(self, source_spikes=None, recurrent_spikes=None) -> int:
-        """Clock cycles from accepting a STEP event to accepting the next input event, with
-        the output always ready.
+        """Clock cycles of one step, from the cycle it starts (its STEP taken) to the cycle it
+        has finished, with the output always ready. Inputs are double-buffered: the next
+        step's events arrive while this one computes, and if its STEP is in, it starts in
+        the cycle this one finishes, so this is also the period of a stream of steps (a
+        step waits for its events only when they number more than the previous step's
+        cycles, see :meth:`sample_cycles`).
 
         ``fifo``: every synapse of every layer is visited once per step
         (``sum_k ceil(N_k / lanes) * fan_in_k``) plus a fixed pipeline and control overhead
@@ -182,6 +186,22 @@ class CoreShape:
             out.append(self.cycles_per_step(src, rec))
         return out
 
+    def sample_cycles(self, input_spikes, layer_spikes) -> int:
+        """Cycles of one sample streamed at one input word per cycle (its events and STEPs,
+        then SAMPLE), output always ready: from its first input word accepted to the first
+        cycle the core accepts the next sample's. Step ``t + 1``'s ``n + 1`` words (SPIKEs,
+        STEP) are accepted from the cycle step ``t`` starts, so step ``t + 1`` starts at
+        ``max(start_t + cycles_t, start_t + n + 1)``; after the last step the score walk and
+        the clear (:meth:`clear_cycles`) follow."""
+        steps = self.cycles_of_sample(input_spikes, layer_spikes)
+        events = [int(n) for n in (np.asarray(input_spikes) != 0).sum(axis=1)]
+        start = events[0] + 1           # the first step's words, then it starts
+        for t, cycles in enumerate(steps[:-1]):
+            start += max(cycles, events[t + 1] + 1)
+        readout = self.layers[-1]
+        return start + steps[-1] + SCORE_WALK * readout.groups(self.lanes) \
+            + readout.size + self.clear_cycles() + SAMPLE_OVERHEAD
+
     def clear_cycles(self) -> int:
         """Cycles of the state-clearing walk after reset and after every sample."""
         walks = [self.n_inputs]
@@ -195,14 +215,15 @@ class CoreShape:
 
     def cycles_formula(self) -> str:
         if self.scheme == "ring":
-            return (f"sum_k [ceil(N_k / {self.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
+            return (f"per step (the next step's input events arrive meanwhile): "
+                    f"sum_k [ceil(N_k / {self.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
                     f" + {RING_EVENT_DRAIN} if S_k + R_k > 0 + {RING_RECURRENT_SWITCH} if "
-                    f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD} (+1 per input "
-                    f"event); S_k = spikes into layer k this step (distinct input channels "
+                    f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD}; S_k = spikes into layer k this step (distinct input channels "
                     f"for k = 0, else layer k-1's spikes), R_k = layer k's own spikes of the "
                     f"previous step if it is recurrent, else 0")
-        return (f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
-                f"{STEP_OVERHEAD} (+1 per input event)")
+        return (f"per step (the next step's input events arrive meanwhile): "
+                f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
+                f"{STEP_OVERHEAD}")
 
     def event_bits(self) -> int:
         """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
@@ -239,7 +260,7 @@ class CoreShape:
             return self._ring_memory_bits()
         p = self.lanes
         bits = {"synapses": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
-                "scores": 0, "spike_bitmaps": 0, "input_bitmap": memory_depth(self.n_inputs)}
+                "scores": 0, "spike_bitmaps": 0, "input_bitmap": 2 * memory_depth(self.n_inputs)}
         for l in self.layers:
             g = memory_depth(l.groups(p))
             bits["synapses"] += self.synapse_bits(l)
@@ -257,12 +278,13 @@ class CoreShape:
     def _ring_memory_bits(self) -> dict[str, int]:
         """``ring``: fan-out weights and delays (as fifo), one ring of ``d_max+1`` slots of
         ``acc_bits`` per unit (a memory per lane), membranes, bias, scores, a spike-event
-        list per lif layer, and the input bitmap plus the input event list."""
+        list per lif layer, and the input bitmap plus the input event list (both double-buffered:
+        two banks of ``n_inputs``)."""
         p = self.lanes
         ev = self.event_bits()
         bits = {"synapses": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
-                "spike_lists": 0, "input_bitmap": memory_depth(self.n_inputs),
-                "input_events": memory_depth(self.n_inputs) * ev}
+                "spike_lists": 0, "input_bitmap": 2 * memory_depth(self.n_inputs),
+                "input_events": memory_depth(2 * self.n_inputs) * ev}
         for l in self.layers:
             g = l.groups(p)
             bits["synapses"] += self.synapse_bits(l)
@@ -280,14 +302,19 @@ class CoreShape:
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
 LIF_LATENCY = 5             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
-LAYER_OVERHEAD = 8 + LIF_LATENCY
-STEP_OVERHEAD = 2
+LAYER_OVERHEAD = 7 + LIF_LATENCY
+STEP_OVERHEAD = 1
 #: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
 #: switch to the recurrent list when the source was silent (measured in
 #: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).
-RING_LAYER_OVERHEAD = 7 + LIF_LATENCY
+RING_LAYER_OVERHEAD = 6 + LIF_LATENCY
 RING_EVENT_DRAIN = 6
 RING_RECURRENT_SWITCH = 1
+#: the readout's score walk: cycles per unit group (a read) on top of one per unit, and the
+#: fixed cycles of a sample's end (SCORES, SAMPLE marker, CLEAR) (measured in
+#: tests/test_gateware_overlap.py::test_sample_cycles_match_the_formula)
+SCORE_WALK = 1
+SAMPLE_OVERHEAD = 5
 
 
 # ----------------------------------------------------------------------------- configuration
