@@ -17,7 +17,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train.api import train_task
+    from ..train.api import train_task
 
     options = {name: getattr(args, name) for name in (
         "epochs", "qat_epochs", "batch_size", "lr", "lr_delay", "lr_qat", "lr_schedule",
@@ -31,11 +31,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from . import golden
-    from .formats import load_input, save_model
-    from .publish import Outputs
-    from .train.nir_io import read_nir
-    from .train.quant import choose_quant, export_model
+    from .. import golden
+    from ..formats import load_input, save_model
+    from ..publish import Outputs
+    from ..train.nir_io import read_nir
+    from ..train.quant import choose_quant, export_model
 
     outputs = Outputs(force=args.force, inputs=[args.network, args.input])
     staged = outputs.file(args.out)

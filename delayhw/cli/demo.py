@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .cli_hw import _core_options
+from .hw import _core_options
 
 
 
@@ -21,8 +21,8 @@ def _stage(console, text: str):
 
 def _train(out: Path, seed: int, console, shown):
     """Train the synthetic delay task; the model file, the model, its test inputs, report."""
-    from .formats import load_input, load_model
-    from .train.api import train_task
+    from ..formats import load_input, load_model
+    from ..train.api import train_task
 
     report = train_task("synthetic", out / "model.npz", force=True, seed=seed,
                         plots_dir=out / "train")
@@ -38,15 +38,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from . import golden
-    from .cli import EXIT_MISMATCH
-    from .cli_hw import _progress
-    from .gateware.protocol import first_difference
-    from .gateware.verilog import TOP, generate
-    from .plots import agreement_plot
-    from .publish import Outputs, show_path
-    from .sim import cosim
-    from .sim.tools import lint_verilator
+    from .. import golden
+    from . import EXIT_MISMATCH
+    from .hw import _progress
+    from ..gateware.protocol import first_difference
+    from ..gateware.verilog import TOP, generate
+    from ..plots import agreement_plot
+    from ..publish import Outputs, show_path
+    from ..sim import cosim
+    from ..sim.tools import lint_verilator
 
     console = Console()
     outputs = Outputs(force=args.force)

@@ -7,9 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_hw import int_in
-from .errors import DelayhwError
-from .publish import Outputs, show_path
+from .hw import int_in
+from ..errors import DelayhwError
+from ..publish import Outputs, show_path
 
 
 def _fraction(text: str) -> float:
@@ -22,12 +22,12 @@ def _fraction(text: str) -> float:
 def cmd_build(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .boards.build import FitError, build, report_text
-    from .boards.fit import fit_check
-    from .boards.targets import get_board
-    from .cli import EXIT_BAD_INPUT, EXIT_MISMATCH
-    from .formats import load_model
-    from .gateware.shape import CoreShape
+    from ..boards.build import FitError, build, report_text
+    from ..boards.fit import fit_check
+    from ..boards.targets import get_board
+    from . import EXIT_BAD_INPUT, EXIT_MISMATCH
+    from ..formats import load_model
+    from ..gateware.shape import CoreShape
 
     console = Console(stderr=True)
     outputs = Outputs(force=args.force, inputs=[args.model])
@@ -75,13 +75,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import golden
-    from .boards.runtime import open_port, run_samples
-    from .cli import EXIT_MISMATCH
-    from .cli_hw import _progress
-    from .formats import load_input, load_model
-    from .gateware.protocol import first_difference
-    from .gateware.shape import CoreShape
+    from .. import golden
+    from ..boards.runtime import open_port, run_samples
+    from . import EXIT_MISMATCH
+    from .hw import _progress
+    from ..formats import load_input, load_model
+    from ..gateware.protocol import first_difference
+    from ..gateware.shape import CoreShape
 
     outputs = Outputs(force=args.force, inputs=[args.model, args.input])
     staged = outputs.file(args.out)
@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def register(sub, add_force) -> None:
-    from .cli_hw import _core_options
+    from .hw import _core_options
 
     p = sub.add_parser("build", help="fit check, bitstream and report for a board",
                        description="Check that MODEL fits the board (refused with a table, exit 2, "

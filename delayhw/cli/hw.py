@@ -6,11 +6,11 @@ import argparse
 import os
 from pathlib import Path
 
-from .errors import DelayhwError
-from .gateware.shape import LANES, MAX_STEPS, MAX_STEPS_LIMIT, SCHEMES
-from .publish import show_path
-from .sim.regress import EXECUTORS
-from .spec import LIMITS
+from ..errors import DelayhwError
+from ..gateware.shape import LANES, MAX_STEPS, MAX_STEPS_LIMIT, SCHEMES
+from ..publish import show_path
+from ..sim.regress import EXECUTORS
+from ..spec import LIMITS
 
 
 def int_in(lo: int, hi: int | None = None):
@@ -31,10 +31,10 @@ def int_in(lo: int, hi: int | None = None):
 def cmd_generate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .formats import load_model
-    from .gateware.shape import CoreShape
-    from .gateware.verilog import TOP, generate
-    from .publish import Outputs
+    from ..formats import load_model
+    from ..gateware.shape import CoreShape
+    from ..gateware.verilog import TOP, generate
+    from ..publish import Outputs
 
     console = Console(stderr=True)
     outputs = Outputs(force=args.force, inputs=[args.model])
@@ -55,7 +55,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(f"scores: {shape.score_bits} bits, exact for samples of up to {shape.max_steps} "
           f"steps (longer samples are flagged in their SAMPLE event)")
     if args.lint:
-        from .sim.tools import compile_icarus, icarus_available, lint_verilator
+        from ..sim.tools import compile_icarus, icarus_available, lint_verilator
         lint = lint_verilator(staged / f"{TOP}.v")
         print(f"verilator --lint-only: {'clean' if lint.returncode == 0 else 'FAILED'}")
         if lint.returncode:
@@ -85,13 +85,13 @@ def _progress():
 
 
 def cmd_cosim(args: argparse.Namespace) -> int:
-    from . import golden
-    from .cli import EXIT_MISMATCH
-    from .formats import load_input, load_model
-    from .gateware.protocol import first_difference
-    from .gateware.shape import CoreShape
-    from .publish import Outputs
-    from .sim import cosim, runner
+    from .. import golden
+    from . import EXIT_MISMATCH
+    from ..formats import load_input, load_model
+    from ..gateware.protocol import first_difference
+    from ..gateware.shape import CoreShape
+    from ..publish import Outputs
+    from ..sim import cosim, runner
 
     outputs = Outputs(force=args.force, inputs=[args.model, args.input])
     staged = outputs.file(args.out)
@@ -140,8 +140,8 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from .cli import EXIT_MISMATCH
-    from .sim import regress, runner
+    from . import EXIT_MISMATCH
+    from ..sim import regress, runner
 
     runner.check_simulator(args.sim)
     settings = regress.Settings(sim=args.sim, scheme=args.scheme, shapes=args.shapes,

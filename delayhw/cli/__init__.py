@@ -14,8 +14,8 @@ import sys
 import threading
 from typing import Callable, Sequence
 
-from .errors import DelayhwError
-from .publish import Outputs, show_path
+from ..errors import DelayhwError
+from ..publish import Outputs, show_path
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -24,8 +24,8 @@ EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def cmd_golden(args: argparse.Namespace) -> int:
-    from . import golden
-    from .formats import load_input, load_model
+    from .. import golden
+    from ..formats import load_input, load_model
 
     with Outputs(force=args.force, inputs=[args.model, args.input]) as outputs:
         staged = outputs.file(args.out)
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="delayhw",
         description="Spiking networks with learned synaptic delays, in bit-exact verified "
                     "hardware: train, export, simulate, generate Verilog, co-simulate, build.")
-    from . import __version__
+    from .. import __version__
     parser.add_argument("--version", action="version", version=f"delayhw {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force(p)
     p.set_defaults(func=cmd_golden)
 
-    from . import cli_boards, cli_demo, cli_hw, cli_train
+    from . import boards as cli_boards, demo as cli_demo, hw as cli_hw, train as cli_train
     cli_train.register(sub, _add_force)      # train, export
     cli_hw.register(sub, _add_force)         # generate, cosim, regress
     cli_boards.register(sub, _add_force)     # build, run
