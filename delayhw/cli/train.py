@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import EXIT_OK, add_force
+
 _TASK_HELP = ("synthetic (a task only delays solve), digits (scikit-learn digits, latency "
               "coded), shd / ssc (HDF5 files in --data DIR), or an input file (.npz with "
               "spikes and labels; the training file when --test is given)")
@@ -27,7 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     options["data_dir"] = args.data
     train_task(args.task, args.out, quiet=args.quiet, force=args.force, plots_dir=args.plots,
                nir=not args.no_nir, **options)
-    return 0
+    return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -54,10 +56,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         result = golden.run(model, inputs.spikes)
         if inputs.labels is not None:
             print(f"accuracy (golden): {100 * result.accuracy(inputs.labels):.2f}%")
-    return 0
+    return EXIT_OK
 
 
-def register(sub, add_force) -> None:
+def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train weights and per-synapse delays, export a hardware model",
         description="Train a spiking network with learnable per-synapse delays (float, then "
