@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import DelayhwError
 from ..publish import Outputs, show_path
 from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, add_core_options, add_force,
-                     add_model_input, fraction, int_in, progress, report_against_golden)
+                     add_model_input, fraction, int_in, open_result_job, progress,
+                     publish_result, report_against_golden)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -69,14 +70,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..boards.runtime import open_port, run_samples
-    from ..formats import load_input, load_model
     from ..gateware.shape import CoreShape
 
-    outputs = Outputs(force=args.force, inputs=[args.model, args.input])
-    staged = outputs.file(args.out)
-    out = Path(args.out)
-    model = load_model(args.model)
-    inputs = load_input(args.input, model)
+    outputs, staged, model, inputs = open_result_job(args)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)
     batch, steps = inputs.spikes.shape[:2]
     if args.port.startswith("sim:"):
@@ -87,9 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
         run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
                           on_sample=lambda n: bar.update(task, completed=n))
-    run.result.save(staged)
-    outputs.publish()
-    print(f"board result written to {show_path(out)}")
+    publish_result(outputs, staged, run.result, args.out, "board")
     print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
           f"({run.bytes_sent:,} bytes sent, {run.bytes_received:,} received; configuration "
           f"{'loaded' if not args.no_load else 'not loaded'} in {run.config_seconds:.2f} s)")

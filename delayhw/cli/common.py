@@ -145,6 +145,31 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
             signal.signal(signal.SIGTERM, previous)
 
 
+def open_result_job(args: argparse.Namespace):
+    """For the commands that run MODEL on INPUT into ``--out RESULT.npz`` (golden, cosim,
+    run): check and stage the result file first (before any work; delayhw.publish rules),
+    then load MODEL and INPUT. Returns ``(outputs, staged_result_path, model, inputs)``;
+    the caller writes the staged path and calls ``outputs.publish()``."""
+    from ..formats import load_input, load_model
+    from ..publish import Outputs
+
+    outputs = Outputs(force=args.force, inputs=[args.model, args.input])
+    staged = outputs.file(args.out)
+    try:
+        model = load_model(args.model)
+        return outputs, staged, model, load_input(args.input, model)
+    except BaseException:
+        outputs.discard()
+        raise
+
+
+def publish_result(outputs, staged, result, out, what: str) -> None:
+    """Write ``result`` to its staged path, publish the job's outputs and say where."""
+    result.save(staged)
+    outputs.publish()
+    print(f"{what} result written to {show_path(out)}")
+
+
 def progress():
     """A rich progress bar on stderr (description, bar, done/total, elapsed)."""
     from rich.console import Console

@@ -13,18 +13,15 @@ from ..publish import show_path
 from ..sim.regress import EXECUTORS
 from ..spec import LIMITS
 from .common import (EXIT_MISMATCH, EXIT_OK, add_core_options, add_force, add_model_input,
-                     add_sim_options, int_in, progress, report_against_golden)
+                     add_sim_options, int_in, open_result_job, progress,
+                     publish_result, report_against_golden)
 
 
 def cmd_golden(args: argparse.Namespace) -> int:
     from .. import golden
-    from ..formats import load_input, load_model
-    from ..publish import Outputs
 
-    with Outputs(force=args.force, inputs=[args.model, args.input]) as outputs:
-        staged = outputs.file(args.out)
-        model = load_model(args.model)
-        inputs = load_input(args.input, model)
+    outputs, staged, model, inputs = open_result_job(args)
+    with outputs:
         result = golden.run(model, inputs.spikes)
         result.save(staged)
     batch, steps = inputs.spikes.shape[:2]
@@ -84,16 +81,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_cosim(args: argparse.Namespace) -> int:
-    from ..formats import load_input, load_model
     from ..gateware.shape import CoreShape
-    from ..publish import Outputs
     from ..sim import cosim, runner
 
-    outputs = Outputs(force=args.force, inputs=[args.model, args.input])
-    staged = outputs.file(args.out)
+    outputs, staged, model, inputs = open_result_job(args)
     out = Path(args.out)
-    model = load_model(args.model)
-    inputs = load_input(args.input, model)
     CoreShape.from_model(model, args.lanes, args.scheme)      # rejects what cannot be built
     runner.check_simulator(args.sim)
     batch, steps = inputs.spikes.shape[:2]
@@ -102,9 +94,7 @@ def cmd_cosim(args: argparse.Namespace) -> int:
         run = cosim.run_rtl(model, inputs.spikes, sim=args.sim, scheme=args.scheme,
                             lanes=args.lanes, ready_prob=args.ready_prob,
                             on_progress=lambda n: bar.update(task, completed=n))
-    run.result.save(staged)
-    outputs.publish()
-    print(f"RTL result written to {show_path(out)}")
+    publish_result(outputs, staged, run.result, args.out, "RTL")
     print(f"simulated {run.cycles} cycles in {run.sim_seconds:.2f} s "
           f"({run.cycles_per_second:,.0f} cycles/s; {run.total_seconds:.1f} s with build and "
           f"start-up)")
