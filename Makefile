@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # pytest workers (DESIGN.md section 10: 2 cores here)
 JOBS   ?= auto
 
-.PHONY: setup test test-slow demo bench clean
+.PHONY: setup test test-slow test-slice demo bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,20 @@ test: setup
 # the long sweeps (random-network regressions in both simulators, bigger nets)
 test-slow: setup
 	$(BIN)/python -m pytest -n $(JOBS) -q -m slow
+
+# A random slice of the slow tests, on every CI run (.ci/run): SLICE_COUNT tests spread over
+# the slow test functions, each time-boxed to SLICE_TIMEOUT s (pytest-timeout; a test over it
+# fails). The seed is printed first; replay a failure with `make test-slice SLICE_SEED=S`.
+SLICE_COUNT   ?= 4
+SLICE_TIMEOUT ?= 420
+ifndef SLICE_SEED
+SLICE_SEED := $(shell date +%s)
+endif
+
+test-slice: setup
+	@echo "slow slice: $(SLICE_COUNT) tests, seed $(SLICE_SEED), at most $(SLICE_TIMEOUT) s each (replay: make test-slice SLICE_SEED=$(SLICE_SEED))"
+	$(BIN)/python -m pytest -n $(JOBS) -v -m slow_slice --slow-slice $(SLICE_COUNT) \
+		--slow-seed $(SLICE_SEED) --timeout $(SLICE_TIMEOUT)
 
 demo: setup
 	$(BIN)/delayhw demo -o demo_out --force

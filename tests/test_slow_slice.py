@@ -1,0 +1,84 @@
+"""The slow slice CI runs on every run (issue 13 item 6; tests/conftest.py, make test-slice):
+replayable by seed, spread over the slow test functions, and a failing or over-time slow test
+fails the run (no silent skip)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from conftest import choose_slow_slice
+
+HERE = Path(__file__).parent
+
+
+def fake_items():
+    """Two big sweeps and two single slow tests, like the real suite."""
+    return ([SimpleNamespace(nodeid=f"t_a.py::sweep[{i}]") for i in range(400)]
+            + [SimpleNamespace(nodeid=f"t_b.py::other_sweep[{i}]") for i in range(300)]
+            + [SimpleNamespace(nodeid="t_c.py::build"), SimpleNamespace(nodeid="t_d.py::train")])
+
+
+def test_the_slice_is_spread_over_the_slow_functions_and_replayable():
+    items = fake_items()
+    for seed in range(20):
+        chosen = [item.nodeid for item in choose_slow_slice(items, 4, seed)]
+        assert len(set(chosen)) == 4
+        assert {c.split("[")[0] for c in chosen} == {"t_a.py::sweep", "t_b.py::other_sweep",
+                                                     "t_c.py::build", "t_d.py::train"}
+        assert chosen == [item.nodeid for item in choose_slow_slice(items, 4, seed)]
+    picks = {choose_slow_slice(items, 6, seed)[0].nodeid for seed in range(20)}
+    assert len(picks) > 3, "the seed must change the slice"
+    assert len(choose_slow_slice(items, 5000, 1)) == len(items)
+
+
+SUITE = '''
+import time
+import pytest
+
+@pytest.mark.slow
+def test_slow_fails():
+    assert 1 == 2
+
+@pytest.mark.slow
+def test_slow_hangs():
+    time.sleep(30)
+
+@pytest.mark.slow
+def test_slow_passes():
+    pass
+
+def test_default():
+    pass
+'''
+
+
+def run_slice(tmp_path, *args):
+    shutil.copy(HERE / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-v",
+         "-o", "addopts=-m 'not slow'", "-o", "markers=slow\nslow_slice", "-m", "slow_slice",
+         *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+
+def test_a_failing_or_over_time_slow_test_fails_the_slice(tmp_path):
+    run = run_slice(tmp_path, "--slow-slice", "3", "--slow-seed", "5", "--timeout", "2")
+    out = run.stdout
+    assert run.returncode == 1, out
+    assert "test_slow_fails FAILED" in out and "test_slow_passes PASSED" in out
+    assert "test_slow_hangs FAILED" in out and "Timeout" in out
+    assert "test_default" not in out.split("short test summary")[0].split("collected")[1]
+    assert "slow slice (seed 5; replay: pytest --slow-slice 3 --slow-seed 5)" in out
+
+
+def test_the_slice_alone_passes_when_its_tests_pass(tmp_path):
+    for seed in range(40):          # a seed whose 1-test slice is the passing test
+        run = run_slice(tmp_path, "--slow-slice", "1", "--slow-seed", str(seed),
+                        "--collect-only", "-q")
+        if "test_slow_passes" in run.stdout:
+            break
+    run = run_slice(tmp_path, "--slow-slice", "1", "--slow-seed", str(seed), "--timeout", "20")
+    assert run.returncode == 0, run.stdout
+    assert "1 passed, 3 deselected" in run.stdout
