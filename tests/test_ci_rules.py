@@ -1,7 +1,9 @@
-"""The slow slice CI runs on every run (issue 13 item 6; tests/conftest.py, make test-slice):
-replayable by seed, spread over the slow test functions, and a failing or over-time slow test
-fails the run (no silent skip)."""
+"""What CI relies on in tests/conftest.py (issue 13 item 6): the slow slice run on every CI run
+(make test-slice) is replayable by seed, spread over the slow test functions, and a failing
+or over-time slow test fails the run; a simulator CI promises fails the run when missing
+instead of skipping its tests."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -82,3 +84,22 @@ def test_the_slice_alone_passes_when_its_tests_pass(tmp_path):
     run = run_slice(tmp_path, "--slow-slice", "1", "--slow-seed", str(seed), "--timeout", "20")
     assert run.returncode == 0, run.stdout
     assert "1 passed, 3 deselected" in run.stdout
+
+
+def test_a_simulator_ci_requires_but_lacks_fails_the_run_instead_of_skipping(tmp_path):
+    shutil.copy(HERE / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    bare = tmp_path / "bin"             # a PATH without iverilog/vvp
+    bare.mkdir()
+    env = {**os.environ, "PATH": str(bare), "DELAYHW_REQUIRE_SIMULATORS": "icarus"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                          "-p", "no:xdist", "-q"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    out = run.stdout + run.stderr
+    assert run.returncode == 4, out          # pytest's usage error: nothing ran, nothing passed
+    assert "DELAYHW_REQUIRE_SIMULATORS names icarus, which is not installed" in out
+    env["DELAYHW_REQUIRE_SIMULATORS"] = "modelsim"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                          "-p", "no:xdist", "-q"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 4 and "unknown simulator 'modelsim'" in run.stdout + run.stderr
