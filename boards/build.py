@@ -155,24 +155,21 @@ def run_tools(directory: Path, on_stage: Callable[[str], None]) -> None:
 def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", lanes: int = 1,
           baud: int | None = None, steps: int = 100, activity: float = 0.05,
           model_file: str | None = None, on_stage: Callable[[str], None] = lambda s: None,
-          synth_opts: str | None = None) -> dict:
-    """Fit check, bitstream and report for ``model`` on ``board`` in ``directory``. Raises
+          synth_opts: str | None = None, clock_hz: float | None = None) -> dict:
+    """Fit check, bitstream and report for ``model`` on ``board`` in ``directory``, the core
+    clocked at ``clock_hz`` (default the board's; the PLL's nearest output). Raises
     :class:`FitError` before any tool runs when the model cannot fit. Returns the report
     (also written as ``report.json`` and ``report.txt``)."""
-    shape = CoreShape.from_model(model, lanes, scheme)
+    shape = board.core_shape(CoreShape.from_model(model, lanes, scheme))
     fit = fit_check(shape, board)
     if not fit.fits:
         raise FitError(fit)
+    clock = board.clocking(clock_hz)
     baud = baud or board.baud
-    if board.divisor(baud) < 4:
-        raise DelayhwError(f"--baud {baud}: at most {board.clock_hz / 4:,.0f} on the {board.name} "
-                           f"(the UART needs 4 clock cycles per bit)")
-    if board.baud_error(baud) > 0.02:
-        raise DelayhwError(f"--baud {baud}: {board.clock_hz / 1e6:g} MHz / {board.divisor(baud)} "
-                           f"is {board.baud_error(baud):.1%} off (UARTs need < 2%)")
+    clock.check_baud(baud)
     on_stage("elaborating the design")
     platform = board.platform()
-    plan = platform.prepare(board.top(shape, model, baud), name=NAME,
+    plan = platform.prepare(board.top(shape, model, clock, baud), name=NAME,
                             synth_opts=synth_opts if synth_opts is not None else board.synth_opts,
                             nextpnr_opts="--timing-allow-fail --report nextpnr-report.json")
     plan.extract(directory)
@@ -180,7 +177,7 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
     run_tools(directory, on_stage)
     seconds = time.perf_counter() - t0
     figures = parse_report(directory, board)
-    clock_mhz = board.clock_hz / 1e6
+    clock_mhz = clock.hz / 1e6
     cycles = shape.cycles_per_step()
     link = link_bound(shape, baud, steps, activity)
     bitstream = next((p.name for p in (directory / f"{NAME}.bin", directory / f"{NAME}.bit")
@@ -189,17 +186,22 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
         "format": "delayhw-build-report", "version": 1,
         "board": board.name, "device": board.fabric.device, "family": board.fabric.family,
         "model": model_file, "scheme": scheme, "lanes": lanes,
+        # where the weight/delay memories sit: "spram" puts the largest in SB_SPRAM256KA
+        # (empty at power-up: `delayhw run` loads the model through the link)
+        "memory": shape.memory,
+        "spram_layers": [k for k, on in enumerate(shape.spram_layers()) if on],
         "layers": "-".join([str(shape.n_inputs)] + [f"{l.size}{'r' if l.recurrent else ''}"
                                                     for l in shape.layers]),
         "bitstream": bitstream, "tool_seconds": round(seconds, 1),
         "synth_opts": synth_opts if synth_opts is not None else board.synth_opts,
-        "clock_mhz": clock_mhz, "fmax_mhz": figures["fmax_mhz"],
+        "clock_mhz": clock_mhz, "clock": clock.as_dict(),
+        "clock_source": clock.describe(), "fmax_mhz": figures["fmax_mhz"],
         "timing_met": figures["fmax_mhz"] is not None and figures["fmax_mhz"] >= clock_mhz,
-        "resources": figures["resources"],
+        "nextpnr_clocks": figures["clocks"], "resources": figures["resources"],
         "fit_estimate": fit.as_dict(),
         "cycles_per_step": cycles, "steps_per_sample": steps,
-        "samples_per_s": board.clock_hz / (cycles * steps + shape.clear_cycles()),
-        "baud": baud, "uart_divisor": board.divisor(baud), "link_activity": activity,
+        "samples_per_s": clock.hz / (cycles * steps + shape.clear_cycles()),
+        "baud": baud, "uart_divisor": clock.divisor(baud), "link_activity": activity,
         "link_bytes_per_sample": {"host_to_board": round(link.host_bytes),
                                   "board_to_host": round(link.board_bytes)},
         "link_samples_per_s": link.samples_per_s,
@@ -226,14 +228,19 @@ def report_text(r: dict) -> str:
              f"{r['board']} ({r['device']})",
              row(lc_name, "lc"), row("FF", "ff"), row("EBR", "bram"), row("SPRAM", "spram"),
              row("DSP", "dsp"),
-             f"  Fmax  {fmax:.1f} MHz against the {r['clock_mhz']:g} MHz clock: "
+             f"  Fmax  {fmax:.1f} MHz against the {r['clock_mhz']:.6g} MHz clock: "
              f"{'met' if r['timing_met'] else 'NOT MET'}" if fmax else "  Fmax  unknown",
+             f"  clock {r['clock_mhz']:.6g} MHz: {r['clock_source']}" if "clock_source" in r
+             else None,
              f"  {r['cycles_per_step']:,} cycles per step; {r['samples_per_s']:,.1f} samples/s "
-             f"of {r['steps_per_sample']} steps at {r['clock_mhz']:g} MHz",
+             f"of {r['steps_per_sample']} steps at {r['clock_mhz']:.6g} MHz",
              f"  link: {r['baud']:,} baud ({r['uart_divisor']} cycles/bit): "
              f"{r['link_samples_per_s']:,.1f} samples/s at {r['link_activity']:.0%} activity "
              f"({r['link_bytes_per_sample']['host_to_board']:,} B up, "
              f"{r['link_bytes_per_sample']['board_to_host']:,} B down per sample)",
              f"  bitstream: {r['bitstream']}"]
-    return "\n".join(lines)
+    if r.get("spram_layers"):
+        lines.append(f"  weights/delays of layer(s) {', '.join(map(str, r['spram_layers']))} in "
+                     f"SPRAM: not in the bitstream, loaded by `delayhw run` before the samples")
+    return "\n".join(line for line in lines if line is not None)
 

@@ -4,13 +4,15 @@ any tool runs (milliseconds: the core is elaborated empty, no synthesis).
 * Block RAM: each memory of the core (from the elaborated core, so every scheme is covered)
   takes ``min over configurations of ceil(width / w) * ceil(depth / d)`` blocks, as Yosys maps
   one memory per set of blocks; memories of at most :data:`LOGIC_MEMORY_BITS` bits or
-  :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds). SPRAM is not counted (the core's memories read and write at separate addresses,
-  which iCE40 SPRAM cannot do).
+  :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds).
+* SPRAM: the ``SB_SPRAM256KA`` blocks the core instantiates (a board whose
+  :attr:`Board.memory` is ``"spram"`` puts its largest weight/delay memories there,
+  :meth:`CoreShape.spram_layers`); Yosys infers none by itself (docs/boards.md).
 * DSP: one multiplier per lane and layer (``v * beta``, ``v_bits`` x ``f_bits + 1``), in
   ``ceil(a / dsp_width) * ceil(b / dsp_width)`` DSP blocks; what does not fit goes to logic.
-* Logic: :func:`logic_estimate`, calibrated on real builds (docs/boards.md); a model is
-  refused when the estimate exceeds the device by more than :data:`LOGIC_MARGIN`, the
-  estimate's error.
+* Logic: :func:`logic_estimate`, fitted (least squares) on the board-top builds of
+  ``bench/results/boards.json`` (docs/boards.md gives the rule and its error per build); a
+  model is refused when the estimate exceeds the device by more than :data:`LOGIC_MARGIN`.
 """
 
 from __future__ import annotations
@@ -18,23 +20,33 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from amaranth.hdl import Fragment, MemoryData, Shape
+from amaranth.hdl import Fragment, Instance, MemoryData, Shape
 
 from delayhw.gateware.board_top import BoardTop
+from delayhw.gateware.memories import SPRAM_DEPTH, SPRAM_WIDTH
 from delayhw.gateware.shape import CoreShape
 
 from .target import Board, Fabric
 
+SPRAM_CELL = "SB_SPRAM256KA"
 LOGIC_MEMORY_BITS = 64
 LOGIC_MEMORY_DEPTH = 4
 LOGIC_MARGIN = 1.15
-#: logic cells of the UART, host link, core control and output queue, per layer engine
-#: (address counters, accumulator, LIF, config decoder) and per bit of datapath width per
-#: lane: calibrated on the iCEBreaker build of the 8 -> 16 -> 4 demo model (2,990 LC measured;
-#: docs/boards.md)
-LINK_LC = 1000
-LAYER_LC = 300
-LANE_BIT_LC = 14
+#: ECP5 LUT4 of the board top: ``BASE + W * (FIRST_LANE + EXTRA_LANE * (lanes - 1))``, plus
+#: for ``ring`` ``W * (RING_FIRST_LANE + RING_EXTRA_LANE * (lanes - 1))``, where W is the sum
+#: over layers of the datapath bits ``v_bits + acc_bits + w_bits + d_bits``. Least squares on
+#: the seven ECP5 builds of bench/results/boards.json (demo, medium, SHD-size; fifo and ring;
+#: 1 and 8 lanes): every one within 5% (docs/boards.md).
+BASE_LUT = 138
+FIRST_LANE_LUT_PER_BIT = 28.9
+EXTRA_LANE_LUT_PER_BIT = 7.5
+RING_FIRST_LANE_LUT_PER_BIT = 7.2
+RING_EXTRA_LANE_LUT_PER_BIT = 3.9
+#: iCE40 logic cells per ECP5 LUT4 of the same board top (the demo, fifo: 3,003 LC on the
+#: iCEBreaker, 2,351 and 2,361 LUT4 on the OrangeCrab and the ULX3S-85F)
+ICE40_LC_PER_LUT4 = 1.28
+#: logic cells of one 16 x 16 multiplier built of logic (when the DSPs run out)
+MULTIPLIER_LC = 256
 
 
 @dataclass(frozen=True)
@@ -42,7 +54,8 @@ class MemoryUse:
     kind: str
     depth: int
     width: int
-    blocks: int
+    blocks: int                 #: block RAMs (0 for SPRAM or logic)
+    spram: int = 0              #: SPRAM blocks
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,8 @@ def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
 def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
     """``(name, depth, width)`` of every memory of the board top of ``shape`` (core, output
     queue, the link's buffers), found by walking the elaborated design (memories empty), so
-    any delay scheme is covered without knowing its internals."""
+    any delay scheme is covered without knowing its internals. An ``SB_SPRAM256KA`` block is
+    listed as ``(name, 16384, 16)`` with a name ending in ``.SB_SPRAM256KA``."""
     found = []
 
     def walk(fragment, path):
@@ -98,6 +112,9 @@ def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
             data = getattr(sub, "_data", None)          # an amaranth MemoryInstance
             if isinstance(data, MemoryData):
                 found.append((".".join(here), data.depth, Shape.cast(data.shape).width))
+            elif isinstance(sub, Instance):
+                if sub.type == SPRAM_CELL:
+                    found.append((".".join(here + (SPRAM_CELL,)), SPRAM_DEPTH, SPRAM_WIDTH))
             else:
                 walk(sub, here)
     walk(Fragment.get(BoardTop(shape, divisor=4), None), ())
@@ -110,26 +127,33 @@ def dsp_blocks(shape: CoreShape, fabric: Fabric) -> int:
                for l in shape.layers)
 
 
-def logic_estimate(shape: CoreShape, dsp_in_logic: int = 0) -> int:
-    """Logic cells of the whole board top (an estimate, see the module docstring)."""
-    lc = LINK_LC
-    for l in shape.layers:
-        width = l.v_bits + l.acc_bits + l.w_bits + l.d_bits
-        lc += LAYER_LC + shape.lanes * LANE_BIT_LC * width
-    return lc + dsp_in_logic * 16 * 16
+def logic_estimate(shape: CoreShape, family: str, dsp_in_logic: int = 0) -> int:
+    """Logic cells (iCE40) or LUT4 (ECP5) of the whole board top: the rule above."""
+    width = sum(l.v_bits + l.acc_bits + l.w_bits + l.d_bits for l in shape.layers)
+    extra = shape.lanes - 1
+    lut = BASE_LUT + width * (FIRST_LANE_LUT_PER_BIT + EXTRA_LANE_LUT_PER_BIT * extra)
+    if shape.scheme == "ring":
+        lut += width * (RING_FIRST_LANE_LUT_PER_BIT + RING_EXTRA_LANE_LUT_PER_BIT * extra)
+    lc = lut * (ICE40_LC_PER_LUT4 if family == "ice40" else 1)
+    return round(lc + dsp_in_logic * MULTIPLIER_LC)
 
 
 def fit_check(shape: CoreShape, board: Board) -> FitReport:
+    """Does ``shape``, built as ``board`` builds it (:meth:`Board.core_shape`), fit?"""
     fabric = board.fabric
-    memories, bram, logic_bits = [], 0, 0
+    shape = board.core_shape(shape)
+    memories, bram, spram = [], 0, 0
     for kind, depth, width in core_memories(shape):
+        if kind.endswith(SPRAM_CELL):
+            memories.append(MemoryUse(kind, depth, width, 0, 1))
+            spram += 1
+            continue
         blocks = memory_blocks(depth, width, fabric)
         memories.append(MemoryUse(kind, depth, width, blocks))
         bram += blocks
-        logic_bits += depth * width if blocks == 0 else 0
     dsp = dsp_blocks(shape, fabric)
     spill = max(0, dsp - fabric.dsp)
-    lc = logic_estimate(shape, spill)
+    lc = logic_estimate(shape, fabric.family, spill)
     bram_name = "EBR (4 kbit)" if fabric.family == "ice40" else "EBR (18 kbit)"
     rows = (
         FitRow(f"block RAM: {bram_name}", bram, fabric.bram, bram <= fabric.bram,
@@ -137,8 +161,10 @@ def fit_check(shape: CoreShape, board: Board) -> FitReport:
                f"{sum(1 for m in memories if m.blocks)} memories"),
         FitRow("DSP multipliers", dsp, fabric.dsp, True,
                f"{spill} in logic" if spill else ""),
-        FitRow("logic cells (estimate)", lc + logic_bits, fabric.lc,
-               lc + logic_bits <= LOGIC_MARGIN * fabric.lc,
+        FitRow("logic cells (estimate)", lc, fabric.lc, lc <= LOGIC_MARGIN * fabric.lc,
                "refused above " f"{LOGIC_MARGIN:.0%} of the device"),
     )
+    if fabric.spram:
+        rows += (FitRow(f"SPRAM ({fabric.spram_bits // 1024} kbit)", spram, fabric.spram,
+                        spram <= fabric.spram, "largest weight/delay memories" if spram else ""),)
     return FitReport(board.name, fabric.device, rows, tuple(memories))

@@ -1,9 +1,10 @@
 """What the build flow needs to know about a board: its amaranth-boards platform, the FPGA's
-resources, the clock, the baud rate and which pins carry the UART and the two LEDs."""
+resources, the oscillator and the core's default clock (a PLL output), the baud rate and
+which pins carry the UART and the two LEDs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from amaranth import Elaboratable, Module
@@ -12,6 +13,8 @@ from amaranth.lib import io
 from delayhw.gateware.board_top import BoardTop
 from delayhw.gateware.shape import CoreShape
 from delayhw.spec import Model
+
+from .clock import Clocking, PllDomain, clocking
 
 
 @dataclass(frozen=True)
@@ -52,44 +55,57 @@ ECP5_85F = ecp5("LFE5U-85F", 83640, 208, 156)
 
 @dataclass(frozen=True)
 class Board:
-    """One board target. ``leds``: ``(resource, number[, subsignal])`` of the busy and the
-    error LED;
-    ``uart``: the UART resource's ``(name, number)``; ``clock_hz``: the core's clock (the
-    platform's default clock unless the board wraps it); ``baud``: the default baud rate."""
+    """One board target. ``oscillator_hz``: the clock on the board's clock pin (the
+    platform's default clock); ``clock_hz``: the core's default clock, made by the FPGA's PLL
+    from the oscillator (None: the oscillator itself, no PLL); ``baud``: the default baud rate;
+    ``uart``: the UART resource's ``(name, number)``; ``leds``: ``(resource, number[,
+    subsignal])`` of the busy and the error LED."""
 
     name: str
     description: str
     platform: Callable[[], object]
     fabric: Fabric
-    clock_hz: float
+    oscillator_hz: float
     baud: int
+    clock_hz: float | None = None
     uart: tuple[str, int] = ("uart", 0)
     leds: tuple[tuple, tuple] = (("led", 0), ("led", 1))
     #: extra Yosys synth_<family> options, e.g. "-spram"
     synth_opts: str = ""
     notes: str = ""
+    #: :attr:`CoreShape.memory` of this board's cores: ``"spram"`` puts the largest weight/
+    #: delay memories in iCE40 SPRAM (loaded by the host runtime, not by the bitstream)
+    memory: str = "bram"
 
-    def divisor(self, baud: int | None = None) -> int:
-        """Clock cycles per UART bit at ``baud`` (default the board's)."""
-        return round(self.clock_hz / (baud or self.baud))
+    def core_shape(self, shape: CoreShape) -> CoreShape:
+        """``shape`` as this board builds it (its :attr:`memory`)."""
+        return replace(shape, memory=self.memory)
 
-    def baud_error(self, baud: int | None = None) -> float:
-        """Relative error of the real baud rate against the asked one."""
-        baud = baud or self.baud
-        return abs(self.clock_hz / self.divisor(baud) - baud) / baud
+    def clocking(self, clock_hz: float | None = None) -> Clocking:
+        """The core clock for a request of ``clock_hz`` (default the board's)."""
+        if clock_hz is None:
+            clock_hz = self.clock_hz or self.oscillator_hz
+        return clocking(self.name, self.fabric.family, self.oscillator_hz, clock_hz)
 
-    def top(self, shape: CoreShape, model: Model | None, baud: int | None = None) -> Elaboratable:
-        return PlatformTop(self, shape, model, self.divisor(baud))
+    def top(self, shape: CoreShape, model: Model | None, clock: Clocking,
+            baud: int | None = None) -> Elaboratable:
+        return PlatformTop(self, shape, model, clock, clock.divisor(baud or self.baud))
 
 
 class PlatformTop(Elaboratable):
-    """:class:`BoardTop` with its pins on the board's UART and LEDs."""
+    """:class:`BoardTop` with its pins on the board's UART and LEDs, clocked by ``clock``
+    (through the PLL when it has one; else the platform makes the clock from the oscillator)."""
 
-    def __init__(self, board: Board, shape: CoreShape, model: Model | None, divisor: int):
-        self.board, self.shape, self.model, self.divisor = board, shape, model, divisor
+    def __init__(self, board: Board, shape: CoreShape, model: Model | None, clock: Clocking,
+                 divisor: int):
+        self.board, self.shape, self.model, self.clock, self.divisor = (
+            board, shape, model, clock, divisor)
 
     def elaborate(self, platform):
         m = Module()
+        if self.clock.pll is not None:
+            m.domains.sync = self.clock.sync_domain()
+            m.submodules.clock = PllDomain(self.clock)
         m.submodules.board = top = BoardTop(self.shape, self.divisor, self.model)
         uart = platform.request(*self.board.uart, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import DelayhwError
 from .formats import Result, check_spikes
 from .limits import check_memory
-from .spec import Layer, Model
+from .spec import Layer, Model, Reset
 
 __all__ = ["run", "Result", "synaptic_events"]
 
@@ -233,7 +233,7 @@ def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
             scores += v
         return scores
     spikes = np.zeros((batch, steps, size), dtype=np.uint8)
-    threshold, subtract = layer.threshold, layer.reset == "subtract"
+    threshold, subtract = layer.threshold, layer.reset == Reset.SUBTRACT
     ks = plan.rec_ks
     if len(ks):
         # current[:, t] gains the recurrent input of earlier steps as they are computed

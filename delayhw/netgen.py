@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from .spec import Layer, LayerShape, Model
+from .spec import RESETS, Layer, LayerShape, Model
 
 __all__ = ["NetParams", "random_plan", "random_contents", "random_model", "random_spikes",
-           "random_case", "example_model"]
+           "random_case", "example_model", "sized_model"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def random_contents(rng: np.random.Generator, n_inputs: int, shapes: list[LayerS
             if s.recurrent else None,
             bias=rng.integers(wlo, whi + 1, size=s.size, dtype=np.int64) if s.bias else None,
             threshold=int(rng.integers(1, min(vmax, 2 * whi + 1) + 1)) if lif else None,
-            reset=str(rng.choice(["subtract", "zero"])) if lif else None))
+            reset=str(rng.choice(RESETS)) if lif else None))
     return Model(n_inputs=n_inputs, layers=tuple(layers)).validate("random model")
 
 
@@ -114,6 +114,25 @@ def random_case(seed: int, params: NetParams = NetParams(), batch: int = 2,
         model = random_contents(rng, *plan, params.density)
     density = float(rng.uniform(0.1, 0.6))
     return model, random_spikes(rng, batch, steps, model.n_inputs, density)
+
+
+def sized_model(n_in: int, hidden: int, out: int, d_max: int, recurrent: bool,
+                seed: int = 0) -> Model:
+    """A dense ``n_in -> hidden [recurrent] lif -> out`` readout network of 8-bit weights,
+    uniform delays in ``0..d_max`` (``1..d_max`` recurrent): the benchmarks' model of a given
+    size (``bench/gateware.py``, ``bench/fmax.py``; ``sized_model(64, 64, 10, 16, True)`` is
+    their medium model)."""
+    rng = np.random.default_rng(seed)
+    h = Layer(name="h", kind="lif", size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=240,
+              d_max=d_max, w=rng.integers(-40, 80, (hidden, n_in)),
+              d=rng.integers(0, d_max + 1, (hidden, n_in)),
+              w_rec=rng.integers(-30, 30, (hidden, hidden)) if recurrent else None,
+              d_rec=rng.integers(1, d_max + 1, (hidden, hidden)) if recurrent else None,
+              threshold=200, reset="subtract")
+    o = Layer(name="o", kind="readout", size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
+              d_max=d_max, w=rng.integers(-60, 60, (out, hidden)),
+              d=rng.integers(0, d_max + 1, (out, hidden)))
+    return Model(n_inputs=n_in, layers=(h, o)).validate()
 
 
 def example_model(seed: int = 1) -> Model:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import Model
+from .spec import Model, Reset
 
 
 def run(model: Model, spikes: np.ndarray) -> tuple[list[list[int]], list[list[list[list[int]]]]]:
@@ -54,7 +54,7 @@ def _run_sample(model: Model, inp: list[list[int]]) -> tuple[list[int], list]:
                 if layer.kind == "lif":
                     if u >= layer.threshold:
                         s[k][t][j] = 1
-                        v[k][j] = u - layer.threshold if layer.reset == "subtract" else 0
+                        v[k][j] = u - layer.threshold if layer.reset == Reset.SUBTRACT else 0
                     else:
                         v[k][j] = u
                 else:

@@ -10,17 +10,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Sequence
 
 import numpy as np
 
 from .errors import DelayhwError
 
-__all__ = ["Layer", "LayerShape", "Model", "LIMITS", "KINDS", "RESETS", "check_layer_params",
+__all__ = ["Layer", "LayerShape", "Model", "LIMITS", "KINDS", "Reset", "RESETS", "check_layer_params",
            "check_int", "check_kind", "array_shapes"]
 
 KINDS = ("lif", "readout")
-RESETS = ("subtract", "zero")
+
+
+class Reset(StrEnum):
+    """What a lif unit's membrane becomes when it spikes (DESIGN.md section 3). The value is
+    the model file's string; :attr:`zero_bit` is the hardware's one-bit code (configuration
+    parameter ``RESET``, ``LifUnit.reset_zero``). The one definition of the reset mode: the
+    golden model, the trainer, the gateware and the CLI all use it."""
+    SUBTRACT = "subtract"    #: v = u - threshold
+    ZERO = "zero"            #: v = 0
+
+    @property
+    def zero_bit(self) -> int:
+        return int(self is Reset.ZERO)
+
+
+RESETS = tuple(r.value for r in Reset)
 
 #: Supported ranges (inclusive) of the scalar parameters, DESIGN.md section 3.
 LIMITS = {

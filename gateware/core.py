@@ -17,34 +17,34 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   :func:`~delayhw.gateware.shape.config_address`), accepted while idle; it takes effect
   within 3 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
   write that is out of range for the core (bad layer, field, row, column or value) is
-  ignored and counted in ``status.config_errors``. Configuration survives reset; state
+  ignored and counted in ``status.config_errors`` (within 4 cycles). Configuration survives reset; state
   (membranes, delay lines, spikes, scores) is cleared by reset and after every sample.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from delayhw.spec import Model
 
+from . import wire
 from .layer import Mode, emit_layout, event_layout
 from .schemes import SCHEME_ENGINES
-from .shape import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
+from .shape import (INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
                     memory_depth)
 
-INPUT_LAYOUT = data.StructLayout({"kind": 2, "index": INDEX_BITS})
-CONFIG_ADDR_LAYOUT = data.StructLayout({"col": INDEX_BITS, "row": INDEX_BITS, "field": 3,
-                                        "layer": LAYER_BITS})
-CONFIG_LAYOUT = data.StructLayout({"addr": CONFIG_ADDR_LAYOUT, "data": signed(CONFIG_DATA_BITS)})
-STATUS_LAYOUT = data.StructLayout({"busy": 1, "dropped_inputs": 16, "config_errors": 16})
+# the payload layouts, from the one wire-format table (gateware/wire.py)
+INPUT_LAYOUT = wire.INPUT.layout()
+CONFIG_ADDR_LAYOUT = wire.CONFIG_ADDR.layout()
+CONFIG_LAYOUT = wire.CONFIG.layout()
+STATUS_LAYOUT = wire.STATUS.layout()
 
 
 def output_layout(score_bits: int) -> data.StructLayout:
-    """An output event; ``value`` is :attr:`CoreShape.score_bits` wide."""
-    return data.StructLayout({"kind": 2, "layer": LAYER_BITS, "unit": INDEX_BITS,
-                              "value": signed(score_bits)})
+    """An output event (:func:`wire.output`); ``value`` is :attr:`CoreShape.score_bits` wide."""
+    return wire.output(score_bits).layout()
 
 
 def queue_layout(lanes: int, score_bits: int) -> data.StructLayout:
@@ -54,7 +54,12 @@ def queue_layout(lanes: int, score_bits: int) -> data.StructLayout:
 
 class SpikeSerializer(wiring.Component):
     """Expands queue entries into output events: a spike word with ``n`` bits set becomes
-    ``n`` ``SPIKE`` events, lowest unit first; other entries pass through unchanged."""
+    ``n`` ``SPIKE`` events, lowest unit first (a word with none is dropped); other entries
+    pass through unchanged.
+
+    An entry is taken into a register and expanded from there, so ``o`` is driven from
+    flip-flops and ``i.ready`` depends only on this register and ``o.ready``, never on the
+    entry presented (which comes from the queue's block RAM)."""
 
     def __init__(self, lanes: int, score_bits: int):
         self.lanes = lanes
@@ -63,28 +68,27 @@ class SpikeSerializer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        item = self.i.payload.item
-        sent = Signal(self.lanes)              # bits of the current word already sent
-        remaining = Signal(self.lanes)
+        held = Signal.like(self.i.payload)      # the entry being expanded
+        item = held.item
+        remaining = Signal(self.lanes)          # its spike bits not sent yet
         lowest = Signal(range(max(2, self.lanes)))
-        m.d.comb += remaining.eq(item.bits & ~sent)
         for l in reversed(range(self.lanes)):
             with m.If(remaining[l]):
                 m.d.comb += lowest.eq(l)
-        m.d.comb += [self.o.payload.kind.eq(item.kind), self.o.payload.layer.eq(self.i.payload.layer),
-                     self.o.payload.value.eq(item.value)]
-        with m.If(item.kind == OutKind.SPIKE):
-            only_one = (remaining & (remaining - 1)) == 0
-            m.d.comb += [self.o.payload.unit.eq(item.unit + lowest),
-                         self.o.valid.eq(self.i.valid & (remaining != 0)),
-                         self.i.ready.eq((remaining == 0) | (self.o.ready & only_one))]
-            with m.If(self.i.valid & self.o.ready & (remaining != 0)):
-                m.d.sync += sent.eq(sent | (1 << lowest))
-            with m.If(self.i.valid & self.i.ready):
-                m.d.sync += sent.eq(0)
-        with m.Else():
-            m.d.comb += [self.o.payload.unit.eq(item.unit), self.o.valid.eq(self.i.valid),
-                         self.i.ready.eq(self.o.ready)]
+        is_spike = item.kind == OutKind.SPIKE
+        last = ~is_spike | ((remaining & (remaining - 1)) == 0)     # its final event
+        m.d.comb += [self.o.payload.kind.eq(item.kind), self.o.payload.layer.eq(held.layer),
+                     self.o.payload.value.eq(item.value),
+                     self.o.payload.unit.eq(item.unit + Mux(is_spike, lowest, 0)),
+                     self.i.ready.eq(~self.o.valid | (self.o.ready & last))]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += remaining.eq(remaining & (remaining - 1))    # lowest bit sent
+            with m.If(last):
+                m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            entry = self.i.payload.item
+            m.d.sync += [held.eq(self.i.payload), remaining.eq(entry.bits),
+                         self.o.valid.eq((entry.kind != OutKind.SPIKE) | (entry.bits != 0))]
         return m
 
 
@@ -118,9 +122,11 @@ class Core(wiring.Component):
         n_layers = len(shape.layers)
         engine_class = SCHEME_ENGINES[shape.scheme]
         engines = []
+        spram = shape.spram_layers()
         for k, layer_shape in enumerate(shape.layers):
             contents = self.model.layers[k] if self.model is not None else None
-            engine = engine_class(layer_shape, shape.lanes, contents, score_bits=shape.score_bits)
+            engine = engine_class(layer_shape, shape.lanes, contents, score_bits=shape.score_bits,
+                                  synapse_spram=spram[k])
             m.submodules[f"layer{k}"] = engine
             engines.append(engine)
         readout = engines[-1]
@@ -178,23 +184,28 @@ class Core(wiring.Component):
         m.d.comb += [self.status.dropped_inputs.eq(dropped), self.status.config_errors.eq(cfg_errors)]
 
         # ------------------------------------------------------------------ configuration
-        # an accepted write is registered, checked by its engine, and counted as an error a
-        # cycle later; the engine writes its memories the cycle after the check
+        # an accepted write is registered and presented to its engine, which applies it a
+        # cycle later and says then whether it was bad; that verdict is registered and
+        # counted (no path from the write's fields to the counter within one cycle)
         cfg = Signal(CONFIG_LAYOUT)
-        cfg_valid, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal()
-        m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
+        cfg_valid, cfg_valid_q, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [cfg_valid.eq(self.config.valid & self.config.ready),
+                     cfg_valid_q.eq(cfg_valid)]
         with m.If(self.config.valid & self.config.ready):
             m.d.sync += cfg.eq(self.config.payload)
         target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
-        m.d.sync += target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
-                                  self.config.payload.addr.layer >= n_layers))
-        m.d.comb += cfg_bad.eq(target[n_layers])
+        target_q = Signal.like(target)      # the same, a cycle later (with the verdicts)
+        m.d.sync += [target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
+                                   self.config.payload.addr.layer >= n_layers)),
+                     target_q.eq(target)]
+        m.d.comb += cfg_bad.eq(target_q[n_layers])
         for k, engine in enumerate(engines):
             m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
-                         engine.cfg.col.eq(cfg.addr.col), engine.cfg.data.eq(cfg.data)]
-            with m.If(target[k]):
-                m.d.comb += [engine.cfg.en.eq(cfg_valid), cfg_bad.eq(engine.cfg.bad)]
-        m.d.sync += cfg_bad_q.eq(cfg_valid & cfg_bad)
+                         engine.cfg.col.eq(cfg.addr.col), engine.cfg.data.eq(cfg.data),
+                         engine.cfg.en.eq(cfg_valid & target[k])]
+            with m.If(target_q[k]):
+                m.d.comb += cfg_bad.eq(engine.cfg.bad)
+        m.d.sync += cfg_bad_q.eq(cfg_valid_q & cfg_bad)
         with m.If(cfg_bad_q & (cfg_errors != 0xFFFF)):
             m.d.sync += cfg_errors.eq(cfg_errors + 1)
         # inputs wait while a configuration write is in flight, so a step never runs on
@@ -233,8 +244,10 @@ class Core(wiring.Component):
             # being written as it was read) joins the list
             last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
             m.d.sync += [last_q.eq(spike_q), last_index.eq(spike_index)]
-            m.d.comb += new_spike.eq(spike_q & ~in_rd.data &
-                                     ~(last_q & (last_index == spike_index)))
+            # both indices are in range (spike_q): their low bits tell them apart
+            index_bits = max(1, (shape.n_inputs - 1).bit_length())
+            repeat = last_q & (last_index[:index_bits] == spike_index[:index_bits])
+            m.d.comb += new_spike.eq(spike_q & ~in_rd.data & ~repeat)
             lane_bits = (shape.lanes - 1).bit_length()
             src_ev = engines[0].src_events
             m.d.comb += [ev_rd.addr.eq(src_ev.addr), ev_rd.en.eq(1),

@@ -37,6 +37,7 @@ import numpy as np
 
 from delayhw.errors import DelayhwError
 
+from . import wire
 from .shape import OutKind
 
 VERSION = 1
@@ -168,10 +169,10 @@ def config_frames(words: Iterable[tuple[int, int]], max_payload: int = DEFAULT_M
 
 
 def config_record(address: int, value: int) -> bytes:
-    """One configuration write: the fields of ``shape.config_address`` in bytes."""
-    col, row = address & 0xFFFF, (address >> 16) & 0xFFFF
-    field, layer = (address >> 32) & 7, (address >> 35) & 0xFF
-    return struct.pack("<HHBBi", col, row, field, layer, value)
+    """One configuration write: the fields of the address (:data:`wire.CONFIG_ADDR`) and the
+    data, each in whole bytes."""
+    f = wire.CONFIG_ADDR.unpack(address)
+    return struct.pack("<HHBBi", f["col"], f["row"], f["field"], f["layer"], value)
 
 
 def sample_frames(spikes: np.ndarray, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[bytes]:

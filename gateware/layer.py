@@ -12,8 +12,8 @@ signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
 * ``spikes``: the same kind of port, served: this layer's spikes of the current step.
 * ``emit``: a stream of :data:`EMIT_LAYOUT` items (spike words, scores). Back-pressure
   stalls the whole engine; nothing is dropped.
-* ``cfg``: a configuration write (``en`` for one cycle); ``bad`` says, combinationally, that
-  the presented write is invalid for this layer and will be ignored.
+* ``cfg``: a configuration write (``en`` for one cycle), applied the cycle after; ``bad``
+  says in that cycle whether it was invalid for this layer (then it is ignored).
 
 An *event-driven* engine (``event_driven = True``, e.g. the ``ring`` scheme) reads its
 presynaptic spikes as a list instead of a bitmap, and serves its own spikes the same way:
@@ -32,11 +32,11 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-from amaranth import Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from delayhw.spec import Layer
+from delayhw.spec import Layer, Reset
 
 from .shape import (CONFIG_DATA_BITS, INDEX_BITS, Field, LayerShape, OutKind,
                     Param)
@@ -93,8 +93,10 @@ class LayerEngine(wiring.Component):
     event_driven = False
 
     def __init__(self, shape: LayerShape, lanes: int, contents: Layer | None = None, *,
-                 score_bits: int):
+                 score_bits: int, synapse_spram: bool = False):
         self.shape = shape
+        #: weights/delays in iCE40 SPRAM (empty at power-up) instead of block RAM
+        self.synapse_spram = synapse_spram
         self.lanes = lanes
         self.contents = contents
         self.score_bits = score_bits
@@ -115,7 +117,8 @@ class LayerEngine(wiring.Component):
         s, c = self.shape, self.contents
         beta = Signal(unsigned(s.f_bits + 1), init=c.beta if c else 0, reset_less=True)
         threshold = Signal(signed(s.v_bits), init=(c.threshold or 1) if c else 1, reset_less=True)
-        reset_zero = Signal(init=int(c.reset == "zero") if c else 0, reset_less=True)
+        reset_zero = Signal(init=Reset(c.reset).zero_bit if c and c.reset else 0,
+                            reset_less=True)
         return beta, threshold, reset_zero
 
     def _score_walk(self, m, group, lane, scoring, score_read, sc_rd) -> None:
@@ -133,7 +136,11 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SCORE),
                              emit.payload.unit.eq(unit),
                              emit.payload.value.eq(sc_rd.data[lane])]
-                with m.If((lane == lanes - 1) | (unit == s.size - 1)):
+                # the group's last unit (unit == size - 1 without the multiply-add)
+                last_lane = (s.size - 1) % lanes
+                group_done = (Const(1) if lanes == 1 else
+                              (lane == lanes - 1) | ((group == groups - 1) & (lane == last_lane)))
+                with m.If(group_done):
                     m.d.sync += [lane.eq(0), group.eq(group + 1)]
                     with m.If(group == groups - 1):
                         m.next = "SCORE_DRAIN"
@@ -148,68 +155,64 @@ class LayerEngine(wiring.Component):
 
     def _elaborate_config(self, m, w_wr, d_wr, b_wr, beta, threshold, reset_zero, groups,
                           lane_bits):
-        """The configuration port of every scheme: ``cfg.bad`` checks the presented write
-        (field, row/column, value range) combinationally; a good write reaches the weight,
-        delay and bias memories (row ``g * fan_in + i``, lane ``j mod lanes``) or the
-        parameter registers one cycle later."""
+        """The configuration port of every scheme, in two register stages (the checks are
+        long paths: they never share a cycle with the write or the error count). The cycle
+        after ``cfg.en``: the write is applied to the weight, delay and bias memories (row
+        ``g * fan_in + i``, lane ``j mod lanes``) or the parameter registers if it is valid
+        for this layer (field, row/column, value range), and ``cfg.bad`` says whether it was
+        not (then it is ignored)."""
         s, lanes, cfg = self.shape, self.lanes, self.cfg
-        row_ok = cfg.row < s.size
         value = cfg.data
-        # range checks as bit tests (shallow logic, unlike 32-bit comparators)
+        # stage 1: each field's checks from the presented write, registered per field; range
+        # checks as bit tests (shallow logic, unlike 32-bit comparators)
         def upper_zero(bits: int):          # 0 <= value < 2**bits
             return value[bits:] == 0
+        row_ok = cfg.row < s.size
+        col_zero = cfg.col == 0
         w_fits = (value[s.w_bits - 1:] == 0) | value[s.w_bits - 1:].all()
         d_fits = upper_zero(s.d_bits) & (value[:s.d_bits] <= s.d_max)
         beta_fits = upper_zero(s.f_bits + 1) & (~value[s.f_bits] | (value[:s.f_bits] == 0))
+        param_ok = (cfg.row == Param.BETA) & col_zero & beta_fits
+        if s.kind == "lif":
+            param_ok |= ((cfg.row == Param.THRESHOLD) & col_zero     # 1..vmax
+                         & upper_zero(s.v_bits - 1) & (value != 0))
+            param_ok |= (cfg.row == Param.RESET) & col_zero & upper_zero(1)
+        field_ok = {Field.W: row_ok & (cfg.col < s.n_in) & w_fits,
+                    Field.D: row_ok & (cfg.col < s.n_in) & d_fits,
+                    Field.PARAM: param_ok}
+        if s.recurrent:
+            field_ok[Field.W_REC] = row_ok & (cfg.col < s.size) & w_fits
+            field_ok[Field.D_REC] = (row_ok & (cfg.col < s.size) & d_fits
+                                     & (value[:s.d_bits] != 0))
+        if s.bias:
+            field_ok[Field.BIAS] = row_ok & col_zero & w_fits
+        ok_q = Signal(1 << len(cfg.field))          # bit f: valid if the field is f
+        m.d.sync += ok_q.eq(Cat(*(field_ok.get(f, Const(0, 1)) for f in range(len(ok_q)))))
+        # stage 2: the verdict of the registered field, and the write
         ok = Signal()
         is_rec = (cfg.field == Field.W_REC) | (cfg.field == Field.D_REC)
-        with m.Switch(cfg.field):
-            with m.Case(Field.W):
-                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & w_fits)
-            with m.Case(Field.D):
-                m.d.comb += ok.eq(row_ok & (cfg.col < s.n_in) & d_fits)
-            if s.recurrent:
-                with m.Case(Field.W_REC):
-                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & w_fits)
-                with m.Case(Field.D_REC):
-                    m.d.comb += ok.eq(row_ok & (cfg.col < s.size) & d_fits
-                                      & (value[:s.d_bits] != 0))
-            if s.bias:
-                with m.Case(Field.BIAS):
-                    m.d.comb += ok.eq(row_ok & (cfg.col == 0) & w_fits)
-            with m.Case(Field.PARAM):
-                with m.Switch(cfg.row):
-                    with m.Case(Param.BETA):
-                        m.d.comb += ok.eq((cfg.col == 0) & beta_fits)
-                    if s.kind == "lif":
-                        with m.Case(Param.THRESHOLD):     # 1..vmax
-                            m.d.comb += ok.eq((cfg.col == 0) & upper_zero(s.v_bits - 1)
-                                              & (value != 0))
-                        with m.Case(Param.RESET):
-                            m.d.comb += ok.eq((cfg.col == 0) & upper_zero(1))
-        m.d.comb += cfg.bad.eq(~ok)
-
-        # the write itself one cycle later, from registers (the checks above are long paths)
         write, field = Signal(), Signal.like(cfg.field)
         param, value_q = Signal.like(cfg.row), Signal.like(value)
         lane_onehot, group = Signal(lanes), Signal.like(cfg.row)
         syn_addr = Signal(range(max(2, s.groups(lanes) * s.fan_in)))
-        m.d.sync += [write.eq(cfg.en & ok), field.eq(cfg.field), param.eq(cfg.row),
+        m.d.sync += [write.eq(cfg.en), field.eq(cfg.field), param.eq(cfg.row),
                      value_q.eq(value), group.eq(cfg.row >> lane_bits),
                      lane_onehot.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0)),
                      syn_addr.eq((cfg.row >> lane_bits) * s.fan_in + cfg.col
                                  + Mux(is_rec, s.n_in, 0))]
+        m.d.comb += [ok.eq(ok_q.bit_select(field, 1)), cfg.bad.eq(~ok)]
+        write_ok = write & ok
         for port, fields in ((w_wr, (Field.W, Field.W_REC)), (d_wr, (Field.D, Field.D_REC))):
             hit = (field == fields[0]) | (field == fields[1])
-            m.d.comb += [port.addr.eq(syn_addr), port.en.eq(Mux(write & hit, lane_onehot, 0))]
+            m.d.comb += [port.addr.eq(syn_addr), port.en.eq(Mux(write_ok & hit, lane_onehot, 0))]
             for l in range(lanes):
                 m.d.comb += port.data[l].eq(value_q)
         if b_wr is not None:
-            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(write & (field == Field.BIAS),
+            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(write_ok & (field == Field.BIAS),
                                                              lane_onehot, 0))]
             for l in range(lanes):
                 m.d.comb += b_wr.data[l].eq(value_q)
-        with m.If(write & (field == Field.PARAM)):
+        with m.If(write_ok & (field == Field.PARAM)):
             with m.Switch(param):
                 with m.Case(Param.BETA):
                     m.d.sync += beta.eq(value_q)

@@ -73,20 +73,27 @@ class LifUnit(wiring.Component):
         u = Signal(signed(s.v_bits))
         u_wide = Signal(signed(max(s.v_bits + 2, current1.shape().width) + 1))
         m.d.comb += u_wide.eq(decayed + current3)
+        # the clamp as a bit test: u_wide fits v_bits iff its bits from v_bits-1 up agree
+        top = u_wide[s.v_bits - 1:]
+        clamped = Mux((top == 0) | top.all(), u_wide[:s.v_bits], Mux(u_wide[-1], vmin, vmax))
         with m.If(self.en):
             m.d.sync += [current1.eq(self.i_syn + self.bias),
                          product.eq(v * beta), current2.eq(current1),
                          decayed.eq((product + (1 << (s.f_bits - 1))) >> s.f_bits),
                          current3.eq(current2),
-                         u.eq(Mux(u_wide < vmin, vmin, Mux(u_wide > vmax, vmax, u_wide)))]
+                         u.eq(clamped)]
         # 5: compare and reset
         if s.kind == "lif":
             threshold = carried(self.threshold, 4)
             reset_zero = carried(self.reset_zero, 4)
-            fires = u >= threshold
+            # one subtraction gives both the verdict (its sign) and the subtractive reset
+            # (u - threshold fits v_bits when u >= threshold >= 1)
+            diff = Signal(signed(s.v_bits + 1))
+            m.d.comb += diff.eq(u - threshold)
+            fires = ~diff[-1]
             with m.If(self.en):
                 m.d.sync += [self.spike.eq(fires),
-                             self.v_next.eq(Mux(fires, Mux(reset_zero, 0, u - threshold), u))]
+                             self.v_next.eq(Mux(fires, Mux(reset_zero, 0, diff[:s.v_bits]), u))]
         else:
             with m.If(self.en):
                 m.d.sync += self.v_next.eq(u)

@@ -1,7 +1,8 @@
 """Packing of the core's stream payloads as integers, and conversion between input files /
 result files and event sequences. Pure Python: shared by amaranth.sim, cocotb and the host.
 
-Bit positions equal the Amaranth layouts in :mod:`delayhw.gateware.core` (a test checks it).
+The words are packed by the field tables of :mod:`delayhw.gateware.wire`, from which the
+Amaranth layouts of :mod:`delayhw.gateware.core` are made too.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import numpy as np
 from delayhw.errors import DelayhwError
 from delayhw.formats import Result
 
-from .shape import CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind
+from . import wire
+from .shape import CoreShape
+from .wire import InKind, OutKind
 
-INPUT_BITS = 2 + INDEX_BITS
-CONFIG_ADDR_BITS = 2 * INDEX_BITS + 3 + LAYER_BITS
-CONFIG_BITS = CONFIG_ADDR_BITS + CONFIG_DATA_BITS
+INPUT_BITS = wire.INPUT.width
+CONFIG_ADDR_BITS = wire.CONFIG_ADDR.width
+CONFIG_BITS = wire.CONFIG.width
 
 
 class ProtocolError(DelayhwError):
@@ -26,11 +29,12 @@ class ProtocolError(DelayhwError):
 
 
 def input_word(kind: InKind, index: int = 0) -> int:
-    return int(kind) | (index << 2)
+    return wire.INPUT.pack(kind=int(kind), index=index)
 
 
 def config_word(address: int, value: int) -> int:
-    return address | ((value & ((1 << CONFIG_DATA_BITS) - 1)) << CONFIG_ADDR_BITS)
+    """A configuration write of ``value`` (signed) at ``address`` (:func:`wire.config_address`)."""
+    return wire.CONFIG.pack(addr=address, data=value)
 
 
 def sample_words(spikes: np.ndarray) -> list[int]:
@@ -51,19 +55,14 @@ def batch_words(spikes: np.ndarray) -> list[int]:
 
 def output_bits(shape: CoreShape) -> int:
     """Width of an output word of a core of ``shape`` (its value is ``score_bits`` wide)."""
-    return 2 + LAYER_BITS + INDEX_BITS + shape.score_bits
+    return wire.output(shape.score_bits).width
 
 
 def unpack_output(word: int, score_bits: int) -> tuple[int, int, int, int]:
     """``(kind, layer, unit, value)`` of an output word (value sign-extended from
     ``score_bits``, :attr:`CoreShape.score_bits`)."""
-    kind = word & 3
-    layer = (word >> 2) & ((1 << LAYER_BITS) - 1)
-    unit = (word >> (2 + LAYER_BITS)) & ((1 << INDEX_BITS) - 1)
-    value = (word >> (2 + LAYER_BITS + INDEX_BITS)) & ((1 << score_bits) - 1)
-    if value >> (score_bits - 1):
-        value -= 1 << score_bits
-    return kind, layer, unit, value
+    f = wire.output(score_bits).unpack(word)
+    return f["kind"], f["layer"], f["unit"], f["value"]
 
 
 def check_steps(shape: CoreShape, steps: int, source: str = "input") -> None:

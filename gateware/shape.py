@@ -12,20 +12,28 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from enum import IntEnum
 from typing import Iterator
 
 import numpy as np
 
 from delayhw.errors import DelayhwError
-from delayhw.spec import LIMITS, LayerShape, Model
+from delayhw.spec import LIMITS, LayerShape, Model, Reset
 
-#: delay schemes: clock-driven delay lines, event-driven rings of future currents
-SCHEMES = ("fifo", "ring")
+#: delay schemes (clock-driven delay lines, event-driven rings of future currents), from
+#: their registry in :mod:`delayhw.gateware.schemes`
+from .schemes import SCHEMES  # noqa: E402,F401
+# the wire format lives in wire.py; its names are re-exported here for existing importers
+from .wire import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, Field, InKind,  # noqa: F401
+                   OutKind, Param, config_address)
+
+from .memories import UP5K_SPRAMS, SynapseMemory, nibbles, spram_blocks  # noqa: E402
+
+#: where the weight/delay memories go: block RAM everywhere, or (iCE40UP5K) the largest ones
+#: in SPRAM (:meth:`CoreShape.spram_layers`)
+MEMORIES = ("bram", "spram")
+#: a synapse memory goes to SPRAM only above this many bits (smaller ones fit a few EBR)
+SPRAM_MIN_BITS = 16 * 1024
 LANES = (1, 2, 4, 8, 16, 32, 64)   # lane counts a core can be built with (powers of two)
-INDEX_BITS = 16              # unit / channel index width in every event and config address
-LAYER_BITS = 8               # layer index width
-CONFIG_DATA_BITS = 32        # signed data of a configuration write
 MAX_STEPS = 65535            # default bound on time steps per sample (scores exact up to it)
 MAX_STEPS_LIMIT = 1 << 32    # so scores (v_bits <= 32) always fit the result file's int64
 
@@ -34,37 +42,6 @@ def memory_depth(rows: int) -> int:
     """Depth of a memory holding ``rows`` rows: at least 2, so no address port is zero bits
     wide (Amaranth writes those as ``[-1:0]``, which Verilator's lint rejects)."""
     return max(2, rows)
-
-
-class InKind(IntEnum):
-    """Kinds of input events."""
-    SPIKE = 0    #: spike on input channel ``index`` in the current step
-    STEP = 1     #: end of the current step: run every layer once
-    SAMPLE = 2   #: end of the sample: emit scores, then clear all state
-
-
-class OutKind(IntEnum):
-    """Kinds of output events."""
-    SPIKE = 0    #: unit ``unit`` of lif layer ``layer`` spiked in this step
-    STEP = 1     #: every layer has finished the step
-    SCORE = 2    #: readout unit ``unit`` scored ``value`` over the sample
-    SAMPLE = 3   #: all scores of the sample have been sent; state is being cleared
-
-
-class Field(IntEnum):
-    """Configuration fields; ``row``/``col`` give the matrix entry (unit j, input i)."""
-    W = 0
-    D = 1
-    W_REC = 2
-    D_REC = 3
-    BIAS = 4     #: row = unit, col = 0
-    PARAM = 5    #: row = :class:`Param`, col = 0
-
-
-class Param(IntEnum):
-    BETA = 0
-    THRESHOLD = 1
-    RESET = 2    #: 0 = subtract, 1 = zero
 
 
 @dataclass(frozen=True)
@@ -80,8 +57,15 @@ class CoreShape:
     #: time steps per sample up to which the readout scores are exact (:attr:`score_bits`);
     #: a longer sample is flagged in its ``SAMPLE`` output event, never silently wrong
     max_steps: int = MAX_STEPS
+    #: ``"bram"``, or ``"spram"``: the largest synapse memories in iCE40 ``SB_SPRAM256KA``
+    #: blocks (:meth:`spram_layers`), which the bitstream cannot initialise: such a core's
+    #: weights and delays arrive through the configuration stream
+    memory: str = "bram"
 
     def __post_init__(self):
+        if self.memory not in MEMORIES:
+            raise DelayhwError(f"memory: {self.memory!r} is not available; choose one of "
+                               f"{MEMORIES}")
         if self.scheme not in SCHEMES:
             raise DelayhwError(f"scheme: {self.scheme!r} is not available; choose one of "
                                f"{SCHEMES}")
@@ -98,10 +82,10 @@ class CoreShape:
 
     @staticmethod
     def from_model(model: Model, lanes: int = 1, scheme: str = "fifo",
-                   max_steps: int = MAX_STEPS) -> "CoreShape":
+                   max_steps: int = MAX_STEPS, memory: str = "bram") -> "CoreShape":
         return CoreShape(
             n_inputs=model.n_inputs, lanes=lanes, scheme=scheme, max_steps=max_steps,
-            layers=tuple(layer.shape for layer in model.layers))
+            memory=memory, layers=tuple(layer.shape for layer in model.layers))
 
     @property
     def score_bits(self) -> int:
@@ -132,8 +116,12 @@ class CoreShape:
 
     @property
     def key(self) -> str:
-        """A short stable hash of the shape (build caches are keyed by it)."""
-        text = json.dumps(self.as_dict(), sort_keys=True)
+        """A short stable hash of the shape (build caches and the board's shape id are keyed
+        by it). ``memory`` is left out: where the memories sit changes neither behaviour nor
+        interface, so a host runs a model on either build."""
+        fields = self.as_dict()
+        del fields["memory"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict:
@@ -220,18 +208,41 @@ class CoreShape:
         """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
         return INDEX_BITS - (self.lanes - 1).bit_length() + self.lanes
 
+    def synapse_bits(self, layer: LayerShape) -> int:
+        """Bits of one layer's synapse memory: ``groups * fan_in`` rows of ``lanes`` packed
+        ``{w, d}`` pairs, each field rounded up to whole nibbles (:class:`SynapseMemory`)."""
+        rows = memory_depth(layer.groups(self.lanes) * layer.fan_in)
+        return SynapseMemory.packed_bits(layer.w_bits, layer.d_bits, self.lanes, rows)
+
+    def spram_layers(self) -> tuple[bool, ...]:
+        """Per layer: is its synapse memory built from iCE40 SPRAM? With ``memory="spram"``,
+        the largest synapse memories first, each while the UP5K's 4 SPRAM blocks have room
+        for it and it holds more than :data:`SPRAM_MIN_BITS`; all others (and every memory
+        with ``memory="bram"``) are block RAM."""
+        chosen = [False] * len(self.layers)
+        if self.memory != "spram":
+            return tuple(chosen)
+        left = UP5K_SPRAMS
+        by_size = sorted(range(len(self.layers)), reverse=True,
+                         key=lambda k: self.synapse_bits(self.layers[k]))
+        for k in by_size:
+            l = self.layers[k]
+            rows = memory_depth(l.groups(self.lanes) * l.fan_in)
+            blocks = spram_blocks(self.lanes * (nibbles(l.w_bits) + nibbles(l.d_bits)), rows)
+            if self.synapse_bits(l) > SPRAM_MIN_BITS and blocks <= left:
+                chosen[k], left = True, left - blocks
+        return tuple(chosen)
+
     def memory_bits(self) -> dict[str, int]:
         """Bits of every memory, by kind, for this scheme (what the generated core holds)."""
         if self.scheme == "ring":
             return self._ring_memory_bits()
         p = self.lanes
-        bits = {"weights": 0, "delays": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
+        bits = {"synapses": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
                 "scores": 0, "spike_bitmaps": 0, "input_bitmap": memory_depth(self.n_inputs)}
         for l in self.layers:
             g = memory_depth(l.groups(p))
-            rows = memory_depth(l.groups(p) * l.fan_in)
-            bits["weights"] += rows * p * l.w_bits
-            bits["delays"] += rows * p * l.d_bits
+            bits["synapses"] += self.synapse_bits(l)
             bits["delay_lines"] += memory_depth(l.fan_in) * l.d_max if l.d_max else 0
             bits["membranes"] += g * p * l.v_bits
             bits["bias"] += g * p * l.w_bits if l.bias else 0
@@ -249,14 +260,12 @@ class CoreShape:
         list per lif layer, and the input bitmap plus the input event list."""
         p = self.lanes
         ev = self.event_bits()
-        bits = {"weights": 0, "delays": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
+        bits = {"synapses": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
                 "spike_lists": 0, "input_bitmap": memory_depth(self.n_inputs),
                 "input_events": memory_depth(self.n_inputs) * ev}
         for l in self.layers:
             g = l.groups(p)
-            rows = memory_depth(g * l.fan_in)
-            bits["weights"] += rows * p * l.w_bits
-            bits["delays"] += rows * p * l.d_bits
+            bits["synapses"] += self.synapse_bits(l)
             bits["ring"] += p * memory_depth(g * (l.d_max + 1)) * l.acc_bits
             bits["membranes"] += memory_depth(g) * p * l.v_bits
             bits["bias"] += memory_depth(g) * p * l.w_bits if l.bias else 0
@@ -284,12 +293,6 @@ RING_RECURRENT_SWITCH = 1
 # ----------------------------------------------------------------------------- configuration
 
 
-def config_address(layer: int, field: Field, row: int, col: int) -> int:
-    """The configuration address of one entry: ``{layer, field, row, col}`` packed
-    (col in the low :data:`INDEX_BITS`)."""
-    return (((layer << 3) | int(field)) << (2 * INDEX_BITS)) | (row << INDEX_BITS) | col
-
-
 def config_words(model: Model) -> Iterator[tuple[int, int]]:
     """Every ``(address, data)`` configuration write that loads ``model`` into a core of its
     shape: parameters, then per layer W, D, W_rec, D_rec (row-major) and bias."""
@@ -297,7 +300,7 @@ def config_words(model: Model) -> Iterator[tuple[int, int]]:
         yield config_address(k, Field.PARAM, Param.BETA, 0), layer.beta
         if layer.kind == "lif":
             yield config_address(k, Field.PARAM, Param.THRESHOLD, 0), layer.threshold
-            yield config_address(k, Field.PARAM, Param.RESET, 0), int(layer.reset == "zero")
+            yield config_address(k, Field.PARAM, Param.RESET, 0), Reset(layer.reset).zero_bit
         mats = [(Field.W, layer.w), (Field.D, layer.d)]
         if layer.recurrent:
             mats += [(Field.W_REC, layer.w_rec), (Field.D_REC, layer.d_rec)]

@@ -1,4 +1,10 @@
-"""Verilog generation: a core's Verilog plus a JSON manifest describing it."""
+"""Verilog generation: a core's Verilog, the same design as Yosys RTLIL, and a JSON manifest
+describing both (DESIGN.md section 5).
+
+The RTLIL is what synthesis should read: Yosys's Verilog frontend is very slow on large
+initialised memories (DESIGN.md section 10), ``read_rtlil`` is not. Both files come from one
+elaboration: Amaranth's RTLIL is written first and the Verilog is made from it by Yosys
+(what ``amaranth.back.verilog.convert`` does internally)."""
 
 from __future__ import annotations
 
@@ -7,31 +13,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.hdl import Shape
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 
-from delayhw.spec import Model
+from delayhw.spec import Model, Reset
 
-from .core import CONFIG_LAYOUT, INPUT_LAYOUT, STATUS_LAYOUT, Core, output_layout
-from .shape import MAX_STEPS, CoreShape, Field, InKind, OutKind, Param
+from . import wire
+from .core import Core
+from .shape import MAX_STEPS, CoreShape
+from .wire import Field, InKind, OutKind, Param
 
 TOP = "delayhw_core"
 MANIFEST_FORMAT = "delayhw-core-manifest"
-
-
-def _layout_fields(layout, prefix="") -> list[dict[str, Any]]:
-    out = []
-    for name, fld in layout:
-        shape = fld.shape
-        if isinstance(shape, data.StructLayout):
-            out += [dict(f, offset=f["offset"] + fld.offset)
-                    for f in _layout_fields(shape, f"{prefix}{name}.")]
-            continue
-        cast = Shape.cast(shape)
-        out.append({"name": prefix + name, "offset": fld.offset, "width": cast.width,
-                    "signed": cast.signed})
-    return out
+VERILOG_FILE = f"{TOP}.v"
+RTLIL_FILE = f"{TOP}.il"
 
 
 def ports(core: Core) -> list[dict[str, Any]]:
@@ -45,7 +41,8 @@ def ports(core: Core) -> list[dict[str, Any]]:
     return out
 
 
-def manifest(core: Core, verilog_file: str, model_file: str | None = None) -> dict[str, Any]:
+def manifest(core: Core, verilog_file: str, model_file: str | None = None,
+             rtlil_file: str | None = None) -> dict[str, Any]:
     shape = core.shape
     model_info = None
     if model_file is not None:
@@ -53,6 +50,7 @@ def manifest(core: Core, verilog_file: str, model_file: str | None = None) -> di
         model_info = {"file": str(model_file), "sha256": digest}
     return {
         "format": MANIFEST_FORMAT, "version": 1, "top": TOP, "verilog": verilog_file,
+        "rtlil": rtlil_file,
         "model": model_info,
         "parameters": {"scheme": shape.scheme, "lanes": shape.lanes,
                        "out_fifo_depth": shape.out_fifo_depth, "n_inputs": shape.n_inputs,
@@ -61,14 +59,15 @@ def manifest(core: Core, verilog_file: str, model_file: str | None = None) -> di
                                        groups=l.groups(shape.lanes)) for l in shape.layers],
                        "shape_key": shape.key},
         "ports": ports(core),
-        "payloads": {"inputs": _layout_fields(INPUT_LAYOUT),
-                     "outputs": _layout_fields(output_layout(shape.score_bits)),
-                     "config": _layout_fields(CONFIG_LAYOUT),
-                     "status": _layout_fields(STATUS_LAYOUT)},
+        "payloads": {"inputs": wire.INPUT.flat(),
+                     "outputs": wire.output(shape.score_bits).flat(),
+                     "config": wire.CONFIG.flat(),
+                     "status": wire.STATUS.flat()},
         "codes": {"input_kind": {k.name: k.value for k in InKind},
                   "output_kind": {k.name: k.value for k in OutKind},
                   "config_field": {k.name: k.value for k in Field},
-                  "config_param": {k.name: k.value for k in Param}},
+                  "config_param": {k.name: k.value for k in Param},
+                  "reset": {r.value: r.zero_bit for r in Reset}},
         "memory_bits": shape.memory_bits(),
         "cycles_per_step": {"formula": shape.cycles_formula(), "value": shape.cycles_per_step(),
                             "assumes": "output stream always ready; inputs sent as fast as "
@@ -84,14 +83,20 @@ def convert(core: Core) -> str:
 
 
 def generate(model: Model, out_dir: Path, *, lanes: int = 1, scheme: str = "fifo",
-             max_steps: int = MAX_STEPS, model_file: str | None = None) -> dict[str, Any]:
-    """Write ``out_dir/delayhw_core.v`` (memories initialised from ``model``) and
-    ``out_dir/manifest.json``; return the manifest."""
-    core = Core(CoreShape.from_model(model, lanes, scheme, max_steps), model)
-    text = convert(core)
+             max_steps: int = MAX_STEPS, model_file: str | None = None,
+             **shape_options) -> dict[str, Any]:
+    """Write ``out_dir/delayhw_core.v`` (memories initialised from ``model``), the same design
+    as ``out_dir/delayhw_core.il`` (RTLIL, for synthesis) and ``out_dir/manifest.json``, which
+    names both; return the manifest. ``shape_options`` go to :meth:`CoreShape.from_model`."""
+    core = Core(CoreShape.from_model(model, lanes, scheme, max_steps, **shape_options), model)
+    rtlil_text = rtlil.convert(core, name=TOP, emit_src=False)
+    # the Verilog from the same RTLIL text (one elaboration of a possibly huge core): this is
+    # amaranth.back.verilog.convert's own last step
+    verilog_text = verilog._convert_rtlil_text(rtlil_text)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{TOP}.v").write_text(text)
-    info = manifest(core, f"{TOP}.v", model_file)
+    (out_dir / VERILOG_FILE).write_text(verilog_text)
+    (out_dir / RTLIL_FILE).write_text(rtlil_text)
+    info = manifest(core, VERILOG_FILE, model_file, rtlil_file=RTLIL_FILE)
     (out_dir / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info

@@ -20,7 +20,7 @@ import numpy as np
 from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import Result, check_spikes
-from delayhw.gateware import protocol
+from delayhw.gateware import protocol, wire
 from delayhw.gateware.shape import CoreShape, OutKind
 from delayhw.publish import copy_file
 from delayhw.spec import Model
@@ -74,8 +74,9 @@ def _count_samples(path: Path, state: dict) -> int:
         return 0
     complete = chunk[:chunk.rfind("\n") + 1]
     state["offset"] = state.get("offset", 0) + len(complete)
+    kind_mask = (1 << wire.KIND_BITS) - 1        # the kind is the low bits of an output word
     for line in complete.split():
-        if int(line[-1], 16) & 3 == OutKind.SAMPLE:
+        if int(line[-1], 16) & kind_mask == OutKind.SAMPLE:
             state["samples"] = state.get("samples", 0) + 1
     return state.get("samples", 0)
 
@@ -83,13 +84,15 @@ def _count_samples(path: Path, state: dict) -> int:
 def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme: str = "fifo",
             lanes: int = 1, ready_prob: float = 1.0, seed: int = 1, waves: bool = False,
             workdir: Path | None = None,
-            on_progress: Callable[[int], None] | None = None) -> CosimRun:
+            on_progress: Callable[[int], None] | None = None,
+            memory: str = "bram") -> CosimRun:
     """Run ``model`` on ``spikes`` ``(B, T, n_inputs)`` in RTL and decode the outputs.
-    ``on_progress(samples_done)`` is called as samples finish."""
+    ``on_progress(samples_done)`` is called as samples finish. ``memory="spram"`` simulates
+    the core with its largest synapse memories in iCE40 SPRAM (Yosys's cell model)."""
     t0 = time.perf_counter()
     spikes = check_spikes("cosim", spikes, model.n_inputs, nonempty=False)
     batch, steps, _ = spikes.shape
-    shape = CoreShape.from_model(model, lanes, scheme)
+    shape = CoreShape.from_model(model, lanes, scheme, memory=memory)
     protocol.check_steps(shape, steps)
     build = runner.build(shape, sim, waves)
     own_dir = workdir is None

@@ -11,15 +11,25 @@
 //   +dump=FILE   (Icarus) dump a trace of the whole run; Verilator traces through cocotb
 // Reset is held for the first 4 cycles. `done` rises once the stimulus is exhausted and one
 // SAMPLE output event has arrived for every SAMPLE input event sent.
+//
+// Every width and code of the core's words comes in as a parameter from the one wire-format
+// table (delayhw.gateware.wire.sim_parameters, passed by sim/runner.py); the defaults below
+// only make the file parse on its own and are never used by a build.
 `timescale 1ns/1ps
 module cosim_top #(
-    parameter OUT_W = 90        // output word: 2 + 8 + 16 + score_bits (protocol.output_bits)
+    parameter IN_W = 1,         // input word (wire.INPUT)
+    parameter CFG_W = 1,        // configuration word (wire.CONFIG)
+    parameter OUT_W = 1,        // output word (wire.output(score_bits))
+    parameter STATUS_W = 1,     // status word (wire.STATUS)
+    parameter KIND_W = 1,       // the kind field, bits [KIND_W-1:0] of input and output words
+    parameter IN_SAMPLE = 0,    // InKind.SAMPLE
+    parameter OUT_SAMPLE = 0    // OutKind.SAMPLE
 ) (done, cycles, out_count, status);
     output reg         done      /*verilator public_flat_rd*/;
     output reg  [63:0] cycles    /*verilator public_flat_rd*/;   // cycles since reset
     output reg  [31:0] out_count /*verilator public_flat_rd*/;   // output events written
-    output wire [32:0] status    /*verilator public_flat_rd*/;
-    localparam IN_W = 18, CFG_W = 75;
+    output wire [STATUS_W-1:0] status /*verilator public_flat_rd*/;
+    localparam PAYLOAD_W = CFG_W > IN_W ? CFG_W : IN_W;   // a stimulus word of either kind
     localparam HALF_PERIOD_NS = 5;
 
     reg clk = 0;
@@ -29,9 +39,9 @@ module cosim_top #(
     reg  rst;
     reg  [3:0] reset_count;
     reg  [1:0] tag;
-    reg  [CFG_W-1:0] payload;
+    reg  [PAYLOAD_W-1:0] payload;
     reg  [1:0] t_tmp;
-    reg  [CFG_W-1:0] p_tmp;
+    reg  [PAYLOAD_W-1:0] p_tmp;
     reg  [31:0] sent_samples, got_samples;
     reg  [8*4096-1:0] stim_path, out_path, dump_path;
     integer fin, fout, code, ready_prob, seed;
@@ -46,7 +56,7 @@ module cosim_top #(
         .inputs__payload(payload[IN_W-1:0]),
         .inputs__valid(!rst && tag == TAG_INPUT),
         .inputs__ready(in_ready),
-        .config__payload(payload),
+        .config__payload(payload[CFG_W-1:0]),
         .config__valid(!rst && tag == TAG_CONFIG),
         .config__ready(cfg_ready),
         .outputs__payload(out_payload),
@@ -106,14 +116,14 @@ module cosim_top #(
         end else if (!done) begin
             cycles <= cycles + 1;
             if ((tag == TAG_INPUT && in_ready) || (tag == TAG_CONFIG && cfg_ready)) begin
-                if (tag == TAG_INPUT && payload[1:0] == 2'd2)
+                if (tag == TAG_INPUT && payload[KIND_W-1:0] == IN_SAMPLE)
                     sent_samples <= sent_samples + 1;
                 fetch;
             end
             if (out_valid && out_ready) begin
                 $fwrite(fout, "%h\n", out_payload);
                 out_count <= out_count + 1;
-                if (out_payload[1:0] == 2'd3) begin
+                if (out_payload[KIND_W-1:0] == OUT_SAMPLE) begin
                     got_samples <= got_samples + 1;
                     $fflush(fout);
                 end

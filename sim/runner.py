@@ -23,7 +23,7 @@ from pathlib import Path
 
 from delayhw.errors import DelayhwError
 from delayhw.gateware.core import Core
-from delayhw.gateware.protocol import output_bits
+from delayhw.gateware import wire
 from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP, convert
 
@@ -92,8 +92,13 @@ def _versions(sim: str) -> str:
 
 @lru_cache(maxsize=16)
 def _core_verilog(shape: CoreShape) -> str:
-    """The Verilog of an empty core of ``shape`` (contents arrive as configuration)."""
-    return convert(Core(shape))
+    """The Verilog of an empty core of ``shape`` (contents arrive as configuration), with
+    Yosys's ``SB_SPRAM256KA`` model when the core instantiates iCE40 SPRAM."""
+    verilog = convert(Core(shape))
+    if any(shape.spram_layers()):
+        from delayhw.gateware.memories import spram_simulation_model
+        verilog += "\n" + spram_simulation_model()
+    return verilog
 
 
 def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Build:
@@ -103,7 +108,9 @@ def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Buil
     waves = waves and sim == "verilator"
     verilog = _core_verilog(shape)
     wrapper = resources.files("delayhw.sim").joinpath("cosim_top.v").read_text()
-    digest = hashlib.sha256("\0".join([sim, str(waves), _versions(sim), verilog, wrapper])
+    parameters = wire.sim_parameters(shape.score_bits)
+    digest = hashlib.sha256("\0".join([sim, str(waves), _versions(sim), verilog, wrapper,
+                                        json.dumps(parameters, sort_keys=True)])
                             .encode()).hexdigest()[:20]
     directory = cache_root() / f"{sim}-{'waves-' if waves else ''}{digest}"
     marker = directory / "BUILT"
@@ -119,7 +126,7 @@ def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Buil
             build_obj = Build(sim, directory, waves)
             build_obj.runner().build(
                 sources=[src / f"{TOP}.v", src / "cosim_top.v"], hdl_toplevel=HDL_TOPLEVEL,
-                parameters={"OUT_W": output_bits(shape)},
+                parameters=parameters,
                 build_dir=directory, build_args=args, timescale=TIMESCALE, waves=waves,
                 always=True, log_file=directory / "build.log")
             marker.write_text(json.dumps({"shape": shape.as_dict(), "sim": sim, "waves": waves,

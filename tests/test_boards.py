@@ -2,12 +2,14 @@
 simulated board (core + UART host link in Verilator / Icarus) compared with the golden model."""
 
 import json
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from delayhw import Inputs, golden, load_model, load_result, netgen, save_model
 from delayhw.boards import build as build_mod
+from delayhw.boards.clock import ecp5_pll, ice40_pll
 from delayhw.boards.fit import fit_check, memory_blocks
 from delayhw.boards.targets import all_boards, get_board
 from delayhw.boards.target import ECP5_85F, ICE40UP5K
@@ -64,6 +66,33 @@ def test_fit_check_counts_every_memory_of_the_board_top():
     assert report.rows[0].needed == sum(m.blocks for m in report.memories)
 
 
+@pytest.mark.parametrize("scheme, lanes", [("fifo", 1), ("fifo", 8), ("ring", 1), ("ring", 4)])
+def test_logic_estimate_is_the_documented_rule(scheme, lanes):
+    """docs/boards.md: ECP5 LUT4 = 138 + W (28.9 + 7.5 (lanes - 1)) [+ W (7.2 + 3.9 (lanes - 1))
+    for ring], W the sum of v + acc + w + d bits over layers; iCE40 LC = 1.28 x that."""
+    model = shd_size_model()
+    shape = CoreShape.from_model(model, lanes, scheme)
+    w = sum(l.v_bits + l.acc_bits + l.w_bits + l.d_bits for l in shape.layers)
+    lut = 138 + w * (28.9 + 7.5 * (lanes - 1))
+    if scheme == "ring":
+        lut += w * (7.2 + 3.9 * (lanes - 1))
+    ecp5 = fit_check(shape, get_board("ulx3s-85f"))
+    ice40 = fit_check(shape, get_board("icebreaker"))
+    assert ecp5.rows[2].needed == round(lut)
+    # plus 256 LC per multiplier the 8 DSPs cannot take (one v_bits x (f_bits + 1) = 16 x 9
+    # multiplier per layer and lane: one DSP each)
+    spill = max(0, 2 * lanes - 8)
+    assert ice40.rows[1].needed == 2 * lanes
+    assert ice40.rows[2].needed == round(1.28 * lut + 256 * spill)
+    # the iCEBreaker's table has the SPRAM row: the hidden layer's synapses (105,984 / lanes
+    # rows x 16 bits per lane) need more than the 4 blocks, so only the readout's (2,560 /
+    # lanes rows, under one block deep) go there, one 16-bit-wide block per lane, while the
+    # lanes' blocks fit the 4
+    assert [(r.needed, r.available) for r in ice40.rows if r.resource.startswith("SPRAM")] == [
+        (lanes if lanes <= 4 else 0, 4)]
+    assert not any(r.resource.startswith("SPRAM") for r in ecp5.rows)
+
+
 def test_shd_size_model_is_refused_with_a_table_before_any_tool_runs(tmp_path, monkeypatch,
                                                                      capsys):
     model = shd_size_model()
@@ -105,11 +134,153 @@ def test_every_board_top_is_placed_on_its_pins(name, tmp_path):
     board = get_board(name)
     model, _ = netgen.random_case(4, PARAMS)
     shape = CoreShape.from_model(model)
-    plan = board.platform().prepare(board.top(shape, model), name="top")
-    constraints = "".join(text if isinstance(text, str) else text.decode()
-                          for fname, text in plan.files.items() if fname.endswith((".pcf", ".lpf")))
+    clock = board.clocking()
+    plan = board.platform().prepare(board.top(shape, model, clock), name="top")
+    files = {fname: text if isinstance(text, str) else text.decode()
+             for fname, text in plan.files.items()}
+    constraints = "".join(text for fname, text in files.items() if fname.endswith((".pcf", ".lpf")))
     assert "uart" in constraints and "rx" in constraints and "tx" in constraints
-    assert board.baud_error() < 0.02 and board.divisor() >= 4
+    assert clock.baud_error(board.baud) < 0.02 and clock.divisor(board.baud) >= 4
+    # the core's clock is the PLL's output; nextpnr derives its constraint from the oscillator's
+    assert clock.pll is not None and clock.hz != board.oscillator_hz
+    rtlil = files["top.il"]
+    if board.fabric.family == "ice40":
+        assert "cell \\SB_PLL40_PAD" in rtlil and f"parameter \\DIVF {clock.pll.divf}\n" in rtlil
+        assert f"set_frequency clk12_0__io {board.oscillator_hz / 1e6}" in constraints
+    else:
+        assert "cell \\EHXPLLL" in rtlil and f"parameter \\CLKFB_DIV {clock.pll.clkfb_div}\n" in rtlil
+        assert f'{board.oscillator_hz} HZ' in constraints
+
+
+# ----------------------------------------------------------------------------- clocks
+
+def _tool_lines(tool, args):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = Path(sys.executable).parent / tool
+    exe = str(path) if path.exists() else shutil.which(tool)
+    if exe is None:
+        pytest.skip(f"{tool} is not installed (the boards extra installs it)")
+    return subprocess.run([exe, *args], capture_output=True, text=True, check=True).stdout
+
+
+def _field(text, label):
+    import re
+    return int(re.search(rf"^{re.escape(label)}:?\s+(\d+)", text, re.M)[1])
+
+
+@pytest.mark.parametrize("f_in, f_out", [(12, 18), (12, 24), (12, 30), (12, 48), (12, 100),
+                                         (12, 16.125)])
+def test_ice40_pll_dividers_match_icepll_and_the_data_sheet(f_in, f_out):
+    pll = ice40_pll(f_in, f_out)
+    assert 10 <= pll.f_pfd_mhz <= 133 and 533 <= pll.f_vco_mhz <= 1066
+    assert 16 <= pll.f_out_mhz <= 275
+    assert pll.f_out_mhz == Fraction(f_in) * (pll.divf + 1) / ((pll.divr + 1) * 2 ** pll.divq)
+    text = _tool_lines("yowasp-icepll", ["-i", str(f_in), "-o", str(f_out)])
+    assert (pll.divr, pll.divf, pll.divq, pll.filter_range) == (
+        _field(text, "DIVR"), _field(text, "DIVF"), _field(text, "DIVQ"),
+        _field(text, "FILTER_RANGE"))
+
+
+def test_ice40_pll_never_offers_an_output_below_16_mhz():
+    """icepll answers 16 MHz from 12 with 15.94 MHz, under the PLL's 16 MHz minimum; the
+    search here takes the nearest output inside the range, 12 * 86 / 64."""
+    assert ice40_pll(12, 16).f_out_mhz == Fraction(12 * 86, 64)
+
+
+@pytest.mark.parametrize("f_in, f_out", [(25, 40), (25, 50), (25, 48), (25, 64), (25, 45),
+                                         (48, 64), (48, 75), (25, 125), (12, 90)])
+def test_ecp5_pll_dividers_match_ecppll_and_the_data_sheet(f_in, f_out):
+    pll = ecp5_pll(f_in, f_out)
+    assert 3.125 <= pll.f_pfd_mhz <= 400 and 400 <= pll.f_vco_mhz <= 800
+    assert pll.f_out_mhz == Fraction(f_in) * pll.clkfb_div / pll.clki_div
+    text = _tool_lines("yowasp-ecppll", ["-i", str(f_in), "-o", str(f_out)])
+    assert (pll.clki_div, pll.clkfb_div, pll.clkop_div) == (
+        _field(text, "Refclk divisor"), _field(text, "Feedback divisor"),
+        _field(text, "clkout0 divisor"))
+
+
+def test_clock_requests_out_of_reach_are_refused():
+    board = get_board("icebreaker")
+    assert board.clocking(12e6).pll is None                      # the oscillator: no PLL
+    with pytest.raises(DelayhwError, match="16 to 275 MHz"):
+        board.clocking(14e6)
+    with pytest.raises(DelayhwError, match="3.125 to 400 MHz"):
+        get_board("ulx3s-85f").clocking(500e6)
+
+
+@pytest.mark.parametrize("clock_mhz, divisor", [(None, 16), (24, 24), (12, 12), (48, 48)])
+def test_uart_divisor_follows_the_pll_clock(clock_mhz, divisor):
+    """The board top's UART divides the clock the PLL makes, not the oscillator's."""
+    board = get_board("icebreaker")
+    clock = board.clocking(clock_mhz and clock_mhz * 1e6)
+    top = board.top(CoreShape.from_model(netgen.random_case(4, PARAMS)[0]), None, clock)
+    assert top.divisor == clock.divisor(1_000_000) == round(clock.hz / 1e6) == divisor
+
+
+def test_uart_receives_a_1_mbaud_host_at_the_pll_clock():
+    """A host sending at exactly 1 Mbaud to the iCEBreaker's UART at 16.125 MHz (16 cycles
+    per bit, so the host's bits are 16.125 cycles long): every byte arrives."""
+    from amaranth import Module
+    from amaranth.sim import Simulator
+
+    from delayhw.gateware.uart import UARTRX
+    clock = get_board("icebreaker").clocking()
+    cycles_per_bit = clock.hz / 1e6
+    m = Module()
+    m.submodules.rx = rx = UARTRX(clock.divisor(1_000_000))
+    data = bytes([hp.END, 0x00, 0xFF, 0x55, 0xAA, 0x80, 0x01, 0xDB] * 2)
+    bits = [bit for b in data for bit in [0] + [(b >> i) & 1 for i in range(8)] + [1]]
+    got = []
+
+    async def line(ctx):
+        await ctx.tick().repeat(5)
+        for n, bit in enumerate(bits):       # edges at the host's times, rounded to cycles
+            ctx.set(rx.rx, bit)
+            await ctx.tick().repeat(round((n + 1) * cycles_per_bit) - round(n * cycles_per_bit))
+
+    async def receive(ctx):
+        ctx.set(rx.o.ready, 1)
+        for _ in range(int(len(bits) * cycles_per_bit) + 40):
+            _, _, valid, payload = await ctx.tick().sample(rx.o.valid, rx.o.payload)
+            if valid:
+                got.append(payload)
+    sim = Simulator(m)
+    sim.add_clock(1 / clock.hz)
+    sim.add_testbench(line, background=True)
+    sim.add_testbench(receive)
+    sim.run()
+    assert bytes(got) == data
+
+
+def test_build_checks_timing_and_baud_at_the_pll_clock(tmp_path, monkeypatch):
+    """Timing is met when nextpnr's Fmax reaches the PLL's clock (not the oscillator's), and
+    the baud rate is checked at the PLL's clock: 3 Mbaud is exact at 12 MHz, 7% off at
+    16.125."""
+    model, _ = netgen.random_case(4, PARAMS)
+    board = get_board("icebreaker")
+    monkeypatch.setattr(build_mod, "run_tools", lambda directory, on_stage: None)
+    monkeypatch.setattr(build_mod, "parse_report", lambda directory, board: {
+        "resources": {}, "fmax_mhz": 14.0, "clocks": {}})
+    report = build_mod.build(model, board, tmp_path / "a")
+    assert report["clock_mhz"] == 16.125 and not report["timing_met"]
+    assert report["uart_divisor"] == 16 and report["clock"]["pll"]["divf"] == 85
+    report = build_mod.build(model, board, tmp_path / "b", clock_hz=12e6)
+    assert report["clock_mhz"] == 12 and report["timing_met"] and report["clock"]["pll"] is None
+    with pytest.raises(DelayhwError, match="off"):
+        build_mod.build(model, board, tmp_path / "c", baud=3_000_000)
+    build_mod.build(model, board, tmp_path / "d", baud=3_000_000, clock_hz=12e6)
+
+
+def test_build_refuses_an_unreachable_clock_before_any_tool(tmp_path, capsys):
+    model, _ = netgen.random_case(4, PARAMS)
+    save_model(model, tmp_path / "m.npz")
+    assert main(["build", str(tmp_path / "m.npz"), "--board", "icebreaker", "--clock-mhz", "10",
+                 "-o", str(tmp_path / "o")]) == 2
+    assert "16 to 275 MHz" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_baud_rate_far_from_the_clock_is_refused(tmp_path):
@@ -213,6 +384,10 @@ def test_icebreaker_bitstream_and_report(tmp_path):
     assert (tmp_path / "b" / report["bitstream"]).stat().st_size > 0
     assert report["resources"]["lc"]["used"] > 0 and report["fmax_mhz"] > 0
     assert code == (0 if report["timing_met"] else 1)
+    # nextpnr timed the core's clock net at the PLL's output, not at the 12 MHz oscillator
+    assert report["clock_mhz"] == 16.125 and report["clock"]["pll"]["divf"] == 85
+    constraints = [c["constraint"] for c in report["nextpnr_clocks"].values()]
+    assert constraints and all(abs(c - 16.125) < 0.1 for c in constraints)
 
 
 def test_build_exits_1_with_a_message_when_timing_is_not_met(tmp_path, monkeypatch, capsys):

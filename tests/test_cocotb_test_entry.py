@@ -25,10 +25,11 @@ SIMS = [
 
 
 def sim_build_for(sim, model, lanes):
-    """cocotb-test builds in place: one persistent sim_build per simulator and core, so a
+    """cocotb-test builds in place: one persistent sim_build per simulator, core and Python
+    environment (a build's makefile names its environment's cocotb files by path), so a
     second run recompiles nothing; locked, as two test sessions may share the cache."""
     verilog = runner._core_verilog(CoreShape.from_model(model, lanes, "fifo"))
-    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\0".join([verilog, runner._versions(sim)]).encode()).hexdigest()[:16]
     return runner.cache_root() / "cocotb-test" / f"{sim}-{digest}"
 
 

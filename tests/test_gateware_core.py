@@ -10,8 +10,8 @@ from delayhw import DelayhwError, golden, netgen
 from delayhw.spec import Layer, Model
 from delayhw.gateware import protocol, pysim
 from delayhw.gateware.core import CONFIG_LAYOUT, INPUT_LAYOUT, Core, built_memory_bits, output_layout
-from delayhw.gateware.shape import (SCHEMES, CoreShape, Field, InKind, OutKind, Param,
-                                    config_address)
+from delayhw.gateware.shape import (INDEX_BITS, SCHEMES, CoreShape, Field, InKind, OutKind,
+                                    Param, config_address, config_words)
 
 VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
 
@@ -175,6 +175,34 @@ def test_bad_configuration_writes_are_flagged_and_ignored():
     run = pysim.simulate(Core(shape, model), protocol.batch_words(spikes), words)
     assert run.config_errors == len(bad)
     assert run.outputs == pysim.simulate(Core(shape, model), protocol.batch_words(spikes)).outputs
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_bad_writes_between_back_to_back_good_writes_are_counted_and_change_nothing(scheme):
+    # an empty core loaded from the configuration stream, one write per cycle, with a bad
+    # write of the same entry (value out of range) right before and right after each good
+    # one: every bad write is counted, none lands, and no good write is lost or delayed
+    model, spikes = netgen.random_case(510, VARIED, batch=2, steps=6)
+    shape = CoreShape.from_model(model, 1, scheme)
+    good = list(config_words(model))
+
+    def too_big(address):           # the smallest value out of range for the entry
+        layer = model.layers[address >> (2 * INDEX_BITS + 3)]
+        field, row = (address >> (2 * INDEX_BITS)) & 7, (address >> INDEX_BITS) & 0xFFFF
+        if field in (Field.D, Field.D_REC):
+            return layer.d_max + 1
+        if field == Field.PARAM:
+            return {Param.BETA: 2 ** layer.f_bits + 1, Param.THRESHOLD: 2 ** (layer.v_bits - 1),
+                    Param.RESET: 2}[row]
+        return 2 ** (layer.w_bits - 1)
+
+    words = []
+    for address, value in good:
+        words += [protocol.config_word(address, -2 ** 30), protocol.config_word(address, value),
+                  protocol.config_word(address, too_big(address))]
+    run = pysim.simulate(Core(shape), protocol.batch_words(spikes), words)
+    assert run.config_errors == 2 * len(good)
+    assert_matches_golden(model, spikes, protocol.decode_outputs(run.outputs, shape, 2, 6))
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

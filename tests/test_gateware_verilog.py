@@ -1,13 +1,16 @@
 """Generated Verilog: lints in Verilator, compiles in Icarus; `delayhw generate` CLI."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from delayhw import netgen, save_model
 from delayhw.cli import main
-from delayhw.gateware.verilog import TOP, generate
+from delayhw.gateware.core import Core
+from delayhw.gateware.shape import CoreShape
+from delayhw.gateware.verilog import TOP, convert, generate
 from delayhw.sim.tools import compile_icarus, icarus_available, lint_verilator
 
 CASES = [  # (seed, lanes, params): d_max 0, recurrent, bias, several layers
@@ -48,11 +51,33 @@ def test_manifest_describes_the_ports_of_the_verilog(tmp_path):
         -(-l.size // 2) * l.fan_in + 13 for l in model.layers) + 2
 
 
+def rtlil_ports(text: str, module: str) -> list[dict]:
+    """The ports of ``module`` in an RTLIL text, as the manifest lists them."""
+    body = re.search(rf"^module \\{module}$(.*?)^end$", text, re.M | re.S).group(1)
+    return [{"name": name, "direction": direction, "width": int(width)} for width, direction, name
+            in re.findall(r"^  wire width (\d+) (input|output) \d+ +\\(\S+)$", body, re.M)]
+
+
+def test_generate_writes_the_same_design_as_rtlil(tmp_path):
+    """The RTLIL next to the Verilog is the design the Verilog was made from: the manifest
+    names both, the RTLIL's top has the manifest's ports, and the Verilog is exactly what
+    converting the core on its own gives."""
+    model = netgen.example_model()
+    info = generate(model, tmp_path, lanes=2, scheme="ring")
+    assert (info["verilog"], info["rtlil"]) == (f"{TOP}.v", f"{TOP}.il")
+    text = (tmp_path / info["rtlil"]).read_text()
+    key = lambda p: p["name"]  # noqa: E731
+    assert sorted(rtlil_ports(text, TOP), key=key) == sorted(info["ports"], key=key)
+    core = Core(CoreShape.from_model(model, 2, "ring"), model)
+    assert (tmp_path / info["verilog"]).read_text() == convert(core)
+
+
 def test_cli_generate(tmp_path, capsys):
     model_path = save_model(netgen.example_model(), tmp_path / "m.npz")
     out = tmp_path / "hw"
     assert main(["generate", str(model_path), "-o", str(out)]) == 0
     assert (out / f"{TOP}.v").exists() and (out / "manifest.json").exists()
+    assert (out / f"{TOP}.il").exists()
     assert "cycles per step" in capsys.readouterr().out
     # a non-empty output directory is not overwritten without --force
     assert main(["generate", str(model_path), "-o", str(out)]) == 2

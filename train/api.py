@@ -30,7 +30,7 @@ from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import save_input, save_model
 from delayhw.publish import Outputs
-from delayhw.spec import LIMITS
+from delayhw.spec import LIMITS, RESETS
 
 from . import data as datasets
 from .defaults import derive_defaults
@@ -131,8 +131,8 @@ class TrainOptions:
         for name in ("beta", "beta_out"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, "must be in 0..1")
-        if self.reset not in ("subtract", "zero"):
-            bad("reset", "must be 'subtract' or 'zero'")
+        if self.reset not in RESETS:
+            bad("reset", f"must be one of {RESETS}")
         for name in ("lr", "lr_delay", "lr_qat"):
             if not getattr(self, name) >= 0:
                 bad(name, "must be >= 0")

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from delayhw.spec import RESETS, Reset
+
 from .kernels import DelayKernel, round_half_up
 
 __all__ = ["atan_spike", "delay_conv", "history_window", "DelayedLinear", "LIFLayer", "Readout", "NetConfig", "DelayNet"]
@@ -138,13 +140,13 @@ class LIFLayer(nn.Module):
     kind = "lif"
 
     def __init__(self, n_in: int, size: int, d_max: int, kernel: DelayKernel, *,
-                 recurrent: bool = False, beta: float = 0.8, reset: str = "subtract",
+                 recurrent: bool = False, beta: float = 0.8, reset: str = Reset.SUBTRACT,
                  bias: bool = False, learn_delays: bool = True, spike_fn=atan_spike,
                  detach_reset: bool = True, gain: float = 3.0,
                  generator: torch.Generator | None = None):
         super().__init__()
-        if reset not in ("subtract", "zero"):
-            raise ValueError(f"reset must be 'subtract' or 'zero', got {reset!r}")
+        if reset not in RESETS:
+            raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
         if recurrent and d_max < 1:
             raise ValueError("a recurrent layer needs d_max >= 1")
         self.size, self.beta, self.reset = size, beta, reset
@@ -169,7 +171,7 @@ class LIFLayer(nn.Module):
             v = self.beta * v + i_t
             s = self.spike_fn(v - 1.0)
             r = s.detach() if self.detach_reset else s
-            v = v - r if self.reset == "subtract" else v * (1.0 - r)
+            v = v - r if self.reset == Reset.SUBTRACT else v * (1.0 - r)
             spikes.append(s)
         return torch.stack(spikes, dim=1)
 

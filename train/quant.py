@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from delayhw.errors import DelayhwError
-from delayhw.spec import LIMITS, Layer, Model, signed_range
+from delayhw.spec import LIMITS, Layer, Model, Reset, signed_range
 
 from .kernels import round_half_up
 from .layers import DelayedLinear, DelayNet, delay_conv, history_window
@@ -198,7 +198,7 @@ def _int_lif(layer, q: LayerQuant, current: torch.Tensor) -> torch.Tensor:
         u = torch.clamp(_decay(v, q.beta, q.f_bits) + i_t, vlo, vhi)
         s = layer.spike_fn((u - theta) / theta)
         r = s.detach() if layer.detach_reset else s
-        v = u - theta * r if layer.reset == "subtract" else u * (1.0 - r)
+        v = u - theta * r if layer.reset == Reset.SUBTRACT else u * (1.0 - r)
         out.append(s)
     return torch.stack(out, dim=1)
 

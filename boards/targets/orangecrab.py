@@ -1,4 +1,5 @@
-"""Great Scott Gadgets / gsg OrangeCrab r0.2: ECP5 25F, 48 MHz oscillator. The board has no
+"""Great Scott Gadgets / gsg OrangeCrab r0.2: ECP5 25F (speed grade 8), 48 MHz oscillator; core
+clock 64 MHz from the PLL (the demo core reaches 83 MHz on it, docs/boards.md). The board has no
 USB-serial chip: the UART is on the Feather header (pin 0 = FPGA RX, pin 1 = FPGA TX) for a
 3.3 V USB-serial adapter. The bitstream is a plain .bit (add the DFU suffix with
 ``dfu-suffix -v 1209 -p 5af0 -a top.bit`` to load it with dfu-util, or use openFPGALoader)."""
@@ -26,6 +27,7 @@ class OrangeCrab25F(OrangeCrabR0_2_25FPlatform):
 
 TARGETS = [
     Board("orangecrab-25f", "OrangeCrab r0.2 (LFE5U-25F)", OrangeCrab25F, ECP5_25F,
-          clock_hz=48e6, baud=1_000_000, leds=(("rgb_led", 0, "g"), ("rgb_led", 0, "r")),
+          oscillator_hz=48e6, clock_hz=64e6, baud=1_000_000,
+          leds=(("rgb_led", 0, "g"), ("rgb_led", 0, "r")),
           notes="UART on Feather pins 0 (RX) / 1 (TX), 3.3 V adapter; RGB LED green busy, red error"),
 ]

@@ -35,6 +35,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(fit.table())
         return EXIT_BAD_INPUT
     print(f"fit check for {board.name} ({board.fabric.device}): fits (estimate)\n{fit.table()}")
+    clock = board.clocking(None if args.clock_mhz is None else args.clock_mhz * 1e6)   # refused before any tool
+    clock.check_baud(args.baud or board.baud)
     if args.check_only:
         return EXIT_OK
     staged = outputs.directory(args.out)          # checked before any tool runs
@@ -49,7 +51,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         try:
             report = build(model, board, staged, scheme=args.scheme, lanes=args.lanes,
                            baud=args.baud, steps=args.steps, activity=args.activity,
-                           model_file=args.model, on_stage=on_stage, synth_opts=args.synth_opts)
+                           model_file=args.model, on_stage=on_stage, synth_opts=args.synth_opts,
+                           clock_hz=clock.hz)
         except FitError as exc:        # cannot happen after the check above, kept for safety
             print(exc.report.table())
             raise
@@ -109,6 +112,10 @@ def register(sub) -> None:
     add_core_options(p, lanes_default=1)
     p.add_argument("--baud", type=int_in(1), default=None,
                    help="UART baud rate (default: the board's, 1000000)")
+    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+                   help="core clock, made by the FPGA's PLL from the board's oscillator (the "
+                        "nearest the PLL can make; the oscillator's own frequency: no PLL); "
+                        "default the board's (docs/boards.md)")
     p.add_argument("--steps", type=int_in(1), default=100,
                    help="steps per sample for the samples/s figures (default 100)")
     p.add_argument("--activity", type=fraction, default=0.05,

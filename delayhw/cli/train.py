@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..spec import RESETS
 from .common import EXIT_OK, add_force
 
 _TASK_HELP = ("synthetic (a task only delays solve), digits (scikit-learn digits, latency "
@@ -90,7 +91,7 @@ def register(sub) -> None:
                    help="how a real delay spreads over integer bins while training")
     g.add_argument("--beta", type=float, help="hidden membrane decay per step (0..1)")
     g.add_argument("--beta-out", type=float, help="readout membrane decay per step (0..1)")
-    g.add_argument("--reset", choices=("subtract", "zero"), default="subtract")
+    g.add_argument("--reset", choices=RESETS, default="subtract")
     g.add_argument("--bias", action="store_true", help="learn a bias per unit")
     g.add_argument("--freeze-delays", action="store_true",
                    help="keep every delay at its minimum (baseline without learned delays)")

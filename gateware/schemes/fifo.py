@@ -7,6 +7,7 @@ from amaranth.lib import data, memory
 
 from ..layer import LayerEngine, Mode, synapse_init, unit_init
 from ..lif import LifUnit
+from ..memories import SynapseMemory
 from ..shape import INDEX_BITS, OutKind, memory_depth
 
 
@@ -56,13 +57,15 @@ class FifoLayer(LayerEngine):
             m.submodules[kind] = self.memories[kind] = mem
             return mem
 
-        w_mem = add_memory("weights", data.ArrayLayout(signed(s.w_bits), lanes), depth,
-                           w_init)
-        d_mem = add_memory("delays", data.ArrayLayout(unsigned(s.d_bits), lanes), depth,
-                           d_init)
+        # weights and delays packed in one single-port memory (SPRAM on iCE40 if chosen):
+        # read in sequence during a step, written only by configuration while idle
+        syn = SynapseMemory(w_bits=s.w_bits, d_bits=s.d_bits, lanes=lanes,
+                            depth=memory_depth(depth), w_init=w_init, d_init=d_init,
+                            spram=self.synapse_spram)
+        m.submodules.synapses = syn
+        self.memories["synapses"] = syn.memory
+        w_wr, d_wr = syn.w_wr, syn.d_wr
         v_mem = add_memory("membranes", data.ArrayLayout(signed(s.v_bits), lanes), groups)
-        w_rd, w_wr = w_mem.read_port(), w_mem.write_port(granularity=1)
-        d_rd, d_wr = d_mem.read_port(), d_mem.write_port(granularity=1)
         v_rd, v_wr = v_mem.read_port(), v_mem.write_port()
         if s.d_max:     # one spike history per source (input, then recurrent unit)
             h_mem = add_memory("delay_lines", unsigned(s.d_max), fan_in)
@@ -117,8 +120,7 @@ class FifoLayer(LayerEngine):
         # ------------------------------------------------------------------ stage 0: issue
         is_rec0 = Signal()
         m.d.comb += is_rec0.eq(i0 >= s.n_in)
-        for port in (w_rd, d_rd):
-            m.d.comb += [port.addr.eq(addr0), port.en.eq(advance)]
+        m.d.comb += [syn.addr.eq(addr0), syn.en.eq(advance)]
         if s.d_max:
             m.d.comb += [h_rd.addr.eq(i0), h_rd.en.eq(advance)]
         m.d.comb += [
@@ -156,12 +158,12 @@ class FifoLayer(LayerEngine):
         v_q, last_q, first_q, rec_q, commit_q, new_q = (Signal(name=n) for n in (
             "v_q", "last_q", "first_q", "rec_q", "commit_q", "new_q"))
         i_q, g_q = Signal.like(i1), Signal.like(g1)
-        w_q, d_q = Signal.like(w_rd.data), Signal.like(d_rd.data)
+        w_q, d_q = Signal.like(syn.w), Signal.like(syn.d)
         h_q = Signal(max(1, s.d_max))
         with m.If(advance):
             m.d.sync += [v_q.eq(v1), last_q.eq(last1), first_q.eq(first1), rec_q.eq(rec1),
                          commit_q.eq(commit1), new_q.eq(new_bit), i_q.eq(i1), g_q.eq(g1),
-                         w_q.eq(w_rd.data), d_q.eq(d_rd.data)]
+                         w_q.eq(syn.w), d_q.eq(syn.d)]
             if s.d_max:
                 m.d.sync += h_q.eq(h_rd.data)
 

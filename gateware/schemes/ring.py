@@ -13,6 +13,7 @@ from amaranth.lib import data, memory
 
 from ..layer import LayerEngine, Mode, event_layout, synapse_init, unit_init
 from ..lif import LifUnit
+from ..memories import SynapseMemory
 from ..shape import OutKind, memory_depth
 
 
@@ -64,12 +65,15 @@ class RingLayer(LayerEngine):
             return mem
 
         w_init, d_init = synapse_init(c, lanes, groups)
-        w_mem = add_memory("weights", data.ArrayLayout(signed(s.w_bits), lanes),
-                           groups * fan_in, w_init)
-        d_mem = add_memory("delays", data.ArrayLayout(unsigned(s.d_bits), lanes),
-                           groups * fan_in, d_init)
-        w_rd, w_wr = w_mem.read_port(), w_mem.write_port(granularity=1)
-        d_rd, d_wr = d_mem.read_port(), d_mem.write_port(granularity=1)
+        # weights and delays packed in one single-port memory (SPRAM on iCE40 if chosen):
+        # read in fan-out order during a step, written only by configuration while idle.
+        # The rings stay two-port: each cycle reads one slot and writes back another.
+        syn = SynapseMemory(w_bits=s.w_bits, d_bits=s.d_bits, lanes=lanes,
+                            depth=memory_depth(groups * fan_in), w_init=w_init,
+                            d_init=d_init, spram=self.synapse_spram)
+        m.submodules.synapses = syn
+        self.memories["synapses"] = [syn.memory]
+        w_wr, d_wr = syn.w_wr, syn.d_wr
         ring_rd, ring_wr = [], []
         for l in range(lanes):
             mem = add_memory("ring", signed(s.acc_bits), groups * slots, name=f"ring{l}")
@@ -98,6 +102,8 @@ class RingLayer(LayerEngine):
         ptr = Signal(range(slots + 1))
         ptr_prev = Signal(range(slots + 1), init=slots - 1)
 
+        # the engine's phase as flags set and cleared with its states (registers: they select
+        # the ring ports, whose read-during-write logic must start from flip-flops)
         events_phase, neurons_phase, clearing = Signal(), Signal(), Signal()
         clear_addr = Signal(range(max(groups * slots, groups) + 1))
 
@@ -178,34 +184,42 @@ class RingLayer(LayerEngine):
                          last_group.eq(int(groups == 1))]
         with m.Else():
             m.d.sync += busy.eq(0)
-        for port in (w_rd, d_rd):
-            m.d.comb += [port.addr.eq(row), port.en.eq(1)]
+        m.d.comb += [syn.addr.eq(row), syn.en.eq(1)]
 
         # stage 1: the fan-out word leaves the block RAMs; stage 1b: registered as it is
         # (a block RAM's output is slow: no logic behind it), with the slot pointer of the
-        # spike and that pointer minus R
+        # spike and that pointer minus R, and both added to the group's base address
         v1, rec1, v1b = Signal(), Signal(), Signal()
-        base1, base1b = Signal.like(base), Signal.like(base)
+        base1 = Signal.like(base)
         ptr_lag = Signal.like(ptr)
         ptr_lag_minus = Signal(signed(len(ptr) + 1))
+        base_lag = Signal(range(groups * slots + slots))
+        base_lag_minus = Signal(signed(len(base_lag) + 1))
         m.d.sync += [v1.eq(busy & events_phase), rec1.eq(rec_i), base1.eq(base),
-                     v1b.eq(v1), base1b.eq(base1),
+                     v1b.eq(v1),
                      ptr_lag.eq(Mux(rec1, ptr_prev, ptr)),
-                     ptr_lag_minus.eq(Mux(rec1, ptr_prev, ptr) - slots)]
+                     ptr_lag_minus.eq(Mux(rec1, ptr_prev, ptr) - slots),
+                     base_lag.eq(base1 + Mux(rec1, ptr_prev, ptr)),
+                     base_lag_minus.eq(base1 + Mux(rec1, ptr_prev, ptr) - slots)]
         v2 = Signal()
-        base2 = Signal.like(base)
-        m.d.sync += [v2.eq(v1b), base2.eq(base1b)]
-        slot2 = [Signal(range(slots + 1), name=f"slot2_{l}") for l in range(lanes)]
+        m.d.sync += v2.eq(v1b)
+        # the ring address of each lane's operation, registered: it addresses the ring read
+        # and is compared with the write-back's (read-during-write logic) in one cycle
+        event_addr2 = [Signal(range(groups * slots + 1), name=f"addr2_{l}")
+                       for l in range(lanes)]
         w2 = [Signal(signed(s.w_bits), name=f"w2_{l}") for l in range(lanes)]
-        # (t - lag + D) mod R: two additions side by side and a pick
+        # base + (t - lag + D) mod R: the wrap decided on the slot, the address picked from
+        # two additions side by side
         for l in range(lanes):
             d1b = Signal(unsigned(s.d_bits), name=f"d1b_{l}")
             w1b = Signal(signed(s.w_bits), name=f"w1b_{l}")
-            m.d.sync += [d1b.eq(d_rd.data[l]), w1b.eq(w_rd.data[l])]
+            m.d.sync += [d1b.eq(syn.d[l]), w1b.eq(syn.w[l])]
             total = Signal(range(2 * slots + 1), name=f"slot_sum{l}")
             wrapped = Signal(signed(len(total) + 1), name=f"slot_wrapped{l}")
             m.d.comb += [total.eq(ptr_lag + d1b), wrapped.eq(ptr_lag_minus + d1b)]
-            m.d.sync += [slot2[l].eq(Mux(wrapped < 0, total, wrapped)), w2[l].eq(w1b)]
+            m.d.sync += [event_addr2[l].eq(Mux(wrapped < 0, base_lag + d1b,
+                                               base_lag_minus + d1b)),
+                         w2[l].eq(w1b)]
 
         # stage 2: ring read; stage 3: ring data registered, hazards found; stage 4: add and
         # write back. Operation n reads its slot before operations n-1 and n-2 have written
@@ -214,7 +228,6 @@ class RingLayer(LayerEngine):
         v3, v4 = Signal(), Signal()
         m.d.sync += [v3.eq(v2), v4.eq(v3)]
         addr_shape = range(groups * slots + 1)
-        event_addr2 = [base2 + slot2[l] for l in range(lanes)]
         ring_wr_event = []            # (addr, data) of the write-back per lane
         for l in range(lanes):
             addr3, addr4, addr5, addr6 = (Signal(addr_shape, name=f"addr{k}_{l}")
@@ -236,9 +249,7 @@ class RingLayer(LayerEngine):
         m.d.comb += advance.eq(~emit.valid | emit.ready)
         n_issuing = Signal()
         ng = Signal(range(groups + 1))
-        nbase = Signal(range(groups * slots + 1))
-        naddr0 = Signal(range(groups * slots + 1))
-        m.d.comb += naddr0.eq(nbase + ptr)
+        naddr0 = Signal(range(groups * slots + 1))     # group ng's slot ptr, a register
         lifs = []
         for l in range(lanes):
             m.submodules[f"lif{l}"] = lif = LifUnit(s)
@@ -253,7 +264,7 @@ class RingLayer(LayerEngine):
                 m.d.sync += [pv[k].eq(pv[k - 1] & neurons_phase), pg[k].eq(pg[k - 1]),
                              pa[k].eq(pa[k - 1])]
             with m.If(n_issuing):
-                m.d.sync += [ng.eq(ng + 1), nbase.eq(nbase + slots)]
+                m.d.sync += [ng.eq(ng + 1), naddr0.eq(naddr0 + slots)]
                 with m.If(ng == groups - 1):
                     m.d.sync += n_issuing.eq(0)
         wb = latency + 1
@@ -311,7 +322,10 @@ class RingLayer(LayerEngine):
                 m.d.comb += [e_rec.addr.eq(ea_next), e_rec.en.eq(1)]
 
         # ------------------------------------------------------------------ modes
-        pipeline_busy = p_valid | busy | v1 | v1b | v2 | v3 | v4
+        # v1 .. v4 shift unconditionally, so their OR is a register fed by what enters them
+        in_flight = Signal()
+        m.d.sync += in_flight.eq((busy & events_phase) | v1 | v1b | v2 | v3)
+        pipeline_busy = p_valid | busy | in_flight
         if not is_lif:
             scoring, score_read = Signal(), Signal()
             lane = Signal(range(lanes + 1))
@@ -325,29 +339,30 @@ class RingLayer(LayerEngine):
                     with m.Switch(self.mode):
                         with m.Case(Mode.RUN):
                             m.d.sync += [fetching.eq(1), rec_phase.eq(0), consumed.eq(0),
-                                         left.eq(self.src_events.count)]
+                                         left.eq(self.src_events.count), events_phase.eq(1)]
                             m.next = "EVENTS"
                         with m.Case(Mode.CLEAR):
+                            m.d.sync += clearing.eq(1)
                             m.next = "CLEAR"
                         with m.Case(Mode.SCORES):
                             if not is_lif:
                                 m.d.sync += [ng.eq(0), lane.eq(0)]
                                 m.next = "SCORE_READ"
             with m.State("EVENTS"):
-                m.d.comb += events_phase.eq(1)
                 with m.If(~fetching & ~pipeline_busy):
-                    m.d.sync += [n_issuing.eq(1), ng.eq(0), nbase.eq(0), own_count.eq(0)]
+                    m.d.sync += [n_issuing.eq(1), ng.eq(0), naddr0.eq(ptr), own_count.eq(0),
+                                 events_phase.eq(0), neurons_phase.eq(1)]
                     m.next = "NEURONS"
             with m.State("NEURONS"):
-                m.d.comb += neurons_phase.eq(1)
                 with m.If(~n_issuing & ~Cat(*pv[1:]).any() & ~written & ~emit.valid):
-                    m.d.sync += [ptr.eq(Mux(ptr == slots - 1, 0, ptr + 1)), ptr_prev.eq(ptr)]
+                    m.d.sync += [ptr.eq(Mux(ptr == slots - 1, 0, ptr + 1)), ptr_prev.eq(ptr),
+                                 neurons_phase.eq(0)]
                     m.next = "IDLE"
             with m.State("CLEAR"):
-                m.d.comb += clearing.eq(1)
                 m.d.sync += [clear_addr.eq(clear_addr + 1), own_count.eq(0), ptr.eq(0),
                              ptr_prev.eq(slots - 1)]
                 with m.If(clear_addr == max(groups * slots, groups) - 1):
+                    m.d.sync += clearing.eq(0)
                     m.next = "IDLE"
             if not is_lif:
                 self._score_walk(m, ng, lane, scoring, score_read, sc_rd)

