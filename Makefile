@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # pytest workers (DESIGN.md section 10: 2 cores here)
 JOBS   ?= auto
 
-.PHONY: setup test test-slow demo bench clean
+.PHONY: setup test test-slow test-slice demo bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,22 @@ test: setup
 # the long sweeps (random-network regressions in both simulators, bigger nets)
 test-slow: setup
 	$(BIN)/python -m pytest -n $(JOBS) -q -m slow
+
+# A random slice of the slow tests, on every CI run (.ci/run): SLICE_COUNT tests spread over
+# the slow test functions, each time-boxed to SLICE_TIMEOUT s and the slice (per worker) to
+# SLICE_BUDGET s (pytest-timeout; a test over its box fails, an exhausted budget stops and
+# fails the run). The seed is printed first; replay with `make test-slice SLICE_SEED=S`.
+SLICE_COUNT   ?= 6
+SLICE_TIMEOUT ?= 420
+SLICE_BUDGET  ?= 540
+ifndef SLICE_SEED
+SLICE_SEED := $(shell date +%s)
+endif
+
+test-slice: setup
+	@echo "slow slice: $(SLICE_COUNT) tests, seed $(SLICE_SEED), at most $(SLICE_TIMEOUT) s each, $(SLICE_BUDGET) s in all (replay: make test-slice SLICE_SEED=$(SLICE_SEED))"
+	$(BIN)/python -m pytest -n $(JOBS) -v -m slow_slice --slow-slice $(SLICE_COUNT) \
+		--slow-seed $(SLICE_SEED) --timeout $(SLICE_TIMEOUT) --session-timeout $(SLICE_BUDGET)
 
 demo: setup
 	$(BIN)/delayhw demo -o demo_out --force

@@ -40,29 +40,60 @@ def _verilator_ok(tools) -> bool:
 def pytest_addoption(parser):
     parser.addoption("--slow-slice", type=int,
                      default=int(os.environ.get("DELAYHW_SLOW_SLICE", "0") or 0),
-                     help="also run this many randomly chosen -m slow tests "
-                          "(env DELAYHW_SLOW_SLICE; CI runs a few on every run)")
+                     help="also run this many randomly chosen -m slow tests, spread over the "
+                          "slow test functions (env DELAYHW_SLOW_SLICE; CI runs a few on every "
+                          "run: make test-slice); they are marked slow_slice, so "
+                          "-m slow_slice runs only them")
     parser.addoption("--slow-seed", type=int,
                      default=int(os.environ.get("DELAYHW_SLOW_SEED", "0") or 0),
                      help="seed of the slow slice, to replay it (env DELAYHW_SLOW_SEED)")
 
 
+def choose_slow_slice(slow: list, count: int, seed: int) -> list:
+    """``count`` of the ``slow`` test items, spread over the test functions: the functions
+    in a random order, one random parametrisation of each in turn, so a small slice covers
+    every kind of sweep (the 400 cases of one sweep do not crowd out the single slow tests).
+    Depends only on the items' order and ``seed`` (every xdist worker picks the same)."""
+    rng = random.Random(seed)
+    groups: dict[str, list] = {}
+    for item in slow:
+        groups.setdefault(item.nodeid.split("[")[0], []).append(item)
+    order = sorted(groups)
+    rng.shuffle(order)
+    pools = [rng.sample(groups[name], len(groups[name])) for name in order]
+    chosen = []
+    while len(chosen) < count and any(pools):
+        for pool in pools:
+            if pool and len(chosen) < count:
+                chosen.append(pool.pop())
+    return chosen
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Pick the slow slice (same seed -> same tests, in every xdist worker) and let it pass
-    the default ``-m 'not slow'`` filter."""
+    """Pick the slow slice and let it pass the default ``-m 'not slow'`` filter; mark it
+    ``slow_slice`` (``-m slow_slice`` runs the slice alone)."""
     count = config.getoption("--slow-slice")
     if count <= 0:
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
     seed = config.getoption("--slow-seed")
-    chosen = random.Random(seed).sample(slow, min(count, len(slow)))
+    chosen = choose_slow_slice(slow, count, seed)
     for item in chosen:
         item.own_markers[:] = [m for m in item.own_markers if m.name != "slow"]
+        item.add_marker("slow_slice")
     config.stash[_SLICE] = (seed, [item.nodeid for item in chosen])
 
 
 _SLICE = pytest.StashKey[tuple]()
+
+
+def pytest_report_collectionfinish(config, start_path, items):
+    if _SLICE in config.stash:
+        seed, ids = config.stash[_SLICE]
+        return [f"slow slice (seed {seed}; replay: pytest --slow-slice {len(ids)} --slow-seed "
+                f"{seed}): {', '.join(ids)}"]
+    return []
 
 
 def pytest_terminal_summary(terminalreporter, config):

@@ -10,9 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .cli_hw import _core_options
-
-
+from .common import EXIT_MISMATCH, EXIT_OK, add_core_options, add_force, progress
 
 def _stage(console, text: str):
     console.rule(f"[bold]{text}")
@@ -21,8 +19,8 @@ def _stage(console, text: str):
 
 def _train(out: Path, seed: int, console, shown):
     """Train the synthetic delay task; the model file, the model, its test inputs, report."""
-    from .formats import load_input, load_model
-    from .train.api import train_task
+    from ..formats import load_input, load_model
+    from ..train.api import train_task
 
     report = train_task("synthetic", out / "model.npz", force=True, seed=seed,
                         plots_dir=out / "train")
@@ -38,15 +36,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from . import golden
-    from .cli import EXIT_MISMATCH
-    from .cli_hw import _progress
-    from .gateware.protocol import first_difference
-    from .gateware.verilog import TOP, generate
-    from .plots import agreement_plot
-    from .publish import Outputs, show_path
-    from .sim import cosim
-    from .sim.tools import lint_verilator
+    from .. import golden
+    from ..gateware.protocol import first_difference
+    from ..gateware.verilog import TOP, generate
+    from ..plots import agreement_plot
+    from ..publish import Outputs, show_path
+    from ..sim import cosim
+    from ..sim.tools import lint_verilator
 
     console = Console()
     outputs = Outputs(force=args.force)
@@ -82,7 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     t = _stage(console, "4. co-simulation in Verilator (cocotb)")
     batch = inputs.spikes.shape[0]
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("verilator", total=batch)
         run = cosim.run_rtl(model, inputs.spikes, sim="verilator", lanes=args.lanes,
                             scheme=args.scheme,
@@ -111,10 +107,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
     outputs.publish()
     console.print(table)
-    return 0 if difference is None else EXIT_MISMATCH
+    return EXIT_OK if difference is None else EXIT_MISMATCH
 
 
-def register(sub, add_force) -> None:
+def register(sub) -> None:
     p = sub.add_parser("demo", help="run the whole flow on a small network",
                        description="Run the delayhw flow end to end on a small network: train "
                                    "it (learned delays, quantisation-aware), export, golden "
@@ -122,6 +118,6 @@ def register(sub, add_force) -> None:
                                    "plots.")
     p.add_argument("-o", "--out", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
-    _core_options(p, lanes_default=1)
+    add_core_options(p, lanes_default=1)
     add_force(p)
     p.set_defaults(func=cmd_demo)

@@ -1,4 +1,5 @@
-"""Hardware subcommands: ``generate`` (Verilog + manifest), ``cosim`` and ``regress``."""
+"""Model and hardware commands: ``golden`` (the bit-exact golden model on an input file),
+``generate`` (Verilog + manifest), ``cosim`` and ``regress``."""
 
 from __future__ import annotations
 
@@ -6,35 +7,38 @@ import argparse
 import os
 from pathlib import Path
 
-from .errors import DelayhwError
-from .gateware.shape import LANES, MAX_STEPS, MAX_STEPS_LIMIT, SCHEMES
-from .publish import show_path
-from .sim.regress import EXECUTORS
-from .spec import LIMITS
+from ..errors import DelayhwError
+from ..gateware.shape import MAX_STEPS, MAX_STEPS_LIMIT
+from ..publish import show_path
+from ..sim.regress import EXECUTORS
+from ..spec import LIMITS
+from .common import (EXIT_MISMATCH, EXIT_OK, add_core_options, add_force, add_model_input,
+                     add_sim_options, int_in, open_result_job, progress,
+                     publish_result, report_against_golden)
 
 
-def int_in(lo: int, hi: int | None = None):
-    """An argparse type: an integer in lo..hi (hi None: no upper bound)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(
-                f"must be {'at least ' + str(lo) if hi is None else f'in {lo}..{hi}'}, "
-                f"got {value}")
-        return value
-    return parse
+def cmd_golden(args: argparse.Namespace) -> int:
+    from .. import golden
+
+    outputs, staged, model, inputs = open_result_job(args)
+    with outputs:
+        result = golden.run(model, inputs.spikes)
+        result.save(staged)
+    batch, steps = inputs.spikes.shape[:2]
+    print(f"golden: {batch} samples x {steps} steps -> {show_path(args.out)}")
+    if inputs.labels is not None:
+        print(f"accuracy: {100 * result.accuracy(inputs.labels):.2f}% "
+              f"({int((result.predictions == inputs.labels).sum())}/{batch})")
+    return EXIT_OK
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .formats import load_model
-    from .gateware.shape import CoreShape
-    from .gateware.verilog import TOP, generate
-    from .publish import Outputs
+    from ..formats import load_model
+    from ..gateware.shape import CoreShape
+    from ..gateware.verilog import TOP, generate
+    from ..publish import Outputs
 
     console = Console(stderr=True)
     outputs = Outputs(force=args.force, inputs=[args.model])
@@ -55,13 +59,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(f"scores: {shape.score_bits} bits, exact for samples of up to {shape.max_steps} "
           f"steps (longer samples are flagged in their SAMPLE event)")
     if args.lint:
-        from .sim.tools import compile_icarus, icarus_available, lint_verilator
+        from ..sim.tools import compile_icarus, icarus_available, lint_verilator
         lint = lint_verilator(staged / f"{TOP}.v")
         print(f"verilator --lint-only: {'clean' if lint.returncode == 0 else 'FAILED'}")
         if lint.returncode:
             print(lint.stderr)
             outputs.publish()
-            return 1
+            return EXIT_MISMATCH
         if icarus_available():
             comp = compile_icarus(staged / f"{TOP}.v", staged / f"{TOP}.vvp")
             (staged / f"{TOP}.vvp").unlink(missing_ok=True)
@@ -69,60 +73,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if comp.returncode:
                 print(comp.stderr)
                 outputs.publish()
-                return 1
+                return EXIT_MISMATCH
         else:
             print("iverilog: not installed, skipped")
     outputs.publish()
-    return 0
-
-
-def _progress():
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
-    from rich.console import Console
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+    return EXIT_OK
 
 
 def cmd_cosim(args: argparse.Namespace) -> int:
-    from . import golden
-    from .cli import EXIT_MISMATCH
-    from .formats import load_input, load_model
-    from .gateware.protocol import first_difference
-    from .gateware.shape import CoreShape
-    from .publish import Outputs
-    from .sim import cosim, runner
+    from ..gateware.shape import CoreShape
+    from ..sim import cosim, runner
 
-    outputs = Outputs(force=args.force, inputs=[args.model, args.input])
-    staged = outputs.file(args.out)
+    outputs, staged, model, inputs = open_result_job(args)
     out = Path(args.out)
-    model = load_model(args.model)
-    inputs = load_input(args.input, model)
     CoreShape.from_model(model, args.lanes, args.scheme)      # rejects what cannot be built
     runner.check_simulator(args.sim)
     batch, steps = inputs.spikes.shape[:2]
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task(f"{args.sim}: {batch} samples x {steps} steps", total=batch)
         run = cosim.run_rtl(model, inputs.spikes, sim=args.sim, scheme=args.scheme,
                             lanes=args.lanes, ready_prob=args.ready_prob,
                             on_progress=lambda n: bar.update(task, completed=n))
-    run.result.save(staged)
-    outputs.publish()
-    expected = golden.run(model, inputs.spikes)
-    difference = first_difference(expected, run.result)
-    print(f"RTL result written to {show_path(out)}")
+    publish_result(outputs, staged, run.result, args.out, "RTL")
     print(f"simulated {run.cycles} cycles in {run.sim_seconds:.2f} s "
           f"({run.cycles_per_second:,.0f} cycles/s; {run.total_seconds:.1f} s with build and "
           f"start-up)")
-    if inputs.labels is not None:
-        print(f"accuracy: RTL {100 * run.result.accuracy(inputs.labels):.2f}%, golden "
-              f"{100 * expected.accuracy(inputs.labels):.2f}% ({batch} samples)")
+    difference = report_against_golden(model, inputs, run.result, "RTL")
     if difference is None:
-        n_spikes = sum(int(s.sum()) for s in expected.spikes)
-        print(f"agreement: RTL == golden, bit for bit ({batch} samples, {n_spikes} spikes, "
-              f"{expected.scores.size} scores)")
-        return 0
-    print(f"MISMATCH: first difference at {difference}")
+        return EXIT_OK
     sample = difference.sample
     try:
         wave = cosim.record_waveform(model, inputs.spikes, sample,
@@ -140,8 +118,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from .cli import EXIT_MISMATCH
-    from .sim import regress, runner
+    from ..sim import regress, runner
 
     runner.check_simulator(args.sim)
     settings = regress.Settings(sim=args.sim, scheme=args.scheme, shapes=args.shapes,
@@ -153,7 +130,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
     where = args.scheduler or (f"{jobs} local processes" if args.executor == "local"
                                else f"a LocalCluster of {jobs} workers")
     start = time.perf_counter()
-    with _progress() as bar:
+    with progress() as bar:
         task_id = bar.add_task(f"regress {args.sim}/{args.scheme} on {where}", total=len(tasks))
         rows = regress.run_cases(tasks, executor=args.executor, jobs=jobs,
                                  scheduler=args.scheduler,
@@ -164,46 +141,24 @@ def cmd_regress(args: argparse.Namespace) -> int:
     console = Console()
     for item in regress.summary(rows, settings):
         console.print(item, soft_wrap=isinstance(item, str))
-    return EXIT_MISMATCH if regress.failed(rows) else 0
+    return EXIT_MISMATCH if regress.failed(rows) else EXIT_OK
 
 
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1]")
-    return value
+def register(sub) -> None:
+    p = sub.add_parser("golden", help="run the bit-exact golden model on an input file",
+                       description="Run the golden model (DESIGN.md section 3) of MODEL on "
+                                   "INPUT and write a result file.")
+    add_model_input(p, out_help="result file to write")
+    add_force(p)
+    p.set_defaults(func=cmd_golden)
 
-
-def _core_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
-    p.add_argument("--scheme", choices=SCHEMES, default="fifo",
-                   help="delay scheme: fifo (clock-driven delay lines, cycles independent of "
-                        "activity) or ring (event-driven rings of future currents, cycles "
-                        "grow with spikes); default fifo")
-    lanes_option(p, lanes_default)
-
-
-def lanes_option(p: argparse.ArgumentParser, default: int | None) -> None:
-    p.add_argument("--lanes", type=int, choices=LANES, default=default, metavar="N",
-                   help=f"parallel neuron lanes: {', '.join(map(str, LANES))} (default "
-                        f"{default or '1, 2 or 4 by shape'})")
-
-
-def _sim_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
-    p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
-                   help="simulator (default verilator)")
-    _core_options(p, lanes_default)
-    p.add_argument("--ready-prob", type=_probability, default=1.0,
-                   help="probability that the output stream is ready in a cycle (default 1)")
-
-
-def register(sub, add_force) -> None:
     p = sub.add_parser("generate", help="write the Verilog core and manifest for a model",
                        description="Generate the neuromorphic core for MODEL: Verilog with the "
                                    "network in its memories, plus manifest.json (ports, "
                                    "payload layouts, memory bits, cycles per step).")
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
-    _core_options(p, lanes_default=1)
+    add_core_options(p, lanes_default=1)
     p.add_argument("--max-steps", type=int_in(1, MAX_STEPS_LIMIT), default=MAX_STEPS, metavar="N",
                    help="longest sample (time steps) the readout scores must be exact for; "
                         f"sets their width to v_bits + ceil(log2(N)) (default {MAX_STEPS})")
@@ -217,10 +172,8 @@ def register(sub, add_force) -> None:
                                    "the RTL's result file and compare it with the golden "
                                    "model bit for bit. Exit 1 on any difference (the first "
                                    "one is named and a waveform of that sample is written).")
-    p.add_argument("model", metavar="MODEL", help="model file (.npz)")
-    p.add_argument("input", metavar="INPUT", help="input file (.npz) with spikes [and labels]")
-    p.add_argument("--out", required=True, metavar="RESULT.npz", help="RTL result file to write")
-    _sim_options(p, lanes_default=1)
+    add_model_input(p, out_help="RTL result file to write")
+    add_sim_options(p, lanes_default=1)
     add_force(p)
     p.set_defaults(func=cmd_cosim)
 
@@ -232,7 +185,7 @@ def register(sub, add_force) -> None:
     p.add_argument("--seeds", type=int_in(1), default=20, help="number of cases (default 20)")
     p.add_argument("--start", type=int_in(0), default=0, help="first seed (default 0)")
     p.add_argument("--shapes", type=int_in(1), default=4, help="distinct structures (default 4)")
-    _sim_options(p, lanes_default=None)
+    add_sim_options(p, lanes_default=None)
     p.add_argument("-j", "--jobs", type=int_in(1), default=2,
                    help="parallel simulations: local processes, or the workers of the Dask "
                         "LocalCluster started when no --scheduler is given (default 2; at most "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .spec import RESETS
+from ..spec import RESETS
+from .common import EXIT_OK, add_force
 
 _TASK_HELP = ("synthetic (a task only delays solve), digits (scikit-learn digits, latency "
               "coded), shd / ssc (HDF5 files in --data DIR), or an input file (.npz with "
@@ -19,7 +20,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train.api import train_task
+    from ..train.api import train_task
 
     options = {name: getattr(args, name) for name in (
         "epochs", "qat_epochs", "batch_size", "lr", "lr_delay", "lr_qat", "lr_schedule",
@@ -29,15 +30,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     options["data_dir"] = args.data
     train_task(args.task, args.out, quiet=args.quiet, force=args.force, plots_dir=args.plots,
                nir=not args.no_nir, **options)
-    return 0
+    return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from . import golden
-    from .formats import load_input, save_model
-    from .publish import Outputs
-    from .train.nir_io import read_nir
-    from .train.quant import choose_quant, export_model
+    from .. import golden
+    from ..formats import load_input, save_model
+    from ..publish import Outputs
+    from ..train.nir_io import read_nir
+    from ..train.quant import choose_quant, export_model
 
     outputs = Outputs(force=args.force, inputs=[args.network, args.input])
     staged = outputs.file(args.out)
@@ -56,10 +57,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         result = golden.run(model, inputs.spikes)
         if inputs.labels is not None:
             print(f"accuracy (golden): {100 * result.accuracy(inputs.labels):.2f}%")
-    return 0
+    return EXIT_OK
 
 
-def register(sub, add_force) -> None:
+def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train weights and per-synapse delays, export a hardware model",
         description="Train a spiking network with learnable per-synapse delays (float, then "

@@ -7,27 +7,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_hw import int_in
-from .errors import DelayhwError
-from .publish import Outputs, show_path
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be in [0, 1]")
-    return value
+from ..errors import DelayhwError
+from ..publish import Outputs, show_path
+from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, add_core_options, add_force,
+                     add_model_input, fraction, int_in, open_result_job, progress,
+                     publish_result, report_against_golden)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .boards.build import FitError, build, report_text
-    from .boards.fit import fit_check
-    from .boards.targets import get_board
-    from .cli import EXIT_BAD_INPUT, EXIT_MISMATCH
-    from .formats import load_model
-    from .gateware.shape import CoreShape
+    from ..boards.build import FitError, build, report_text
+    from ..boards.fit import fit_check
+    from ..boards.targets import get_board
+    from ..formats import load_model
+    from ..gateware.shape import CoreShape
 
     console = Console(stderr=True)
     outputs = Outputs(force=args.force, inputs=[args.model])
@@ -44,7 +38,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     clock = board.clocking(None if args.clock_mhz is None else args.clock_mhz * 1e6)   # refused before any tool
     clock.check_baud(args.baud or board.baud)
     if args.check_only:
-        return 0
+        return EXIT_OK
     staged = outputs.directory(args.out)          # checked before any tool runs
     out = Path(args.out)
     with console.status("starting") as status:
@@ -74,54 +68,34 @@ def cmd_build(args: argparse.Namespace) -> int:
               f"(the bitstream may misbehave; try fewer lanes or another board)",
               file=sys.stderr)
         return EXIT_MISMATCH
-    return 0
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import golden
-    from .boards.runtime import open_port, run_samples
-    from .cli import EXIT_MISMATCH
-    from .cli_hw import _progress
-    from .formats import load_input, load_model
-    from .gateware.protocol import first_difference
-    from .gateware.shape import CoreShape
+    from ..boards.runtime import open_port, run_samples
+    from ..gateware.shape import CoreShape
 
-    outputs = Outputs(force=args.force, inputs=[args.model, args.input])
-    staged = outputs.file(args.out)
-    out = Path(args.out)
-    model = load_model(args.model)
-    inputs = load_input(args.input, model)
+    outputs, staged, model, inputs = open_result_job(args)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)
     batch, steps = inputs.spikes.shape[:2]
     if args.port.startswith("sim:"):
         print(f"{args.port}: building (once per core shape) and starting the simulated board",
               file=sys.stderr)
     with open_port(args.port, shape, baud=args.baud, timeout=args.timeout) as port, \
-            _progress() as bar:
+            progress() as bar:
         task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
         run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
                           on_sample=lambda n: bar.update(task, completed=n))
-    run.result.save(staged)
-    outputs.publish()
-    expected = golden.run(model, inputs.spikes)
-    difference = first_difference(expected, run.result)
-    print(f"board result written to {show_path(out)}")
+    publish_result(outputs, staged, run.result, args.out, "board")
     print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
           f"({run.bytes_sent:,} bytes sent, {run.bytes_received:,} received; configuration "
           f"{'loaded' if not args.no_load else 'not loaded'} in {run.config_seconds:.2f} s)")
     print(f"board status: {run.status}")
-    if inputs.labels is not None:
-        print(f"accuracy: board {100 * run.result.accuracy(inputs.labels):.2f}%, golden "
-              f"{100 * expected.accuracy(inputs.labels):.2f}% ({batch} samples)")
-    if difference is None:
-        print(f"agreement: board == golden, bit for bit ({batch} samples)")
-        return 0
-    print(f"MISMATCH: first difference at {difference}")
-    return EXIT_MISMATCH
+    difference = report_against_golden(model, inputs, run.result, "board")
+    return EXIT_OK if difference is None else EXIT_MISMATCH
 
 
-def register(sub, add_force) -> None:
-    from .cli_hw import _core_options
+def register(sub) -> None:
 
     p = sub.add_parser("build", help="fit check, bitstream and report for a board",
                        description="Check that MODEL fits the board (refused with a table, exit 2, "
@@ -135,7 +109,7 @@ def register(sub, add_force) -> None:
                    help="icebreaker, ulx3s-25f, ulx3s-85f, orangecrab-25f")
     p.add_argument("-o", "--out", metavar="DIR", help="output directory (build files, logs, "
                                                       "bitstream, report)")
-    _core_options(p, lanes_default=1)
+    add_core_options(p, lanes_default=1)
     p.add_argument("--baud", type=int_in(1), default=None,
                    help="UART baud rate (default: the board's, 1000000)")
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
@@ -144,7 +118,7 @@ def register(sub, add_force) -> None:
                         "default the board's (docs/boards.md)")
     p.add_argument("--steps", type=int_in(1), default=100,
                    help="steps per sample for the samples/s figures (default 100)")
-    p.add_argument("--activity", type=_fraction, default=0.05,
+    p.add_argument("--activity", type=fraction, default=0.05,
                    help="fraction of inputs/units spiking per step, for the link-bound figure "
                         "(default 0.05)")
     p.add_argument("--synth-opts", default=None,
@@ -159,11 +133,9 @@ def register(sub, add_force) -> None:
                                    "is a serial port (e.g. /dev/ttyUSB1) or sim:verilator / "
                                    "sim:icarus (the board top in simulation, a few clock cycles "
                                    "per UART bit).")
-    p.add_argument("model", metavar="MODEL", help="model file (.npz)")
-    p.add_argument("input", metavar="INPUT", help="input file (.npz) with spikes [and labels]")
+    add_model_input(p, out_help="result file to write")
     p.add_argument("--port", required=True, help="serial port, or sim:verilator / sim:icarus")
-    p.add_argument("--out", required=True, metavar="RESULT.npz", help="result file to write")
-    _core_options(p, lanes_default=1)
+    add_core_options(p, lanes_default=1)
     p.add_argument("--baud", type=int_in(1), default=1_000_000,
                    help="baud rate of a serial port (default 1000000)")
     p.add_argument("--timeout", type=float, default=10.0,

@@ -1,0 +1,202 @@
+"""What every ``delayhw`` command shares: exit codes, the argument parser's error rule,
+argument types and options, error reporting, progress bars, and the report of a run
+against the golden model.
+
+Command modules (``hw``, ``train``, ``boards``, ``demo``) import this module and never the
+package ``delayhw.cli`` that imports them (tests/test_cli_package.py checks it). Only light
+modules are imported here at module level: heavy parts (rich, amaranth, torch, cocotb) are
+imported inside the functions that need them, so ``delayhw --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Callable
+
+from ..errors import DelayhwError
+from ..publish import show_path
+
+#: Exit codes (DESIGN.md section 9): success, a check failed (RTL != golden, timing not met),
+#: bad input (one line, no traceback), interrupted (SIGINT), terminated (SIGTERM).
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 128 + signal.SIGTERM
+
+SIM_CHOICES = ("verilator", "icarus")
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+class UsageError(Exception):
+    """A command-line argument error, already printed."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error rule: one line naming the argument and the rule
+    (plus where to find help); :func:`delayhw.cli.main` turns it into exit code 2."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {show_path(message)} (see {self.prog} --help)",
+              file=sys.stderr)
+        raise UsageError()
+
+
+def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in lo..hi (hi None: no upper bound)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(
+                f"must be {'at least ' + str(lo) if hi is None else f'in {lo}..{hi}'}, "
+                f"got {value}")
+        return value
+    return parse
+
+
+def probability(text: str) -> float:
+    """An argparse type: a probability in (0, 1]."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1]")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a fraction in [0, 1]."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1]")
+    return value
+
+
+def add_force(p: argparse.ArgumentParser) -> None:
+    """``--force``: the only way a command replaces an existing output (delayhw.publish)."""
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+
+
+def add_model_input(p: argparse.ArgumentParser, out_help: str) -> None:
+    """MODEL, INPUT and ``--out RESULT.npz`` of the commands that run an input file."""
+    p.add_argument("model", metavar="MODEL", help="model file (.npz)")
+    p.add_argument("input", metavar="INPUT", help="input file (.npz) with spikes [and labels]")
+    p.add_argument("--out", required=True, metavar="RESULT.npz", help=out_help)
+
+
+def add_lanes(p: argparse.ArgumentParser, default: int | None) -> None:
+    from ..gateware.shape import LANES
+    p.add_argument("--lanes", type=int, choices=LANES, default=default, metavar="N",
+                   help=f"parallel neuron lanes: {', '.join(map(str, LANES))} (default "
+                        f"{default or '1, 2 or 4 by shape'})")
+
+
+def add_core_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
+    """``--scheme`` and ``--lanes``: the core a command builds."""
+    from ..gateware.shape import SCHEMES
+    p.add_argument("--scheme", choices=SCHEMES, default="fifo",
+                   help="delay scheme: fifo (clock-driven delay lines, cycles independent of "
+                        "activity) or ring (event-driven rings of future currents, cycles "
+                        "grow with spikes); default fifo")
+    add_lanes(p, lanes_default)
+
+
+def add_sim_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
+    """``--sim``, the core options and ``--ready-prob``: an RTL simulation."""
+    p.add_argument("--sim", choices=SIM_CHOICES, default="verilator",
+                   help="simulator (default verilator)")
+    add_core_options(p, lanes_default)
+    p.add_argument("--ready-prob", type=probability, default=1.0,
+                   help="probability that the output stream is ready in a cycle (default 1)")
+
+
+# ----------------------------------------------------------------------------- running
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so staged outputs are cleaned up on the way out."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run one command with the project's error rule: a DelayhwError is one line on stderr
+    and exit 2; SIGINT exits 130 and SIGTERM 143 after staged outputs are cleaned up."""
+    import threading
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    try:
+        return func(args)
+    except DelayhwError as exc:
+        print(f"delayhw: error: {show_path(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("delayhw: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("delayhw: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def open_result_job(args: argparse.Namespace):
+    """For the commands that run MODEL on INPUT into ``--out RESULT.npz`` (golden, cosim,
+    run): check and stage the result file first (before any work; delayhw.publish rules),
+    then load MODEL and INPUT. Returns ``(outputs, staged_result_path, model, inputs)``;
+    the caller writes the staged path and calls ``outputs.publish()``."""
+    from ..formats import load_input, load_model
+    from ..publish import Outputs
+
+    outputs = Outputs(force=args.force, inputs=[args.model, args.input])
+    staged = outputs.file(args.out)
+    try:
+        model = load_model(args.model)
+        return outputs, staged, model, load_input(args.input, model)
+    except BaseException:
+        outputs.discard()
+        raise
+
+
+def publish_result(outputs, staged, result, out, what: str) -> None:
+    """Write ``result`` to its staged path, publish the job's outputs and say where."""
+    result.save(staged)
+    outputs.publish()
+    print(f"{what} result written to {show_path(out)}")
+
+
+def progress():
+    """A rich progress bar on stderr (description, bar, done/total, elapsed)."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+
+
+def report_against_golden(model, inputs, actual, who: str):
+    """Compare ``actual`` (the Result of running ``inputs`` on ``model`` in RTL or on a board)
+    with the golden model bit for bit and print the verdict: accuracies of both when the
+    input has labels, then ``agreement: WHO == golden`` or ``MISMATCH: first difference at
+    ...``. Returns the first difference (a gateware.protocol.Difference) or None."""
+    from .. import golden
+    from ..gateware.protocol import first_difference
+
+    expected = golden.run(model, inputs.spikes)
+    batch = inputs.spikes.shape[0]
+    if inputs.labels is not None:
+        print(f"accuracy: {who} {100 * actual.accuracy(inputs.labels):.2f}%, golden "
+              f"{100 * expected.accuracy(inputs.labels):.2f}% ({batch} samples)")
+    difference = first_difference(expected, actual)
+    if difference is None:
+        n_spikes = sum(int(s.sum()) for s in expected.spikes)
+        print(f"agreement: {who} == golden, bit for bit ({batch} samples, {n_spikes} spikes, "
+              f"{expected.scores.size} scores)")
+    else:
+        print(f"MISMATCH: first difference at {difference}")
+    return difference
