@@ -180,6 +180,7 @@ def test_training_file_with_a_missing_class_is_refused(files, tmp_path, capsys):
 @pytest.mark.parametrize("shape, expected", [
     # n_train, steps, n_inputs, n_classes -> hidden, d_max, beta, batch, epochs
     ((50, 150, 16, 2), ((64,), 25, 0.9, 8, 150)),
+    ((100, 146, 16, 10), ((64,), 25, 0.9, 8, 84)),
     ((1257, 24, 64, 10), ((64,), 12, 0.5833, 64, 100)),
     ((20, 10, 3, 40), ((256,), 5, 0.5, 8, 150)),
     ((20, 9, 3, 2), ((64,), 5, 0.5, 8, 150)),
@@ -196,10 +197,13 @@ def test_derived_defaults_follow_the_documented_rule(shape, expected):
     assert all(isinstance(why, str) and why for _, why in d.values())
 
 
-def test_epoch_rule_respects_the_sample_step_budget():
-    # 2000 steps / 4 batches = 500 epochs wanted, 150 cap; budget 4e6 / (200 * 1000) = 20 -> 30
+def test_epoch_rule_respects_the_batch_step_budget():
+    # the three UCR tasks: acsf1 (100 x 146, batch 8 -> 13 batches) is cut by the budget
+    assert derive_defaults(100, 146, 16, 10)["epochs"][0] == 160_000 // (13 * 146) == 84
+    assert derive_defaults(50, 150, 16, 2)["epochs"][0] == 150      # 160000 / (7 x 150) = 152
+    # batch 16, 13 batches: 160000 / (13 x 100) = 123 < 154 wanted; long sequences floor at 30
+    assert derive_defaults(200, 100, 4, 2)["epochs"][0] == 123
     assert derive_defaults(200, 1000, 4, 2)["epochs"][0] == 30
-    assert derive_defaults(200, 400, 4, 2)["epochs"][0] == 50
 
 
 def test_flags_override_derived_defaults(files, tmp_path):
