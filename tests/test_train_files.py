@@ -134,10 +134,23 @@ def test_fit_float_select_best_keeps_the_best_validation_epoch():
     net = DelayNet(NetConfig(n_inputs=8, n_classes=4, hidden=(6,), d_max=4, seed=1))
     history = fit_float(net, sp, FitConfig(epochs=4, batch_size=16, select="best", seed=1),
                         Reporter(quiet=True))
-    best = max((h for h in history if h["kernel_width"] == net.kernel.final),
+    best = max((h for h in history if h["integer_delays"]),
                key=lambda h: (h["val_acc"], -h["epoch"]))
     assert [h["epoch"] for h in history if h["selected"]] == [best["epoch"]]
     assert accuracy(float_logits(net), sp.val) == best["val_acc"]
+
+
+def test_fit_float_follows_the_kernel_width_schedule_on_a_tiny_task():
+    # progress (epoch - 1) / 8: sigma d_max/2 = 3 -> 0.5 over the first quarter (epochs 1-3),
+    # then fixed; straight-through integer delays from progress 0.5 (epoch 5) on
+    sp = data.synthetic(n_train=32, n_val=0, n_test=8, steps=20)
+    net = DelayNet(NetConfig(n_inputs=8, n_classes=4, hidden=(4,), d_max=6, seed=0))
+    history = fit_float(net, sp, FitConfig(epochs=9, batch_size=16, select="last"),
+                        Reporter(quiet=True))
+    widths = [h["kernel_width"] for h in history]
+    assert widths[:3] == pytest.approx([3.0, 1.75, 0.5])
+    assert widths[2:] == [0.5] * 7
+    assert [h["integer_delays"] for h in history] == [False] * 4 + [True] * 5
 
 
 def mismatch(tmp_path, spikes, labels, name="bad.npz"):
