@@ -134,10 +134,23 @@ def test_fit_float_select_best_keeps_the_best_validation_epoch():
     net = DelayNet(NetConfig(n_inputs=8, n_classes=4, hidden=(6,), d_max=4, seed=1))
     history = fit_float(net, sp, FitConfig(epochs=4, batch_size=16, select="best", seed=1),
                         Reporter(quiet=True))
-    best = max((h for h in history if h["kernel_width"] == net.kernel.final),
+    best = max((h for h in history if h["integer_delays"]),
                key=lambda h: (h["val_acc"], -h["epoch"]))
     assert [h["epoch"] for h in history if h["selected"]] == [best["epoch"]]
     assert accuracy(float_logits(net), sp.val) == best["val_acc"]
+
+
+def test_fit_float_follows_the_kernel_width_schedule_on_a_tiny_task():
+    # progress (epoch - 1) / 8: sigma d_max/2 = 3 -> 0.5 over the first quarter (epochs 1-3),
+    # then fixed; straight-through integer delays from progress 0.5 (epoch 5) on
+    sp = data.synthetic(n_train=32, n_val=0, n_test=8, steps=20)
+    net = DelayNet(NetConfig(n_inputs=8, n_classes=4, hidden=(4,), d_max=6, seed=0))
+    history = fit_float(net, sp, FitConfig(epochs=9, batch_size=16, select="last"),
+                        Reporter(quiet=True))
+    widths = [h["kernel_width"] for h in history]
+    assert widths[:3] == pytest.approx([3.0, 1.75, 0.5])
+    assert widths[2:] == [0.5] * 7
+    assert [h["integer_delays"] for h in history] == [False] * 4 + [True] * 5
 
 
 def mismatch(tmp_path, spikes, labels, name="bad.npz"):
@@ -180,6 +193,7 @@ def test_training_file_with_a_missing_class_is_refused(files, tmp_path, capsys):
 @pytest.mark.parametrize("shape, expected", [
     # n_train, steps, n_inputs, n_classes -> hidden, d_max, beta, batch, epochs
     ((50, 150, 16, 2), ((64,), 25, 0.9, 8, 150)),
+    ((100, 146, 16, 10), ((64,), 25, 0.9, 8, 84)),
     ((1257, 24, 64, 10), ((64,), 12, 0.5833, 64, 100)),
     ((20, 10, 3, 40), ((256,), 5, 0.5, 8, 150)),
     ((20, 9, 3, 2), ((64,), 5, 0.5, 8, 150)),
@@ -196,10 +210,13 @@ def test_derived_defaults_follow_the_documented_rule(shape, expected):
     assert all(isinstance(why, str) and why for _, why in d.values())
 
 
-def test_epoch_rule_respects_the_sample_step_budget():
-    # 2000 steps / 4 batches = 500 epochs wanted, 150 cap; budget 4e6 / (200 * 1000) = 20 -> 30
+def test_epoch_rule_respects_the_batch_step_budget():
+    # the three UCR tasks: acsf1 (100 x 146, batch 8 -> 13 batches) is cut by the budget
+    assert derive_defaults(100, 146, 16, 10)["epochs"][0] == 160_000 // (13 * 146) == 84
+    assert derive_defaults(50, 150, 16, 2)["epochs"][0] == 150      # 160000 / (7 x 150) = 152
+    # batch 16, 13 batches: 160000 / (13 x 100) = 123 < 154 wanted; long sequences floor at 30
+    assert derive_defaults(200, 100, 4, 2)["epochs"][0] == 123
     assert derive_defaults(200, 1000, 4, 2)["epochs"][0] == 30
-    assert derive_defaults(200, 400, 4, 2)["epochs"][0] == 50
 
 
 def test_flags_override_derived_defaults(files, tmp_path):

@@ -79,9 +79,12 @@ def test_width_schedule_shrinks_to_its_final_value_then_straight_through(kind, f
     k.set_progress(0.0)
     start = k.width
     assert start == (final if kind == "linear" else 6.0)
-    k.set_progress(0.25)
-    assert final <= k.width <= start
-    assert not k.straight_through
+    k.set_progress(0.125)                       # halfway through the first quarter
+    assert k.width == pytest.approx((start + final) / 2)
+    k.set_progress(0.25)                        # the DCLS recipe: final width after 1/4
+    assert k.width == final and not k.straight_through
+    k.set_progress(0.49)
+    assert k.width == final and not k.straight_through
     k.set_progress(0.5)
     assert k.width == final and k.straight_through
     k.set_progress(1.0)

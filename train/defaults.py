@@ -16,20 +16,23 @@ synapse up to 25 steps, small batches, up to 150 epochs) and scales it to the da
 - ``batch_size`` = the largest power of two ``<= n_train / 8``, between 8 and 64: at least
   about 8 optimiser steps per epoch.
 - ``epochs`` = ``ceil(2000 / batches per epoch)`` (about 2000 optimiser steps), at most 150
-  and at most ``4e6 / (n_train * steps)`` (about 4 million sample-steps, a few minutes on one
-  CPU core for the 64-unit network), at least 30.
+  and at most ``160000 / (batches per epoch * steps)`` (about 160 thousand batch-steps: at
+  these sizes a step's cost is per-operation overhead, nearly independent of the batch, and
+  this keeps a default run within about 3 minutes on one CPU core), at least 30.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["derive_defaults", "OPTIMIZER_STEPS", "SAMPLE_STEP_BUDGET"]
+__all__ = ["derive_defaults", "OPTIMIZER_STEPS", "BATCH_STEP_BUDGET"]
 
 #: Optimiser steps the epoch rule aims for.
 OPTIMIZER_STEPS = 2000
-#: Upper bound on ``n_train * steps * epochs`` (keeps a default run to minutes on a CPU).
-SAMPLE_STEP_BUDGET = 4_000_000
+#: Upper bound on ``batches per epoch * steps * epochs`` (keeps a default run within about 3
+#: minutes on one CPU core: 13 batches x 146 steps x 89 epochs took 213 s, QAT included, with
+#: load average 9 on 2 cores).
+BATCH_STEP_BUDGET = 160_000
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:
@@ -54,7 +57,7 @@ def derive_defaults(n_train: int, steps: int, n_inputs: int,
     batch = int(_clamp(2 ** math.floor(math.log2(max(n_train / 8, 1))), 8, 64))
     batches = math.ceil(n_train / batch)
     by_steps = math.ceil(OPTIMIZER_STEPS / batches)
-    by_budget = SAMPLE_STEP_BUDGET // (n_train * steps)
+    by_budget = BATCH_STEP_BUDGET // (batches * steps)
     epochs = int(_clamp(min(by_steps, by_budget, 150), 30, 150))
     return {
         "hidden": hidden,
@@ -63,6 +66,6 @@ def derive_defaults(n_train: int, steps: int, n_inputs: int,
         "beta_out": (beta, "same as beta"),
         "batch_size": (batch, f"power of two <= {n_train} train samples / 8, in 8..64"),
         "epochs": (epochs, f"min({OPTIMIZER_STEPS} steps / {batches} batches = {by_steps}, "
-                           f"{SAMPLE_STEP_BUDGET:.0e} / ({n_train} x {steps}) = {by_budget}, "
+                           f"{BATCH_STEP_BUDGET} / ({batches} x {steps} steps) = {by_budget}, "
                            f"150), >= 30"),
     }

@@ -11,8 +11,9 @@ A synapse with real delay ``p`` contributes ``K(k; p)`` of its weight to integer
 - ``gaussian``: ``K = exp(-((k - p) / sigma)**2 / 2)``, normalised over the bins; ``sigma``
   decays linearly from ``max(0.5, span / 2)`` to 0.5 bin (as in Hammouamri et al., DCLS).
 
-Schedule: the width moves linearly to its final value over the first ``SCHEDULE_END`` (half)
-of the float training. The second half trains with *straight-through rounded* delays: the
+Schedule: the width moves linearly to its final value over the first ``SCHEDULE_END`` (a
+quarter, as in the DCLS recipe) of the float training, then stays there. The second half
+(from ``STRAIGHT_THROUGH_FROM``) trains with *straight-through rounded* delays: the
 forward pass uses the one-hot kernel at ``round(p)`` (exactly what the hardware will do), the
 backward pass the final kernel's gradient, so delays can still move while the network adapts
 to integer delays. At the end delays are rounded (half up, never truncated) and frozen, and
@@ -26,8 +27,9 @@ import torch
 __all__ = ["KERNELS", "SCHEDULE_END", "DelayKernel", "spread", "round_half_up"]
 
 KERNELS = ("linear", "triangle", "gaussian")
-#: Fraction of float training after which the kernel width stays at its final value.
-SCHEDULE_END = 0.5
+#: Fraction of float training after which the kernel width stays at its final value (the DCLS
+#: recipe's first quarter).
+SCHEDULE_END = 0.25
 #: Fraction of float training from which delays are rounded straight-through.
 STRAIGHT_THROUGH_FROM = 0.5
 _FINAL = {"linear": 1.0, "triangle": 1.0, "gaussian": 0.5}

@@ -246,12 +246,13 @@ def fit_float(net: DelayNet, splits: Splits, cfg: FitConfig, reporter: Reporter)
                 sched.step()
             net.eval()
             val_acc = accuracy(forward, splits.val, device=cfg.device)
+            integer_delays = net.kernel.hard or net.kernel.straight_through
             record = {"phase": "float", "epoch": epoch, "loss": loss, "train_acc": train_acc,
                       "val_acc": val_acc, "kernel_width": net.kernel.width,
+                      "integer_delays": integer_delays,
                       "lr": opts[0].param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
             history.append(record)
             reporter.epoch(record)
-            integer_delays = net.kernel.hard or net.kernel.straight_through
             if select_best and integer_delays and val_acc > best_acc:
                 best_acc, best_state, best_epoch = val_acc, copy.deepcopy(net.state_dict()), epoch
     if best_state is not None:
