@@ -106,10 +106,18 @@ class TrainOptions:
             out = replace(out, select="best" if has_val else "last")
         return out
 
+    def _bad(self, name: str, rule: str) -> None:
+        flag = "--" + name.replace("_", "-")
+        raise DelayhwError(f"train: {name} ({flag}): {rule}, got {getattr(self, name)!r}")
+
+    def check_split(self) -> "TrainOptions":
+        """The options that decide how the data are split, checked before they are loaded."""
+        if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
+            self._bad("val_fraction", "must be in [0, 1)")
+        return self
+
     def validate(self) -> "TrainOptions":
-        def bad(name: str, rule: str) -> None:
-            flag = "--" + name.replace("_", "-")
-            raise DelayhwError(f"train: {name} ({flag}): {rule}, got {getattr(self, name)!r}")
+        bad = self._bad
 
         for name in ("w_bits", "f_bits", "v_bits", "d_max"):
             value = getattr(self, name)
@@ -138,8 +146,7 @@ class TrainOptions:
                 bad(name, "must be >= 0")
         if self.lr_schedule not in ("onecycle", "cosine"):
             bad("lr_schedule", "must be 'onecycle' or 'cosine'")
-        if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
-            bad("val_fraction", "must be in [0, 1)")
+        self.check_split()
         if self.select not in ("best", "last"):
             bad("select", "must be 'best' or 'last'")
 
@@ -272,10 +279,7 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
     staged = {key: outputs.file(path, "--out" if key == "model" else "output")
               for key, path in paths.items()}
     kind = task if task in TASKS else "file"
-    if opts.val_fraction is not None and not 0.0 <= opts.val_fraction < 1.0:
-        raise DelayhwError(f"train: val_fraction (--val-fraction): must be in [0, 1), got "
-                           f"{opts.val_fraction!r}")
-    splits = load_task(task, opts)
+    splits = load_task(task, opts.check_split())
     derived = (derive_defaults(len(splits.train), splits.steps, splits.n_inputs,
                                splits.n_classes) if kind == "file" else {})
     given = {k for k in derived if getattr(opts, k) is not None}
