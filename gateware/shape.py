@@ -20,13 +20,14 @@ from delayhw.errors import DelayhwError
 from delayhw.spec import LIMITS, LayerShape, Model, Reset
 
 #: delay schemes (clock-driven delay lines, event-driven rings of future currents), from
-#: their registry in :mod:`delayhw.gateware.schemes`
+#: their registry in :mod:`delayhw.gateware.schemes` (which also holds their cost models)
+from . import schemes
 from .schemes import SCHEMES  # noqa: E402,F401
 # the wire format lives in wire.py; its names are re-exported here for existing importers
 from .wire import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, Field, InKind,  # noqa: F401
                    OutKind, Param, config_address)
 
-from .memories import UP5K_SPRAMS, SynapseMemory, nibbles, spram_blocks  # noqa: E402
+from .memory_geometry import UP5K_SPRAMS, nibbles, spram_blocks, synapse_memory_bits
 
 #: where the weight/delay memories go: block RAM everywhere, or (iCE40UP5K) the largest ones
 #: in SPRAM (:meth:`CoreShape.spram_layers`)
@@ -66,9 +67,9 @@ class CoreShape:
         if self.memory not in MEMORIES:
             raise DelayhwError(f"memory: {self.memory!r} is not available; choose one of "
                                f"{MEMORIES}")
-        if self.scheme not in SCHEMES:
+        if self.scheme not in schemes.REGISTRY:
             raise DelayhwError(f"scheme: {self.scheme!r} is not available; choose one of "
-                               f"{SCHEMES}")
+                               f"{tuple(schemes.REGISTRY)}")
         if self.lanes not in LANES:
             raise DelayhwError(f"lanes: must be one of {LANES}, got {self.lanes}")
         if not 1 <= self.n_inputs <= LIMITS["n_inputs"][1]:
@@ -129,6 +130,12 @@ class CoreShape:
 
     # --------------------------------------------------------------------- cost formulas
 
+    @property
+    def cost(self) -> "schemes.cost.SchemeCost":
+        """This shape's cost model: its scheme's (registered in
+        :data:`delayhw.gateware.schemes.REGISTRY`), which the formulas below ask."""
+        return schemes.cost_model(self.scheme)(self)
+
     def cycles_per_step(self, source_spikes=None, recurrent_spikes=None) -> int:
         """Clock cycles of one step, from the cycle it starts (its STEP taken) to the cycle it
         has finished, with the output always ready. Inputs are double-buffered: the next
@@ -137,38 +144,17 @@ class CoreShape:
         step waits for its events only when they number more than the previous step's
         cycles, see :meth:`sample_cycles`).
 
-        ``fifo``: every synapse of every layer is visited once per step
-        (``sum_k ceil(N_k / lanes) * fan_in_k``) plus a fixed pipeline and control overhead
-        per layer and per step; the spike counts do not matter.
-
-        ``ring``: layer ``k`` spends ``ceil(N_k / lanes)`` cycles per spike it receives:
-        ``source_spikes[k]`` (distinct input channels of this step for layer 0, layer
-        ``k-1``'s spikes of this step otherwise) plus ``recurrent_spikes[k]`` (its own
-        spikes of the previous step, recurrent layers), then one neuron pass of
-        ``ceil(N_k / lanes)`` cycles, plus a fixed overhead, plus the event pipeline's drain
-        if it received any spike, plus one cycle to switch to the recurrent list when a
-        recurrent layer's source was silent. Without counts: every source spiking.
+        How many cycles is the scheme's (:attr:`cost`): ``source_spikes[k]`` and
+        ``recurrent_spikes[k]`` are the spikes layer ``k`` receives from its source in this
+        step and from itself in the previous one (an event-driven scheme's cycles grow with
+        them); without counts, every source spiking.
 
         The output stream sends one spike per cycle. With one lane a neuron pass makes at
         most one spike per cycle, so the formula is exact; with more lanes, a pass whose
         spike words carry more spikes than the stream drains fills the output queue
         (``out_fifo_depth`` words) and then waits for it: the formula is then a lower bound
         (``bench/ring.py`` reports measured cycles)."""
-        if self.scheme == "fifo":
-            return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD
-                       for l in self.layers) + STEP_OVERHEAD
-        layers = self.layers
-        if source_spikes is None:
-            source_spikes = [l.n_in for l in layers]
-        if recurrent_spikes is None:
-            recurrent_spikes = [l.size if l.recurrent else 0 for l in layers]
-        total = STEP_OVERHEAD
-        for l, src, rec in zip(layers, source_spikes, recurrent_spikes):
-            rec = rec if l.recurrent else 0
-            total += l.groups(self.lanes) * (src + rec + 1) + RING_LAYER_OVERHEAD
-            total += RING_EVENT_DRAIN if src + rec else 0
-            total += RING_RECURRENT_SWITCH if l.recurrent and not src else 0
-        return total
+        return self.cost.cycles_per_step(source_spikes, recurrent_spikes)
 
     def cycles_of_sample(self, input_spikes, layer_spikes) -> list[int]:
         """:meth:`cycles_per_step` of every step of one sample, from its input ``(T,
@@ -204,36 +190,17 @@ class CoreShape:
 
     def clear_cycles(self) -> int:
         """Cycles of the state-clearing walk after reset and after every sample."""
-        walks = [self.n_inputs]
-        for l in self.layers:
-            g = l.groups(self.lanes)
-            if self.scheme == "ring":
-                walks.append(g * (l.d_max + 1))
-            else:
-                walks.append(max(g * l.fan_in, (2 if l.recurrent else 1) * g))
-        return max(walks) + 2
+        cost = self.cost
+        return max([self.n_inputs] + [cost.clear_walk(l) for l in self.layers]) + 2
 
     def cycles_formula(self) -> str:
-        if self.scheme == "ring":
-            return (f"per step (the next step's input events arrive meanwhile): "
-                    f"sum_k [ceil(N_k / {self.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
-                    f" + {RING_EVENT_DRAIN} if S_k + R_k > 0 + {RING_RECURRENT_SWITCH} if "
-                    f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD}; S_k = spikes into layer k this step (distinct input channels "
-                    f"for k = 0, else layer k-1's spikes), R_k = layer k's own spikes of the "
-                    f"previous step if it is recurrent, else 0")
-        return (f"per step (the next step's input events arrive meanwhile): "
-                f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
-                f"{STEP_OVERHEAD}")
-
-    def event_bits(self) -> int:
-        """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
-        return INDEX_BITS - (self.lanes - 1).bit_length() + self.lanes
+        return self.cost.cycles_formula()
 
     def synapse_bits(self, layer: LayerShape) -> int:
         """Bits of one layer's synapse memory: ``groups * fan_in`` rows of ``lanes`` packed
-        ``{w, d}`` pairs, each field rounded up to whole nibbles (:class:`SynapseMemory`)."""
+        ``{w, d}`` pairs, each field rounded up to whole nibbles (``SynapseMemory``)."""
         rows = memory_depth(layer.groups(self.lanes) * layer.fan_in)
-        return SynapseMemory.packed_bits(layer.w_bits, layer.d_bits, self.lanes, rows)
+        return synapse_memory_bits(layer.w_bits, layer.d_bits, self.lanes, rows)
 
     def spram_layers(self) -> tuple[bool, ...]:
         """Per layer: is its synapse memory built from iCE40 SPRAM? With ``memory="spram"``,
@@ -256,60 +223,16 @@ class CoreShape:
 
     def memory_bits(self) -> dict[str, int]:
         """Bits of every memory, by kind, for this scheme (what the generated core holds)."""
-        if self.scheme == "ring":
-            return self._ring_memory_bits()
-        p = self.lanes
-        bits = {"synapses": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
-                "scores": 0, "spike_bitmaps": 0, "input_bitmap": 2 * memory_depth(self.n_inputs)}
-        for l in self.layers:
-            g = memory_depth(l.groups(p))
-            bits["synapses"] += self.synapse_bits(l)
-            bits["delay_lines"] += memory_depth(l.fan_in) * l.d_max if l.d_max else 0
-            bits["membranes"] += g * p * l.v_bits
-            bits["bias"] += g * p * l.w_bits if l.bias else 0
-            if l.kind == "readout":
-                bits["scores"] += g * p * self.score_bits
-            else:
-                bits["spike_bitmaps"] += memory_depth((2 if l.recurrent else 1) * l.groups(p)) * p
+        bits = self.cost.memory_bits()
         bits["total"] = sum(bits.values())
         return bits
 
 
-    def _ring_memory_bits(self) -> dict[str, int]:
-        """``ring``: fan-out weights and delays (as fifo), one ring of ``d_max+1`` slots of
-        ``acc_bits`` per unit (a memory per lane), membranes, bias, scores, a spike-event
-        list per lif layer, and the input bitmap plus the input event list (both double-buffered:
-        two banks of ``n_inputs``)."""
-        p = self.lanes
-        ev = self.event_bits()
-        bits = {"synapses": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
-                "spike_lists": 0, "input_bitmap": 2 * memory_depth(self.n_inputs),
-                "input_events": memory_depth(2 * self.n_inputs) * ev}
-        for l in self.layers:
-            g = l.groups(p)
-            bits["synapses"] += self.synapse_bits(l)
-            bits["ring"] += p * memory_depth(g * (l.d_max + 1)) * l.acc_bits
-            bits["membranes"] += memory_depth(g) * p * l.v_bits
-            bits["bias"] += memory_depth(g) * p * l.w_bits if l.bias else 0
-            if l.kind == "readout":
-                bits["scores"] += memory_depth(g) * p * self.score_bits
-            else:
-                bits["spike_lists"] += memory_depth(g) * ev
-        bits["total"] = sum(bits.values())
-        return bits
-
-
-#: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
-#: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
+#: Cycles of the LIF pipeline, and of control per step (measured in
+#: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula); each scheme's
+#: per-layer overheads are in its cost model (``gateware/schemes/*_cost.py``).
 LIF_LATENCY = 5             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
-LAYER_OVERHEAD = 7 + LIF_LATENCY
 STEP_OVERHEAD = 1
-#: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
-#: switch to the recurrent list when the source was silent (measured in
-#: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).
-RING_LAYER_OVERHEAD = 6 + LIF_LATENCY
-RING_EVENT_DRAIN = 6
-RING_RECURRENT_SWITCH = 1
 #: the readout's score walk: cycles per unit group (a read) on top of one per unit, and the
 #: fixed cycles of a sample's end (SCORES, SAMPLE marker, CLEAR) (measured in
 #: tests/test_gateware_overlap.py::test_sample_cycles_match_the_formula)
