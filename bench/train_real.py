@@ -20,6 +20,7 @@ finished jobs are kept in ``bench/results/train_real.jobs.json`` so an interrupt
 on (``--resume``). Writes ``bench/results/train_real.json`` and ``train_real.png``.
 
     python bench/train_real.py [--seeds 3] [--variants default,frozen,...] [--jobs 2]
+    python bench/train_real.py --data DIR --tasks a,b --name NAME   # other tasks (no reference)
 """
 
 from __future__ import annotations
@@ -54,16 +55,16 @@ DCLS_REFERENCE = {"gunpoint": {"dcls_learned": 94.7, "dcls_rounded": 95.0, "snn_
                   "acsf1": {"dcls_learned": 41.5, "dcls_rounded": 39.5, "snn_no_delays": 42.0}}
 
 
-def run_job(task: str, variant: str, seed: int) -> dict:
-    """One training run in a worker process (one torch thread)."""
+def run_job(task: str, variant: str, seed: int, data: str = str(DATA)) -> dict:
+    """One training run in a worker process (one torch thread), on ``data/task_{train,test}.npz``."""
     import torch
     torch.set_num_threads(1)
     from delayhw.train.api import train_task
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        r = train_task(str(DATA / f"{task}_train.npz"), Path(tmp) / "m.npz",
-                       test=str(DATA / f"{task}_test.npz"), seed=seed, quiet=True, nir=False,
+        r = train_task(str(Path(data) / f"{task}_train.npz"), Path(tmp) / "m.npz",
+                       test=str(Path(data) / f"{task}_test.npz"), seed=seed, quiet=True, nir=False,
                        threads=1, **VARIANTS[variant])
         seconds = time.perf_counter() - t0
         log = json.loads(r.log_path.read_text())
@@ -155,6 +156,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default=",".join(DCLS_REFERENCE))
+    ap.add_argument("--data", default=str(DATA), metavar="DIR",
+                    help="folder with TASK_train.npz / TASK_test.npz (default ../shared/data)")
+    ap.add_argument("--name", default="train_real",
+                    help="result name: bench/results/NAME.json, NAME.png, NAME.jobs.json")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (1 thread each)")
@@ -163,7 +168,7 @@ def main() -> None:
                     help="train nothing: summarise the finished jobs of the last run")
     args = ap.parse_args()
     tasks, variants = args.tasks.split(","), args.variants.split(",")
-    cache = RESULTS / "train_real.jobs.json"
+    cache = RESULTS / f"{args.name}.jobs.json"
     resume = args.resume or args.report_only
     done = json.loads(cache.read_text()) if resume and cache.exists() else []
     have = {(j["task"], j["variant"], j["seed"]) for j in done}
@@ -174,7 +179,7 @@ def main() -> None:
     from rich.progress import Progress
     with Progress() as progress, ProcessPoolExecutor(args.jobs) as pool:
         bar = progress.add_task("training runs", total=len(todo))
-        futures = {pool.submit(run_job, *job): job for job in todo}
+        futures = {pool.submit(run_job, *job, args.data): job for job in todo}
         for fut in as_completed(futures):
             job = fut.result()
             done.append(job)
@@ -185,10 +190,10 @@ def main() -> None:
             progress.advance(bar)
     done = [j for j in done if j["task"] in tasks and j["variant"] in variants]
     summary = summarise(done, tasks, variants)
-    png = plot(summary, variants, RESULTS / "train_real.png")
+    png = plot(summary, variants, RESULTS / f"{args.name}.png")
     table = markdown_table(summary, variants)
     import torch
-    write_result("train_real", {
+    write_result(args.name, {
         "command": "python bench/train_real.py " + " ".join(sys.argv[1:]),
         "torch": torch.__version__, "torch_threads": 1, "jobs_in_parallel": args.jobs,
         "wall_seconds": round(time.perf_counter() - t0, 1),

@@ -91,6 +91,11 @@ def test_user_input_file_task(tmp_path, capsys):
     model = load_model(out)
     assert model.n_inputs == sp.n_inputs and model.layers[0].size == 6
     assert not (tmp_path / "mine_model.nir").exists()
+    # --quiet still prints the result, once, as the run's log records it
+    results = json.loads((tmp_path / "mine_model.log.json").read_text())["results"]
+    assert capsys.readouterr().out.splitlines() == [
+        f"{out}: test accuracy float {100 * results['float_accuracy']:.2f}%, "
+        f"integer model (golden) {100 * results['integer_accuracy']:.2f}%"]
     save_input(tmp_path / "nolabels.npz", sp.train.spikes)
     assert main(["train", "--task", str(tmp_path / "nolabels.npz"), "--out",
                  str(tmp_path / "x.npz"), "--quiet"]) == 2

@@ -28,8 +28,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         "freeze_delays", "w_bits", "v_bits", "f_bits", "seed", "device", "threads", "limit",
         "test", "val_fraction", "select")}
     options["data_dir"] = args.data
-    train_task(args.task, args.out, quiet=args.quiet, force=args.force, plots_dir=args.plots,
-               nir=not args.no_nir, **options)
+    report = train_task(args.task, args.out, quiet=args.quiet, force=args.force,
+                        plots_dir=args.plots, nir=not args.no_nir, **options)
+    if args.quiet:      # the one line a script wants: the result and where it went
+        print(f"{report.model_path}: test accuracy float {100 * report.float_accuracy:.2f}%, "
+              f"integer model (golden) {100 * report.integer_accuracy:.2f}%")
     return EXIT_OK
 
 
@@ -115,7 +118,7 @@ def register(sub) -> None:
     g = p.add_argument_group("outputs")
     g.add_argument("--plots", metavar="DIR", help="write the log and plots here instead")
     g.add_argument("--no-nir", action="store_true", help="do not write NAME.nir")
-    g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines: one result line")
     add_force(p)
     p.set_defaults(func=cmd_train)
 
