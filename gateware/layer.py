@@ -9,7 +9,14 @@ signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
 * ``src``: reads the presynaptic spikes of this step (the previous layer's ``spikes`` or the
   core's input bitmap): ``addr``/``en`` now, ``data`` one cycle later. ``last`` marks reads
   of the final pass over the source in this step (the input bitmap clears those bits).
+  ``ready`` says, in the same cycle as ``addr``, that bit ``addr`` already holds this
+  step's spike (the input bitmap: always).
 * ``spikes``: the same kind of port, served: this layer's spikes of the current step.
+* An engine with ``overlaps = True`` may be started together with the layer that feeds
+  it: it reads a source bit only while ``src.ready``, and serves ``spikes.ready`` from the
+  groups it has written in this step. The core then starts every layer of a step at once
+  and arbitrates ``emit`` (lower layer first), so each layer's pipeline drain overlaps the
+  next layer's sweep.
 * ``emit``: a stream of :data:`EMIT_LAYOUT` items (spike words, scores). Back-pressure
   stalls the whole engine; nothing is dropped.
 * ``cfg``: a configuration write (``en`` for one cycle), applied the cycle after; ``bad``
@@ -56,10 +63,12 @@ def emit_layout(lanes: int, score_bits: int) -> data.StructLayout:
 
 
 class SourcePort(wiring.Signature):
-    """Reader's view of a spike source: bit ``addr`` of this step, ``data`` a cycle later."""
+    """Reader's view of a spike source: bit ``addr`` of this step, ``data`` a cycle later;
+    ``ready`` (same cycle as ``addr``): that bit is already this step's."""
 
     def __init__(self):
-        super().__init__({"addr": Out(INDEX_BITS), "en": Out(1), "last": Out(1), "data": In(1)})
+        super().__init__({"addr": Out(INDEX_BITS), "en": Out(1), "last": Out(1), "data": In(1),
+                          "ready": In(1)})
 
 
 def event_layout(lanes: int) -> data.StructLayout:
@@ -91,6 +100,8 @@ class LayerEngine(wiring.Component):
 
     #: reads spike-event lists (``src_events``/``events``) instead of bitmaps
     event_driven = False
+    #: may start with the layer that feeds it (waits on ``src.ready``, serves ``spikes.ready``)
+    overlaps = False
 
     def __init__(self, shape: LayerShape, lanes: int, contents: Layer | None = None, *,
                  score_bits: int, synapse_spram: bool = False):

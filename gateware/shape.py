@@ -137,9 +137,10 @@ class CoreShape:
         step waits for its events only when they number more than the previous step's
         cycles, see :meth:`sample_cycles`).
 
-        ``fifo``: every synapse of every layer is visited once per step
-        (``sum_k ceil(N_k / lanes) * fan_in_k``) plus a fixed pipeline and control overhead
-        per layer and per step; the spike counts do not matter.
+        ``fifo``: every synapse of every layer is visited once per step, and the layers
+        overlap (:func:`fifo_step_cycles`): about ``sum_k ceil(N_k / lanes) * fan_in_k``
+        plus the pipeline and control overhead of the last layer, less what the first pass
+        of each layer over its source hides; the spike counts do not matter.
 
         ``ring``: layer ``k`` spends ``ceil(N_k / lanes)`` cycles per spike it receives:
         ``source_spikes[k]`` (distinct input channels of this step for layer 0, layer
@@ -155,8 +156,7 @@ class CoreShape:
         (``out_fifo_depth`` words) and then waits for it: the formula is then a lower bound
         (``bench/ring.py`` reports measured cycles)."""
         if self.scheme == "fifo":
-            return sum(l.groups(self.lanes) * l.fan_in + LAYER_OVERHEAD
-                       for l in self.layers) + STEP_OVERHEAD
+            return fifo_step_cycles(self.layers, self.lanes)
         layers = self.layers
         if source_spikes is None:
             source_spikes = [l.n_in for l in layers]
@@ -221,9 +221,12 @@ class CoreShape:
                     f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD}; S_k = spikes into layer k this step (distinct input channels "
                     f"for k = 0, else layer k-1's spikes), R_k = layer k's own spikes of the "
                     f"previous step if it is recurrent, else 0")
-        return (f"per step (the next step's input events arrive meanwhile): "
-                f"sum_k ceil(N_k / {self.lanes}) * fan_in_k + {LAYER_OVERHEAD} * L + "
-                f"{STEP_OVERHEAD}")
+        return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
+                f"W_last + {FIFO_STEP_TAIL}, W_k = w_k + (ceil(N_k / {self.lanes}) - 1) * "
+                f"fan_in_k the cycle layer k writes its last group, w_k = t_k(fan_in_k - 1) + "
+                f"{FIFO_WRITE_LATENCY} its first, t_k(i) = max(t_k(i-1) + 1, w_(k-1) + "
+                f"floor(i / {self.lanes}) * fan_in_(k-1) + 1 if i is a unit of layer k-1) "
+                f"the cycle layer k issues source i of its first pass, t_k(-1) = 0")
 
     def event_bits(self) -> int:
         """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
@@ -302,8 +305,31 @@ class CoreShape:
 #: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
 #: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
 LIF_LATENCY = 5             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
-LAYER_OVERHEAD = 7 + LIF_LATENCY
 STEP_OVERHEAD = 1
+#: ``fifo``: from a synapse's issue to its group's write-back (fetch, taps, sums, LifUnit);
+#: from the last write-back to the cycle the step has finished (emit, idle, STEP marker)
+FIFO_WRITE_LATENCY = 4 + LIF_LATENCY
+FIFO_STEP_TAIL = 3 + STEP_OVERHEAD
+
+
+def fifo_step_cycles(layers, lanes: int) -> int:
+    """Cycles of a ``fifo`` step (:meth:`CoreShape.cycles_per_step`): every layer starts with
+    the step and sweeps its synapses group by group, one per cycle; the first pass of layer
+    ``k > 0`` issues source ``i`` (a unit of layer ``k-1``) no earlier than the cycle after
+    layer ``k-1`` has written the group of ``i`` (``FifoLayer``'s ``src.ready``), and its
+    later passes never wait. A group is written :data:`FIFO_WRITE_LATENCY` cycles after its
+    last synapse was issued; the step ends :data:`FIFO_STEP_TAIL` cycles after the last
+    layer's last write."""
+    lane_bits = (lanes - 1).bit_length()
+    source = None           # (first write, cycles between writes) of the feeding layer
+    for layer in layers:
+        t = 0               # issue cycle of the first pass's latest source (start = 0)
+        for i in range(layer.fan_in):
+            t += 1
+            if source is not None and i < layer.n_in:
+                t = max(t, source[0] + (i >> lane_bits) * source[1] + 1)
+        source = (t + FIFO_WRITE_LATENCY, layer.fan_in)
+    return source[0] + (layers[-1].groups(lanes) - 1) * source[1] + FIFO_STEP_TAIL
 #: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
 #: switch to the recurrent list when the source was silent (measured in
 #: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).

@@ -135,3 +135,85 @@ def test_sample_cycles_match_the_formula(lanes, scheme):
         assert_matches_golden(model, spikes, shape, run)
         formula = shape.sample_cycles(spikes[1], [s[1] for s in expected.spikes])
         assert run.sample_starts[2] - run.sample_starts[1] == formula
+
+
+# ----------------------------------------------------------------------------- layer overlap
+# fifo: every layer starts with the step; a layer's first pass takes a unit of the layer
+# below only once that layer has written the unit's group in this step (FifoLayer's
+# src.ready), so each layer's pipeline drain overlaps the next layer's sweep.
+
+
+def delay0_chain(rng, n_inputs, sizes, lanes_hint=1):
+    """lif layers of ``sizes`` and a 2-unit readout, every feedforward delay 0 and every
+    weight able to fire its target alone: a spike crosses every layer within its step, so
+    a layer that read its source before the source had written it would see the previous
+    step's spikes (different bits, caught by the golden model)."""
+    layers, n_prev = [], n_inputs
+    for k, size in enumerate(sizes + [2]):
+        last = k == len(sizes)
+        w = rng.integers(3, 8, (size, n_prev)) * rng.choice([1, 1, 1, -1], (size, n_prev))
+        layers.append(Layer(
+            name=f"l{k}", kind="readout" if last else "lif", size=size, w_bits=5,
+            v_bits=10, f_bits=3, beta=4, d_max=2, w=w, d=np.zeros((size, n_prev), int),
+            threshold=None if last else 3, reset=None if last else "zero"))
+        n_prev = size
+    return Model(n_inputs=n_inputs, layers=tuple(layers)).validate()
+
+
+CHAINS = {"one-unit layers": [1, 1, 1], "wide then narrow": [7, 1, 5],
+          "narrow then wide": [2, 9, 3]}
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+@pytest.mark.parametrize("chain", CHAINS)
+def test_fifo_layers_start_early_only_where_their_source_is_written(chain, lanes):
+    rng = np.random.default_rng(len(chain) + lanes)
+    model = delay0_chain(rng, 3, CHAINS[chain])
+    spikes = netgen.random_spikes(rng, 2, 10, model.n_inputs, 0.5)
+    expected = golden.run(model, spikes)
+    # the chain must carry spikes, and different ones from step to step, or reading a
+    # stale bit would go unnoticed
+    for k in range(len(CHAINS[chain])):
+        per_step = expected.spikes[k].reshape(-1, expected.spikes[k].shape[-1])
+        assert 0 < per_step.sum() < per_step.size and len({r.tobytes() for r in per_step}) > 1
+    shape, run = simulate(model, protocol.batch_words(spikes), lanes, "fifo")
+    assert_matches_golden(model, spikes, shape, run)
+    assert run.step_cycles == [shape.cycles_per_step()] * 20
+    # the overlap: fewer cycles than layers run one after another, each waiting for the
+    # previous one's pipeline to drain (12 cycles per layer)
+    sequential = sum(l.groups(lanes) * l.fan_in + 12 for l in shape.layers) + 1
+    assert shape.cycles_per_step() < sequential
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_fifo_overlapped_layers_emit_in_layer_order_under_back_pressure(lanes):
+    # an upper layer may finish its spikes while a lower one waits to emit: lower first
+    rng = np.random.default_rng(40 + lanes)
+    model = delay0_chain(rng, 3, [3, 1, 4])
+    spikes = netgen.random_spikes(rng, 2, 10, model.n_inputs, 0.6)
+    shape = replace(CoreShape.from_model(model, lanes, "fifo"), out_fifo_depth=4)
+    free = pysim.simulate(Core(shape, model), protocol.batch_words(spikes))
+    for seed in range(3):
+        pressed = pysim.simulate(Core(shape, model), protocol.batch_words(spikes),
+                                 ready_prob=0.05, seed=seed)
+        assert pressed.backpressure_cycles > 0
+        assert pressed.outputs == free.outputs
+        assert_matches_golden(model, spikes, shape, pressed)
+
+
+def test_fifo_step_cycles_follow_the_overlap_rule():
+    # the rule worked by hand, 1 lane: 2 inputs -> 3 lif -> 1 readout. Layer 0 issues its 6
+    # synapses in cycles 1..6 and writes its groups (units) in cycles 1*2+9, 2*2+9, 3*2+9 =
+    # 11, 13, 15. The readout's only pass issues unit i in the cycle after unit i's write:
+    # 12, 14, 16; it writes in 16 + 9 = 25 and the step ends 4 cycles later: 29 (run one
+    # after another it was 6 + 12 + 3 + 12 + 1 = 34).
+    from delayhw.gateware.shape import fifo_step_cycles
+    rng = np.random.default_rng(5)
+    model = delay0_chain(rng, 2, [3])
+    model = Model(n_inputs=2, layers=(model.layers[0], replace(
+        model.layers[1], size=1, w=model.layers[1].w[:1], d=model.layers[1].d[:1]))).validate()
+    shape = CoreShape.from_model(model, 1, "fifo")
+    assert fifo_step_cycles(shape.layers, 1) == shape.cycles_per_step() == 29
+    spikes = netgen.random_spikes(rng, 1, 4, 2, 0.5)
+    _, run = simulate(model, protocol.batch_words(spikes), 1, "fifo")
+    assert run.step_cycles == [29] * 4
