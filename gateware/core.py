@@ -318,6 +318,7 @@ class Core(wiring.Component):
             m.d.comb += [ev_rd.addr.eq(Cat(run_bank, src_ev.addr)), ev_rd.en.eq(1),
                          src_ev.data.eq(ev_rd.data),
                          src_ev.count.eq(Mux(run_bank, ev_counts[1], ev_counts[0])),
+                         src_ev.final.eq(1),     # the run bank is complete when a step starts
                          ev_wr.addr.eq(Cat(spike_bank, fill_count)),
                          ev_wr.data.group.eq(spike_index >> lane_bits),
                          ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),

@@ -26,9 +26,11 @@ An *event-driven* engine (``event_driven = True``, e.g. the ``ring`` scheme) rea
 presynaptic spikes as a list instead of a bitmap, and serves its own spikes the same way:
 
 * ``src_events``: the source's list of this step (the previous layer's ``events`` or the
-  core's input event list): ``count`` entries; entry ``addr`` appears on ``data`` one cycle
-  later (the read is always enabled). An entry (:func:`event_layout`) is a group of
-  ``lanes`` units and the mask of those that spiked (never empty).
+  core's input event list): ``count`` entries so far; entry ``addr`` appears on ``data``
+  one cycle later (the read is always enabled); ``final``: no entry will be added in this
+  step. An entry (:func:`event_layout`) is a group of ``lanes`` units and the mask of those
+  that spiked (never empty). The list may grow while the reader runs (overlap): an entry
+  counted in a cycle can be read from the next one.
 * ``events``: the same kind of port, served: this layer's spikes of its latest step.
 * It still drives ``src.addr``/``en``/``last`` once per source spike it consumed, so the
   core's input bitmap (which drops repeated input events within a step) is cleared.
@@ -78,11 +80,11 @@ def event_layout(lanes: int) -> data.StructLayout:
 
 
 class EventPort(wiring.Signature):
-    """Reader's view of a spike-event list: ``count`` entries; entry ``addr`` on ``data`` a
-    cycle later."""
+    """Reader's view of a spike-event list: ``count`` entries so far, ``final`` when no more
+    will come this step; entry ``addr`` on ``data`` a cycle later."""
 
     def __init__(self, lanes: int):
-        super().__init__({"count": In(INDEX_BITS + 1), "addr": Out(INDEX_BITS),
+        super().__init__({"count": In(INDEX_BITS + 1), "final": In(1), "addr": Out(INDEX_BITS),
                           "data": In(event_layout(lanes))})
 
 

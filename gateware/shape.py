@@ -146,9 +146,11 @@ class CoreShape:
         ``source_spikes[k]`` (distinct input channels of this step for layer 0, layer
         ``k-1``'s spikes of this step otherwise) plus ``recurrent_spikes[k]`` (its own
         spikes of the previous step, recurrent layers), then one neuron pass of
-        ``ceil(N_k / lanes)`` cycles, plus a fixed overhead, plus the event pipeline's drain
-        if it received any spike, plus one cycle to switch to the recurrent list when a
-        recurrent layer's source was silent. Without counts: every source spiking.
+        ``ceil(N_k / lanes)`` cycles and a fixed overhead; the layers overlap
+        (:func:`ring_step_cycles`), so when a layer's spikes come in its pass matters:
+        given counts only, the spiking units are taken to be the lowest-numbered ones
+        (:meth:`cycles_of_sample` uses the real ones). Without counts: every source
+        spiking (exact).
 
         The output stream sends one spike per cycle. With one lane a neuron pass makes at
         most one spike per cycle, so the formula is exact; with more lanes, a pass whose
@@ -162,28 +164,30 @@ class CoreShape:
             source_spikes = [l.n_in for l in layers]
         if recurrent_spikes is None:
             recurrent_spikes = [l.size if l.recurrent else 0 for l in layers]
-        total = STEP_OVERHEAD
-        for l, src, rec in zip(layers, source_spikes, recurrent_spikes):
-            rec = rec if l.recurrent else 0
-            total += l.groups(self.lanes) * (src + rec + 1) + RING_LAYER_OVERHEAD
-            total += RING_EVENT_DRAIN if src + rec else 0
-            total += RING_RECURRENT_SWITCH if l.recurrent and not src else 0
-        return total
+
+        def lowest(n: int, size: int) -> np.ndarray:
+            return np.arange(size) < n
+
+        spikes = [lowest(source_spikes[k + 1], l.size) if k + 1 < len(layers) else None
+                  for k, l in enumerate(layers)]
+        previous = [lowest(rec, l.size) for l, rec in zip(layers, recurrent_spikes)]
+        return ring_step_cycles(layers, self.lanes, source_spikes[0], spikes, previous)
 
     def cycles_of_sample(self, input_spikes, layer_spikes) -> list[int]:
         """:meth:`cycles_per_step` of every step of one sample, from its input ``(T,
         n_inputs)`` and the spikes ``(T, size)`` of every lif layer (the golden model's)."""
         input_spikes = np.asarray(input_spikes) != 0
+        if self.scheme == "fifo":
+            return [self.cycles_per_step()] * input_spikes.shape[0]
         lif = iter(layer_spikes)
         per_layer = [np.asarray(next(lif)) != 0 if l.kind == "lif" else None
                      for l in self.layers]
         out = []
         for t in range(input_spikes.shape[0]):
-            src = [int(input_spikes[t].sum())] + [int(per_layer[k][t].sum())
-                                                  for k in range(len(self.layers) - 1)]
-            rec = [int(per_layer[k][t - 1].sum()) if l.recurrent and t else 0
-                   for k, l in enumerate(self.layers)]
-            out.append(self.cycles_per_step(src, rec))
+            spikes = [p[t] if p is not None else None for p in per_layer]
+            previous = [p[t - 1] if p is not None and t else None for p in per_layer]
+            out.append(ring_step_cycles(self.layers, self.lanes, int(input_spikes[t].sum()),
+                                        spikes, previous))
         return out
 
     def sample_cycles(self, input_spikes, layer_spikes) -> int:
@@ -215,12 +219,16 @@ class CoreShape:
 
     def cycles_formula(self) -> str:
         if self.scheme == "ring":
-            return (f"per step (the next step's input events arrive meanwhile): "
-                    f"sum_k [ceil(N_k / {self.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
-                    f" + {RING_EVENT_DRAIN} if S_k + R_k > 0 + {RING_RECURRENT_SWITCH} if "
-                    f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD}; S_k = spikes into layer k this step (distinct input channels "
-                    f"for k = 0, else layer k-1's spikes), R_k = layer k's own spikes of the "
-                    f"previous step if it is recurrent, else 0")
+            return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
+                    f"the last layer's end + {STEP_OVERHEAD}; layer k (G_k = ceil(N_k / "
+                    f"{self.lanes})) issues each spike it receives for G_k cycles, its own "
+                    f"spikes of the previous step first (from cycle 1), then layer k-1's of this "
+                    f"step, each from {RING_LIST_DELAY} cycles after layer k-1 wrote its list "
+                    f"entry (input channels from cycle 1); its neuron pass starts "
+                    f"{RING_EVENT_DRAIN + 1} cycles after its last issue (or 2 after layer "
+                    f"k-1's end, if later), writes group g at start + g + {RING_WRITE_LATENCY} "
+                    f"and ends at start + G_k + {RING_NEURON_TAIL} (CoreShape.cycles_per_step; "
+                    f"value: every source spiking)")
         return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
                 f"W_last + {FIFO_STEP_TAIL}, W_k = w_k + (ceil(N_k / {self.lanes}) - 1) * "
                 f"fan_in_k the cycle layer k writes its last group, w_k = t_k(fan_in_k - 1) + "
@@ -330,12 +338,63 @@ def fifo_step_cycles(layers, lanes: int) -> int:
                 t = max(t, source[0] + (i >> lane_bits) * source[1] + 1)
         source = (t + FIFO_WRITE_LATENCY, layer.fan_in)
     return source[0] + (layers[-1].groups(lanes) - 1) * source[1] + FIFO_STEP_TAIL
-#: ``ring``: per layer run; the event pipeline's drain when a layer received spikes; the
-#: switch to the recurrent list when the source was silent (measured in
-#: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).
-RING_LAYER_OVERHEAD = 6 + LIF_LATENCY
+#: ``ring`` (:func:`ring_step_cycles`; measured in
+#: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula): from the last cycle
+#: a spike occupies the issue stage until the events pipeline is empty; from a neuron
+#: group's issue to its write-back (and its spike-list entry); from the neuron pass's start
+#: to the layer's end, beyond one cycle per group; from a list entry's write to the first
+#: cycle the next layer can take it (counted, then read through a non-transparent port)
 RING_EVENT_DRAIN = 6
-RING_RECURRENT_SWITCH = 1
+RING_WRITE_LATENCY = 1 + LIF_LATENCY
+RING_NEURON_TAIL = 3 + LIF_LATENCY
+RING_LIST_DELAY = 2
+
+
+def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) -> int:
+    """Cycles of a ``ring`` step (:meth:`CoreShape.cycles_per_step`), from the spikes:
+    ``input_events`` distinct input channels, ``spikes[k]``/``previous[k]`` the unit vectors
+    of lif layer ``k`` in this step and the previous one (``None`` for the readout, or for
+    ``previous`` in a sample's first step). Every layer starts with the step (cycle 0).
+    A ``RingLayer`` takes one spike per cycle from its lists (its own list of the previous
+    step first, then its source's list of this step as that grows: an entry written in
+    cycle ``w`` can be taken from ``w + RING_LIST_DELAY``) and holds each in the issue stage
+    for ``G`` cycles; its source's list is complete a cycle after the source ends."""
+    lane_bits = (lanes - 1).bit_length()
+
+    def entries(units) -> list[tuple[int, int]]:
+        """(group, spikes) of every group with a spike, in group order."""
+        if units is None:
+            return []
+        counts = np.bincount(np.flatnonzero(units) >> lane_bits,
+                             minlength=0).astype(int)
+        return [(g, int(n)) for g, n in enumerate(counts) if n]
+
+    source = [(1, 1)] * input_events        # (cycle it can be taken, spikes) per list entry
+    source_final = 1                        # first cycle the source's list is complete
+    end = 0
+    for k, layer in enumerate(layers):
+        g_k = layer.groups(lanes)
+        take = issue = None                 # cycles of the latest spike's take and issue
+
+        def walk(ready_cycles):
+            nonlocal take, issue
+            for ready in ready_cycles:
+                take = ready if issue is None else max(ready, issue)
+                issue = take + 1 if issue is None else max(take + 1, issue + g_k)
+
+        own = entries(previous[k]) if layer.recurrent else []
+        walk([1] * sum(n for _, n in own))
+        feedforward_from = (take + 2 if own else 2) if layer.recurrent else 1
+        walk([max(feedforward_from, ready) for ready, n in source for _ in range(n)])
+        done = max(feedforward_from, source_final, take + 1 if source else 0)
+        neurons = done + 2
+        if issue is not None:
+            neurons = max(neurons, issue + g_k + RING_EVENT_DRAIN + 1)
+        end = neurons + g_k + RING_NEURON_TAIL
+        source = [(neurons + g + RING_WRITE_LATENCY + RING_LIST_DELAY, n)
+                  for g, n in entries(spikes[k])] if layer.kind == "lif" else []
+        source_final = end + 1
+    return end + STEP_OVERHEAD
 #: the readout's score walk: cycles per unit group (a read) on top of one per unit, and the
 #: fixed cycles of a sample's end (SCORES, SAMPLE marker, CLEAR) (measured in
 #: tests/test_gateware_overlap.py::test_sample_cycles_match_the_formula)
