@@ -38,6 +38,7 @@ from delayhw import load_model, netgen  # noqa: E402
 from delayhw.boards.build import build  # noqa: E402
 from delayhw.boards.fit import fit_check  # noqa: E402
 from delayhw.boards.targets import all_boards, get_board  # noqa: E402
+from delayhw.gateware.schemes import engine  # noqa: E402
 from delayhw.gateware.shape import SCHEMES, CoreShape  # noqa: E402
 from delayhw.spec import LayerShape  # noqa: E402
 
@@ -59,7 +60,7 @@ def fit_models() -> dict:
 
 
 def activity_cycles(shape: CoreShape, activity: float) -> int:
-    """``ring`` cycles per step when a fraction ``activity`` of the inputs and of every lif
+    """Cycles per step of an event-driven scheme (``ring``) when a fraction ``activity`` of the inputs and of every lif
     layer's units spike in each step (the link figure's assumption), rounded to whole spikes;
     exact with one lane."""
     sizes = [shape.n_inputs] + [l.size for l in shape.layers]
@@ -69,10 +70,11 @@ def activity_cycles(shape: CoreShape, activity: float) -> int:
 
 def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
                 seconds: float) -> dict:
-    """One ``builds`` row of boards.json from a ``delayhw build`` report; for ``ring`` (whose
-    report gives the every-source-spiking bound) also the cycles at the link's activity."""
+    """One ``builds`` row of boards.json from a ``delayhw build`` report; for an event-driven
+    scheme such as ``ring`` (whose report gives the every-source-spiking bound) also the
+    cycles at the link's activity."""
     extra = {}
-    if shape.scheme == "ring":
+    if engine(shape.scheme).event_driven:
         cycles = activity_cycles(shape, report["link_activity"])
         extra = {"activity": report["link_activity"], "cycles_per_step_at_activity": cycles,
                  "samples_per_s_100_steps_at_activity": report["clock_mhz"] * 1e6 /

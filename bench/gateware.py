@@ -120,11 +120,8 @@ def formulas(lane_counts) -> list[dict]:
 
 
 def design_formula(model: Model, scheme: str) -> dict:
-    """DESIGN.md section 5's "about" figure of the scheme's delay storage."""
-    if scheme == "ring":
-        return {"ring_N_x_dmax_plus_1_x_acc_bits":
-                sum(l.size * (l.d_max + 1) * l.acc_bits for l in model.layers)}
-    return {"history_n_in_x_dmax_plus_1": sum(l.fan_in * (l.d_max + 1) for l in model.layers)}
+    """DESIGN.md section 5's "about" figure of the scheme's delay storage (its cost model's)."""
+    return CoreShape.from_model(model, 1, scheme).cost.delay_storage()
 
 
 # --------------------------------------------------------------------------------- 2. burst

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from amaranth.hdl import Fragment, Instance, MemoryData, Shape
 
 from delayhw.gateware.board_top import BoardTop
-from delayhw.gateware.memories import SPRAM_DEPTH, SPRAM_WIDTH
+from delayhw.gateware.memory_geometry import SPRAM_DEPTH, SPRAM_WIDTH
 from delayhw.gateware.shape import CoreShape
 
 from .target import Board, Fabric
@@ -33,15 +33,14 @@ LOGIC_MEMORY_BITS = 64
 LOGIC_MEMORY_DEPTH = 4
 LOGIC_MARGIN = 1.15
 #: ECP5 LUT4 of the board top: ``BASE + W * (FIRST_LANE + EXTRA_LANE * (lanes - 1))``, plus
-#: for ``ring`` ``W * (RING_FIRST_LANE + RING_EXTRA_LANE * (lanes - 1))``, where W is the sum
-#: over layers of the datapath bits ``v_bits + acc_bits + w_bits + d_bits``. Least squares on
-#: the seven ECP5 builds of bench/results/boards.json (demo, medium, SHD-size; fifo and ring;
-#: 1 and 8 lanes): every one within 5% (docs/boards.md).
+#: the scheme's own ``W * (first + extra * (lanes - 1))`` (:attr:`SchemeCost.lut_per_bit
+#: <delayhw.gateware.schemes.cost.SchemeCost.lut_per_bit>`: 0 for fifo, 7.2 and 3.9 for
+#: ring), where W is the sum over layers of the datapath bits ``v_bits + acc_bits + w_bits +
+#: d_bits``. Least squares on the seven ECP5 builds of bench/results/boards.json (demo,
+#: medium, SHD-size; fifo and ring; 1 and 8 lanes): every one within 5% (docs/boards.md).
 BASE_LUT = 138
 FIRST_LANE_LUT_PER_BIT = 28.9
 EXTRA_LANE_LUT_PER_BIT = 7.5
-RING_FIRST_LANE_LUT_PER_BIT = 7.2
-RING_EXTRA_LANE_LUT_PER_BIT = 3.9
 #: iCE40 logic cells per ECP5 LUT4 of the same board top (the demo, fifo: 3,003 LC on the
 #: iCEBreaker, 2,351 and 2,361 LUT4 on the OrangeCrab and the ULX3S-85F)
 ICE40_LC_PER_LUT4 = 1.28
@@ -131,9 +130,9 @@ def logic_estimate(shape: CoreShape, family: str, dsp_in_logic: int = 0) -> int:
     """Logic cells (iCE40) or LUT4 (ECP5) of the whole board top: the rule above."""
     width = sum(l.v_bits + l.acc_bits + l.w_bits + l.d_bits for l in shape.layers)
     extra = shape.lanes - 1
+    scheme_first, scheme_extra = shape.cost.lut_per_bit
     lut = BASE_LUT + width * (FIRST_LANE_LUT_PER_BIT + EXTRA_LANE_LUT_PER_BIT * extra)
-    if shape.scheme == "ring":
-        lut += width * (RING_FIRST_LANE_LUT_PER_BIT + RING_EXTRA_LANE_LUT_PER_BIT * extra)
+    lut += width * (scheme_first + scheme_extra * extra)
     lc = lut * (ICE40_LC_PER_LUT4 if family == "ice40" else 1)
     return round(lc + dsp_in_logic * MULTIPLIER_LC)
 

@@ -20,6 +20,7 @@ from delayhw.formats import Result
 from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware import protocol
 from delayhw.gateware.shape import CoreShape, OutKind, config_words
+from delayhw.gateware.wire import COUNTER_BITS
 from delayhw.spec import Model
 
 RETRIES = 3
@@ -105,9 +106,9 @@ class LinkClient:
                 raise hp.LinkError(f"{self.port.name}: a corrupted frame from the board "
                                    f"({frame.error}); its events are lost, run again")
             if frame.type >= hp.Type.SPIKE:
-                word = hp.pack_output(*hp.event_word(frame), self.score_bits)
-                self.words.append(word)
-                self.samples_done += (word & 3) == OutKind.SAMPLE
+                event = hp.event_word(frame)
+                self.words.append(hp.pack_output(*event, self.score_bits))
+                self.samples_done += event[0] == OutKind.SAMPLE
             else:
                 replies.append(frame)
         return replies
@@ -180,8 +181,9 @@ def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, loa
     client.wait_samples(len(spikes), on_sample)
     seconds = time.perf_counter() - t1
     final = client.status()
-    bad_config = (final.config_errors - status.config_errors) & 0xFFFF
-    dropped = (final.dropped_inputs - status.dropped_inputs) & 0xFFFF
+    wrap = (1 << COUNTER_BITS) - 1            # counter differences modulo their width
+    bad_config = (final.config_errors - status.config_errors) & wrap
+    dropped = (final.dropped_inputs - status.dropped_inputs) & wrap
     if bad_config or dropped:
         raise DelayhwError(f"{port.name}: the board counted {bad_config} bad configuration "
                            f"writes and {dropped} dropped inputs during this run")

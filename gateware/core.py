@@ -33,7 +33,7 @@ from delayhw.spec import Model
 
 from . import wire
 from .layer import Mode, emit_layout, event_layout
-from .schemes import SCHEME_ENGINES
+from . import schemes
 from .shape import (INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
                     memory_depth)
 
@@ -125,7 +125,7 @@ class Core(wiring.Component):
         m = Module()
         shape = self.shape
         n_layers = len(shape.layers)
-        engine_class = SCHEME_ENGINES[shape.scheme]
+        engine_class = schemes.engine(shape.scheme)
         engines = []
         spram = shape.spram_layers()
         for k, layer_shape in enumerate(shape.layers):

@@ -1,7 +1,10 @@
 """The board side of the host link: frames from a byte stream into the core's configuration
 and input streams, the core's output events and the link's replies into frames.
 
-The wire format is :mod:`delayhw.gateware.hostlink_protocol` (constants taken from there).
+The wire format is :mod:`delayhw.gateware.hostlink_protocol`: the frame constants and every
+payload's byte layout (its :class:`~hostlink_protocol.Record` tables, themselves derived from
+the core's field table in :mod:`delayhw.gateware.wire`) are taken from there, none written
+here by hand.
 A frame is received whole into a buffer and checked (SLIP escapes, length, CRC, type) before
 anything of it reaches the core: a bad frame gets an ERROR reply and is forgotten, and the
 receiver resynchronises at the next END byte.
@@ -9,17 +12,48 @@ receiver resynchronises at the next END byte.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import hostlink_protocol as hp
 from .core import CONFIG_LAYOUT, INPUT_LAYOUT, STATUS_LAYOUT, output_layout
 from .shape import InKind, OutKind
+from .wire import COUNTER_BITS
 
-#: bytes a reply/event frame carries at most (the STATUS reply's 13; a SCORE's 10)
-TX_PAYLOAD_BYTES = 16
+#: bytes a reply/event frame carries at most: the largest board-to-host payload (the STATUS
+#: reply's 13; a SCORE's 10) rounded up to a power of two, so a byte index selects it
+TX_PAYLOAD_BYTES = 1 << (max(r.size for r in (hp.STATUS, hp.SCORE, hp.SPIKE, hp.SAMPLE))
+                         - 1).bit_length()
 TX_REQUEST = data.StructLayout({"type": 8, "len": 8, "payload": 8 * TX_PAYLOAD_BYTES})
+
+
+def record_bytes(m: Module, record: hp.Record, prefix: str, **values):
+    """The bytes of one ``record`` (byte ``n`` at bits ``8n..8n+7``), each field from its
+    Amaranth value in ``values``, zero- or sign-extended (by the value's signedness) or
+    truncated to the field's bytes."""
+    parts = []
+    for name, size, is_signed in record.fields:
+        field = Signal(signed(8 * size) if is_signed else 8 * size, name=f"{prefix}_{name}")
+        m.d.comb += field.eq(values[name])
+        parts.append(field)
+    return Cat(*parts)
+
+
+def record_fields(m: Module, record: hp.Record, raw, target) -> None:
+    """Drive each field of ``target`` (a view whose dotted field names are the record's) from
+    its bytes in ``raw``; an unsigned value too large for its field saturates to all ones
+    (e.g. a configuration ``field`` byte above the codes: an invalid code, never an alias)."""
+    for name, size, is_signed in record.fields:
+        dest = target
+        for part in name.split("."):
+            dest = getattr(dest, part)
+        at = 8 * record.offset(name)
+        value = raw[at:at + 8 * size]
+        top = (1 << len(dest)) - 1
+        if not is_signed and 8 * size > len(dest):
+            value = Mux(value > top, top, value)
+        m.d.comb += dest.eq(value)
 
 
 def _crc_taps() -> list[list[int]]:
@@ -60,7 +94,8 @@ class FrameSender(wiring.Component):
         crc = Signal(16)
         byte = Signal(8)
         payload_bytes = Signal(8)
-        m.d.comb += payload_bytes.eq(req.payload.word_select((idx - 2)[:4], 8))
+        m.d.comb += payload_bytes.eq(req.payload.word_select(
+            (idx - 2)[:(TX_PAYLOAD_BYTES - 1).bit_length()], 8))
         with m.If(idx == 0):
             m.d.comb += byte.eq(req.type)
         with m.Elif(idx == 1):
@@ -232,7 +267,7 @@ class HostLink(wiring.Component):
             "outputs": In(stream.Signature(output_layout(score_bits))),
             "status": In(STATUS_LAYOUT),
             "error": Out(1),
-            "bad_frames": Out(16),
+            "bad_frames": Out(COUNTER_BITS),
         })
 
     def elaborate(self, platform):
@@ -248,15 +283,17 @@ class HostLink(wiring.Component):
         event = Signal(TX_REQUEST)
         out = self.outputs.payload
         m.d.comb += event.type.eq(0x90 | out.kind)
+        spike = record_bytes(m, hp.SPIKE, "spike", layer=out.layer, unit=out.unit)
+        score = record_bytes(m, hp.SCORE, "score", unit=out.unit, value=out.value)
+        # overlong = 1: the sample ran past max_steps (scores inexact)
+        sample = record_bytes(m, hp.SAMPLE, "sample", overlong=out.value[0])
         with m.Switch(out.kind):
             with m.Case(OutKind.SPIKE):
-                m.d.comb += [event.len.eq(3), event.payload.eq(Cat(out.layer[:8], out.unit[:16]))]
+                m.d.comb += [event.len.eq(hp.SPIKE.size), event.payload.eq(spike)]
             with m.Case(OutKind.SCORE):
-                value64 = Signal(64)
-                m.d.comb += value64.eq(out.value)          # sign-extended to int64
-                m.d.comb += [event.len.eq(10), event.payload.eq(Cat(out.unit[:16], value64))]
-            with m.Case(OutKind.SAMPLE):     # 1: the sample ran past max_steps (scores inexact)
-                m.d.comb += [event.len.eq(1), event.payload.eq(out.value[0])]
+                m.d.comb += [event.len.eq(hp.SCORE.size), event.payload.eq(score)]
+            with m.Case(OutKind.SAMPLE):
+                m.d.comb += [event.len.eq(hp.SAMPLE.size), event.payload.eq(sample)]
         # replies first; an event waits (back-pressure on the core's output)
         with m.If(reply_valid):
             m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1)]
@@ -268,23 +305,22 @@ class HostLink(wiring.Component):
         # ------------------------------------------------------------ executing frames
         frame = rx.frame.payload
         pos = Signal(8)                  # payload bytes consumed
-        rec = Signal(8 * hp.CONFIG_RECORD)
-        rec_bytes = Signal(range(hp.CONFIG_RECORD + 1))
+        # records are shifted in from the top, so a whole record ends at the top of rec
+        rec = Signal(8 * max(hp.CONFIG_RECORD, hp.EVENT_RECORD))
+        rec_bytes = Signal(range(max(hp.CONFIG_RECORD, hp.EVENT_RECORD) + 1))
         record_size = Mux(frame.type == hp.Type.CONFIG, hp.CONFIG_RECORD, hp.EVENT_RECORD)
         m.d.comb += rx.addr.eq(pos + 2)
-        word16 = rec[-16:]               # an EVENTS record after 2 bytes shifted in
-        cfg = self.config.payload
-        m.d.comb += [cfg.addr.col.eq(rec[0:16]), cfg.addr.row.eq(rec[16:32]),
-                     cfg.addr.field.eq(Mux(rec[32:40] > 7, 7, rec[32:40])),
-                     cfg.addr.layer.eq(rec[40:48]), cfg.data.eq(rec[48:80])]
-        m.d.comb += [self.inputs.payload.kind.eq(Mux(word16 == hp.STEP_WORD, InKind.STEP, InKind.SPIKE)),
-                     self.inputs.payload.index.eq(word16)]
+        word = rec[-8 * hp.EVENT_RECORD:]      # an EVENTS record, once shifted in
+        record_fields(m, hp.CONFIG, rec[-8 * hp.CONFIG_RECORD:], self.config.payload)
+        m.d.comb += [self.inputs.payload.kind.eq(Mux(word == hp.STEP_WORD, InKind.STEP, InKind.SPIKE)),
+                     self.inputs.payload.index.eq(word)]
 
-        bad = Signal(16)
+        bad = Signal(COUNTER_BITS)
         m.d.comb += self.bad_frames.eq(bad)
-        status_payload = Cat(Const(hp.VERSION, 8), self.status.busy, self.error, Const(0, 6),
-                             self.status.dropped_inputs, self.status.config_errors, bad,
-                             Const(self.max_payload, 8), Const(self.shape_id, 32))
+        status_payload = record_bytes(
+            m, hp.STATUS, "status", version=Const(hp.VERSION), flags=Cat(self.status.busy, self.error),
+            dropped_inputs=self.status.dropped_inputs, config_errors=self.status.config_errors,
+            bad_frames=bad, max_payload=Const(self.max_payload), shape_id=Const(self.shape_id, 32))
 
         with m.FSM():
             with m.State("WAIT"):
@@ -293,7 +329,7 @@ class HostLink(wiring.Component):
                     with m.If(frame.error != 0):
                         m.d.sync += [reply.type.eq(hp.Type.ERROR), reply.len.eq(1),
                                      reply.payload.eq(frame.error), self.error.eq(1)]
-                        with m.If(bad != 0xFFFF):
+                        with m.If(bad != (1 << COUNTER_BITS) - 1):
                             m.d.sync += bad.eq(bad + 1)
                         m.next = "REPLY"
                     with m.Elif(frame.type == hp.Type.STATUS):

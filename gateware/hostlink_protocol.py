@@ -11,24 +11,33 @@ Byte layout (docs/boards.md has the full tables):
 * ``CRC`` is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no reflection, no
   final XOR) of ``TYPE LEN PAYLOAD``, sent high byte first: the CRC of the whole frame
   including its CRC bytes is then 0, which is what the receiver checks.
-* Host to board: ``CONFIG`` (10-byte configuration writes), ``EVENTS`` (16-bit input words:
-  a channel index, or ``STEP_WORD`` 0xFFFF ending a step), ``SAMPLE_END`` (empty: end of the
+* Host to board: ``CONFIG`` (:data:`CONFIG` records, 10 bytes: configuration writes),
+  ``EVENTS`` (:data:`EVENT` records, 16 bits: a channel index, or ``STEP_WORD`` 0xFFFF ending
+  a step), ``SAMPLE_END`` (empty: end of the
   sample), ``STATUS`` (empty: ask for the status). The board answers each with exactly one
   ``ACK`` (payload: the type it acknowledges) once the frame's contents have entered the core,
   a ``STATUS`` reply, or an ``ERROR`` (payload: an :class:`Error` code) for a frame it
   discarded (bad CRC, unknown type, longer than its buffer, inconsistent length). A
   discarded frame never reaches the core.
 * Board to host, besides those replies, the core's output events as they happen, one frame
-  each: ``SPIKE`` (layer u8, unit u16), ``STEP`` (empty), ``SCORE`` (unit u16, value i64),
-  ``SAMPLE`` (empty).
+  each: ``SPIKE`` (:data:`SPIKE`: layer u8, unit u16), ``STEP`` (empty), ``SCORE``
+  (:data:`SCORE`: unit u16, value i64), ``SAMPLE`` (:data:`SAMPLE`: the overlong flag u8).
 
 All multi-byte fields are little-endian (except the CRC). The host sends one frame and
 waits for its reply before the next (stop and wait), so the board needs one frame buffer.
+
+Every payload is a :class:`Record`: fields of whole bytes, derived from the core's one field
+table (:mod:`delayhw.gateware.wire`) by rounding each field up to whole bytes (a config
+write's fields, an input index, an output event's layer and unit, the status counters), so a
+width changed there changes the records, their sizes and the board's decoder together. What
+does not come from the table is the link's own: ``TYPE``/``LEN``/``version``/``max_payload``
+(one byte each: ``LEN`` counts bytes of one frame), the status flags (one byte), the 32-bit
+``shape_id`` (:func:`shape_id`), and a score's ``value``, sized for the widest score any
+model can have (:data:`MAX_SCORE_BITS`) so the host reads any core's scores alike.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Iterable, Iterator
@@ -36,17 +45,89 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from delayhw.errors import DelayhwError
+from delayhw.spec import LIMITS
 
 from . import wire
-from .shape import OutKind
+from .shape import MAX_STEPS_LIMIT, OutKind
 
 VERSION = 1
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
-STEP_WORD = 0xFFFF            #: in an EVENTS payload: end of the current step
-CONFIG_RECORD = 10            #: bytes per configuration write: col u16, row u16, field u8, layer u8, data i32
-EVENT_RECORD = 2              #: bytes per input word
+
+
+def whole_bytes(bits: int) -> int:
+    return -(-bits // 8)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A payload record: ``(name, bytes, signed)`` fields, little-endian, in order."""
+
+    name: str
+    fields: tuple[tuple[str, int, bool], ...]
+
+    @staticmethod
+    def of(word: wire.Word, names: tuple[str, ...] | None = None, name: str = "") -> "Record":
+        """The leaf fields of ``word`` (or those of ``names``, in that order; nested names
+        dotted as :meth:`wire.Word.flat` gives them), each rounded up to whole bytes."""
+        leaves = {f["name"]: f for f in word.flat()}
+        return Record(name or word.name, tuple((n, whole_bytes(leaves[n]["width"]), leaves[n]["signed"])
+                                       for n in names or tuple(leaves)))
+
+    @property
+    def size(self) -> int:
+        """Bytes of the record."""
+        return sum(n for _, n, _ in self.fields)
+
+    def offset(self, name: str) -> int:
+        """Byte offset of field ``name``."""
+        at = 0
+        for n, size, _ in self.fields:
+            if n == name:
+                return at
+            at += size
+        raise KeyError(f"{self.name}: no field {name!r}")
+
+    def pack(self, *values: int) -> bytes:
+        """The record's bytes, one value per field in order (each must fit its bytes)."""
+        if len(values) != len(self.fields):
+            raise ValueError(f"{self.name}: {len(self.fields)} fields, {len(values)} values")
+        return b"".join(int(v).to_bytes(n, "little", signed=s)
+                        for v, (_, n, s) in zip(values, self.fields))
+
+    def unpack(self, data: bytes) -> tuple[int, ...]:
+        """The field values of one record (``data`` must be exactly :attr:`size` bytes)."""
+        if len(data) != self.size:
+            raise ValueError(f"{self.name}: {len(data)} bytes, expected {self.size}")
+        out, at = [], 0
+        for _, n, s in self.fields:
+            out.append(int.from_bytes(data[at:at + n], "little", signed=s))
+            at += n
+        return tuple(out)
+
+
+#: the widest score any model can have: ``v_bits`` up to 32 over up to ``MAX_STEPS_LIMIT`` steps
+MAX_SCORE_BITS = LIMITS["v_bits"][1] + (MAX_STEPS_LIMIT - 1).bit_length()
+#: one configuration write: the fields of :data:`wire.CONFIG` (col, row, field, layer, data)
+CONFIG = Record.of(wire.CONFIG)
+#: one input word: a channel index (:data:`wire.INPUT`'s), or :data:`STEP_WORD`
+EVENT = Record.of(wire.INPUT, ("index",), "event")
+#: output events (:func:`wire.output`): a SPIKE's layer and unit; a SCORE's unit and value,
+#: sign-extended to :data:`MAX_SCORE_BITS`; a SAMPLE's overlong flag
+SPIKE = Record.of(wire.output(1), ("layer", "unit"), "spike")
+SCORE = Record.of(wire.output(MAX_SCORE_BITS), ("unit", "value"), "score")
+SAMPLE = Record("sample", (("overlong", 1, False),))
+#: a STATUS reply: the core's counters (:data:`wire.STATUS`), the link's bad-frame counter (as
+#: wide), and the link's own fields
+STATUS = Record("status", (("version", 1, False), ("flags", 1, False)) + Record.of(
+    wire.STATUS, ("dropped_inputs", "config_errors")).fields + (
+    ("bad_frames", whole_bytes(wire.COUNTER_BITS), False), ("max_payload", 1, False),
+    ("shape_id", 4, False)))
+
+STEP_WORD = (1 << 8 * EVENT.size) - 1   #: in an EVENTS payload: end of the current step
+CONFIG_RECORD = CONFIG.size   #: bytes per configuration write (10)
+EVENT_RECORD = EVENT.size     #: bytes per input word (2)
 DEFAULT_MAX_PAYLOAD = 250     #: payload bytes the board's frame buffer holds (multiple of 10 and 2)
-STATUS_PAYLOAD = 13           #: bytes of a STATUS reply's payload
+STATUS_PAYLOAD = STATUS.size  #: bytes of a STATUS reply's payload (13)
 
 
 class Type(IntEnum):
@@ -171,8 +252,8 @@ def config_frames(words: Iterable[tuple[int, int]], max_payload: int = DEFAULT_M
 def config_record(address: int, value: int) -> bytes:
     """One configuration write: the fields of the address (:data:`wire.CONFIG_ADDR`) and the
     data, each in whole bytes."""
-    f = wire.CONFIG_ADDR.unpack(address)
-    return struct.pack("<HHBBi", f["col"], f["row"], f["field"], f["layer"], value)
+    fields = {"data": value} | {f"addr.{n}": v for n, v in wire.CONFIG_ADDR.unpack(address).items()}
+    return CONFIG.pack(*(fields[name] for name, _, _ in CONFIG.fields))
 
 
 def sample_frames(spikes: np.ndarray, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[bytes]:
@@ -182,7 +263,7 @@ def sample_frames(spikes: np.ndarray, max_payload: int = DEFAULT_MAX_PAYLOAD) ->
     for row in np.asarray(spikes):
         words.extend(int(i) for i in np.flatnonzero(row))
         words.append(STEP_WORD)
-    data = struct.pack(f"<{len(words)}H", *words)
+    data = b"".join(EVENT.pack(w) for w in words)
     step = max_payload - max_payload % EVENT_RECORD
     for start in range(0, len(data), step):
         yield encode_frame(Type.EVENTS, data[start:start + step])
@@ -210,14 +291,14 @@ class Status:
 
     def pack(self) -> bytes:
         flags = int(self.busy) | int(self.error_seen) << 1
-        return struct.pack("<BBHHHBI", self.version, flags, self.dropped_inputs,
-                           self.config_errors, self.bad_frames, self.max_payload, self.shape_id)
+        return STATUS.pack(self.version, flags, self.dropped_inputs, self.config_errors,
+                           self.bad_frames, self.max_payload, self.shape_id)
 
     @staticmethod
     def unpack(payload: bytes) -> "Status":
         if len(payload) != STATUS_PAYLOAD:
             raise LinkError(f"STATUS reply of {len(payload)} bytes, expected {STATUS_PAYLOAD}")
-        v, flags, dropped, cfg, bad, maxp, sid = struct.unpack("<BBHHHBI", payload)
+        v, flags, dropped, cfg, bad, maxp, sid = STATUS.unpack(payload)
         return Status(v, bool(flags & 1), bool(flags & 2), dropped, cfg, bad, maxp, sid)
 
 
@@ -231,19 +312,16 @@ def event_word(frame: Frame) -> tuple[int, int, int, int]:
     """``(kind, layer, unit, value)`` of an output-event frame, as
     :func:`protocol.unpack_output` gives for the core's output word."""
     p = frame.payload
-    try:
-        if frame.type == Type.SPIKE:
-            layer, unit = struct.unpack("<BH", p)
-            return OutKind.SPIKE, layer, unit, 0
-        if frame.type == Type.SCORE:
-            unit, value = struct.unpack("<Hq", p)
-            return OutKind.SCORE, 0, unit, value
-        if frame.type == Type.STEP and not p:
-            return OutKind.STEP, 0, 0, 0
-        if frame.type == Type.SAMPLE and len(p) == 1 and p[0] <= 1:
-            return OutKind.SAMPLE, 0, 0, p[0]
-    except struct.error:
-        pass
+    if frame.type == Type.SPIKE and len(p) == SPIKE.size:
+        layer, unit = SPIKE.unpack(p)
+        return OutKind.SPIKE, layer, unit, 0
+    if frame.type == Type.SCORE and len(p) == SCORE.size:
+        unit, value = SCORE.unpack(p)
+        return OutKind.SCORE, 0, unit, value
+    if frame.type == Type.STEP and not p:
+        return OutKind.STEP, 0, 0, 0
+    if frame.type == Type.SAMPLE and len(p) == SAMPLE.size and p[0] <= 1:
+        return OutKind.SAMPLE, 0, 0, p[0]
     raise LinkError(f"frame type 0x{frame.type:02x} with a {len(p)}-byte payload is not an "
                     f"output event")
 
@@ -251,22 +329,21 @@ def event_word(frame: Frame) -> tuple[int, int, int, int]:
 def event_frame(kind: int, layer: int = 0, unit: int = 0, value: int = 0) -> bytes:
     """The frame the board sends for one output event (the tests' reference encoder)."""
     if kind == OutKind.SPIKE:
-        return encode_frame(Type.SPIKE, struct.pack("<BH", layer, unit))
+        return encode_frame(Type.SPIKE, SPIKE.pack(layer, unit))
     if kind == OutKind.SCORE:
-        return encode_frame(Type.SCORE, struct.pack("<Hq", unit, value))
+        return encode_frame(Type.SCORE, SCORE.pack(unit, value))
     if kind == OutKind.SAMPLE:
-        return encode_frame(Type.SAMPLE, bytes([value]))
+        return encode_frame(Type.SAMPLE, SAMPLE.pack(value))
     return encode_frame(Type.STEP)
 
 
 def pack_output(kind: int, layer: int, unit: int, value: int, score_bits: int) -> int:
     """The inverse of :func:`protocol.unpack_output` (rebuilds the output word of a core whose
     scores are ``score_bits`` wide)."""
-    from .shape import INDEX_BITS, LAYER_BITS
-    return (int(kind) | layer << 2 | unit << (2 + LAYER_BITS)
-            | (value & ((1 << score_bits) - 1)) << (2 + LAYER_BITS + INDEX_BITS))
+    return wire.output(score_bits).pack(kind=int(kind), layer=layer, unit=unit, value=value)
 
 
-__all__ = ["VERSION", "Type", "Error", "Frame", "FrameDecoder", "Status", "LinkError", "crc16",
+__all__ = ["VERSION", "Record", "CONFIG", "EVENT", "SPIKE", "SCORE", "SAMPLE", "STATUS",
+           "Type", "Error", "Frame", "FrameDecoder", "Status", "LinkError", "crc16",
            "encode_frame", "config_frames", "config_record", "sample_frames", "status_request",
            "shape_id", "event_word", "event_frame", "pack_output"]

@@ -21,21 +21,9 @@ from amaranth.lib.wiring import In, Out
 
 from delayhw.errors import DelayhwError
 
-#: the iCE40UP5K's single-port RAM block: 16384 words of 16 bits, 4-bit write mask
-SPRAM_DEPTH, SPRAM_WIDTH = 16384, 16
-#: SPRAM blocks of an iCE40UP5K
-UP5K_SPRAMS = 4
-NIBBLE = 4
-
-
-def nibbles(bits: int) -> int:
-    """Bits of a field of ``bits`` rounded up to whole nibbles (the SPRAM write mask's unit)."""
-    return NIBBLE * math.ceil(bits / NIBBLE)
-
-
-def spram_blocks(width: int, depth: int) -> int:
-    """``SB_SPRAM256KA`` blocks that hold a ``depth`` x ``width`` memory."""
-    return math.ceil(width / SPRAM_WIDTH) * math.ceil(depth / SPRAM_DEPTH)
+# the numbers (SPRAM geometry, nibble fields) are plain Python, shared with the cost models
+from .memory_geometry import (NIBBLE, SPRAM_DEPTH, SPRAM_WIDTH, UP5K_SPRAMS,  # noqa: F401
+                              nibbles, spram_blocks)
 
 
 class SinglePortMemory(wiring.Component):
@@ -152,11 +140,6 @@ class SynapseMemory(wiring.Component):
             "w_wr": In(_WritePort(range(depth), lanes, signed(w_bits))),
             "d_wr": In(_WritePort(range(depth), lanes, unsigned(d_bits))),
         })
-
-    @staticmethod
-    def packed_bits(w_bits: int, d_bits: int, lanes: int, rows: int) -> int:
-        """Bits of a synapse memory of ``rows`` rows (what :class:`SynapseMemory` builds)."""
-        return rows * lanes * (nibbles(w_bits) + nibbles(d_bits))
 
     def _pack(self, w_row, d_row) -> int:
         word = 0

@@ -20,13 +20,14 @@ from delayhw.errors import DelayhwError
 from delayhw.spec import LIMITS, LayerShape, Model, Reset
 
 #: delay schemes (clock-driven delay lines, event-driven rings of future currents), from
-#: their registry in :mod:`delayhw.gateware.schemes`
+#: their registry in :mod:`delayhw.gateware.schemes` (which also holds their cost models)
+from . import schemes
 from .schemes import SCHEMES  # noqa: E402,F401
 # the wire format lives in wire.py; its names are re-exported here for existing importers
 from .wire import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, Field, InKind,  # noqa: F401
                    OutKind, Param, config_address)
 
-from .memories import UP5K_SPRAMS, SynapseMemory, nibbles, spram_blocks  # noqa: E402
+from .memory_geometry import UP5K_SPRAMS, nibbles, spram_blocks, synapse_memory_bits
 
 #: where the weight/delay memories go: block RAM everywhere, or (iCE40UP5K) the largest ones
 #: in SPRAM (:meth:`CoreShape.spram_layers`)
@@ -66,9 +67,9 @@ class CoreShape:
         if self.memory not in MEMORIES:
             raise DelayhwError(f"memory: {self.memory!r} is not available; choose one of "
                                f"{MEMORIES}")
-        if self.scheme not in SCHEMES:
+        if self.scheme not in schemes.REGISTRY:
             raise DelayhwError(f"scheme: {self.scheme!r} is not available; choose one of "
-                               f"{SCHEMES}")
+                               f"{tuple(schemes.REGISTRY)}")
         if self.lanes not in LANES:
             raise DelayhwError(f"lanes: must be one of {LANES}, got {self.lanes}")
         if not 1 <= self.n_inputs <= LIMITS["n_inputs"][1]:
@@ -129,6 +130,12 @@ class CoreShape:
 
     # --------------------------------------------------------------------- cost formulas
 
+    @property
+    def cost(self) -> "schemes.cost.SchemeCost":
+        """This shape's cost model: its scheme's (registered in
+        :data:`delayhw.gateware.schemes.REGISTRY`), which the formulas below ask."""
+        return schemes.cost_model(self.scheme)(self)
+
     def cycles_per_step(self, source_spikes=None, recurrent_spikes=None) -> int:
         """Clock cycles of one step, from the cycle it starts (its STEP taken) to the cycle it
         has finished, with the output always ready. Inputs are double-buffered: the next
@@ -137,57 +144,34 @@ class CoreShape:
         step waits for its events only when they number more than the previous step's
         cycles, see :meth:`sample_cycles`).
 
-        ``fifo``: every synapse of every layer is visited once per step, and the layers
-        overlap (:func:`fifo_step_cycles`): about ``sum_k ceil(N_k / lanes) * fan_in_k``
-        plus the pipeline and control overhead of the last layer, less what the first pass
-        of each layer over its source hides; the spike counts do not matter.
-
-        ``ring``: layer ``k`` spends ``ceil(N_k / lanes)`` cycles per spike it receives:
-        ``source_spikes[k]`` (distinct input channels of this step for layer 0, layer
-        ``k-1``'s spikes of this step otherwise) plus ``recurrent_spikes[k]`` (its own
-        spikes of the previous step, recurrent layers), then one neuron pass of
-        ``ceil(N_k / lanes)`` cycles and a fixed overhead; the layers overlap
-        (:func:`ring_step_cycles`), so when a layer's spikes come in its pass matters:
-        given counts only, the spiking units are taken to be the lowest-numbered ones
-        (:meth:`cycles_of_sample` uses the real ones). Without counts: every source
-        spiking (exact).
+        How many cycles is the scheme's (:attr:`cost`): ``source_spikes[k]`` and
+        ``recurrent_spikes[k]`` are the spikes layer ``k`` receives from its source in this
+        step and from itself in the previous one (an event-driven scheme's cycles grow with
+        them); without counts, every source spiking. The layers overlap (each starts with
+        the step and waits for its source's spikes), so where in a layer's pass the spikes
+        come can matter too: :meth:`cycles_of_sample` takes the spikes themselves, this
+        method (``ring``) takes the lowest-numbered units to be the spiking ones.
 
         The output stream sends one spike per cycle. With one lane a neuron pass makes at
         most one spike per cycle, so the formula is exact; with more lanes, a pass whose
         spike words carry more spikes than the stream drains fills the output queue
         (``out_fifo_depth`` words) and then waits for it: the formula is then a lower bound
         (``bench/ring.py`` reports measured cycles)."""
-        if self.scheme == "fifo":
-            return fifo_step_cycles(self.layers, self.lanes)
-        layers = self.layers
-        if source_spikes is None:
-            source_spikes = [l.n_in for l in layers]
-        if recurrent_spikes is None:
-            recurrent_spikes = [l.size if l.recurrent else 0 for l in layers]
-
-        def lowest(n: int, size: int) -> np.ndarray:
-            return np.arange(size) < n
-
-        spikes = [lowest(source_spikes[k + 1], l.size) if k + 1 < len(layers) else None
-                  for k, l in enumerate(layers)]
-        previous = [lowest(rec, l.size) for l, rec in zip(layers, recurrent_spikes)]
-        return ring_step_cycles(layers, self.lanes, source_spikes[0], spikes, previous)
+        return self.cost.cycles_per_step(source_spikes, recurrent_spikes)
 
     def cycles_of_sample(self, input_spikes, layer_spikes) -> list[int]:
         """:meth:`cycles_per_step` of every step of one sample, from its input ``(T,
         n_inputs)`` and the spikes ``(T, size)`` of every lif layer (the golden model's)."""
         input_spikes = np.asarray(input_spikes) != 0
-        if self.scheme == "fifo":
-            return [self.cycles_per_step()] * input_spikes.shape[0]
         lif = iter(layer_spikes)
         per_layer = [np.asarray(next(lif)) != 0 if l.kind == "lif" else None
                      for l in self.layers]
+        cost = self.cost
         out = []
         for t in range(input_spikes.shape[0]):
             spikes = [p[t] if p is not None else None for p in per_layer]
             previous = [p[t - 1] if p is not None and t else None for p in per_layer]
-            out.append(ring_step_cycles(self.layers, self.lanes, int(input_spikes[t].sum()),
-                                        spikes, previous))
+            out.append(cost.step_cycles(int(input_spikes[t].sum()), spikes, previous))
         return out
 
     def sample_cycles(self, input_spikes, layer_spikes) -> int:
@@ -208,43 +192,17 @@ class CoreShape:
 
     def clear_cycles(self) -> int:
         """Cycles of the state-clearing walk after reset and after every sample."""
-        walks = [self.n_inputs]
-        for l in self.layers:
-            g = l.groups(self.lanes)
-            if self.scheme == "ring":
-                walks.append(g * (l.d_max + 1))
-            else:
-                walks.append(max(g * l.fan_in, (2 if l.recurrent else 1) * g))
-        return max(walks) + 2
+        cost = self.cost
+        return max([self.n_inputs] + [cost.clear_walk(l) for l in self.layers]) + 2
 
     def cycles_formula(self) -> str:
-        if self.scheme == "ring":
-            return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
-                    f"the last layer's end + {STEP_OVERHEAD}; layer k (G_k = ceil(N_k / "
-                    f"{self.lanes})) issues each spike it receives for G_k cycles, its own "
-                    f"spikes of the previous step first (from cycle 1), then layer k-1's of this "
-                    f"step, each from {RING_LIST_DELAY} cycles after layer k-1 wrote its list "
-                    f"entry (input channels from cycle 1); its neuron pass starts "
-                    f"{RING_EVENT_DRAIN + 1} cycles after its last issue (or 2 after layer "
-                    f"k-1's end, if later), writes group g at start + g + {RING_WRITE_LATENCY} "
-                    f"and ends at start + G_k + {RING_NEURON_TAIL} (CoreShape.cycles_per_step; "
-                    f"value: every source spiking)")
-        return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
-                f"W_last + {FIFO_STEP_TAIL}, W_k = w_k + (ceil(N_k / {self.lanes}) - 1) * "
-                f"fan_in_k the cycle layer k writes its last group, w_k = t_k(fan_in_k - 1) + "
-                f"{FIFO_WRITE_LATENCY} its first, t_k(i) = max(t_k(i-1) + 1, w_(k-1) + "
-                f"floor(i / {self.lanes}) * fan_in_(k-1) + 1 if i is a unit of layer k-1) "
-                f"the cycle layer k issues source i of its first pass, t_k(-1) = 0")
-
-    def event_bits(self) -> int:
-        """Width of a spike-event list entry (``ring``): a unit group and its lane mask."""
-        return INDEX_BITS - (self.lanes - 1).bit_length() + self.lanes
+        return self.cost.cycles_formula()
 
     def synapse_bits(self, layer: LayerShape) -> int:
         """Bits of one layer's synapse memory: ``groups * fan_in`` rows of ``lanes`` packed
-        ``{w, d}`` pairs, each field rounded up to whole nibbles (:class:`SynapseMemory`)."""
+        ``{w, d}`` pairs, each field rounded up to whole nibbles (``SynapseMemory``)."""
         rows = memory_depth(layer.groups(self.lanes) * layer.fan_in)
-        return SynapseMemory.packed_bits(layer.w_bits, layer.d_bits, self.lanes, rows)
+        return synapse_memory_bits(layer.w_bits, layer.d_bits, self.lanes, rows)
 
     def spram_layers(self) -> tuple[bool, ...]:
         """Per layer: is its synapse memory built from iCE40 SPRAM? With ``memory="spram"``,
@@ -267,134 +225,16 @@ class CoreShape:
 
     def memory_bits(self) -> dict[str, int]:
         """Bits of every memory, by kind, for this scheme (what the generated core holds)."""
-        if self.scheme == "ring":
-            return self._ring_memory_bits()
-        p = self.lanes
-        bits = {"synapses": 0, "delay_lines": 0, "membranes": 0, "bias": 0,
-                "scores": 0, "spike_bitmaps": 0, "input_bitmap": 2 * memory_depth(self.n_inputs)}
-        for l in self.layers:
-            g = memory_depth(l.groups(p))
-            bits["synapses"] += self.synapse_bits(l)
-            bits["delay_lines"] += memory_depth(l.fan_in) * l.d_max if l.d_max else 0
-            bits["membranes"] += g * p * l.v_bits
-            bits["bias"] += g * p * l.w_bits if l.bias else 0
-            if l.kind == "readout":
-                bits["scores"] += g * p * self.score_bits
-            else:
-                bits["spike_bitmaps"] += memory_depth((2 if l.recurrent else 1) * l.groups(p)) * p
+        bits = self.cost.memory_bits()
         bits["total"] = sum(bits.values())
         return bits
 
 
-    def _ring_memory_bits(self) -> dict[str, int]:
-        """``ring``: fan-out weights and delays (as fifo), one ring of ``d_max+1`` slots of
-        ``acc_bits`` per unit (a memory per lane), membranes, bias, scores, a spike-event
-        list per lif layer, and the input bitmap plus the input event list (both double-buffered:
-        two banks of ``n_inputs``)."""
-        p = self.lanes
-        ev = self.event_bits()
-        bits = {"synapses": 0, "ring": 0, "membranes": 0, "bias": 0, "scores": 0,
-                "spike_lists": 0, "input_bitmap": 2 * memory_depth(self.n_inputs),
-                "input_events": memory_depth(2 * self.n_inputs) * ev}
-        for l in self.layers:
-            g = l.groups(p)
-            bits["synapses"] += self.synapse_bits(l)
-            bits["ring"] += p * memory_depth(g * (l.d_max + 1)) * l.acc_bits
-            bits["membranes"] += memory_depth(g) * p * l.v_bits
-            bits["bias"] += memory_depth(g) * p * l.w_bits if l.bias else 0
-            if l.kind == "readout":
-                bits["scores"] += memory_depth(g) * p * self.score_bits
-            else:
-                bits["spike_lists"] += memory_depth(g) * ev
-        bits["total"] = sum(bits.values())
-        return bits
-
-
-#: Cycles of pipeline fill/drain and control per layer run, and per step (measured in
-#: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula).
+#: Cycles of the LIF pipeline, and of control per step (measured in
+#: tests/test_gateware_core.py::test_cycles_per_step_matches_the_formula); each scheme's
+#: per-layer overheads are in its cost model (``gateware/schemes/*_cost.py``).
 LIF_LATENCY = 5             #: :attr:`LifUnit.latency <delayhw.gateware.lif.LifUnit.latency>`
 STEP_OVERHEAD = 1
-#: ``fifo``: from a synapse's issue to its group's write-back (fetch, taps, sums, LifUnit);
-#: from the last write-back to the cycle the step has finished (emit, idle, STEP marker)
-FIFO_WRITE_LATENCY = 4 + LIF_LATENCY
-FIFO_STEP_TAIL = 3 + STEP_OVERHEAD
-
-
-def fifo_step_cycles(layers, lanes: int) -> int:
-    """Cycles of a ``fifo`` step (:meth:`CoreShape.cycles_per_step`): every layer starts with
-    the step and sweeps its synapses group by group, one per cycle; the first pass of layer
-    ``k > 0`` issues source ``i`` (a unit of layer ``k-1``) no earlier than the cycle after
-    layer ``k-1`` has written the group of ``i`` (``FifoLayer``'s ``src.ready``), and its
-    later passes never wait. A group is written :data:`FIFO_WRITE_LATENCY` cycles after its
-    last synapse was issued; the step ends :data:`FIFO_STEP_TAIL` cycles after the last
-    layer's last write."""
-    lane_bits = (lanes - 1).bit_length()
-    source = None           # (first write, cycles between writes) of the feeding layer
-    for layer in layers:
-        t = 0               # issue cycle of the first pass's latest source (start = 0)
-        for i in range(layer.fan_in):
-            t += 1
-            if source is not None and i < layer.n_in:
-                t = max(t, source[0] + (i >> lane_bits) * source[1] + 1)
-        source = (t + FIFO_WRITE_LATENCY, layer.fan_in)
-    return source[0] + (layers[-1].groups(lanes) - 1) * source[1] + FIFO_STEP_TAIL
-#: ``ring`` (:func:`ring_step_cycles`; measured in
-#: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula): from the last cycle
-#: a spike occupies the issue stage until the events pipeline is empty; from a neuron
-#: group's issue to its write-back (and its spike-list entry); from the neuron pass's start
-#: to the layer's end, beyond one cycle per group; from a list entry's write to the first
-#: cycle the next layer can take it (counted, then read through a non-transparent port)
-RING_EVENT_DRAIN = 6
-RING_WRITE_LATENCY = 1 + LIF_LATENCY
-RING_NEURON_TAIL = 3 + LIF_LATENCY
-RING_LIST_DELAY = 2
-
-
-def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) -> int:
-    """Cycles of a ``ring`` step (:meth:`CoreShape.cycles_per_step`), from the spikes:
-    ``input_events`` distinct input channels, ``spikes[k]``/``previous[k]`` the unit vectors
-    of lif layer ``k`` in this step and the previous one (``None`` for the readout, or for
-    ``previous`` in a sample's first step). Every layer starts with the step (cycle 0).
-    A ``RingLayer`` takes one spike per cycle from its lists (its own list of the previous
-    step first, then its source's list of this step as that grows: an entry written in
-    cycle ``w`` can be taken from ``w + RING_LIST_DELAY``) and holds each in the issue stage
-    for ``G`` cycles; its source's list is complete a cycle after the source ends."""
-    lane_bits = (lanes - 1).bit_length()
-
-    def entries(units) -> list[tuple[int, int]]:
-        """(group, spikes) of every group with a spike, in group order."""
-        if units is None:
-            return []
-        counts = np.bincount(np.flatnonzero(units) >> lane_bits,
-                             minlength=0).astype(int)
-        return [(g, int(n)) for g, n in enumerate(counts) if n]
-
-    source = [(1, 1)] * input_events        # (cycle it can be taken, spikes) per list entry
-    source_final = 1                        # first cycle the source's list is complete
-    end = 0
-    for k, layer in enumerate(layers):
-        g_k = layer.groups(lanes)
-        take = issue = None                 # cycles of the latest spike's take and issue
-
-        def walk(ready_cycles):
-            nonlocal take, issue
-            for ready in ready_cycles:
-                take = ready if issue is None else max(ready, issue)
-                issue = take + 1 if issue is None else max(take + 1, issue + g_k)
-
-        own = entries(previous[k]) if layer.recurrent else []
-        walk([1] * sum(n for _, n in own))
-        feedforward_from = (take + 2 if own else 2) if layer.recurrent else 1
-        walk([max(feedforward_from, ready) for ready, n in source for _ in range(n)])
-        done = max(feedforward_from, source_final, take + 1 if source else 0)
-        neurons = done + 2
-        if issue is not None:
-            neurons = max(neurons, issue + g_k + RING_EVENT_DRAIN + 1)
-        end = neurons + g_k + RING_NEURON_TAIL
-        source = [(neurons + g + RING_WRITE_LATENCY + RING_LIST_DELAY, n)
-                  for g, n in entries(spikes[k])] if layer.kind == "lif" else []
-        source_final = end + 1
-    return end + STEP_OVERHEAD
 #: the readout's score walk: cycles per unit group (a read) on top of one per unit, and the
 #: fixed cycles of a sample's end (SCORES, SAMPLE marker, CLEAR) (measured in
 #: tests/test_gateware_overlap.py::test_sample_cycles_match_the_formula)

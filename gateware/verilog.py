@@ -71,9 +71,7 @@ def manifest(core: Core, verilog_file: str, model_file: str | None = None,
         "memory_bits": shape.memory_bits(),
         "cycles_per_step": {"formula": shape.cycles_formula(), "value": shape.cycles_per_step(),
                             "assumes": "output stream always ready; inputs sent as fast as "
-                                       "accepted" + ("; value: every input and unit "
-                                                     "spiking in every step"
-                                                     if shape.scheme == "ring" else "")},
+                                       "accepted" + shape.cost.cycles_note},
     }
 
 

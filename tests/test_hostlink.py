@@ -59,6 +59,63 @@ def test_config_record_carries_the_address_fields():
     assert hp.config_record(addr, -7) == struct.pack("<HHBBi", 0xBEEF, 0x1234, 5, 3, -7)
 
 
+def test_every_payload_record_is_its_wire_fields_in_whole_bytes():
+    """The link's byte layouts come from the core's one field table (gateware/wire.py): each
+    field of a record is that field of the table rounded up to whole bytes, same sign; the
+    sizes are the documented ones (docs/boards.md)."""
+    from delayhw.gateware import wire
+    from delayhw.gateware.hostlink import TX_PAYLOAD_BYTES
+    pairs = [(hp.CONFIG, wire.CONFIG), (hp.EVENT, wire.INPUT), (hp.SPIKE, wire.output(1)),
+             (hp.SCORE, wire.output(hp.MAX_SCORE_BITS))]
+    for record, word in pairs:
+        table = {f["name"]: f for f in word.flat()}
+        for name, size, signed in record.fields:
+            assert (size, signed) == (-(-table[name]["width"] // 8), table[name]["signed"])
+    assert [n for n, _, _ in hp.CONFIG.fields] == [f["name"] for f in wire.CONFIG.flat()]
+    status = {n: (size, signed) for n, size, signed in hp.STATUS.fields}
+    for f in wire.STATUS.flat():
+        if f["name"] != "busy":                        # busy travels in the flags byte
+            assert status[f["name"]] == (-(-f["width"] // 8), False)
+    assert status["bad_frames"] == status["dropped_inputs"]
+    assert (hp.CONFIG_RECORD, hp.EVENT_RECORD, hp.STATUS_PAYLOAD, hp.SPIKE.size,
+            hp.SCORE.size) == (10, 2, 13, 3, 10)
+    from delayhw.spec import LIMITS
+    assert hp.STEP_WORD == 0xFFFF > LIMITS["n_inputs"][1] - 1      # above every channel index
+    assert max(r.size for r in (hp.STATUS, hp.SCORE, hp.SPIKE, hp.SAMPLE)) <= TX_PAYLOAD_BYTES
+
+
+def test_a_field_widened_in_the_table_widens_its_record_consistently():
+    """Record.of derives a record from any table: wider fields take more bytes, offsets
+    follow, values of the full new width round-trip, and one too wide is refused."""
+    from delayhw.gateware.wire import Bits, Word
+    addr = Word("config_addr", (("col", Bits(24)), ("row", Bits(17)), ("field", Bits(9)),
+                                ("layer", Bits(8))))
+    record = hp.Record.of(Word("config", (("addr", addr), ("data", Bits(40, signed=True)))))
+    assert [(n, size) for n, size, _ in record.fields] == [
+        ("addr.col", 3), ("addr.row", 3), ("addr.field", 2), ("addr.layer", 1), ("data", 5)]
+    assert record.size == 14 and record.offset("addr.layer") == 8 and record.offset("data") == 9
+    values = ((1 << 24) - 1, (1 << 17) - 1, 511, 255, -(1 << 39))
+    assert record.unpack(record.pack(*values)) == values
+    with pytest.raises(OverflowError):
+        record.pack(1 << 24, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("score_bits", [4, 17, 33, 48, hp.MAX_SCORE_BITS])
+def test_every_score_width_a_model_can_have_crosses_the_link_exactly(score_bits):
+    """A SCORE frame holds the widest score a core can have (v_bits 32 over MAX_STEPS_LIMIT
+    steps), so every core's extreme scores come back as the output word the core sent."""
+    from delayhw.gateware.shape import MAX_STEPS_LIMIT
+    from delayhw.spec import LIMITS, LayerShape
+    widest = CoreShape(1, (LayerShape("readout", 1, 1, 2, LIMITS["v_bits"][1], 1, 0, False,
+                                      False),), max_steps=MAX_STEPS_LIMIT)
+    assert widest.score_bits == hp.MAX_SCORE_BITS <= 8 * dict(
+        (n, size) for n, size, _ in hp.SCORE.fields)["value"]
+    for value in (-(1 << (score_bits - 1)), (1 << (score_bits - 1)) - 1, -1, 0):
+        frame = hp.FrameDecoder().feed(hp.event_frame(2, 0, 65535, value))[0]
+        word = hp.pack_output(*hp.event_word(frame), score_bits)
+        assert protocol.unpack_output(word, score_bits) == (2, 0, 65535, value)
+
+
 def test_status_round_trip():
     s = hp.Status(1, True, False, 3, 4, 5, 250, 0xDEADBEEF)
     assert hp.Status.unpack(s.pack()) == s
@@ -307,5 +364,27 @@ def test_bad_frames_get_an_error_reply_and_the_link_recovers():
     assert errors == codes[:n_bad - 1] + [hp.Error.LENGTH]
     status = hp.Status.unpack(replies[-1].payload)
     assert status.bad_frames == n_bad and status.error_seen
+    result = protocol.decode_outputs(words, bench.shape, *spikes.shape[:2])
+    assert protocol.first_difference(expected, result) is None
+
+
+def test_a_config_field_code_beyond_the_table_is_refused_not_aliased():
+    """The board decodes a CONFIG record from the record table: a ``field`` byte above the
+    codes saturates to an invalid code (a config error, nothing written) instead of keeping
+    its low bits (0x0D would alias to PARAM 5 and overwrite beta)."""
+    from delayhw.gateware.wire import Field, Param
+    model, spikes = netgen.random_case(4, PARAMS, batch=1, steps=5)
+    assert (0x0D & 7) == Field.PARAM
+    rogue = hp.encode_frame(hp.Type.CONFIG, hp.CONFIG.pack(0, Param.BETA, 0x0D, 0, 0))
+    host = b"".join(hp.config_frames(config_words(model))) + rogue
+    host += b"".join(hp.sample_frames(spikes[0])) + hp.status_request()
+    n_host = len(hp.FrameDecoder().feed(host))
+    expected = golden.run(model, spikes)
+    n_events = sum(int(s.sum()) for s in expected.spikes) + spikes.shape[1] + 1 + \
+        model.layers[-1].size
+    bench = LinkBench(model, ready_prob=0.9, seed=1)
+    replies, words = split_replies(bench.run(host, n_host + n_events), bench.shape.score_bits)
+    assert [r.type for r in replies] == [hp.Type.ACK] * (n_host - 1) + [hp.Type.STATUS_REPLY]
+    assert hp.Status.unpack(replies[-1].payload).config_errors == 1
     result = protocol.decode_outputs(words, bench.shape, *spikes.shape[:2])
     assert protocol.first_difference(expected, result) is None

@@ -135,7 +135,10 @@ class RingLayer(LayerEngine):
             with m.If(rec_phase):
                 m.d.comb += entry.eq(e_rec.data)
         have = Signal()
-        m.d.comb += have.eq(fetching & Mux(rec_phase, left != 0, more))
+        if s.recurrent:
+            m.d.comb += have.eq(fetching & Mux(rec_phase, left != 0, more))
+        else:
+            m.d.comb += have.eq(fetching & more)
         remaining = Signal(lanes)
         lowest = Signal(lanes)
         bit = Signal(max(1, lane_bits))
@@ -167,11 +170,15 @@ class RingLayer(LayerEngine):
         with m.Elif(issue_take):
             m.d.sync += p_valid.eq(0)
         with m.If(fetching & ~have):                      # this list is done (so far)
-            with m.If(rec_phase):                          # own list: then feedforward
-                m.d.comb += ea_next.eq(0)
-                m.d.sync += rec_phase.eq(0)
-            with m.Elif(src_final):
-                m.d.sync += fetching.eq(0)
+            if s.recurrent:
+                with m.If(rec_phase):                      # own list: then feedforward
+                    m.d.comb += ea_next.eq(0)
+                    m.d.sync += rec_phase.eq(0)
+                with m.Elif(src_final):
+                    m.d.sync += fetching.eq(0)
+            else:
+                with m.If(src_final):
+                    m.d.sync += fetching.eq(0)
         m.d.sync += ea.eq(ea_next)
         m.d.comb += self.src_events.addr.eq(ea_next)
         # feedforward spikes consumed: clear them in the source's bitmap (the core's input)
