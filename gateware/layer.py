@@ -1,7 +1,8 @@
 """Layer engines: the per-layer datapath behind one interface, one class per delay scheme.
 
-A core runs its layers one after another each time step. Every engine has the same
-signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
+A core runs every layer once each time step, in layer order as far as the data go (an
+engine with ``overlaps`` starts with the layer below it and waits for its spikes). Every
+engine has the same signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
 
 * ``mode``/``start``/``idle``: pulse ``start`` with a :class:`Mode`; ``idle`` goes low on the
   next cycle and high again when the work is finished.
