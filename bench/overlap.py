@@ -3,7 +3,10 @@ one word per cycle, against a host that waits for the core to be idle after ever
 (no input overlaps a step: the protocol before double buffering), measured in the same run
 on the same core in amaranth.sim, for the demo model and 64 -> 64 recurrent -> 10, both
 schemes, 1 lane, 10 steps of random input at 20%. Also checks the measured streamed
-cycles against :meth:`CoreShape.sample_cycles`. Writes bench/results/overlap.json.
+cycles against :meth:`CoreShape.sample_cycles`, and records the mean cycles per step
+(``cycles_per_step``: from a step's start to its end, which the overlap of the layers'
+pipelines shortens; run this script on an older tree for its figures). Writes
+bench/results/overlap.json.
 
     python bench/overlap.py
 """
@@ -39,6 +42,8 @@ def measure(name: str, model, scheme: str, lanes: int = 1) -> dict:
             expected, protocol.decode_outputs(run.outputs, shape, 2, STEPS)) is None
         row[f"{label}_cycles_per_sample"] = run.sample_starts[1] - run.sample_starts[0]
         row[f"{label}_inputs_during_steps"] = run.inputs_during_steps
+        if not wait:
+            row["cycles_per_step"] = round(float(np.mean(run.step_cycles)), 1)
     row["formula_cycles_per_sample"] = shape.sample_cycles(spikes[0],
                                                            [s[0] for s in expected.spikes])
     assert row["formula_cycles_per_sample"] == row["streamed_cycles_per_sample"]
@@ -46,7 +51,7 @@ def measure(name: str, model, scheme: str, lanes: int = 1) -> dict:
                                          / row["streamed_cycles_per_sample"], 4)
     print(f"{name:24s} {scheme}: streamed {row['streamed_cycles_per_sample']} cycles/sample, "
           f"waiting host {row['waiting_host_cycles_per_sample']} "
-          f"({row['waiting_over_streamed']}x)", flush=True)
+          f"({row['waiting_over_streamed']}x); {row['cycles_per_step']} cycles/step", flush=True)
     return row
 
 

@@ -153,7 +153,8 @@ class Core(wiring.Component):
         src0 = engines[0].src
         read_bank = Signal()            # bank of the read answered this cycle
         m.d.sync += read_bank.eq(run_bank)
-        m.d.comb += src0.data.eq(Mux(read_bank, in_rds[1].data, in_rds[0].data))
+        m.d.comb += [src0.data.eq(Mux(read_bank, in_rds[1].data, in_rds[0].data)),
+                     src0.ready.eq(1)]         # the run bank is complete when a step starts
         for k in range(1, n_layers):
             wiring.connect(m, engines[k].src, engines[k - 1].spikes)
             if engine_class.event_driven:
@@ -189,11 +190,20 @@ class Core(wiring.Component):
         # room for this cycle's write
         room = Signal()
         m.d.sync += room.eq(queue.level + 2 < shape.out_fifo_depth)
+        # overlapping engines (several layers run at once) take turns, lower layer first:
+        # a layer emits only after the layers below it have emitted everything of the step,
+        # so an emit waiting in a lower layer holds the upper ones (output in layer order)
+        lower_valid = Const(0)
         for k, engine in enumerate(engines):
-            m.d.comb += engine.emit.ready.eq(room)
+            if engine_class.overlaps:
+                m.d.comb += engine.emit.ready.eq(room & ~lower_valid)
+                lower_valid = lower_valid | engine.emit.valid
+            else:
+                m.d.comb += engine.emit.ready.eq(room)
+        for k, engine in reversed(list(enumerate(engines))):    # the lowest valid layer wins
             with m.If(engine.emit.valid):
                 m.d.comb += [entry.item.eq(engine.emit.payload), entry.layer.eq(k),
-                             queue.w_en.eq(room)]
+                             queue.w_en.eq(engine.emit.ready)]
 
         # ------------------------------------------------------------------ status
         dropped = Signal(16)
@@ -308,6 +318,7 @@ class Core(wiring.Component):
             m.d.comb += [ev_rd.addr.eq(Cat(run_bank, src_ev.addr)), ev_rd.en.eq(1),
                          src_ev.data.eq(ev_rd.data),
                          src_ev.count.eq(Mux(run_bank, ev_counts[1], ev_counts[0])),
+                         src_ev.final.eq(1),     # the run bank is complete when a step starts
                          ev_wr.addr.eq(Cat(spike_bank, fill_count)),
                          ev_wr.data.group.eq(spike_index >> lane_bits),
                          ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
@@ -319,9 +330,13 @@ class Core(wiring.Component):
                     m.d.sync += count.eq(count + 1)
 
         def start_step():
-            """Take the pending STEP: layer 0 starts on the bank it filled."""
-            m.d.comb += [starting.eq(1), engines[0].mode.eq(Mode.RUN), engines[0].start.eq(1)]
-            m.next = "WAIT_0"
+            """Take the pending STEP: layer 0 starts on the bank it filled (overlapping
+            engines: every layer starts, each waiting on its source's ``ready``)."""
+            first = engines if engine_class.overlaps else engines[:1]
+            for engine in first:
+                m.d.comb += [engine.mode.eq(Mode.RUN), engine.start.eq(1)]
+            m.d.comb += starting.eq(1)
+            m.next = f"WAIT_{len(first) - 1}"
 
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
@@ -346,9 +361,13 @@ class Core(wiring.Component):
                 with m.Elif(pending_sample):
                     m.next = "SCORES"
             for k, engine in enumerate(engines):
+                if engine_class.overlaps and k + 1 < n_layers:
+                    continue                # all layers run at once: one WAIT state
                 with m.State(f"WAIT_{k}"):
                     m.d.comb += accepting.eq(1)
-                    with m.If(engine.idle):
+                    # overlapping engines: the last layer may finish before a lower one
+                    # has emitted its last word
+                    with m.If(all_idle if engine_class.overlaps else engine.idle):
                         if k + 1 < n_layers:       # the next layer starts as this one ends
                             m.d.comb += [engines[k + 1].mode.eq(Mode.RUN),
                                          engines[k + 1].start.eq(1)]

@@ -1,7 +1,8 @@
 """Layer engines: the per-layer datapath behind one interface, one class per delay scheme.
 
-A core runs its layers one after another each time step. Every engine has the same
-signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
+A core runs every layer once each time step, in layer order as far as the data go (an
+engine with ``overlaps`` starts with the layer below it and waits for its spikes). Every
+engine has the same signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
 
 * ``mode``/``start``/``idle``: pulse ``start`` with a :class:`Mode`; ``idle`` goes low on the
   next cycle and high again when the work is finished.
@@ -9,7 +10,14 @@ signature (:class:`LayerEngine`), so a delay scheme is a swappable component:
 * ``src``: reads the presynaptic spikes of this step (the previous layer's ``spikes`` or the
   core's input bitmap): ``addr``/``en`` now, ``data`` one cycle later. ``last`` marks reads
   of the final pass over the source in this step (the input bitmap clears those bits).
+  ``ready`` says, in the same cycle as ``addr``, that bit ``addr`` already holds this
+  step's spike (the input bitmap: always).
 * ``spikes``: the same kind of port, served: this layer's spikes of the current step.
+* An engine with ``overlaps = True`` may be started together with the layer that feeds
+  it: it reads a source bit only while ``src.ready``, and serves ``spikes.ready`` from the
+  groups it has written in this step. The core then starts every layer of a step at once
+  and arbitrates ``emit`` (lower layer first), so each layer's pipeline drain overlaps the
+  next layer's sweep.
 * ``emit``: a stream of :data:`EMIT_LAYOUT` items (spike words, scores). Back-pressure
   stalls the whole engine; nothing is dropped.
 * ``cfg``: a configuration write (``en`` for one cycle), applied the cycle after; ``bad``
@@ -19,9 +27,11 @@ An *event-driven* engine (``event_driven = True``, e.g. the ``ring`` scheme) rea
 presynaptic spikes as a list instead of a bitmap, and serves its own spikes the same way:
 
 * ``src_events``: the source's list of this step (the previous layer's ``events`` or the
-  core's input event list): ``count`` entries; entry ``addr`` appears on ``data`` one cycle
-  later (the read is always enabled). An entry (:func:`event_layout`) is a group of
-  ``lanes`` units and the mask of those that spiked (never empty).
+  core's input event list): ``count`` entries so far; entry ``addr`` appears on ``data``
+  one cycle later (the read is always enabled); ``final``: no entry will be added in this
+  step. An entry (:func:`event_layout`) is a group of ``lanes`` units and the mask of those
+  that spiked (never empty). The list may grow while the reader runs (overlap): an entry
+  counted in a cycle can be read from the next one.
 * ``events``: the same kind of port, served: this layer's spikes of its latest step.
 * It still drives ``src.addr``/``en``/``last`` once per source spike it consumed, so the
   core's input bitmap (which drops repeated input events within a step) is cleared.
@@ -56,10 +66,12 @@ def emit_layout(lanes: int, score_bits: int) -> data.StructLayout:
 
 
 class SourcePort(wiring.Signature):
-    """Reader's view of a spike source: bit ``addr`` of this step, ``data`` a cycle later."""
+    """Reader's view of a spike source: bit ``addr`` of this step, ``data`` a cycle later;
+    ``ready`` (same cycle as ``addr``): that bit is already this step's."""
 
     def __init__(self):
-        super().__init__({"addr": Out(INDEX_BITS), "en": Out(1), "last": Out(1), "data": In(1)})
+        super().__init__({"addr": Out(INDEX_BITS), "en": Out(1), "last": Out(1), "data": In(1),
+                          "ready": In(1)})
 
 
 def event_layout(lanes: int) -> data.StructLayout:
@@ -69,11 +81,11 @@ def event_layout(lanes: int) -> data.StructLayout:
 
 
 class EventPort(wiring.Signature):
-    """Reader's view of a spike-event list: ``count`` entries; entry ``addr`` on ``data`` a
-    cycle later."""
+    """Reader's view of a spike-event list: ``count`` entries so far, ``final`` when no more
+    will come this step; entry ``addr`` on ``data`` a cycle later."""
 
     def __init__(self, lanes: int):
-        super().__init__({"count": In(INDEX_BITS + 1), "addr": Out(INDEX_BITS),
+        super().__init__({"count": In(INDEX_BITS + 1), "final": In(1), "addr": Out(INDEX_BITS),
                           "data": In(event_layout(lanes))})
 
 
@@ -91,6 +103,8 @@ class LayerEngine(wiring.Component):
 
     #: reads spike-event lists (``src_events``/``events``) instead of bitmaps
     event_driven = False
+    #: may start with the layer that feeds it (waits on ``src.ready``, serves ``spikes.ready``)
+    overlaps = False
 
     def __init__(self, shape: LayerShape, lanes: int, contents: Layer | None = None, *,
                  score_bits: int, synapse_spram: bool = False):

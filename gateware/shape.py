@@ -147,7 +147,10 @@ class CoreShape:
         How many cycles is the scheme's (:attr:`cost`): ``source_spikes[k]`` and
         ``recurrent_spikes[k]`` are the spikes layer ``k`` receives from its source in this
         step and from itself in the previous one (an event-driven scheme's cycles grow with
-        them); without counts, every source spiking.
+        them); without counts, every source spiking. The layers overlap (each starts with
+        the step and waits for its source's spikes), so where in a layer's pass the spikes
+        come can matter too: :meth:`cycles_of_sample` takes the spikes themselves, this
+        method (``ring``) takes the lowest-numbered units to be the spiking ones.
 
         The output stream sends one spike per cycle. With one lane a neuron pass makes at
         most one spike per cycle, so the formula is exact; with more lanes, a pass whose
@@ -163,13 +166,12 @@ class CoreShape:
         lif = iter(layer_spikes)
         per_layer = [np.asarray(next(lif)) != 0 if l.kind == "lif" else None
                      for l in self.layers]
+        cost = self.cost
         out = []
         for t in range(input_spikes.shape[0]):
-            src = [int(input_spikes[t].sum())] + [int(per_layer[k][t].sum())
-                                                  for k in range(len(self.layers) - 1)]
-            rec = [int(per_layer[k][t - 1].sum()) if l.recurrent and t else 0
-                   for k, l in enumerate(self.layers)]
-            out.append(self.cycles_per_step(src, rec))
+            spikes = [p[t] if p is not None else None for p in per_layer]
+            previous = [p[t - 1] if p is not None and t else None for p in per_layer]
+            out.append(cost.step_cycles(int(input_spikes[t].sum()), spikes, previous))
         return out
 
     def sample_cycles(self, input_spikes, layer_spikes) -> int:

@@ -45,6 +45,19 @@ class SchemeCost(ABC):
         ``source_spikes[k]``/``recurrent_spikes[k]``: the spikes layer ``k`` receives, or
         None for every source spiking."""
 
+    def step_cycles(self, input_events: int, spikes, previous) -> int:
+        """Cycles of one step from the spikes themselves: ``input_events`` distinct input
+        channels, ``spikes[k]``/``previous[k]`` the unit vectors of lif layer ``k`` in this
+        step and the previous one (``None`` for the readout, and for ``previous`` in a
+        sample's first step). By default from their counts (:meth:`cycles_per_step`); a
+        scheme whose cycles depend on *which* units spike overrides it
+        (:meth:`CoreShape.cycles_of_sample` asks this)."""
+        layers = self.shape.layers
+        source = [input_events] + [int(sum(spikes[k])) for k in range(len(layers) - 1)]
+        recurrent = [int(sum(previous[k])) if l.recurrent and previous[k] is not None else 0
+                     for k, l in enumerate(layers)]
+        return self.cycles_per_step(source, recurrent)
+
     @abstractmethod
     def cycles_formula(self) -> str:
         """:meth:`cycles_per_step` as a formula for people (the manifest's)."""

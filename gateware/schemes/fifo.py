@@ -34,7 +34,17 @@ class FifoLayer(LayerEngine):
     (:class:`LifUnit` per lane, ``LifUnit.latency`` stages) -> write-back (membrane, score,
     spike word) -> emit register. Any stall of ``emit`` freezes every stage (memory reads
     hold, writes wait, the LIF units' ``en`` drops).
+
+    Overlap (``overlaps``): the core starts every layer of a step at once. The issue stage
+    takes a feedforward source ``i`` only while ``src.ready`` (the feeding layer has written
+    the group holding unit ``i`` in this step), else it holds and sends a bubble down the
+    pipeline (a bubble adds nothing and writes nothing). A lif layer counts the groups it
+    has written since it started and serves ``spikes.ready`` from that count, so the next
+    layer's first pass follows this layer's write-back group by group, whatever the
+    weights and delays.
     """
+
+    overlaps = True
 
     def elaborate(self, platform):
         m = Module()
@@ -120,12 +130,15 @@ class FifoLayer(LayerEngine):
         # ------------------------------------------------------------------ stage 0: issue
         is_rec0 = Signal()
         m.d.comb += is_rec0.eq(i0 >= s.n_in)
+        # a feedforward source whose spike of this step is not written yet: hold (bubble)
+        held, take0 = Signal(), Signal()
+        m.d.comb += [held.eq(~is_rec0 & ~self.src.ready), take0.eq(issuing & ~held)]
         m.d.comb += [syn.addr.eq(addr0), syn.en.eq(advance)]
         if s.d_max:
             m.d.comb += [h_rd.addr.eq(i0), h_rd.en.eq(advance)]
         m.d.comb += [
             self.src.addr.eq(i0),
-            self.src.en.eq(advance & issuing & ~is_rec0),
+            self.src.en.eq(advance & take0 & ~is_rec0),
             self.src.last.eq(g0 == groups - 1),
         ]
         if s.recurrent:
@@ -134,11 +147,11 @@ class FifoLayer(LayerEngine):
                          s_rec.addr.eq(prev_bank * groups + (rec_index >> lane_bits)),
                          s_rec.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += [v1.eq(issuing), last1.eq(i0 == fan_in - 1), first1.eq(i0 == 0),
+            m.d.sync += [v1.eq(take0), last1.eq(i0 == fan_in - 1), first1.eq(i0 == 0),
                          rec1.eq(is_rec0), i1.eq(i0), g1.eq(g0), commit1.eq(g0 == groups - 1)]
             if s.recurrent and lane_bits:
                 m.d.sync += recsel1.eq(rec_index[:lane_bits])
-            with m.If(issuing):
+            with m.If(take0):
                 m.d.sync += addr0.eq(addr0 + 1)
                 with m.If(i0 == fan_in - 1):
                     m.d.sync += [i0.eq(0), g0.eq(g0 + 1)]
@@ -176,7 +189,7 @@ class FifoLayer(LayerEngine):
             tap = Signal(name=f"tap{l}")
             m.d.comb += tap.eq(taps.bit_select(d_q[l], 1) if s.d_max else new_q)
             with m.If(advance):
-                m.d.sync += added[l].eq(Mux(tap, w_q[l], 0))
+                m.d.sync += added[l].eq(Mux(tap & v_q, w_q[l], 0))     # a bubble adds 0
         if s.d_max:     # the last group's pass shifts this step's spike into each history
             m.d.comb += [h_wr.data.eq(Mux(clearing, 0, line[:s.d_max])),
                          h_wr.addr.eq(Mux(clearing, addr0, i_q)),
@@ -238,6 +251,14 @@ class FifoLayer(LayerEngine):
 
         # ------------------------------------------------------------------ served spikes
         if is_lif:
+            # groups written in this step (reset at start): unit ``addr`` is final once its
+            # group's word is in the bitmap (a read in the cycle after the write sees it)
+            written = Signal(range(groups + 1))
+            with m.If(self.start):
+                m.d.sync += written.eq(0)
+            with m.Elif(vw & advance):
+                m.d.sync += written.eq(written + 1)
+            m.d.comb += self.spikes.ready.eq((self.spikes.addr >> lane_bits) < written)
             sel = Signal(max(1, lane_bits))
             m.d.comb += [s_out.addr.eq(cur_bank * groups + (self.spikes.addr >> lane_bits)),
                          s_out.en.eq(self.spikes.en)]

@@ -45,6 +45,7 @@ class RingLayer(LayerEngine):
     """
 
     event_driven = True
+    overlaps = True
 
     def elaborate(self, platform):
         m = Module()
@@ -109,14 +110,24 @@ class RingLayer(LayerEngine):
 
         # ------------------------------------------------------------------ fetch
         # Look-ahead addressing: the list is read at ``ea_next``, so ``data`` always holds
-        # entry ``ea``. The feedforward list comes first, then (recurrent) the own list.
-        # ``left`` counts the entries still to read (no comparator on the address path).
+        # entry ``ea``. The own list of the previous step comes first (recurrent layers; it
+        # does not depend on the layer below, which runs at the same time), then the
+        # feedforward list, read as the layer below appends to it (overlap): ``more`` (a
+        # register: ``ea_next != count`` a cycle ago, so an entry is read from the cycle after
+        # it was counted, when the non-transparent read sees it) says an entry is there, and
+        # the list is done when none is and ``src_final`` (the source's ``final``, a cycle
+        # late). In the cycle the step starts, a source that is not final still shows its
+        # previous step's count: ``more`` stays low then. ``left`` counts the own entries
+        # still to read. No comparator on the address path.
         own_count = Signal(range(groups + 1))
         fetching, rec_phase = Signal(), Signal()
         ea = Signal(len(self.src_events.count))
         ea_next = Signal.like(ea)
-        # a list holds at most one entry per source (n_in) or per own group
-        left = Signal(range(max(s.n_in, groups) + 1))
+        left = Signal(range(groups + 1))
+        more, src_final = Signal(), Signal()
+        m.d.sync += [more.eq((ea_next != self.src_events.count)
+                             & ~(self.start & ~self.src_events.final)),
+                     src_final.eq(self.src_events.final)]
         consumed = Signal(lanes)
         entry = Signal(event_layout(lanes))
         m.d.comb += entry.eq(self.src_events.data)
@@ -124,7 +135,10 @@ class RingLayer(LayerEngine):
             with m.If(rec_phase):
                 m.d.comb += entry.eq(e_rec.data)
         have = Signal()
-        m.d.comb += have.eq(fetching & (left != 0))
+        if s.recurrent:
+            m.d.comb += have.eq(fetching & Mux(rec_phase, left != 0, more))
+        else:
+            m.d.comb += have.eq(fetching & more)
         remaining = Signal(lanes)
         lowest = Signal(lanes)
         bit = Signal(max(1, lane_bits))
@@ -155,15 +169,16 @@ class RingLayer(LayerEngine):
                          p_row.eq(spike_index + Mux(rec_phase, s.n_in, 0))]
         with m.Elif(issue_take):
             m.d.sync += p_valid.eq(0)
-        with m.If(fetching & ~have):                      # this list is done
+        with m.If(fetching & ~have):                      # this list is done (so far)
             if s.recurrent:
-                with m.If(~rec_phase):
+                with m.If(rec_phase):                      # own list: then feedforward
                     m.d.comb += ea_next.eq(0)
-                    m.d.sync += [rec_phase.eq(1), left.eq(own_count)]
-                with m.Else():
+                    m.d.sync += rec_phase.eq(0)
+                with m.Elif(src_final):
                     m.d.sync += fetching.eq(0)
             else:
-                m.d.sync += fetching.eq(0)
+                with m.If(src_final):
+                    m.d.sync += fetching.eq(0)
         m.d.sync += ea.eq(ea_next)
         m.d.comb += self.src_events.addr.eq(ea_next)
         # feedforward spikes consumed: clear them in the source's bitmap (the core's input)
@@ -317,6 +332,7 @@ class RingLayer(LayerEngine):
             m.d.comb += [e_wr.addr.eq(own_count), e_wr.data.mask.eq(word),
                          e_wr.data.group.eq(pg[wb]), e_wr.en.eq(write_back & (word != 0)),
                          e_rd.en.eq(1), self.events.count.eq(own_count),
+                         self.events.final.eq(self.idle & ~self.start),
                          self.events.data.eq(e_rd.data), e_rd.addr.eq(self.events.addr)]
             if s.recurrent:
                 m.d.comb += [e_rec.addr.eq(ea_next), e_rec.en.eq(1)]
@@ -338,8 +354,10 @@ class RingLayer(LayerEngine):
                     m.d.sync += clear_addr.eq(0)
                     with m.Switch(self.mode):
                         with m.Case(Mode.RUN):
-                            m.d.sync += [fetching.eq(1), rec_phase.eq(0), consumed.eq(0),
-                                         left.eq(self.src_events.count), events_phase.eq(1)]
+                            # this step's list starts empty; the previous one is read first
+                            m.d.sync += [fetching.eq(1), rec_phase.eq(s.recurrent),
+                                         consumed.eq(0), left.eq(own_count), own_count.eq(0),
+                                         events_phase.eq(1)]
                             m.next = "EVENTS"
                         with m.Case(Mode.CLEAR):
                             m.d.sync += clearing.eq(1)
@@ -350,7 +368,7 @@ class RingLayer(LayerEngine):
                                 m.next = "SCORE_READ"
             with m.State("EVENTS"):
                 with m.If(~fetching & ~pipeline_busy):
-                    m.d.sync += [n_issuing.eq(1), ng.eq(0), naddr0.eq(ptr), own_count.eq(0),
+                    m.d.sync += [n_issuing.eq(1), ng.eq(0), naddr0.eq(ptr),
                                  events_phase.eq(0), neurons_phase.eq(1)]
                     m.next = "NEURONS"
             with m.State("NEURONS"):

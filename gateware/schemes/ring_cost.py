@@ -2,52 +2,106 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..shape import INDEX_BITS, LIF_LATENCY, STEP_OVERHEAD, memory_depth
 from .cost import SchemeCost
 
-#: Cycles per layer run; the event pipeline's drain when a layer received spikes; the
-#: switch to the recurrent list when the source was silent (measured in
-#: tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula).
-RING_LAYER_OVERHEAD = 6 + LIF_LATENCY
+#: Cycles (measured in tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula
+#: and tests/test_gateware_overlap.py): from the last cycle a spike occupies the issue stage
+#: until the events pipeline is empty; from a neuron group's issue to its write-back (and
+#: its spike-list entry); from the neuron pass's start to the layer's end, beyond one cycle
+#: per group; from a list entry's write to the first cycle the next layer can take it
+#: (counted, then read through a non-transparent port)
 RING_EVENT_DRAIN = 6
-RING_RECURRENT_SWITCH = 1
+RING_WRITE_LATENCY = 1 + LIF_LATENCY
+RING_NEURON_TAIL = 3 + LIF_LATENCY
+RING_LIST_DELAY = 2
+
+
+def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) -> int:
+    """Cycles of a ``ring`` step (:meth:`SchemeCost.step_cycles`'s arguments). Every layer
+    starts with the step (cycle 0). A ``RingLayer`` takes one spike per cycle from its lists
+    (its own list of the previous step first, then its source's list of this step as that
+    grows: an entry written in cycle ``w`` can be taken from ``w + RING_LIST_DELAY``) and
+    holds each in the issue stage for ``G`` cycles; its source's list is complete a cycle
+    after the source ends."""
+    lane_bits = (lanes - 1).bit_length()
+
+    def entries(units) -> list[tuple[int, int]]:
+        """(group, spikes) of every group with a spike, in group order."""
+        if units is None:
+            return []
+        counts = np.bincount(np.flatnonzero(units) >> lane_bits)
+        return [(g, int(n)) for g, n in enumerate(counts) if n]
+
+    source = [(1, 1)] * input_events        # (cycle it can be taken, spikes) per list entry
+    source_final = 1                        # first cycle the source's list is complete
+    end = 0
+    for k, layer in enumerate(layers):
+        g_k = layer.groups(lanes)
+        take = issue = None                 # cycles of the latest spike's take and issue
+
+        def walk(ready_cycles):
+            nonlocal take, issue
+            for ready in ready_cycles:
+                take = ready if issue is None else max(ready, issue)
+                issue = take + 1 if issue is None else max(take + 1, issue + g_k)
+
+        own = entries(previous[k]) if layer.recurrent else []
+        walk([1] * sum(n for _, n in own))
+        feedforward_from = (take + 2 if own else 2) if layer.recurrent else 1
+        walk([max(feedforward_from, ready) for ready, n in source for _ in range(n)])
+        done = max(feedforward_from, source_final, take + 1 if source else 0)
+        neurons = done + 2
+        if issue is not None:
+            neurons = max(neurons, issue + g_k + RING_EVENT_DRAIN + 1)
+        end = neurons + g_k + RING_NEURON_TAIL
+        source = [(neurons + g + RING_WRITE_LATENCY + RING_LIST_DELAY, n)
+                  for g, n in entries(spikes[k])] if layer.kind == "lif" else []
+        source_final = end + 1
+    return end + STEP_OVERHEAD
 
 
 class RingCost(SchemeCost):
-    """Event-driven: layer ``k`` spends ``ceil(N_k / lanes)`` cycles per spike it receives:
-    ``source_spikes[k]`` (distinct input channels of this step for layer 0, layer ``k-1``'s
-    spikes of this step otherwise) plus ``recurrent_spikes[k]`` (its own spikes of the
-    previous step, recurrent layers), then one neuron pass of ``ceil(N_k / lanes)`` cycles,
-    plus a fixed overhead, plus the event pipeline's drain if it received any spike, plus
-    one cycle to switch to the recurrent list when a recurrent layer's source was silent.
-    Without counts: every source spiking."""
+    """Event-driven: layer ``k`` spends ``ceil(N_k / lanes)`` cycles per spike it receives
+    (``source_spikes[k]``: distinct input channels of this step for layer 0, layer ``k-1``'s
+    spikes of this step otherwise; ``recurrent_spikes[k]``: its own spikes of the previous
+    step, recurrent layers), then one neuron pass of ``ceil(N_k / lanes)`` cycles and a fixed
+    overhead. The layers overlap (:func:`ring_step_cycles`), so when a layer's spikes come
+    in its pass matters: :meth:`step_cycles` takes the spikes, :meth:`cycles_per_step` the
+    counts, taking the lowest-numbered units to be the spiking ones. Without counts: every
+    source spiking (exact)."""
 
     cycles_note = "; value: every input and unit spiking in every step"
     #: LUT4 per datapath bit on top of the fifo rule (boards/fit.py)
     lut_per_bit = (7.2, 3.9)
 
     def cycles_per_step(self, source_spikes=None, recurrent_spikes=None) -> int:
-        s = self.shape
-        layers = s.layers
+        layers = self.shape.layers
         if source_spikes is None:
             source_spikes = [l.n_in for l in layers]
         if recurrent_spikes is None:
             recurrent_spikes = [l.size if l.recurrent else 0 for l in layers]
-        total = STEP_OVERHEAD
-        for l, src, rec in zip(layers, source_spikes, recurrent_spikes):
-            rec = rec if l.recurrent else 0
-            total += l.groups(s.lanes) * (src + rec + 1) + RING_LAYER_OVERHEAD
-            total += RING_EVENT_DRAIN if src + rec else 0
-            total += RING_RECURRENT_SWITCH if l.recurrent and not src else 0
-        return total
+        spikes = [np.arange(l.size) < source_spikes[k + 1] if k + 1 < len(layers) else None
+                  for k, l in enumerate(layers)]
+        previous = [np.arange(l.size) < rec for l, rec in zip(layers, recurrent_spikes)]
+        return self.step_cycles(source_spikes[0], spikes, previous)
+
+    def step_cycles(self, input_events: int, spikes, previous) -> int:
+        return ring_step_cycles(self.shape.layers, self.shape.lanes, input_events, spikes,
+                                previous)
 
     def cycles_formula(self) -> str:
-        return (f"per step (the next step's input events arrive meanwhile): "
-                f"sum_k [ceil(N_k / {self.shape.lanes}) * (S_k + R_k + 1) + {RING_LAYER_OVERHEAD}"
-                f" + {RING_EVENT_DRAIN} if S_k + R_k > 0 + {RING_RECURRENT_SWITCH} if "
-                f"layer k is recurrent and S_k = 0] + {STEP_OVERHEAD}; S_k = spikes into layer k this step (distinct input channels "
-                f"for k = 0, else layer k-1's spikes), R_k = layer k's own spikes of the "
-                f"previous step if it is recurrent, else 0")
+        return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
+                f"the last layer's end + {STEP_OVERHEAD}; layer k (G_k = ceil(N_k / "
+                f"{self.shape.lanes})) issues each spike it receives for G_k cycles, its own "
+                f"spikes of the previous step first (from cycle 1), then layer k-1's of this "
+                f"step, each from {RING_LIST_DELAY} cycles after layer k-1 wrote its list "
+                f"entry (input channels from cycle 1); its neuron pass starts "
+                f"{RING_EVENT_DRAIN + 1} cycles after its last issue (or 2 after layer "
+                f"k-1's end, if later), writes group g at start + g + {RING_WRITE_LATENCY} "
+                f"and ends at start + G_k + {RING_NEURON_TAIL}")
 
     def clear_walk(self, layer) -> int:
         return layer.groups(self.shape.lanes) * (layer.d_max + 1)
