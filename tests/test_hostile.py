@@ -304,6 +304,17 @@ def test_outputs_publish_no_replace_and_discard(tmp_path):
 
 # ----------------------------------------------------------------------------- interrupts
 
+def _default_sigint() -> None:
+    """In the child, before exec: SIGINT as an interactive shell delivers it. A shell without
+    job control starts background jobs with SIGINT ignored, and Python keeps an inherited
+    SIG_IGN, so without this the SIGINT cases fail whenever the suite runs in the background."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _popen(args, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(args, preexec_fn=_default_sigint, **kwargs)
+
+
 _SLOW_GOLDEN = textwrap.dedent("""
     import sys, time
     from delayhw import golden
@@ -344,7 +355,7 @@ def test_a_signal_mid_way_keeps_old_outputs_and_leaves_no_temporaries(files, sig
         assert main(["generate", str(m), "-o", str(work / "hw")]) == 0
         script, argv = _SLOW_GENERATE, ["generate", m, "-o", work / "hw", "--force"]
     before = snapshot(work)
-    proc = subprocess.Popen([PYTHON, "-c", script, *map(str, argv)], stdout=subprocess.PIPE,
+    proc = _popen([PYTHON, "-c", script, *map(str, argv)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "working"
     assert staging_left(work), "the outputs are being staged"
@@ -394,7 +405,7 @@ def test_train_and_export_interrupted_keep_every_old_output(tmp_path):
             (signal.SIGTERM, _SLOW_TRAIN, train + ["--force", "--seed", "3"]),
             (signal.SIGINT, _SLOW_EXPORT, ["export", str(tmp_path / "m.nir"), "--out",
                                            str(tmp_path / "ptq.npz"), "--force", "--w-bits", "4"])):
-        proc = subprocess.Popen([PYTHON, "-c", script, *argv], stdout=subprocess.PIPE,
+        proc = _popen([PYTHON, "-c", script, *argv], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "working"
         assert staging_left(tmp_path)
@@ -423,7 +434,7 @@ def test_demo_and_cosim_killed_at_random_points(tmp_path, seed):
         sig = rng.choice([signal.SIGTERM, signal.SIGINT])
         delay = rng.uniform(0.5, limit)
         print(f"seed {seed}: {argv[0]} killed by {sig.name} after {delay:.1f} s")
-        proc = subprocess.Popen([PYTHON, "-m", "delayhw", *argv], cwd=tmp_path,
+        proc = _popen([PYTHON, "-m", "delayhw", *argv], cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(sig)
@@ -457,7 +468,7 @@ def test_killed_at_random_points_golden_and_generate_never_corrupt(files, trial)
         argv = (["golden", m, m.parent / "big.npz", "--out", m.parent / "r.npz", "--force"]
                 if command == "golden" else
                 ["generate", m, "-o", m.parent / "hw", "--force", "--lanes", "2"])
-        proc = subprocess.Popen([PYTHON, "-m", "delayhw", *map(str, argv)],
+        proc = _popen([PYTHON, "-m", "delayhw", *map(str, argv)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(sig)
