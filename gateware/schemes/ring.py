@@ -115,8 +115,10 @@ class RingLayer(LayerEngine):
         fetching, rec_phase = Signal(), Signal()
         ea = Signal(len(self.src_events.count))
         ea_next = Signal.like(ea)
+        ea_plus = Signal.like(ea, init=1)       # ea + 1, a register (no carry on the address)
         # a list holds at most one entry per source (n_in) or per own group
         left = Signal(range(max(s.n_in, groups) + 1))
+        left_nonzero = Signal()                 # left != 0, a register set with left
         consumed = Signal(lanes)
         entry = Signal(event_layout(lanes))
         m.d.comb += entry.eq(self.src_events.data)
@@ -124,7 +126,7 @@ class RingLayer(LayerEngine):
             with m.If(rec_phase):
                 m.d.comb += entry.eq(e_rec.data)
         have = Signal()
-        m.d.comb += have.eq(fetching & (left != 0))
+        m.d.comb += have.eq(fetching & left_nonzero)
         remaining = Signal(lanes)
         lowest = Signal(lanes)
         bit = Signal(max(1, lane_bits))
@@ -147,8 +149,8 @@ class RingLayer(LayerEngine):
         m.d.comb += ea_next.eq(Mux(fetching, ea, 0))
         with m.If(take):
             with m.If((remaining & ~lowest) == 0):
-                m.d.comb += ea_next.eq(ea + 1)
-                m.d.sync += [consumed.eq(0), left.eq(left - 1)]
+                m.d.comb += ea_next.eq(ea_plus)
+                m.d.sync += [consumed.eq(0), left.eq(left - 1), left_nonzero.eq(left != 1)]
             with m.Else():
                 m.d.sync += consumed.eq(consumed | lowest)
             m.d.sync += [p_valid.eq(1), p_rec.eq(rec_phase), p_index.eq(spike_index),
@@ -159,12 +161,13 @@ class RingLayer(LayerEngine):
             if s.recurrent:
                 with m.If(~rec_phase):
                     m.d.comb += ea_next.eq(0)
-                    m.d.sync += [rec_phase.eq(1), left.eq(own_count)]
+                    m.d.sync += [rec_phase.eq(1), left.eq(own_count),
+                                 left_nonzero.eq(own_count != 0)]
                 with m.Else():
                     m.d.sync += fetching.eq(0)
             else:
                 m.d.sync += fetching.eq(0)
-        m.d.sync += ea.eq(ea_next)
+        m.d.sync += [ea.eq(ea_next), ea_plus.eq(ea_next + 1)]
         m.d.comb += self.src_events.addr.eq(ea_next)
         # feedforward spikes consumed: clear them in the source's bitmap (the core's input)
         m.d.comb += [self.src.addr.eq(p_index), self.src.en.eq(issue_take & ~p_rec),
@@ -339,7 +342,9 @@ class RingLayer(LayerEngine):
                     with m.Switch(self.mode):
                         with m.Case(Mode.RUN):
                             m.d.sync += [fetching.eq(1), rec_phase.eq(0), consumed.eq(0),
-                                         left.eq(self.src_events.count), events_phase.eq(1)]
+                                         left.eq(self.src_events.count),
+                                         left_nonzero.eq(self.src_events.count != 0),
+                                         events_phase.eq(1)]
                             m.next = "EVENTS"
                         with m.Case(Mode.CLEAR):
                             m.d.sync += clearing.eq(1)
