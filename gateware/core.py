@@ -17,9 +17,9 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   dropped or reordered.
 * ``config``: a write of one weight, delay, bias or layer parameter (address map in
   :func:`~delayhw.gateware.shape.config_address`), accepted while idle; it takes effect
-  within 3 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
+  within 5 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
   write that is out of range for the core (bad layer, field, row, column or value) is
-  ignored and counted in ``status.config_errors`` (within 4 cycles). Configuration survives reset; state
+  ignored and counted in ``status.config_errors`` (within 5 cycles). Configuration survives reset; state
   (membranes, delay lines, spikes, scores) is cleared by reset and after every sample.
 """
 
@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 from delayhw.spec import Model
 
 from . import wire
-from .layer import Mode, emit_layout, event_layout
+from .layer import CONFIG_LATENCY, Mode, emit_layout, event_layout
 from . import schemes
 from .memories import bitmap_attrs
 from .shape import (INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
@@ -146,8 +146,12 @@ class Core(wiring.Component):
         in_bank = Signal()              # bank the input stream fills
         starting = Signal()             # the core takes a step this cycle (banks swap)
         layer0_runs = Signal()          # layer 0 is busy: it reads bank ``~in_bank``
+        # In an iCE40 build (``memory="spram"``) they ask for block RAM (a 64-row bitmap in
+        # flip-flops reads through a 6-level mux); elsewhere synthesis chooses (on ECP5 a
+        # forced block RAM's slow output limited the ring's new-event decision to 86-90 MHz).
         in_mems = [memory.Memory(shape=1, depth=memory_depth(shape.n_inputs), init=[],
-                                 attrs=bitmap_attrs(shape.n_inputs)) for _ in range(2)]
+                                 attrs=bitmap_attrs(shape.n_inputs)
+                                 if shape.memory == "spram" else None) for _ in range(2)]
         m.submodules.in_mem0, m.submodules.in_mem1 = in_mems
         self.engines, self.input_memory = engines, in_mems     # for built_memory_bits()
         in_rds = [mem.read_port() for mem in in_mems]
@@ -170,7 +174,11 @@ class Core(wiring.Component):
                 shape=ev_layout, depth=memory_depth(2 * shape.n_inputs), init=[])
             self.input_events = ev_mem
             ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
-            ev_counts = [Signal(range(shape.n_inputs + 1), name=f"ev_count{b}") for b in range(2)]
+            ev_counts = [Signal(range(shape.n_inputs + 2), name=f"ev_count{b}") for b in range(2)]
+            # count + 1, kept in a register: a new event (decided from the bitmap's block
+            # RAM output) takes it without an adder on that path
+            ev_nexts = [Signal(range(shape.n_inputs + 2), init=1, name=f"ev_next{b}")
+                        for b in range(2)]
         # ------------------------------------------------------------------ output queue
         layout = queue_layout(shape.lanes, shape.score_bits)
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=layout.size,
@@ -217,16 +225,24 @@ class Core(wiring.Component):
         # cycle later and says then whether it was bad; that verdict is registered and
         # counted (no path from the write's fields to the counter within one cycle)
         cfg = Signal(CONFIG_LAYOUT)
-        cfg_valid, cfg_valid_q, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [cfg_valid.eq(self.config.valid & self.config.ready),
-                     cfg_valid_q.eq(cfg_valid)]
+        cfg_valid, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal()
+        m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
+        # the write's valid and layer, delayed to the cycle its engine gives the verdict
+        cfg_valid_d = [cfg_valid]
+        for n in range(CONFIG_LATENCY):
+            cfg_valid_d.append(Signal(name=f"cfg_valid_d{n + 1}"))
+            m.d.sync += cfg_valid_d[-1].eq(cfg_valid_d[-2])
+        cfg_valid_q = cfg_valid_d[-1]
         with m.If(self.config.valid & self.config.ready):
             m.d.sync += cfg.eq(self.config.payload)
         target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
-        target_q = Signal.like(target)      # the same, a cycle later (with the verdicts)
-        m.d.sync += [target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
-                                   self.config.payload.addr.layer >= n_layers)),
-                     target_q.eq(target)]
+        m.d.sync += target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
+                                  self.config.payload.addr.layer >= n_layers))
+        target_d = [target]
+        for n in range(CONFIG_LATENCY):
+            target_d.append(Signal.like(target, name=f"target_d{n + 1}"))
+            m.d.sync += target_d[-1].eq(target_d[-2])
+        target_q = target_d[-1]             # the same, with the verdicts
         m.d.comb += cfg_bad.eq(target_q[n_layers])
         for k, engine in enumerate(engines):
             m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
@@ -238,9 +254,11 @@ class Core(wiring.Component):
         with m.If(cfg_bad_q & (cfg_errors != 0xFFFF)):
             m.d.sync += cfg_errors.eq(cfg_errors + 1)
         # inputs wait while a configuration write is in flight, so a step never runs on
-        # memories that are still being written
+        # memories that are still being written (the synapse memory writes a cycle after
+        # its engine applies the write: a step accepted now starts 2 cycles later at the
+        # earliest, and reads its synapses a cycle after that)
         cfg_quiet = Signal()
-        m.d.comb += cfg_quiet.eq(~self.config.valid & ~cfg_valid)
+        m.d.comb += cfg_quiet.eq(~self.config.valid & ~Cat(*cfg_valid_d[:-1]).any())
 
         # ------------------------------------------------------------------ sequencing
         parity = Signal()
@@ -276,10 +294,11 @@ class Core(wiring.Component):
                      spike_bank.eq(in_bank)]        # the fill bank, as the SPIKE is written
         m.d.sync += [spike_q.eq(0), spike_bad_q.eq(0), clear_q.eq(src0.en & src0.last),
                      clear_index.eq(src0.addr), clear_bank.eq(~in_bank)]
-        # layer 0 reads only while it runs; otherwise both banks are read at the presented
-        # event's index (the fill bank's bit tells a repeated SPIKE, a cycle later)
+        # layer 0 reads the run bank, the fill bank is read at the presented event's index
+        # (its bit tells a repeated SPIKE, a cycle later); no SPIKE is accepted in the
+        # cycle the banks swap, so the select is the register ``in_bank`` alone
         for b, (rd, wr) in enumerate(zip(in_rds, in_wrs)):
-            runs = layer0_runs & (in_bank != b)
+            runs = in_bank != b
             m.d.comb += [rd.addr.eq(Mux(runs, src0.addr, event.index)),
                          rd.en.eq(Mux(runs, src0.en, 1))]
             with m.If(walking):
@@ -332,11 +351,11 @@ class Core(wiring.Component):
                          ev_wr.data.group.eq(spike_index >> lane_bits),
                          ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
                          ev_wr.en.eq(new_spike)]
-            for b, count in enumerate(ev_counts):
+            for b, (count, count_next) in enumerate(zip(ev_counts, ev_nexts)):
                 with m.If(starting & (in_bank != b)):      # the bank the next step fills
-                    m.d.sync += count.eq(0)
+                    m.d.sync += [count.eq(0), count_next.eq(1)]
                 with m.Elif(new_spike & (spike_bank == b)):
-                    m.d.sync += count.eq(count + 1)
+                    m.d.sync += [count.eq(count_next), count_next.eq(count_next + 1)]
 
         def start_step():
             """Take the pending STEP: layer 0 starts on the bank it filled (overlapping
@@ -355,6 +374,7 @@ class Core(wiring.Component):
                              pending_sample.eq(0), walking.eq(1)]
                 if engine_class.event_driven:
                     m.d.sync += [count.eq(0) for count in ev_counts]
+                    m.d.sync += [count_next.eq(1) for count_next in ev_nexts]
                 m.next = "CLEAR_WAIT"
             with m.State("CLEAR_WAIT"):
                 with m.If(clear_addr < shape.n_inputs):
