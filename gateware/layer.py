@@ -20,8 +20,9 @@ engine has the same signature (:class:`LayerEngine`), so a delay scheme is a swa
   next layer's sweep.
 * ``emit``: a stream of :data:`EMIT_LAYOUT` items (spike words, scores). Back-pressure
   stalls the whole engine; nothing is dropped.
-* ``cfg``: a configuration write (``en`` for one cycle), applied the cycle after; ``bad``
-  says in that cycle whether it was invalid for this layer (then it is ignored).
+* ``cfg``: a configuration write (``en`` for one cycle), applied :data:`CONFIG_LATENCY`
+  cycles later; ``bad`` says in that cycle whether it was invalid for this layer (then it
+  is ignored).
 
 An *event-driven* engine (``event_driven = True``, e.g. the ``ring`` scheme) reads its
 presynaptic spikes as a list instead of a bitmap, and serves its own spikes the same way:
@@ -50,6 +51,10 @@ from delayhw.spec import Layer, Reset
 
 from .shape import (CONFIG_DATA_BITS, INDEX_BITS, Field, LayerShape, OutKind,
                     Param)
+
+
+#: cycles from an engine's ``cfg.en`` to the cycle it applies the write and drives ``cfg.bad``
+CONFIG_LATENCY = 2
 
 
 class Mode(IntEnum):
@@ -169,71 +174,79 @@ class LayerEngine(wiring.Component):
 
     def _elaborate_config(self, m, w_wr, d_wr, b_wr, beta, threshold, reset_zero, groups,
                           lane_bits):
-        """The configuration port of every scheme, in two register stages (the checks are
-        long paths: they never share a cycle with the write or the error count). The cycle
-        after ``cfg.en``: the write is applied to the weight, delay and bias memories (row
-        ``g * fan_in + i``, lane ``j mod lanes``) or the parameter registers if it is valid
-        for this layer (field, row/column, value range), and ``cfg.bad`` says whether it was
-        not (then it is ignored)."""
+        """The configuration port of every scheme, in three register stages (the checks are
+        long paths: they never share a cycle with the write or the error count). Two cycles
+        after ``cfg.en`` (:data:`CONFIG_LATENCY`): the write is applied to the weight, delay
+        and bias memories (row ``g * fan_in + i``, lane ``j mod lanes``) or the parameter
+        registers if it is valid for this layer (field, row/column, value range), and
+        ``cfg.bad`` says whether it was not (then it is ignored)."""
         s, lanes, cfg = self.shape, self.lanes, self.cfg
         value = cfg.data
-        # stage 1: each field's checks from the presented write, registered per field; range
-        # checks as bit tests (shallow logic, unlike 32-bit comparators)
+        # stage 1: the checks of the presented write (field, row and column in the shape,
+        # value in range; range checks as bit tests: shallow logic, unlike 32-bit
+        # comparators), each registered on its own; stage 2: a few of them combined into
+        # each destination's write enable, registered; stage 3: the write, from flip-flops
         def upper_zero(bits: int):          # 0 <= value < 2**bits
             return value[bits:] == 0
-        row_ok = cfg.row < s.size
-        col_zero = cfg.col == 0
-        w_fits = (value[s.w_bits - 1:] == 0) | value[s.w_bits - 1:].all()
-        d_fits = upper_zero(s.d_bits) & (value[:s.d_bits] <= s.d_max)
-        beta_fits = upper_zero(s.f_bits + 1) & (~value[s.f_bits] | (value[:s.f_bits] == 0))
-        param_ok = (cfg.row == Param.BETA) & col_zero & beta_fits
-        if s.kind == "lif":
-            param_ok |= ((cfg.row == Param.THRESHOLD) & col_zero     # 1..vmax
-                         & upper_zero(s.v_bits - 1) & (value != 0))
-            param_ok |= (cfg.row == Param.RESET) & col_zero & upper_zero(1)
-        field_ok = {Field.W: row_ok & (cfg.col < s.n_in) & w_fits,
-                    Field.D: row_ok & (cfg.col < s.n_in) & d_fits,
-                    Field.PARAM: param_ok}
+
+        def check(name: str, test):
+            q = Signal(name=f"cfg_{name}")
+            m.d.sync += q.eq(test)
+            return q
+        is_field = {f: check(f"field_{f.name.lower()}", cfg.en & (cfg.field == f))
+                    for f in Field}
+        row_ok = check("row_ok", cfg.row < s.size)
+        col_zero = check("col_zero", cfg.col == 0)
+        col_in = check("col_in", cfg.col < s.n_in)
+        w_fits = check("w_fits", (value[s.w_bits - 1:] == 0) | value[s.w_bits - 1:].all())
+        d_fits = check("d_fits", upper_zero(s.d_bits) & (value[:s.d_bits] <= s.d_max))
+        beta_ok = check("beta_ok", (cfg.row == Param.BETA) & upper_zero(s.f_bits + 1)
+                        & (~value[s.f_bits] | (value[:s.f_bits] == 0)))
+        w_ok = is_field[Field.W] & col_in
+        d_ok = is_field[Field.D] & col_in
         if s.recurrent:
-            field_ok[Field.W_REC] = row_ok & (cfg.col < s.size) & w_fits
-            field_ok[Field.D_REC] = (row_ok & (cfg.col < s.size) & d_fits
-                                     & (value[:s.d_bits] != 0))
-        if s.bias:
-            field_ok[Field.BIAS] = row_ok & col_zero & w_fits
-        ok_q = Signal(1 << len(cfg.field))          # bit f: valid if the field is f
-        m.d.sync += ok_q.eq(Cat(*(field_ok.get(f, Const(0, 1)) for f in range(len(ok_q)))))
-        # stage 2: the verdict of the registered field, and the write
-        ok = Signal()
+            col_rec = check("col_rec", cfg.col < s.size)
+            d_nonzero = check("d_nonzero", value[:s.d_bits] != 0)
+            w_ok |= is_field[Field.W_REC] & col_rec
+            d_ok |= is_field[Field.D_REC] & col_rec & d_nonzero
+        param = is_field[Field.PARAM] & col_zero
+        enables = {"w": row_ok & w_fits & w_ok, "d": row_ok & d_fits & d_ok,
+              "bias": (is_field[Field.BIAS] & row_ok & col_zero & w_fits) if s.bias
+              else Const(0),
+              "beta": param & beta_ok,
+              "threshold": param & check("threshold_ok", (cfg.row == Param.THRESHOLD)
+                                         & upper_zero(s.v_bits - 1) & (value != 0))  # 1..vmax
+              if s.kind == "lif" else Const(0),
+              "reset": param & check("reset_ok", (cfg.row == Param.RESET) & upper_zero(1))
+              if s.kind == "lif" else Const(0)}
+        en = {name: Signal(name=f"cfg_{name}_write") for name in enables}
+        m.d.sync += [en[name].eq(test) for name, test in enables.items()]
+        # the write's address and data, registered twice (stages 1 and 2)
         is_rec = (cfg.field == Field.W_REC) | (cfg.field == Field.D_REC)
-        write, field = Signal(), Signal.like(cfg.field)
-        param, value_q = Signal.like(cfg.row), Signal.like(value)
-        lane_onehot, group = Signal(lanes), Signal.like(cfg.row)
-        syn_addr = Signal(range(max(2, s.groups(lanes) * s.fan_in)))
-        m.d.sync += [write.eq(cfg.en), field.eq(cfg.field), param.eq(cfg.row),
-                     value_q.eq(value), group.eq(cfg.row >> lane_bits),
-                     lane_onehot.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0)),
-                     syn_addr.eq((cfg.row >> lane_bits) * s.fan_in + cfg.col
-                                 + Mux(is_rec, s.n_in, 0))]
-        m.d.comb += [ok.eq(ok_q.bit_select(field, 1)), cfg.bad.eq(~ok)]
-        write_ok = write & ok
-        for port, fields in ((w_wr, (Field.W, Field.W_REC)), (d_wr, (Field.D, Field.D_REC))):
-            hit = (field == fields[0]) | (field == fields[1])
-            m.d.comb += [port.addr.eq(syn_addr), port.en.eq(Mux(write_ok & hit, lane_onehot, 0))]
+        value_1, value_q = Signal.like(value), Signal.like(value)
+        lane_1, lane_onehot = Signal(lanes), Signal(lanes)
+        group_1, group = Signal.like(cfg.row), Signal.like(cfg.row)
+        syn_addr_1, syn_addr = (Signal(range(max(2, s.groups(lanes) * s.fan_in)))
+                                for _ in range(2))
+        m.d.sync += [value_1.eq(value), group_1.eq(cfg.row >> lane_bits),
+                     lane_1.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0)),
+                     syn_addr_1.eq((cfg.row >> lane_bits) * s.fan_in + cfg.col
+                                   + Mux(is_rec, s.n_in, 0)),
+                     value_q.eq(value_1), group.eq(group_1), lane_onehot.eq(lane_1),
+                     syn_addr.eq(syn_addr_1)]
+        # stage 3: the write; a write that enabled nothing was bad
+        m.d.comb += cfg.bad.eq(~Cat(*en.values()).any())
+        for port, name in ((w_wr, "w"), (d_wr, "d")):
+            m.d.comb += [port.addr.eq(syn_addr), port.en.eq(Mux(en[name], lane_onehot, 0))]
             for l in range(lanes):
                 m.d.comb += port.data[l].eq(value_q)
         if b_wr is not None:
-            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(write_ok & (field == Field.BIAS),
-                                                             lane_onehot, 0))]
+            m.d.comb += [b_wr.addr.eq(group), b_wr.en.eq(Mux(en["bias"], lane_onehot, 0))]
             for l in range(lanes):
                 m.d.comb += b_wr.data[l].eq(value_q)
-        with m.If(write_ok & (field == Field.PARAM)):
-            with m.Switch(param):
-                with m.Case(Param.BETA):
-                    m.d.sync += beta.eq(value_q)
-                with m.Case(Param.THRESHOLD):
-                    m.d.sync += threshold.eq(value_q)
-                with m.Case(Param.RESET):
-                    m.d.sync += reset_zero.eq(value_q)
+        for name, register in (("beta", beta), ("threshold", threshold), ("reset", reset_zero)):
+            with m.If(en[name]):
+                m.d.sync += register.eq(value_q)
 
 
 def _rows(mat: np.ndarray, lanes: int, groups: int) -> np.ndarray:

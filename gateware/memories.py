@@ -26,14 +26,28 @@ from .memory_geometry import (NIBBLE, SPRAM_DEPTH, SPRAM_WIDTH, UP5K_SPRAMS,  # 
                               nibbles, spram_blocks)
 
 
+#: a one-bit-wide memory (spike or input bitmap) of at least this many rows asks synthesis
+#: for block RAM (``ram_style``): built from flip-flops, its read is a ``rows``-to-1 mux
+#: of many LUT levels (on the iCE40UP5K, 128 rows limited the clock to 37 MHz)
+BITMAP_BLOCK_ROWS = 64
+
+
+def bitmap_attrs(rows: int) -> dict:
+    """Synthesis attributes of a one-bit-wide memory of ``rows`` rows (see
+    :data:`BITMAP_BLOCK_ROWS`)."""
+    return {"ram_style": "block"} if rows >= BITMAP_BLOCK_ROWS else {}
+
+
 class SinglePortMemory(wiring.Component):
     """``depth`` words of ``width`` bits (a multiple of 4) behind one address.
 
     * read: ``en`` high with ``addr``: ``data`` holds that word from the next cycle on, and
       keeps it while ``en`` is low;
     * write: ``wr_en`` has one bit per 4-bit nibble of the word; a cycle with any bit set
-      writes those nibbles of ``wr_data`` at ``addr`` and reads nothing (``data`` is then
-      undefined until the next read).
+      presents a write of those nibbles of ``wr_data`` at ``wr_addr``. It is registered and
+      done at the port the next cycle, which reads nothing (``data`` is then undefined until
+      the next read): the port's address select starts at a flip-flop, and the read address
+      never depends on the writer's logic.
 
     ``spram=True`` builds it from ``SB_SPRAM256KA`` blocks (tiled in width and depth); they
     power up empty (``init`` must be empty: SPRAM cannot be initialised by the bitstream),
@@ -50,7 +64,7 @@ class SinglePortMemory(wiring.Component):
         self.shape = unsigned(width)        # as amaranth memories, for built_memory_bits()
         super().__init__({
             "addr": In(range(depth)), "en": In(1), "data": Out(width),
-            "wr_data": In(width), "wr_en": In(width // NIBBLE),
+            "wr_addr": In(range(depth)), "wr_data": In(width), "wr_en": In(width // NIBBLE),
         })
 
     @property
@@ -59,13 +73,19 @@ class SinglePortMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        write = self.wr_en.any()
+        # the presented write, registered: done in the next cycle
+        write = Signal()
+        wr_addr, wr_data_q, wr_en_q = Signal.like(self.addr), Signal.like(self.wr_data), \
+            Signal.like(self.wr_en)
+        m.d.sync += [write.eq(self.wr_en.any()), wr_en_q.eq(self.wr_en),
+                     wr_addr.eq(self.wr_addr), wr_data_q.eq(self.wr_data)]
         if not self.spram:
             m.submodules.mem = mem = memory.Memory(shape=self.shape, depth=self.depth,
                                                    init=self.init)
             rd, wr = mem.read_port(), mem.write_port(granularity=NIBBLE)
+            # block RAM has an address per port: no address mux
             m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.en & ~write),
-                         wr.addr.eq(self.addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
+                         wr.addr.eq(wr_addr), wr.data.eq(wr_data_q), wr.en.eq(wr_en_q),
                          self.data.eq(rd.data)]
             return m
 
@@ -74,10 +94,12 @@ class SinglePortMemory(wiring.Component):
         wide = cols * SPRAM_WIDTH
         wr_data = Signal(wide)
         wr_en = Signal(wide // NIBBLE)
-        m.d.comb += [wr_data.eq(self.wr_data), wr_en.eq(self.wr_en)]
+        m.d.comb += [wr_data.eq(wr_data_q), wr_en.eq(wr_en_q)]
+        addr = Signal.like(self.addr)
+        m.d.comb += addr.eq(Mux(write, wr_addr, self.addr))
         low = Signal(14)
-        m.d.comb += low.eq(self.addr[:14])
-        high = self.addr[14:] if rows > 1 else C(0, 1)
+        m.d.comb += low.eq(addr[:14])
+        high = addr[14:] if rows > 1 else C(0, 1)
         high_q = Signal.like(high)                     # the block row whose word is on data
         with m.If(self.en & ~write):
             m.d.sync += high_q.eq(high)
@@ -121,8 +143,9 @@ class SynapseMemory(wiring.Component):
     * read: ``addr``/``en`` now, ``w``/``d`` of that row the next cycle (held while ``en`` is
       low), as a 1-read port of two memories would;
     * write: ``w_wr``/``d_wr`` look like the write ports of a weight and a delay memory
-      (``addr``, ``en`` per lane, ``data`` per lane); a write takes the port's address for
-      that cycle, so it must not coincide with a read whose data is used.
+      (``addr``, ``en`` per lane, ``data`` per lane); a write presented in one cycle takes
+      the port the next (:class:`SinglePortMemory`), so no read whose data is used may be
+      issued in that cycle.
     """
 
     def __init__(self, *, w_bits: int, d_bits: int, lanes: int, depth: int, w_init=(),
@@ -152,10 +175,8 @@ class SynapseMemory(wiring.Component):
         m = Module()
         m.submodules.memory = mem = self.memory
         lw, wf, df = self.lane_bits, self.w_field // NIBBLE, self.d_field // NIBBLE
-        write_w, write_d = self.w_wr.en.any(), self.d_wr.en.any()
-        m.d.comb += [mem.addr.eq(Mux(write_w, self.w_wr.addr,
-                                     Mux(write_d, self.d_wr.addr, self.addr))),
-                     mem.en.eq(self.en)]
+        m.d.comb += [mem.addr.eq(self.addr), mem.en.eq(self.en),
+                     mem.wr_addr.eq(Mux(self.w_wr.en.any(), self.w_wr.addr, self.d_wr.addr))]
         data_in, mask = [], []
         for l in range(self.lanes):
             data_in += [self.w_wr.data[l].as_unsigned(), C(0, self.w_field - self.w_bits),

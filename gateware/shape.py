@@ -178,14 +178,14 @@ class CoreShape:
         """Cycles of one sample streamed at one input word per cycle (its events and STEPs,
         then SAMPLE), output always ready: from its first input word accepted to the first
         cycle the core accepts the next sample's. Step ``t + 1``'s ``n + 1`` words (SPIKEs,
-        STEP) are accepted from the cycle step ``t`` starts, so step ``t + 1`` starts at
-        ``max(start_t + cycles_t, start_t + n + 1)``; after the last step the score walk and
-        the clear (:meth:`clear_cycles`) follow."""
+        STEP) are accepted from the cycle after step ``t`` starts (``ready`` comes from
+        registers), so step ``t + 1`` starts at ``max(start_t + cycles_t, start_t + n + 2)``;
+        after the last step the score walk and the clear (:meth:`clear_cycles`) follow."""
         steps = self.cycles_of_sample(input_spikes, layer_spikes)
         events = [int(n) for n in (np.asarray(input_spikes) != 0).sum(axis=1)]
         start = events[0] + 1           # the first step's words, then it starts
         for t, cycles in enumerate(steps[:-1]):
-            start += max(cycles, events[t + 1] + 1)
+            start += max(cycles, events[t + 1] + 2)
         readout = self.layers[-1]
         return start + steps[-1] + SCORE_WALK * readout.groups(self.lanes) \
             + readout.size + self.clear_cycles() + SAMPLE_OVERHEAD

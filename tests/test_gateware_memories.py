@@ -30,7 +30,8 @@ def _run(dut, bench):
 
 def test_single_port_memory_follows_its_contract():
     """Random reads, nibble-masked writes and idle cycles: every read returns the model's
-    word the next cycle and holds it while ``en`` is low."""
+    word the next cycle and holds it while ``en`` is low; a write is done the cycle after it
+    is presented, and that cycle reads nothing."""
     width, depth = 12, 16
     init = [random.Random(k).randrange(1 << width) for k in range(depth)]
     dut = SinglePortMemory(width=width, depth=depth, init=init)
@@ -38,25 +39,29 @@ def test_single_port_memory_follows_its_contract():
     rng = random.Random(7)
 
     async def bench(ctx):
-        expect = None
+        expect, pending = None, None
         for _ in range(400):
             op = rng.choice(["read", "read", "write", "idle"])
-            addr = rng.randrange(depth)
+            addr, wr_addr = rng.randrange(depth), rng.randrange(depth)
+            read = op == "read" or (op == "write" and rng.random() < 0.5)
             ctx.set(dut.addr, addr)
-            ctx.set(dut.en, op == "read" or (op == "write" and rng.random() < 0.5))
+            ctx.set(dut.en, read)
             mask = rng.randrange(1, 8) if op == "write" else 0
             value = rng.randrange(1 << width)
+            ctx.set(dut.wr_addr, wr_addr)
             ctx.set(dut.wr_en, mask)
             ctx.set(dut.wr_data, value)
             await ctx.tick()
-            if op == "write":
+            if pending is not None:          # the write presented a cycle ago is done now
+                w_addr, w_mask, w_value = pending
                 for n in range(3):
-                    if mask >> n & 1:
+                    if w_mask >> n & 1:
                         keep = ~(0xF << 4 * n) & ((1 << width) - 1)
-                        model[addr] = model[addr] & keep | value & (0xF << 4 * n)
-                expect = None          # a write cycle reads nothing
-            elif op == "read":
+                        model[w_addr] = model[w_addr] & keep | w_value & (0xF << 4 * n)
+                expect = None                # ... and this cycle read nothing
+            elif read:
                 expect = model[addr]
+            pending = (wr_addr, mask, value) if op == "write" else None
             if expect is not None:
                 assert ctx.get(dut.data) == expect
 
@@ -100,6 +105,7 @@ def test_synapse_memory_writes_weight_and_delay_of_one_lane_only(w_bits, d_bits,
             await ctx.tick()
             ctx.set(port.en, 0)
             table[r][l] = value
+        await ctx.tick()                # the last write takes the port in this cycle
         assert await read_all(ctx) == list(zip(w, d))
 
     _run(dut, bench)

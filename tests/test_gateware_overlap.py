@@ -121,6 +121,11 @@ def test_a_step_whose_events_outlast_the_previous_step_waits_for_its_step_event(
     assert max(run.step_cycles) < 3 * 40
     gaps = [start - done for start, done in zip(run.step_starts[1:], run.step_dones)]
     assert len(gaps) == 4 and min(gaps) > 0
+    # step t + 1's 3n SPIKE words and its STEP are accepted from the cycle after step t
+    # starts, and it starts the cycle after its STEP: 3n + 2 cycles after step t
+    words = [3 * int(row.sum()) for row in spikes[0]]
+    periods = [b - a for a, b in zip(run.step_starts, run.step_starts[1:])]
+    assert periods == [max(c, n + 2) for c, n in zip(run.step_cycles, words[1:])]
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

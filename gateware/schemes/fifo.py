@@ -7,7 +7,7 @@ from amaranth.lib import data, memory
 
 from ..layer import LayerEngine, Mode, synapse_init, unit_init
 from ..lif import LifUnit
-from ..memories import SynapseMemory
+from ..memories import SynapseMemory, bitmap_attrs
 from ..shape import INDEX_BITS, OutKind, memory_depth
 
 
@@ -62,8 +62,8 @@ class FifoLayer(LayerEngine):
         #: every memory of this engine, by the kinds of :meth:`CoreShape.memory_bits`
         self.memories = {}
 
-        def add_memory(kind: str, shape, rows: int, init=()) -> memory.Memory:
-            mem = memory.Memory(shape=shape, depth=memory_depth(rows), init=init)
+        def add_memory(kind: str, shape, rows: int, init=(), attrs=None) -> memory.Memory:
+            mem = memory.Memory(shape=shape, depth=memory_depth(rows), init=init, attrs=attrs)
             m.submodules[kind] = self.memories[kind] = mem
             return mem
 
@@ -85,7 +85,8 @@ class FifoLayer(LayerEngine):
                                unit_init(c.bias if c is not None else None, lanes, groups))
             b_rd, b_wr = b_mem.read_port(), b_mem.write_port(granularity=1)
         if is_lif:
-            s_mem = add_memory("spike_bitmaps", unsigned(lanes), banks * groups)
+            s_mem = add_memory("spike_bitmaps", unsigned(lanes), banks * groups,
+                               attrs=bitmap_attrs(banks * groups) if lanes == 1 else None)
             s_wr, s_out, s_rec = s_mem.write_port(), s_mem.read_port(), s_mem.read_port()
         else:
             sc_mem = add_memory("scores", data.ArrayLayout(signed(self.score_bits), lanes),
@@ -114,7 +115,10 @@ class FifoLayer(LayerEngine):
         recsel1 = Signal(max(1, lane_bits))
         v2, last2, first2 = Signal(), Signal(), Signal()
         g2 = Signal.like(g0)
-        added = [Signal(signed(s.w_bits), name=f"added{l}") for l in range(lanes)]  # w or 0
+        # each lane's tap (the source's spike D steps ago) and weight, registered apart: the
+        # tap's history mux and the weight select are in different stages
+        tap2 = [Signal(name=f"tap2_{l}") for l in range(lanes)]
+        w2 = [Signal(signed(s.w_bits), name=f"w2_{l}") for l in range(lanes)]
         v3 = Signal()                   # group g3's sums enter the LIF units
         g3 = Signal.like(g0)
         # the LIF pipeline: stage n holds group ng[n]'s update; ng[-1] is written back
@@ -189,7 +193,8 @@ class FifoLayer(LayerEngine):
             tap = Signal(name=f"tap{l}")
             m.d.comb += tap.eq(taps.bit_select(d_q[l], 1) if s.d_max else new_q)
             with m.If(advance):
-                m.d.sync += added[l].eq(Mux(tap & v_q, w_q[l], 0))     # a bubble adds 0
+                # a bubble (no source read) adds 0: its weight is registered as 0
+                m.d.sync += [tap2[l].eq(tap), w2[l].eq(Mux(v_q, w_q[l], 0))]
         if s.d_max:     # the last group's pass shifts this step's spike into each history
             m.d.comb += [h_wr.data.eq(Mux(clearing, 0, line[:s.d_max])),
                          h_wr.addr.eq(Mux(clearing, addr0, i_q)),
@@ -200,7 +205,7 @@ class FifoLayer(LayerEngine):
         # ------------------------------------------------------------------ stage 3: sums
         for l in range(lanes):
             with m.If(advance):
-                m.d.sync += acc[l].eq(Mux(first2, 0, acc[l]) + added[l])
+                m.d.sync += acc[l].eq(Mux(first2, 0, acc[l]) + Mux(tap2[l], w2[l], 0))
         for port in [v_rd] + ([b_rd] if s.bias else []):
             m.d.comb += [port.addr.eq(g2), port.en.eq(advance)]
         if not is_lif:

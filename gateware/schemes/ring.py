@@ -118,12 +118,15 @@ class RingLayer(LayerEngine):
         # the list is done when none is and ``src_final`` (the source's ``final``, a cycle
         # late). In the cycle the step starts, a source that is not final still shows its
         # previous step's count: ``more`` stays low then. ``left`` counts the own entries
-        # still to read. No comparator on the address path.
+        # still to read (``left_nonzero``: its test, a register set with it); ``ea_plus`` is
+        # ``ea + 1``, a register. No comparator or carry on the address path.
         own_count = Signal(range(groups + 1))
         fetching, rec_phase = Signal(), Signal()
         ea = Signal(len(self.src_events.count))
         ea_next = Signal.like(ea)
+        ea_plus = Signal.like(ea, init=1)       # ea + 1, a register (no carry on the address)
         left = Signal(range(groups + 1))
+        left_nonzero = Signal()                 # left != 0, a register set with left
         more, src_final = Signal(), Signal()
         m.d.sync += [more.eq((ea_next != self.src_events.count)
                              & ~(self.start & ~self.src_events.final)),
@@ -136,7 +139,7 @@ class RingLayer(LayerEngine):
                 m.d.comb += entry.eq(e_rec.data)
         have = Signal()
         if s.recurrent:
-            m.d.comb += have.eq(fetching & Mux(rec_phase, left != 0, more))
+            m.d.comb += have.eq(fetching & Mux(rec_phase, left_nonzero, more))
         else:
             m.d.comb += have.eq(fetching & more)
         remaining = Signal(lanes)
@@ -161,8 +164,8 @@ class RingLayer(LayerEngine):
         m.d.comb += ea_next.eq(Mux(fetching, ea, 0))
         with m.If(take):
             with m.If((remaining & ~lowest) == 0):
-                m.d.comb += ea_next.eq(ea + 1)
-                m.d.sync += [consumed.eq(0), left.eq(left - 1)]
+                m.d.comb += ea_next.eq(ea_plus)
+                m.d.sync += [consumed.eq(0), left.eq(left - 1), left_nonzero.eq(left != 1)]
             with m.Else():
                 m.d.sync += consumed.eq(consumed | lowest)
             m.d.sync += [p_valid.eq(1), p_rec.eq(rec_phase), p_index.eq(spike_index),
@@ -179,7 +182,7 @@ class RingLayer(LayerEngine):
             else:
                 with m.If(src_final):
                     m.d.sync += fetching.eq(0)
-        m.d.sync += ea.eq(ea_next)
+        m.d.sync += [ea.eq(ea_next), ea_plus.eq(ea_next + 1)]
         m.d.comb += self.src_events.addr.eq(ea_next)
         # feedforward spikes consumed: clear them in the source's bitmap (the core's input)
         m.d.comb += [self.src.addr.eq(p_index), self.src.en.eq(issue_take & ~p_rec),
@@ -357,6 +360,7 @@ class RingLayer(LayerEngine):
                             # this step's list starts empty; the previous one is read first
                             m.d.sync += [fetching.eq(1), rec_phase.eq(s.recurrent),
                                          consumed.eq(0), left.eq(own_count), own_count.eq(0),
+                                         left_nonzero.eq(own_count != 0),
                                          events_phase.eq(1)]
                             m.next = "EVENTS"
                         with m.Case(Mode.CLEAR):
