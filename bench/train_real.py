@@ -56,15 +56,16 @@ DCLS_REFERENCE = {"gunpoint": {"dcls_learned": 94.7, "dcls_rounded": 95.0, "snn_
 
 
 def run_job(task: str, variant: str, seed: int, data: str = str(DATA)) -> dict:
-    """One training run in a worker process (one torch thread), on ``data/task_{train,test}.npz``."""
+    """One training run in a worker process (one torch thread), on
+    ``data/TASK_{train,test}.npz``."""
     import torch
     torch.set_num_threads(1)
     from delayhw.train.api import train_task
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        r = train_task(str(Path(data) / f"{task}_train.npz"), Path(tmp) / "m.npz",
-                       test=str(Path(data) / f"{task}_test.npz"), seed=seed, quiet=True, nir=False,
+        r = train_task(str(Path(data, f"{task}_train.npz")), Path(tmp) / "m.npz",
+                       test=str(Path(data, f"{task}_test.npz")), seed=seed, quiet=True, nir=False,
                        threads=1, **VARIANTS[variant])
         seconds = time.perf_counter() - t0
         log = json.loads(r.log_path.read_text())

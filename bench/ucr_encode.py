@@ -40,13 +40,17 @@ def read_ts(path: Path) -> tuple[list[np.ndarray], list[str]]:
     return series, labels
 
 
+def znorm(series: np.ndarray) -> np.ndarray:
+    """Each dimension of a ``(dims, length)`` series z-normalised."""
+    return (series - series.mean(1, keepdims=True)) / (series.std(1, keepdims=True) + 1e-12)
+
+
 def encode(series: list[np.ndarray], levels: np.ndarray, stride: int, steps: int) -> np.ndarray:
     """Spikes ``(B, steps, dims * 2 * LEVELS)`` uint8 of z-normalised, subsampled series."""
     dims = series[0].shape[0]
     out = np.zeros((len(series), steps, dims * 2 * LEVELS), np.uint8)
     for b, s in enumerate(series):
-        z = (s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-12)
-        z = z[:, ::stride]
+        z = znorm(s)[:, ::stride]
         for d in range(dims):
             prev, cur = z[d, :-1, None], z[d, 1:, None]
             up = (prev < levels[d]) & (cur >= levels[d])
@@ -67,8 +71,7 @@ def main() -> None:
     (tr, ytr), (te, yte) = read_ts(args.train), read_ts(args.test)
     classes = sorted(set(ytr))
     dims = tr[0].shape[0]
-    pooled = [np.concatenate([((s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-12))
-                              [d, ::args.stride] for s in tr]) for d in range(dims)]
+    pooled = [np.concatenate([znorm(s)[d, ::args.stride] for s in tr]) for d in range(dims)]
     levels = np.stack([np.quantile(p, np.linspace(0.05, 0.95, LEVELS)) for p in pooled])
     steps = max(s[:, ::args.stride].shape[1] for s in tr + te)
     for name, series, labels in (("train", tr, ytr), ("test", te, yte)):

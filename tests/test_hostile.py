@@ -356,7 +356,7 @@ def test_a_signal_mid_way_keeps_old_outputs_and_leaves_no_temporaries(files, sig
         script, argv = _SLOW_GENERATE, ["generate", m, "-o", work / "hw", "--force"]
     before = snapshot(work)
     proc = _popen([PYTHON, "-c", script, *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                  stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "working"
     assert staging_left(work), "the outputs are being staged"
     proc.send_signal(sig)
@@ -406,7 +406,7 @@ def test_train_and_export_interrupted_keep_every_old_output(tmp_path):
             (signal.SIGINT, _SLOW_EXPORT, ["export", str(tmp_path / "m.nir"), "--out",
                                            str(tmp_path / "ptq.npz"), "--force", "--w-bits", "4"])):
         proc = _popen([PYTHON, "-c", script, *argv], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                      stderr=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "working"
         assert staging_left(tmp_path)
         proc.send_signal(sig)
@@ -435,7 +435,7 @@ def test_demo_and_cosim_killed_at_random_points(tmp_path, seed):
         delay = rng.uniform(0.5, limit)
         print(f"seed {seed}: {argv[0]} killed by {sig.name} after {delay:.1f} s")
         proc = _popen([PYTHON, "-m", "delayhw", *argv], cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=600)
@@ -469,7 +469,7 @@ def test_killed_at_random_points_golden_and_generate_never_corrupt(files, trial)
                 if command == "golden" else
                 ["generate", m, "-o", m.parent / "hw", "--force", "--lanes", "2"])
         proc = _popen([PYTHON, "-m", "delayhw", *map(str, argv)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)

@@ -118,7 +118,8 @@ def register(sub) -> None:
     g = p.add_argument_group("outputs")
     g.add_argument("--plots", metavar="DIR", help="write the log and plots here instead")
     g.add_argument("--no-nir", action="store_true", help="do not write NAME.nir")
-    g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines: one result line")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress bar or per-epoch lines: one result line")
     add_force(p)
     p.set_defaults(func=cmd_train)
 
