@@ -44,7 +44,7 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 #: The old (main, before issue 12) preset for an input file, as options.
 BEFORE = dict(hidden=(32,), d_max=8, beta=0.8, beta_out=0.9, delay_kernel="gaussian",
               epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
-              lr_schedule="cosine", lr_qat=5e-4)
+              lr_schedule="cosine", lr_qat=5e-4, label_smoothing=0.0)
 VARIANTS = {"default": {}, "frozen": {"freeze_delays": True}, "dmax15": {"d_max": 15},
             "dmax31": {"d_max": 31}, "before": BEFORE}
 
@@ -76,7 +76,8 @@ def run_job(task: str, variant: str, seed: int, data: str = str(DATA)) -> dict:
             "epochs": len(float_epochs),
             "options": {k: log["options"][k] for k in ("hidden", "d_max", "beta", "beta_out",
                                                        "epochs", "batch_size", "lr",
-                                                       "lr_schedule", "qat_epochs")}}
+                                                       "lr_schedule", "label_smoothing",
+                                                       "qat_epochs")}}
 
 
 def summarise(jobs: list[dict], tasks: list[str], variants: list[str]) -> dict:

@@ -19,7 +19,8 @@ from delayhw.train.api import train_task  # noqa: E402
 from delayhw.train.defaults import derive_defaults  # noqa: E402
 from delayhw.train.layers import DelayNet, NetConfig  # noqa: E402
 from delayhw.train.loop import (FitConfig, Reporter, accuracy, batch_indices,  # noqa: E402
-                                fit_float, float_logits, float_optimizers)
+                                fit_float, float_logits, float_optimizers,
+                                train_epoch)
 
 SMALL = ["--epochs", "2", "--qat-epochs", "1", "--hidden", "4", "--d-max", "3", "--quiet",
          "--no-nir"]
@@ -192,15 +193,16 @@ def test_training_file_with_a_missing_class_is_refused(files, tmp_path, capsys):
 
 @pytest.mark.parametrize("shape, expected", [
     # n_train, steps, n_inputs, n_classes -> hidden, d_max, beta, batch, epochs
-    ((50, 150, 16, 2), ((64,), 25, 0.9, 8, 150)),
-    ((100, 146, 16, 10), ((64,), 25, 0.9, 8, 84)),
-    ((1257, 24, 64, 10), ((64,), 12, 0.5833, 64, 100)),
+    ((50, 150, 16, 2), ((128,), 25, 0.9, 8, 150)),
+    ((100, 146, 16, 10), ((128,), 25, 0.9, 8, 84)),
+    ((1257, 24, 64, 10), ((128,), 12, 0.5833, 64, 100)),
     ((20, 10, 3, 40), ((256,), 5, 0.5, 8, 150)),
-    ((20, 9, 3, 2), ((64,), 5, 0.5, 8, 150)),
+    ((20, 9, 3, 2), ((128,), 5, 0.5, 8, 150)),
     ((8000, 100, 140, 20), ((128,), 25, 0.9, 64, 30)),
-    ((400, 60, 8, 5), ((64,), 25, 0.8333, 32, 150)),
-    ((400, 30, 8, 5), ((64,), 15, 0.6667, 32, 150)),
-    ((3, 2, 1, 2), ((64,), 1, 0.5, 8, 150)),
+    ((8000, 100, 140, 33), ((256,), 25, 0.9, 64, 30)),
+    ((400, 60, 8, 5), ((128,), 25, 0.8333, 32, 150)),
+    ((400, 30, 8, 5), ((128,), 15, 0.6667, 32, 150)),
+    ((3, 2, 1, 2), ((128,), 1, 0.5, 8, 150)),
 ])
 def test_derived_defaults_follow_the_documented_rule(shape, expected):
     d = derive_defaults(*shape)
@@ -271,3 +273,36 @@ def test_onecycle_weights_and_cosine_delays():
     with pytest.raises(ValueError):
         float_optimizers(frozen, FitConfig(lr_schedule="step"), 5)
     torch.manual_seed(0)
+
+
+def test_label_smoothing_is_the_smoothed_cross_entropy():
+    """The epoch loss with ``label_smoothing`` e is ``(1 - e) * -log p_y + e * mean_k -log p_k``
+    (hand-computed from softmax), and 0 gives the plain cross-entropy."""
+    rng = np.random.default_rng(5)
+    spikes = (rng.random((6, 4, 3)) < 0.5).astype(np.uint8)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    batch = data.SpikeData(spikes, labels)
+    scale = torch.nn.Parameter(torch.tensor([[0.7, -1.2, 0.4], [0.3, 0.9, -0.5],
+                                             [-0.8, 0.2, 1.1]]))
+
+    def forward(x):
+        return x.sum(dim=1) @ scale
+
+    logp = torch.log_softmax(torch.from_numpy(spikes).float().sum(dim=1) @ scale.detach(), 1)
+    nll = -logp[torch.arange(6), torch.from_numpy(labels)]
+    for e in (0.0, 0.1, 0.3):
+        cfg = FitConfig(batch_size=6, label_smoothing=e)
+        loss, _ = train_epoch(forward, batch, [], cfg, None, lambda: None, Reporter(quiet=True))
+        expected = float(((1 - e) * nll + e * (-logp).mean(dim=1)).mean())
+        assert loss == pytest.approx(expected, rel=1e-6)
+
+
+def test_label_smoothing_defaults_and_range(files, tmp_path, capsys):
+    tr, te, _ = files
+    r = train_task(str(tr), tmp_path / "o.npz", test=str(te), epochs=1, qat_epochs=0,
+                   hidden=(4,), quiet=True, nir=False)
+    assert json.loads(r.log_path.read_text())["options"]["label_smoothing"] == 0.1
+    assert main(["train", "--task", str(tr), "--test", str(te), "--out",
+                 str(tmp_path / "m.npz"), "--label-smoothing", "1", *SMALL]) == 2
+    assert "label_smoothing (--label-smoothing): must be in [0, 1), got 1.0" in \
+        capsys.readouterr().err

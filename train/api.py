@@ -51,15 +51,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # kernel learns this task best (docs/train.md); digits prefers the gaussian.
     "synthetic": dict(hidden=(16,), d_max=14, beta=0.1, beta_out=0.9, delay_kernel="linear",
                       epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
-                      lr_schedule="cosine", lr_qat=5e-4, threads=1),
+                      lr_schedule="cosine", lr_qat=5e-4, label_smoothing=0.0, threads=1),
     "digits": dict(hidden=(32,), d_max=8, beta=0.8, beta_out=0.9, delay_kernel="gaussian",
                    epochs=30, qat_epochs=5, batch_size=64, lr=3e-3, lr_delay=0.2,
-                   lr_schedule="cosine", lr_qat=5e-4, threads=1),
+                   lr_schedule="cosine", lr_qat=5e-4, label_smoothing=0.0, threads=1),
     "shd": dict(hidden=(128,), d_max=25, beta=0.9, beta_out=0.95, delay_kernel="gaussian",
                 epochs=40, qat_epochs=5, batch_size=128, lr=1e-3, lr_delay=0.2,
-                lr_schedule="cosine", lr_qat=2e-4, threads=None),
+                lr_schedule="cosine", lr_qat=2e-4, label_smoothing=0.0, threads=None),
     "file": dict(delay_kernel="gaussian", qat_epochs=5, lr=5e-3, lr_delay=0.2,
-                 lr_schedule="onecycle", lr_qat=5e-4, threads=1),
+                 lr_schedule="onecycle", lr_qat=5e-4, label_smoothing=0.1, threads=1),
 }
 PRESETS["ssc"] = dict(PRESETS["shd"])
 
@@ -75,6 +75,7 @@ class TrainOptions:
     lr_delay: float | None = None
     lr_qat: float | None = None
     lr_schedule: str | None = None
+    label_smoothing: float | None = None
     hidden: tuple[int, ...] | None = None
     d_max: int | None = None
     recurrent: bool = False
@@ -144,6 +145,8 @@ class TrainOptions:
         for name in ("lr", "lr_delay", "lr_qat"):
             if not getattr(self, name) >= 0:
                 bad(name, "must be >= 0")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            bad("label_smoothing", "must be in [0, 1)")
         if self.lr_schedule not in ("onecycle", "cosine"):
             bad("lr_schedule", "must be 'onecycle' or 'cosine'")
         self.check_split()
@@ -309,7 +312,8 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         net = DelayNet(config).to(device)
         fit = FitConfig(epochs=opts.epochs, qat_epochs=opts.qat_epochs,
                         batch_size=opts.batch_size, lr=opts.lr, lr_delay=opts.lr_delay,
-                        lr_qat=opts.lr_qat, lr_schedule=opts.lr_schedule, select=opts.select,
+                        lr_qat=opts.lr_qat, lr_schedule=opts.lr_schedule,
+                        label_smoothing=opts.label_smoothing, select=opts.select,
                         seed=opts.seed, device=device, rank=rank, world_size=world_size)
         if not quiet:
             reporter.note(f"task {splits.name}: {len(splits.train)} train / {len(splits.val)} "

@@ -6,8 +6,10 @@ with the reason the log prints. The rule starts from the recipe of the DCLS dela
 (Hammouamri et al., ICLR 2024: 64 hidden LIF units, decay 0.9, one learnable delay per
 synapse up to 25 steps, small batches, up to 150 epochs) and scales it to the data:
 
-- ``hidden`` = ``max(64, 4 * n_classes)`` rounded up to a power of two, at most 256: the
-  recipe's 64 units, and at least 4 per class.
+- ``hidden`` = ``max(128, 4 * n_classes)`` rounded up to a power of two, at most 256: twice
+  the recipe's 64 units (on a few dozen to a few hundred samples the wider layer scored
+  higher and spread less over seeds at the same run time; docs/train.md, "Fourth pass"),
+  and at least 4 per class.
 - ``d_max`` = ``steps / 2`` rounded half up, between 1 and ``min(25, steps - 1)``: a delay
   can realign events up to half the sequence apart, capped at the recipe's 25 (a layer's
   cost and the hardware's delay memory grow with ``d_max``).
@@ -46,8 +48,8 @@ def derive_defaults(n_train: int, steps: int, n_inputs: int,
     ``steps`` steps, ``n_inputs`` channels and ``n_classes`` classes (module docstring)."""
     if min(n_train, steps, n_inputs, n_classes) < 1:
         raise ValueError("n_train, steps, n_inputs and n_classes must be >= 1")
-    width = min(256, 2 ** math.ceil(math.log2(max(64, 4 * n_classes))))
-    hidden = ((width,), f"max(64, 4 x {n_classes} classes) -> power of two, <= 256")
+    width = min(256, 2 ** math.ceil(math.log2(max(128, 4 * n_classes))))
+    hidden = ((width,), f"max(128, 4 x {n_classes} classes) -> power of two, <= 256")
     d_hi = max(1, min(25, steps - 1))
     d_max = (int(_clamp(math.floor(steps / 2 + 0.5), 1, d_hi)),
              f"half of {steps} steps, in 1..{d_hi}")

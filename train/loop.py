@@ -43,7 +43,10 @@ class FitConfig:
     ``cosine``: from ``lr`` down, per epoch); the delays always follow their own Adam at
     ``lr_delay``, cosine-annealed per epoch. ``select`` is ``best`` (keep the epoch with the
     best validation accuracy) or ``last``; ``best`` needs a validation set. ``rank`` /
-    ``world_size`` shard every batch's samples (for a data-parallel wrapper; 0 / 1 here)."""
+    ``world_size`` shard every batch's samples (for a data-parallel wrapper; 0 / 1 here).
+    ``label_smoothing`` is the cross-entropy's (``torch.nn.functional.cross_entropy``): the
+    target puts ``1 - label_smoothing`` on the class plus an even share of
+    ``label_smoothing`` on every class; it applies to float training and QAT."""
 
     epochs: int = 30
     qat_epochs: int = 8
@@ -53,6 +56,7 @@ class FitConfig:
     lr_qat: float = 5e-4
     lr_schedule: str = "cosine"
     weight_decay: float = 0.0
+    label_smoothing: float = 0.0
     select: str = "best"
     seed: int = 0
     device: str = "cpu"
@@ -160,7 +164,7 @@ def train_epoch(forward: Forward, data: SpikeData, opts: list[torch.optim.Optimi
     total, correct, n = 0.0, 0, 0
     for x, y in _batches(data, cfg.batch_size, rng, cfg.device, cfg.rank, cfg.world_size):
         logits = forward(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         for opt in opts:
             opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -24,6 +24,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     options = {name: getattr(args, name) for name in (
         "epochs", "qat_epochs", "batch_size", "lr", "lr_delay", "lr_qat", "lr_schedule",
+        "label_smoothing",
         "hidden", "d_max", "recurrent", "delay_kernel", "beta", "beta_out", "reset", "bias",
         "freeze_delays", "w_bits", "v_bits", "f_bits", "seed", "device", "threads", "limit",
         "test", "val_fraction", "select")}
@@ -107,6 +108,8 @@ def register(sub) -> None:
     g.add_argument("--lr-qat", type=float, help="learning rate during QAT")
     g.add_argument("--lr-schedule", choices=("onecycle", "cosine"),
                    help="weights' learning-rate schedule in float training")
+    g.add_argument("--label-smoothing", type=float,
+                   help="cross-entropy label smoothing in [0, 1) (own files: 0.1, tasks: 0)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g.add_argument("--threads", type=int, help="torch CPU threads (small nets: 1 is fastest)")
