@@ -119,18 +119,22 @@ class RingLayer(LayerEngine):
         # late). In the cycle the step starts, a source that is not final still shows its
         # previous step's count: ``more`` stays low then. ``left`` counts the own entries
         # still to read (``left_nonzero``: its test, a register set with it); ``ea_plus`` is
-        # ``ea + 1``, a register. No comparator or carry on the address path.
+        # ``ea + 1``, a register. No comparator or carry on the address path. ``ea`` is as wide
+        # as the longer list can be (the source's: one entry per input channel or source
+        # group; the own: one per group), not as the port's 16-bit count: ``more``'s
+        # comparison and ``ea_plus``'s carry stay a few bits long.
         own_count = Signal(range(groups + 1))
         fetching, rec_phase = Signal(), Signal()
-        ea = Signal(len(self.src_events.count))
+        entries = max(s.n_in, groups)
+        ea = Signal(range(entries + 2))
         ea_next = Signal.like(ea)
         ea_plus = Signal.like(ea, init=1)       # ea + 1, a register (no carry on the address)
+        src_count = Signal.like(ea)             # the source's count (at most ``entries``)
+        m.d.comb += src_count.eq(self.src_events.count)
         left = Signal(range(groups + 1))
         left_nonzero = Signal()                 # left != 0, a register set with left
-        more, src_final = Signal(), Signal()
-        m.d.sync += [more.eq((ea_next != self.src_events.count)
-                             & ~(self.start & ~self.src_events.final)),
-                     src_final.eq(self.src_events.final)]
+        more = Signal()
+        src_final = Signal()
         consumed = Signal(lanes)
         entry = Signal(event_layout(lanes))
         m.d.comb += entry.eq(self.src_events.data)
@@ -161,10 +165,22 @@ class RingLayer(LayerEngine):
         take = Signal()
         m.d.comb += take.eq(have & (~p_valid | issue_take))
 
-        m.d.comb += ea_next.eq(Mux(fetching, ea, 0))
+        # the next address: ``ea_plus`` when this entry's last bit is taken, 0 when the own
+        # list ends (the feedforward list follows) or nothing is fetched, else ``ea``. ``more``
+        # compares each candidate with the count side by side and picks a result with the
+        # same selects (no comparator behind the address mux)
+        next_entry, restart, keep = Signal(), Signal(), Signal()
+        m.d.comb += [next_entry.eq(take & ((remaining & ~lowest) == 0)),
+                     keep.eq(fetching & ~restart),
+                     ea_next.eq(Mux(next_entry, ea_plus, Mux(keep, ea, 0)))]
+        if s.recurrent:
+            m.d.comb += restart.eq(fetching & ~have & rec_phase)
+        m.d.sync += [more.eq(Mux(next_entry, ea_plus != src_count,
+                                 Mux(keep, ea != src_count, src_count != 0))
+                             & ~(self.start & ~self.src_events.final)),
+                     src_final.eq(self.src_events.final)]
         with m.If(take):
-            with m.If((remaining & ~lowest) == 0):
-                m.d.comb += ea_next.eq(ea_plus)
+            with m.If(next_entry):
                 m.d.sync += [consumed.eq(0), left.eq(left - 1), left_nonzero.eq(left != 1)]
             with m.Else():
                 m.d.sync += consumed.eq(consumed | lowest)
@@ -175,7 +191,6 @@ class RingLayer(LayerEngine):
         with m.If(fetching & ~have):                      # this list is done (so far)
             if s.recurrent:
                 with m.If(rec_phase):                      # own list: then feedforward
-                    m.d.comb += ea_next.eq(0)
                     m.d.sync += rec_phase.eq(0)
                 with m.Elif(src_final):
                     m.d.sync += fetching.eq(0)
