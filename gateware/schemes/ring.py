@@ -119,29 +119,43 @@ class RingLayer(LayerEngine):
         # late). In the cycle the step starts, a source that is not final still shows its
         # previous step's count: ``more`` stays low then. ``left`` counts the own entries
         # still to read (``left_nonzero``: its test, a register set with it); ``ea_plus`` is
-        # ``ea + 1``, a register. No comparator or carry on the address path.
+        # ``ea + 1``, a register. No comparator or carry on the address path. ``ea`` is as wide
+        # as the longer list can be (the source's: one entry per input channel or source
+        # group; the own: one per group), not as the port's 16-bit count: ``more``'s
+        # comparison and ``ea_plus``'s carry stay a few bits long.
         own_count = Signal(range(groups + 1))
         fetching, rec_phase = Signal(), Signal()
-        ea = Signal(len(self.src_events.count))
+        entries = max(s.n_in, groups)
+        ea = Signal(range(entries + 2))
         ea_next = Signal.like(ea)
         ea_plus = Signal.like(ea, init=1)       # ea + 1, a register (no carry on the address)
+        src_count = Signal.like(ea)             # the source's count (at most ``entries``)
+        m.d.comb += src_count.eq(self.src_events.count)
         left = Signal(range(groups + 1))
         left_nonzero = Signal()                 # left != 0, a register set with left
-        more, src_final = Signal(), Signal()
-        m.d.sync += [more.eq((ea_next != self.src_events.count)
-                             & ~(self.start & ~self.src_events.final)),
-                     src_final.eq(self.src_events.final)]
+        more = Signal()
+        src_final = Signal()
+        # the walk flags are written through their next values (combinational, by default
+        # the registers), so that ``have`` can be a register of its own, computed from them:
+        # ``take`` is then one LUT from flip-flops
+        fetching_next, rec_phase_next = Signal(), Signal()
+        left_nonzero_next, more_next = Signal(), Signal()
+        m.d.comb += [fetching_next.eq(fetching), rec_phase_next.eq(rec_phase),
+                     left_nonzero_next.eq(left_nonzero)]
+        m.d.sync += [fetching.eq(fetching_next), rec_phase.eq(rec_phase_next),
+                     left_nonzero.eq(left_nonzero_next), more.eq(more_next)]
         consumed = Signal(lanes)
         entry = Signal(event_layout(lanes))
         m.d.comb += entry.eq(self.src_events.data)
         if s.recurrent:
             with m.If(rec_phase):
                 m.d.comb += entry.eq(e_rec.data)
-        have = Signal()
+        have = Signal()         # an entry is there: fetching & (rec_phase ? left != 0 : more)
         if s.recurrent:
-            m.d.comb += have.eq(fetching & Mux(rec_phase, left_nonzero, more))
+            m.d.sync += have.eq(fetching_next & Mux(rec_phase_next, left_nonzero_next,
+                                                    more_next))
         else:
-            m.d.comb += have.eq(fetching & more)
+            m.d.sync += have.eq(fetching_next & more_next)
         remaining = Signal(lanes)
         lowest = Signal(lanes)
         bit = Signal(max(1, lane_bits))
@@ -161,11 +175,24 @@ class RingLayer(LayerEngine):
         take = Signal()
         m.d.comb += take.eq(have & (~p_valid | issue_take))
 
-        m.d.comb += ea_next.eq(Mux(fetching, ea, 0))
+        # the next address: ``ea_plus`` when this entry's last bit is taken, 0 when the own
+        # list ends (the feedforward list follows) or nothing is fetched, else ``ea``. ``more``
+        # compares each candidate with the count side by side and picks a result with the
+        # same selects (no comparator behind the address mux)
+        next_entry, restart, keep = Signal(), Signal(), Signal()
+        m.d.comb += [next_entry.eq(take & ((remaining & ~lowest) == 0)),
+                     keep.eq(fetching & ~restart),
+                     ea_next.eq(Mux(next_entry, ea_plus, Mux(keep, ea, 0)))]
+        if s.recurrent:
+            m.d.comb += restart.eq(fetching & ~have & rec_phase)
+        m.d.comb += more_next.eq(Mux(next_entry, ea_plus != src_count,
+                                     Mux(keep, ea != src_count, src_count != 0))
+                                 & ~(self.start & ~self.src_events.final))
+        m.d.sync += src_final.eq(self.src_events.final)
         with m.If(take):
-            with m.If((remaining & ~lowest) == 0):
-                m.d.comb += ea_next.eq(ea_plus)
-                m.d.sync += [consumed.eq(0), left.eq(left - 1), left_nonzero.eq(left != 1)]
+            with m.If(next_entry):
+                m.d.sync += [consumed.eq(0), left.eq(left - 1)]
+                m.d.comb += left_nonzero_next.eq(left != 1)
             with m.Else():
                 m.d.sync += consumed.eq(consumed | lowest)
             m.d.sync += [p_valid.eq(1), p_rec.eq(rec_phase), p_index.eq(spike_index),
@@ -175,13 +202,12 @@ class RingLayer(LayerEngine):
         with m.If(fetching & ~have):                      # this list is done (so far)
             if s.recurrent:
                 with m.If(rec_phase):                      # own list: then feedforward
-                    m.d.comb += ea_next.eq(0)
-                    m.d.sync += rec_phase.eq(0)
+                    m.d.comb += rec_phase_next.eq(0)
                 with m.Elif(src_final):
-                    m.d.sync += fetching.eq(0)
+                    m.d.comb += fetching_next.eq(0)
             else:
                 with m.If(src_final):
-                    m.d.sync += fetching.eq(0)
+                    m.d.comb += fetching_next.eq(0)
         m.d.sync += [ea.eq(ea_next), ea_plus.eq(ea_next + 1)]
         m.d.comb += self.src_events.addr.eq(ea_next)
         # feedforward spikes consumed: clear them in the source's bitmap (the core's input)
@@ -358,9 +384,9 @@ class RingLayer(LayerEngine):
                     with m.Switch(self.mode):
                         with m.Case(Mode.RUN):
                             # this step's list starts empty; the previous one is read first
-                            m.d.sync += [fetching.eq(1), rec_phase.eq(s.recurrent),
-                                         consumed.eq(0), left.eq(own_count), own_count.eq(0),
-                                         left_nonzero.eq(own_count != 0),
+                            m.d.comb += [fetching_next.eq(1), rec_phase_next.eq(s.recurrent),
+                                         left_nonzero_next.eq(own_count != 0)]
+                            m.d.sync += [consumed.eq(0), left.eq(own_count), own_count.eq(0),
                                          events_phase.eq(1)]
                             m.next = "EVENTS"
                         with m.Case(Mode.CLEAR):
