@@ -38,6 +38,23 @@ from .memories import bitmap_attrs
 from .shape import (INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
                     memory_depth)
 
+
+def delay_chain(m: Module, signal: Signal, cycles: int, name: str) -> list[Signal]:
+    """``[signal, signal a cycle later, ..., signal cycles later]``: a chain of registers
+    (stage ``n`` named ``{name}_d{n}``)."""
+    chain = [signal]
+    for n in range(cycles):
+        chain.append(Signal.like(signal, name=f"{name}_d{n + 1}"))
+        m.d.sync += chain[-1].eq(chain[-2])
+    return chain
+
+
+def count_saturating(m: Module, counter: Signal, event) -> None:
+    """``counter`` counts the cycles ``event`` is high, stopping at its all-ones value."""
+    with m.If(event & (counter != (1 << len(counter)) - 1)):
+        m.d.sync += counter.eq(counter + 1)
+
+
 # the payload layouts, from the one wire-format table (gateware/wire.py)
 INPUT_LAYOUT = wire.INPUT.layout()
 CONFIG_ADDR_LAYOUT = wire.CONFIG_ADDR.layout()
@@ -216,8 +233,8 @@ class Core(wiring.Component):
                              queue.w_en.eq(engine.emit.ready)]
 
         # ------------------------------------------------------------------ status
-        dropped = Signal(16)
-        cfg_errors = Signal(16)
+        dropped = Signal(wire.COUNTER_BITS)
+        cfg_errors = Signal(wire.COUNTER_BITS)
         m.d.comb += [self.status.dropped_inputs.eq(dropped), self.status.config_errors.eq(cfg_errors)]
 
         # ------------------------------------------------------------------ configuration
@@ -228,21 +245,14 @@ class Core(wiring.Component):
         cfg_valid, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal()
         m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
         # the write's valid and layer, delayed to the cycle its engine gives the verdict
-        cfg_valid_d = [cfg_valid]
-        for n in range(CONFIG_LATENCY):
-            cfg_valid_d.append(Signal(name=f"cfg_valid_d{n + 1}"))
-            m.d.sync += cfg_valid_d[-1].eq(cfg_valid_d[-2])
+        cfg_valid_d = delay_chain(m, cfg_valid, CONFIG_LATENCY, "cfg_valid")
         cfg_valid_q = cfg_valid_d[-1]
         with m.If(self.config.valid & self.config.ready):
             m.d.sync += cfg.eq(self.config.payload)
         target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
         m.d.sync += target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
                                   self.config.payload.addr.layer >= n_layers))
-        target_d = [target]
-        for n in range(CONFIG_LATENCY):
-            target_d.append(Signal.like(target, name=f"target_d{n + 1}"))
-            m.d.sync += target_d[-1].eq(target_d[-2])
-        target_q = target_d[-1]             # the same, with the verdicts
+        target_q = delay_chain(m, target, CONFIG_LATENCY, "target")[-1]  # with the verdicts
         m.d.comb += cfg_bad.eq(target_q[n_layers])
         for k, engine in enumerate(engines):
             m.d.comb += [engine.cfg.field.eq(cfg.addr.field), engine.cfg.row.eq(cfg.addr.row),
@@ -251,8 +261,7 @@ class Core(wiring.Component):
             with m.If(target_q[k]):
                 m.d.comb += cfg_bad.eq(engine.cfg.bad)
         m.d.sync += cfg_bad_q.eq(cfg_valid_q & cfg_bad)
-        with m.If(cfg_bad_q & (cfg_errors != 0xFFFF)):
-            m.d.sync += cfg_errors.eq(cfg_errors + 1)
+        count_saturating(m, cfg_errors, cfg_bad_q)
         # inputs wait while a configuration write is in flight, so a step never runs on
         # memories that are still being written (the synapse memory writes a cycle after
         # its engine applies the write: a step accepted now starts 2 cycles later at the
@@ -307,8 +316,7 @@ class Core(wiring.Component):
                 m.d.comb += [wr.addr.eq(clear_index), wr.en.eq(1)]
             with m.Elif(spike_q & (spike_bank == b)):
                 m.d.comb += [wr.addr.eq(spike_index), wr.data.eq(1), wr.en.eq(1)]
-        with m.If(spike_bad_q & (dropped != 0xFFFF)):
-            m.d.sync += dropped.eq(dropped + 1)
+        count_saturating(m, dropped, spike_bad_q)
         with m.If(starting):
             m.d.sync += [pending_step.eq(0), in_bank.eq(~in_bank)]
         with m.If(self.inputs.valid & self.inputs.ready):

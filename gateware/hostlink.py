@@ -17,7 +17,8 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import hostlink_protocol as hp
-from .core import CONFIG_LAYOUT, INPUT_LAYOUT, STATUS_LAYOUT, output_layout
+from .core import (CONFIG_LAYOUT, INPUT_LAYOUT, STATUS_LAYOUT, count_saturating,
+                   output_layout)
 from .shape import InKind, OutKind
 from .wire import COUNTER_BITS
 
@@ -329,8 +330,7 @@ class HostLink(wiring.Component):
                     with m.If(frame.error != 0):
                         m.d.sync += [reply.type.eq(hp.Type.ERROR), reply.len.eq(1),
                                      reply.payload.eq(frame.error), self.error.eq(1)]
-                        with m.If(bad != (1 << COUNTER_BITS) - 1):
-                            m.d.sync += bad.eq(bad + 1)
+                        count_saturating(m, bad, 1)
                         m.next = "REPLY"
                     with m.Elif(frame.type == hp.Type.STATUS):
                         m.d.sync += [reply.type.eq(hp.Type.STATUS_REPLY),

@@ -5,11 +5,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from amaranth import Module, Signal
+from amaranth.sim import Simulator
 
 from delayhw import DelayhwError, golden, netgen
 from delayhw.spec import Layer, Model
 from delayhw.gateware import protocol, pysim
-from delayhw.gateware.core import CONFIG_LAYOUT, INPUT_LAYOUT, Core, built_memory_bits, output_layout
+from delayhw.gateware.core import (CONFIG_LAYOUT, INPUT_LAYOUT, Core, built_memory_bits,
+                                   count_saturating, delay_chain, output_layout)
 from delayhw.gateware.shape import (INDEX_BITS, SCHEMES, CoreShape, Field, InKind, OutKind,
                                     Param, config_address, config_words)
 
@@ -321,3 +324,30 @@ def test_scores_are_exact_up_to_max_steps_and_flagged_beyond(from_config):
                          config)
     samples = [w for w in run.outputs if protocol.unpack_output(w, 7)[0] == OutKind.SAMPLE]
     assert [protocol.unpack_output(w, 7)[3] for w in samples] == [1, 0]
+
+
+def test_status_counters_saturate_and_delay_chains_delay():
+    """``count_saturating`` adds 1 per cycle its event is high and stops at all ones;
+    ``delay_chain``'s stage ``n`` is the signal ``n`` cycles earlier."""
+    m = Module()
+    counter, event, source = Signal(3), Signal(), Signal(4)
+    count_saturating(m, counter, event)
+    chain = delay_chain(m, source, 3, "source")
+    pattern = [1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1]
+    counts, stages = [], []
+
+    async def bench(ctx):
+        for n, bit in enumerate(pattern):
+            ctx.set(event, bit)
+            ctx.set(source, n)
+            await ctx.tick()
+            counts.append(ctx.get(counter))
+            stages.append([ctx.get(s) for s in chain[1:]])
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert counts == [min(7, sum(pattern[:n + 1])) for n in range(len(pattern))]
+    assert [s[2] for s in stages[3:]] == list(range(1, len(pattern) - 2))
+    assert [s[0] for s in stages] == list(range(len(pattern)))
