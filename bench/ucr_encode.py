@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from delayhw.formats import save_input
+
 LEVELS = 8
 
 
@@ -79,7 +81,7 @@ def main() -> None:
         y = np.array([classes.index(v) for v in labels], np.int64)
         path = Path(f"{args.out}_{name}.npz")
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, spikes=spikes, labels=y)
+        save_input(path, spikes, y)      # checked as every delayhw input file
         print(f"{path}: {spikes.shape[0]} x {steps} steps x {spikes.shape[2]} channels, "
               f"{len(classes)} classes, rate {spikes.mean():.3f}")
 
