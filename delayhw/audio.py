@@ -42,6 +42,11 @@ COEF_FRAC = 14
 IN_SHIFT = 6
 #: Fractional bits of the log2 levels.
 LOG_FRAC = 4
+#: Bounds a stored encoding must meet (docs/audio.md, "Bounds"): with them ``|y| < 2**45``
+#: and a step's envelope stays below ``2**58`` for any int16 input, so int64 never overflows.
+MAX_HOP = 1 << 13
+MAX_B0 = 1 << (COEF_FRAC - 1)
+MAX_A2 = (1 << COEF_FRAC) - 8
 #: ``format`` tag of the JSON record of an encoding.
 FORMAT = "delayhw-audio"
 
@@ -123,7 +128,7 @@ class AudioEncoding:
             return v
 
         rate = integer("sample_rate", 1000, 192_000)
-        hop = integer("hop", 1, 1 << 16)
+        hop = integer("hop", 1, MAX_HOP)
         steps = integer("steps", 1, 1 << 16)
         levels = integer("levels", 1, 64)
         level_step = integer("level_step", 1, 64 << LOG_FRAC)
@@ -133,9 +138,11 @@ class AudioEncoding:
         rows = []
         for b, c in enumerate(coeffs):
             if (not isinstance(c, list) or len(c) != 3
-                    or any(type(x) is not int or abs(x) >= 1 << (COEF_FRAC + 2) for x in c)):
-                raise bad(f"coeffs[{b}]", f"must be 3 integers (b0, a1, a2) of magnitude below "
-                                          f"2**{COEF_FRAC + 2}")
+                    or any(type(x) is not int for x in c) or not abs(c[0]) <= MAX_B0
+                    or not 0 <= c[2] <= MAX_A2 or not abs(c[1]) < 1 << (COEF_FRAC + 1)):
+                raise bad(f"coeffs[{b}]", f"must be 3 integers (b0, a1, a2) with |b0| <= "
+                                          f"{MAX_B0}, |a1| < {1 << (COEF_FRAC + 1)} and a2 in "
+                                          f"0..{MAX_A2} (docs/audio.md, bounds)")
             if not _stable(c[1], c[2]):
                 raise bad(f"coeffs[{b}]", "the band's poles must lie inside the unit circle")
             rows.append(tuple(c))
@@ -188,7 +195,7 @@ def design_encoding(sample_rate: int, durations_s: Sequence[float], *,
     if not durations_s:
         raise DelayhwError("audio: no recordings to derive the encoding from")
     hop = max(1, round(step_ms * sample_rate / 1000.0))
-    lengths = sorted(math.ceil(d * sample_rate / hop) for d in durations_s)
+    lengths = sorted(-(-round(d * sample_rate) // hop) for d in durations_s)
     rank = max(1, math.ceil(percentile / 100.0 * len(lengths)))
     steps = max(1, lengths[rank - 1])
     coeffs, centres = band_coefficients(sample_rate, bands)
@@ -223,15 +230,20 @@ def band_envelopes(x: np.ndarray, coeffs: Sequence[tuple[int, int, int]],
 def log2_fixed(e: np.ndarray) -> np.ndarray:
     """Piecewise-linear log2 with ``LOG_FRAC`` fractional bits of non-negative integers
     (stage 3): for ``e >= 1`` with leading one at bit ``k``, ``k * 2**F + (((e << F) >> k)
-    - 2**F)``; ``0`` maps to ``-1`` (below every level)."""
+    - 2**F)``; ``0`` maps to ``-1`` (a zero envelope, which never spikes)."""
     e = np.asarray(e, dtype=np.int64)
-    if e.size and int(e.max()) >= 1 << 52:
-        raise ValueError("log2_fixed: value out of the exact range (>= 2**52)")
-    _, exp = np.frexp(e.astype(np.float64))          # exact for integers < 2**53
-    k = exp.astype(np.int64) - 1                     # leading one's bit position
+    if e.size and int(e.min()) < 0:
+        raise ValueError("log2_fixed: negative value")
+    k = np.zeros(e.shape, dtype=np.int64)            # leading one's bit position (0 for 0, 1)
+    rest = e.copy()
+    for shift in (32, 16, 8, 4, 2, 1):
+        big = rest >= (np.int64(1) << shift)
+        k += np.where(big, shift, 0)
+        rest = np.where(big, rest >> shift, rest)
     one = np.int64(1 << LOG_FRAC)
-    kk = np.maximum(k, 0)
-    mant = ((e << LOG_FRAC) >> kk) - one
+    kk = k
+    mant = np.where(kk >= LOG_FRAC, e >> np.maximum(kk - LOG_FRAC, 0),
+                    e << np.maximum(LOG_FRAC - kk, 0)) - one
     return np.where(e >= 1, kk * one + mant, np.int64(-1))
 
 
@@ -244,6 +256,7 @@ def levels_to_spikes(lv: np.ndarray, enc: AudioEncoding) -> np.ndarray:
     rel = lv - peak
     k = np.arange(enc.levels, dtype=np.int64)
     on = rel[..., None] >= -(k + 1) * enc.level_step     # (n_steps, bands, levels)
+    on &= (lv >= 0)[..., None]                           # a zero envelope never spikes
     flat = on.reshape(on.shape[0], -1)
     active = np.flatnonzero(flat.any(axis=1))
     start = int(active[0]) if active.size else 0
@@ -251,6 +264,14 @@ def levels_to_spikes(lv: np.ndarray, enc: AudioEncoding) -> np.ndarray:
     out = np.zeros((enc.steps, enc.n_channels), dtype=np.uint8)
     out[:len(window)] = window
     return out
+
+
+def _int16_samples(r: np.ndarray) -> np.ndarray:
+    a = np.asarray(r)
+    if a.dtype != np.int16:
+        raise DelayhwError(f"audio: samples: must be int16 (got {a.dtype}); read recordings "
+                           f"with delayhw.audio_files, which converts them")
+    return a.reshape(-1)
 
 
 def encode(samples: np.ndarray, enc: AudioEncoding) -> np.ndarray:
@@ -265,7 +286,7 @@ def encode_many(recordings: Iterable[np.ndarray], enc: AudioEncoding, *,
     """Spikes ``(B, steps, channels)`` of several recordings (same as :func:`encode` on
     each). Recordings are filtered in batches of similar length; ``progress(n)`` is called
     with the number finished after each batch."""
-    recs = [np.asarray(r, dtype=np.int16).reshape(-1) for r in recordings]
+    recs = [_int16_samples(r) for r in recordings]
     out = np.zeros((len(recs), enc.steps, enc.n_channels), dtype=np.uint8)
     # Only the samples up to the window's end can matter, but the window starts at the first
     # active step, which depends on the peak: filter each recording whole.

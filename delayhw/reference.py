@@ -109,7 +109,7 @@ def encode_audio(samples, enc) -> list[list[int]]:
     for t in range(n_steps):
         for b in range(bands):
             for k in range(levels):
-                if level[t][b] - peak >= -(k + 1) * enc.level_step:
+                if level[t][b] >= 0 and level[t][b] - peak >= -(k + 1) * enc.level_step:
                     on[t][b * levels + k] = 1
     start = 0
     while start < n_steps and not any(on[start]):
