@@ -35,7 +35,7 @@ from .limits import check_memory, memory_budget
 from .publish import show_path
 
 __all__ = ["AUDIO_SUFFIXES", "Recording", "AudioSet", "read_recording", "probe", "scan",
-           "encode_files", "derive_encoding", "load_audio", "model_audio", "recording_bytes"]
+           "encode_files", "check_encoding_memory", "derive_encoding", "load_audio", "model_audio", "recording_bytes"]
 
 #: File name endings read as audio (case-insensitive).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -290,6 +290,17 @@ def scan(arguments: Sequence[str | os.PathLike], classes: Sequence[str] | None =
 # ----------------------------------------------------------------------------- encoding
 
 
+def check_encoding_memory(recordings: Sequence[Recording], enc: AudioEncoding) -> None:
+    """Refuse, from their headers, recordings whose encoding exceeds the memory budget:
+    each one on its own (:func:`recording_bytes`), then the spikes of all of them."""
+    for rec in recordings:
+        check_recording_memory(rec, enc)
+    where = show_path(recordings[0].path) if recordings else "AUDIO"
+    check_memory(where, "spikes", len(recordings) * enc.steps * enc.n_channels,
+                 f"the spikes of {len(recordings)} recordings x {enc.steps} steps x "
+                 f"{enc.n_channels} channels")
+
+
 def _chunks(order: list[int], lengths: list[int], per_sample: float,
             limit: int) -> list[list[int]]:
     """Consecutive runs of ``order`` (sorted by length) of at most CHUNK_RECORDINGS
@@ -311,12 +322,7 @@ def encode_files(recordings: Sequence[Recording], classes: Sequence[str],
     are read: each recording on its own, then the spikes of all. Recordings are read and
     encoded in chunks of similar length (:func:`delayhw.audio.encode_many` on each; the
     spikes of a recording do not depend on the chunk). ``progress(n)``: n more done."""
-    where = show_path(recordings[0].path) if recordings else "AUDIO"
-    for rec in recordings:
-        check_recording_memory(rec, enc)
-    check_memory(where, "spikes", len(recordings) * enc.steps * enc.n_channels,
-                 f"the spikes of {len(recordings)} recordings x {enc.steps} steps x "
-                 f"{enc.n_channels} channels")
+    check_encoding_memory(recordings, enc)
     lengths = [resampled_length(r.frames, r.sample_rate, enc.sample_rate) for r in recordings]
     order = sorted(range(len(recordings)), key=lambda i: lengths[i])
     per_sample = 2 + 8 + 8 * enc.bands / enc.hop

@@ -326,7 +326,7 @@ def audio_folders(train_dir: str | Path, test_dir: str | Path | None = None, see
     out for validation, and the test folder only reports (as :func:`train_test_files`);
     without it, the training folder is split (seeded) into ``1 - val - test`` / ``val`` /
     ``test``. ``reporter`` (a :class:`.loop.Reporter`) shows the encoding's progress."""
-    from delayhw.audio_files import derive_encoding, scan
+    from delayhw.audio_files import check_encoding_memory, derive_encoding, scan
 
     train_dir = Path(train_dir)
     recordings, classes = scan([train_dir])
@@ -334,9 +334,11 @@ def audio_folders(train_dir: str | Path, test_dir: str | Path | None = None, see
         raise DelayhwError(f"{train_dir}: training needs at least 2 label folders (classes), "
                            f"got {len(classes)}")
     enc = derive_encoding(recordings)
+    check_encoding_memory(recordings, enc)
     if test_dir is not None:
         test_recs, _ = scan([test_dir], classes,
                             known_from=f"the training folder {train_dir}")
+        check_encoding_memory(test_recs, enc)
     data = _encode_recordings(recordings, classes, enc, reporter, "training")
     full = SpikeData(data.spikes, data.labels)
     where = (f"{len(classes)} classes ({', '.join(classes[:12])}"

@@ -28,10 +28,11 @@ def _model_encoding(path: str):
 def _encode(arguments, enc=None, classes=None, known_from: str = "the model"):
     """Scan and check AUDIO ``arguments`` (headers only), then encode them with a progress
     bar: with ``enc``/``classes`` given, else with the encoding derived from them."""
-    from ..audio_files import derive_encoding, encode_files, scan
+    from ..audio_files import check_encoding_memory, derive_encoding, encode_files, scan
 
     recordings, names = scan(arguments, classes, known_from=known_from)
     enc = derive_encoding(recordings) if enc is None else enc
+    check_encoding_memory(recordings, enc)          # refused before the bar starts
     with progress() as bar:
         task = bar.add_task(f"encoding {len(recordings)} recordings", total=len(recordings))
         return encode_files(recordings, names, enc,
