@@ -1,5 +1,5 @@
 """Recordings on disk -> spikes: reading audio files, the folder-per-label layout, and an
-encoded data set (docs/audio.md, "Files and commands").
+encoded data set (docs/audio_files.md).
 
 - :func:`read_recording`: one WAV, FLAC or OGG file (``soundfile``) as mono int16 at the
   encoding's sample rate. Several channels are mixed to mono by the integer mean

@@ -402,7 +402,7 @@ def save_model(model: Model, path: str | os.PathLike, *, force: bool = True) -> 
 @dataclass(frozen=True, eq=False)
 class Inputs:
     """An input file: ``spikes`` ``(B, T, n_inputs)`` uint8 0/1, optional ``labels`` ``(B,)``;
-    from recordings (docs/audio.md, "Files and commands") also the ``classes`` the labels
+    from recordings (docs/audio_files.md) also the ``classes`` the labels
     index, the source ``files`` (one per sample) and the ``audio`` encoding."""
 
     spikes: np.ndarray
@@ -527,7 +527,7 @@ def load_input(path: str | os.PathLike, model: Model | None = None) -> Inputs:
     ``spikes`` and ``labels`` an input file may hold ``classes`` (1-D strings, the names the
     labels index), ``files`` (1-D strings, one per sample) and ``audio`` (0-d string: the
     JSON of the audio encoding the spikes were made with, matching their steps and
-    channels); docs/audio.md, "Files and commands"."""
+    channels); docs/audio_files.md."""
     source = show_path(path)
     with Archive(path) as archive:
         members = archive.members

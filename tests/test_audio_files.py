@@ -283,6 +283,15 @@ def test_train_refuses_a_test_folder_with_an_unknown_class(folders, tmp_path, ca
     one_error_line(capsys, "t/hum: label folder 'hum' is not a class of the training folder")
 
 
+def test_train_refuses_a_folder_task_with_a_test_file(folders, tmp_path, capsys):
+    train, _ = folders
+    (tmp_path / "t.npz").write_bytes(b"")
+    assert main(["train", "--task", str(train), "--test", str(tmp_path / "t.npz"), "--out",
+                 str(tmp_path / "m.npz"), "--quiet"]) == 2
+    one_error_line(capsys, "t.npz: --test: with --task a folder of recordings, --test must be "
+                           "one too")
+
+
 def test_classify_refuses_a_model_without_an_audio_encoding(folders, trained, tmp_path, capsys):
     from dataclasses import replace
     model = load_model(trained)

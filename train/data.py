@@ -11,8 +11,8 @@ Sources (DESIGN.md section 7):
 - :func:`user_file` — a delayhw input file (DESIGN.md section 4) that has ``labels``.
 - :func:`train_test_files` — a user's own training file and test file (the test file only
   reports; a validation split, if any, comes out of the training file).
-- :func:`audio_folders` — recordings in folders of label folders (docs/audio.md, "Files and
-  commands"), encoded with the encoding derived from the training recordings only.
+- :func:`audio_folders` — recordings in folders of label folders (docs/audio_files.md),
+  encoded with the encoding derived from the training recordings only.
 
 Every function is deterministic in its ``seed``; bad input raises :class:`DelayhwError`
 naming the file, the field and the rule.

@@ -1,6 +1,6 @@
 """Audio commands: ``encode`` (recordings -> an input file) and ``classify`` (recordings ->
 a model's predictions on the golden model, in RTL or on a board). Recordings are folders of
-label folders or single audio files (docs/audio.md, "Files and commands")."""
+label folders or single audio files (docs/audio_files.md)."""
 
 from __future__ import annotations
 
