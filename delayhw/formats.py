@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -261,24 +261,25 @@ def _depth(value: Any) -> int:
     return depth - 1
 
 
-def parse_meta_json(source: str, text: str) -> Any:
-    """Strict JSON of a model file's ``meta``: no duplicate keys, no NaN/Infinity, integers
-    of at most JSON_MAX_INT_DIGITS digits, nesting at most JSON_MAX_DEPTH deep."""
+def parse_meta_json(source: str, text: str, field: str = "meta") -> Any:
+    """Strict JSON of a model file's ``meta`` (or of another ``field``): no duplicate keys,
+    no NaN/Infinity, integers of at most JSON_MAX_INT_DIGITS digits, nesting at most
+    JSON_MAX_DEPTH deep."""
     if len(text) > META_MAX_CHARS:
-        raise DelayhwError(f"{source}: meta: {len(text)} characters, more than the "
+        raise DelayhwError(f"{source}: {field}: {len(text)} characters, more than the "
                            f"{META_MAX_CHARS} accepted")
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_bounded_int,
                            parse_float=_finite_float, parse_constant=_no_constant)
     except _JsonRule as exc:
-        raise DelayhwError(f"{source}: meta: not accepted JSON: {exc}") from None
+        raise DelayhwError(f"{source}: {field}: not accepted JSON: {exc}") from None
     except RecursionError:
-        raise DelayhwError(f"{source}: meta: not accepted JSON: nested more than "
+        raise DelayhwError(f"{source}: {field}: not accepted JSON: nested more than "
                            f"{JSON_MAX_DEPTH} levels deep") from None
     except (json.JSONDecodeError, ValueError) as exc:
-        raise DelayhwError(f"{source}: meta: not valid JSON ({exc})") from None
+        raise DelayhwError(f"{source}: {field}: not valid JSON ({exc})") from None
     if _depth(value) > JSON_MAX_DEPTH:
-        raise DelayhwError(f"{source}: meta: not accepted JSON: nested more than "
+        raise DelayhwError(f"{source}: {field}: not accepted JSON: nested more than "
                            f"{JSON_MAX_DEPTH} levels deep")
     return value
 
@@ -400,13 +401,25 @@ def save_model(model: Model, path: str | os.PathLike, *, force: bool = True) -> 
 
 @dataclass(frozen=True, eq=False)
 class Inputs:
-    """An input file: ``spikes`` ``(B, T, n_inputs)`` uint8 0/1, optional ``labels`` ``(B,)``."""
+    """An input file: ``spikes`` ``(B, T, n_inputs)`` uint8 0/1, optional ``labels`` ``(B,)``;
+    from recordings (docs/audio_files.md) also the ``classes`` the labels
+    index, the source ``files`` (one per sample) and the ``audio`` encoding."""
 
     spikes: np.ndarray
     labels: np.ndarray | None = None
+    classes: tuple[str, ...] | None = None
+    files: tuple[str, ...] | None = None
+    audio: Any = None       #: a delayhw.audio.AudioEncoding
 
     def save(self, path: str | os.PathLike, *, force: bool = True) -> Path:
-        return save_input(path, self.spikes, self.labels, force=force)
+        return save_input(path, self.spikes, self.labels, classes=self.classes,
+                          files=self.files, audio=self.audio, force=force)
+
+
+#: The arrays an input file may hold.
+INPUT_ARRAYS = ("spikes", "labels", "classes", "files", "audio")
+#: At most this many classes in an input file's ``classes``.
+MAX_CLASSES = 65535
 
 
 def check_spikes(source: str, spikes: Any, n_inputs: int | None, *,
@@ -456,18 +469,75 @@ def _check_labels(source: str, labels: Any, batch: int, n_classes: int | None) -
     return labels.astype(np.int64)
 
 
+def _check_strings(source: str, name: str, values: Any, length: int | None) -> tuple[str, ...]:
+    """A 1-D array or sequence of strings (``length`` of them when given)."""
+    arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind != "U"):
+        raise DelayhwError(f"{source}: {name}: must be a 1-D array of strings, got dtype "
+                           f"{arr.dtype} shape {arr.shape}")
+    if length is not None and arr.shape[0] != length:
+        raise DelayhwError(f"{source}: {name}: must hold {length} strings (one per sample), "
+                           f"got {arr.shape[0]}")
+    return tuple(str(v) for v in arr)
+
+
+def _check_classes(source: str, classes: Any, labels: np.ndarray | None,
+                   model: Model | None) -> tuple[str, ...]:
+    names = _check_strings(source, "classes", classes, None)
+    if not 1 <= len(names) <= MAX_CLASSES:
+        raise DelayhwError(f"{source}: classes: must hold 1..{MAX_CLASSES} class names, got "
+                           f"{len(names)}")
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise DelayhwError(f"{source}: classes: class names must be distinct and non-empty")
+    if labels is not None and labels.size and int(labels.max()) >= len(names):
+        raise DelayhwError(f"{source}: labels: must index classes (0..{len(names) - 1}), got "
+                           f"{int(labels.max())}")
+    if model is not None and len(names) != model.n_outputs:
+        raise DelayhwError(f"{source}: classes: {len(names)} class names, the model has "
+                           f"{model.n_outputs} outputs")
+    return names
+
+
+def _check_audio(source: str, audio: Any, shape: tuple[int, ...]):
+    """The ``audio`` encoding (a JSON text or an AudioEncoding) matching spikes of ``shape``."""
+    from .audio import AudioEncoding
+    if not isinstance(audio, AudioEncoding):
+        audio = AudioEncoding.from_json(parse_meta_json(source, audio, "audio"),
+                                        f"{source}: audio")
+    if shape[1:] != (audio.steps, audio.n_channels):
+        raise DelayhwError(f"{source}: audio: the encoding gives {audio.steps} steps x "
+                           f"{audio.n_channels} channels, the spikes have {shape[1]} x "
+                           f"{shape[2]}")
+    return audio
+
+
+def _text_member(source: str, member: Member, ndim: int) -> None:
+    """Refuse, before reading it, a string member of the wrong dimension or size."""
+    if len(member.shape) != ndim or member.dtype.kind != "U":
+        raise DelayhwError(f"{source}: {member.name}: must be a {ndim}-D string array, got "
+                           f"dtype {member.dtype} shape {member.shape}")
+    if ndim == 0 and member.nbytes > 4 * META_MAX_CHARS:
+        raise DelayhwError(f"{source}: {member.name}: {member.nbytes} bytes, more than "
+                           f"{META_MAX_CHARS} characters")
+
+
 def load_input(path: str | os.PathLike, model: Model | None = None) -> Inputs:
     """Load an input file; with ``model``, also check channels and label range against it.
-    Shapes and dtypes are checked (and the memory budget) before the data is read."""
+    Shapes and dtypes are checked (and the memory budget) before the data is read. Besides
+    ``spikes`` and ``labels`` an input file may hold ``classes`` (1-D strings, the names the
+    labels index), ``files`` (1-D strings, one per sample) and ``audio`` (0-d string: the
+    JSON of the audio encoding the spikes were made with, matching their steps and
+    channels); docs/audio_files.md."""
     source = show_path(path)
     with Archive(path) as archive:
         members = archive.members
         if "spikes" not in members:
             raise DelayhwError(f"{source}: spikes: missing array")
-        extra = sorted(members.keys() - {"spikes", "labels"})
+        extra = sorted(members.keys() - set(INPUT_ARRAYS))
         if extra:
             raise DelayhwError(f"{source}: {show_path(extra[0])}: unexpected array (an input "
-                               f"file holds 'spikes' and optionally 'labels')")
+                               f"file holds 'spikes' and optionally 'labels', 'classes', "
+                               f"'files' and 'audio')")
         head = members["spikes"]
         if head.dtype.kind not in "biu":
             raise DelayhwError(f"{source}: spikes: must be bool or integer 0/1, got dtype "
@@ -482,23 +552,49 @@ def load_input(path: str | os.PathLike, model: Model | None = None) -> Inputs:
         if "labels" in members and members["labels"].shape != head.shape[:1]:
             raise DelayhwError(f"{source}: labels: must have shape ({head.shape[0]},) to match "
                                f"spikes, got {members['labels'].shape}")
+        for name, ndim in (("classes", 1), ("files", 1), ("audio", 0)):
+            if name in members:
+                _text_member(source, members[name], ndim)
         check_memory(source, "spikes", head.nbytes + int(np.prod(head.shape, dtype=object)),
                      f"the spikes {head.shape}")
         spikes = check_spikes(source, archive.read("spikes"),
                               model.n_inputs if model else None)
         labels = archive.read("labels") if "labels" in members else None
+        texts = {name: archive.read(name) for name in ("classes", "files", "audio")
+                 if name in members}
     if labels is not None:
         labels = _check_labels(source, labels, spikes.shape[0],
                                model.n_outputs if model else None)
-    return Inputs(spikes, labels)
+    classes = (_check_classes(source, texts["classes"], labels, model)
+               if "classes" in texts else None)
+    files = (_check_strings(source, "files", texts["files"], spikes.shape[0])
+             if "files" in texts else None)
+    audio = _check_audio(source, str(texts["audio"].item()), spikes.shape) \
+        if "audio" in texts else None
+    return Inputs(spikes, labels, classes, files, audio)
 
 
 def save_input(path: str | os.PathLike, spikes: np.ndarray,
-               labels: np.ndarray | None = None, *, force: bool = True) -> Path:
-    spikes = check_spikes(show_path(path), spikes, None)
+               labels: np.ndarray | None = None, *, classes: Sequence[str] | None = None,
+               files: Sequence[str] | None = None, audio: Any = None,
+               force: bool = True) -> Path:
+    """Validate and write an input file (:func:`load_input` describes the arrays; ``audio``
+    is a :class:`delayhw.audio.AudioEncoding`); an existing file is replaced only with
+    ``force`` (:func:`write_npz`)."""
+    source = show_path(path)
+    spikes = check_spikes(source, spikes, None)
     arrays = {"spikes": spikes}
     if labels is not None:
-        arrays["labels"] = _check_labels(show_path(path), labels, spikes.shape[0], None)
+        arrays["labels"] = labels = _check_labels(source, labels, spikes.shape[0], None)
+    if classes is not None:
+        arrays["classes"] = np.array(_check_classes(source, list(classes), labels, None),
+                                     dtype=str)
+    if files is not None:
+        arrays["files"] = np.array(_check_strings(source, "files", list(files),
+                                                  spikes.shape[0]), dtype=str)
+    if audio is not None:
+        enc = _check_audio(source, audio, spikes.shape)
+        arrays["audio"] = np.array(json.dumps(enc.to_json()))
     return write_npz(path, arrays, force=force)
 
 

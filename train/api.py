@@ -1,6 +1,7 @@
 """One call from a task to a hardware model: :func:`train_task`.
 
-Pipeline: load the task's data (for a user's files, ``test=TEST.npz`` is only reported on;
+Pipeline: load the task's data (for a user's files or folders of recordings,
+``test=TEST.npz`` / ``test=TEST_DIR`` is only reported on;
 network size, ``d_max``, decays, epochs and batch size are derived from the data by
 :func:`.defaults.derive_defaults` unless given) -> float training with learnable delays -> round delays ->
 choose widths and scales -> quantisation-aware fine-tuning -> export the model file ->
@@ -18,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -195,8 +197,9 @@ def output_paths(out: str | Path, plots_dir: str | Path | None = None,
     return paths
 
 
-def load_task(task: str, opts: TrainOptions) -> datasets.Splits:
-    """The data of a task name or of a user's input file."""
+def load_task(task: str, opts: TrainOptions, reporter: Any = None) -> datasets.Splits:
+    """The data of a task name, of a user's input file, or of a folder of recordings
+    (label folders; :func:`.data.audio_folders`, ``reporter`` shows the encoding)."""
     if task == "synthetic":
         return datasets.synthetic(seed=opts.seed)
     if task == "digits":
@@ -219,7 +222,18 @@ def load_task(task: str, opts: TrainOptions) -> datasets.Splits:
     path = Path(task)
     if not path.exists():
         raise DelayhwError(f"{task}: --task: neither a built-in task ({', '.join(TASKS)}) nor "
-                           f"an existing input file")
+                           f"an existing input file or folder of recordings")
+    if opts.test is not None and Path(opts.test).is_dir() != path.is_dir():
+        raise DelayhwError(f"{opts.test}: --test: with --task "
+                           f"{'a folder of recordings' if path.is_dir() else 'an input file'}, "
+                           f"--test must be {'one too' if path.is_dir() else 'an input file'}")
+    if path.is_dir():
+        if opts.test is not None:
+            return datasets.audio_folders(path, opts.test, seed=opts.seed,
+                                          val=opts.val_fraction or 0.0, reporter=reporter)
+        val = 0.15 if opts.val_fraction is None else opts.val_fraction
+        return datasets.audio_folders(path, None, seed=opts.seed, val=val, test=0.15,
+                                      reporter=reporter)
     if opts.test is not None:
         if not Path(opts.test).exists():
             raise DelayhwError(f"{opts.test}: --test: no such file")
@@ -260,7 +274,8 @@ def _jsonable(x: Any) -> Any:
 def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet: bool = False,
                force: bool = False, plots_dir: str | Path | None = None, nir: bool = True,
                **options: Any) -> TrainReport:
-    """Train on ``task`` (``synthetic``, ``digits``, ``shd``, ``ssc`` or an input file path)
+    """Train on ``task`` (``synthetic``, ``digits``, ``shd``, ``ssc``, an input file path or a
+    folder of recordings in label folders)
     and write the model file ``out`` plus its companions (module docstring). ``options`` are
     :class:`TrainOptions` fields. Raises :class:`DelayhwError` on bad input."""
     import torch
@@ -282,7 +297,8 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
     staged = {key: outputs.file(path, "--out" if key == "model" else "output")
               for key, path in paths.items()}
     kind = task if task in TASKS else "file"
-    splits = load_task(task, opts.check_split())
+    loading = Reporter(quiet or os.environ.get("RANK", "0") != "0")    # encoding recordings
+    splits = load_task(task, opts.check_split(), loading)
     derived = (derive_defaults(len(splits.train), splits.steps, splits.n_inputs,
                                splits.n_classes) if kind == "file" else {})
     given = {k for k in derived if getattr(opts, k) is not None}
@@ -352,6 +368,9 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
             "scales": [q.scale for q in spec.layers],
             "float_beta": [float(layer.beta) for layer in net.layers],
             "float_accuracy": float_acc, "integer_accuracy": int_acc, "seed": opts.seed}
+    if splits.audio is not None:        # how new recordings must be encoded (model_audio)
+        meta["audio"] = splits.audio.encoding.to_json()
+        meta["classes"] = list(splits.audio.classes)
     model = replace(model, train=_jsonable(meta))
     if rank != 0:                                   # rank 0 writes every output
         outputs.discard()
@@ -359,7 +378,10 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
                            {}, float_acc, int_acc, soft_acc, splits.name, history,
                            time.perf_counter() - t_start)
     save_model(model, staged["model"])
-    save_input(staged["test_input"], splits.test.spikes, splits.test.labels)
+    audio = {} if splits.audio is None else dict(
+        classes=splits.audio.classes, files=splits.audio.test_files,
+        audio=splits.audio.encoding)
+    save_input(staged["test_input"], splits.test.spikes, splits.test.labels, **audio)
     if nir:
         from .nir_io import write_nir
         write_nir(float_net, staged["nir"])

@@ -11,6 +11,8 @@ Sources (DESIGN.md section 7):
 - :func:`user_file` — a delayhw input file (DESIGN.md section 4) that has ``labels``.
 - :func:`train_test_files` — a user's own training file and test file (the test file only
   reports; a validation split, if any, comes out of the training file).
+- :func:`audio_folders` — recordings in folders of label folders (docs/audio_files.md),
+  encoded with the encoding derived from the training recordings only.
 
 Every function is deterministic in its ``seed``; bad input raises :class:`DelayhwError`
 naming the file, the field and the rule.
@@ -27,8 +29,8 @@ import numpy as np
 from delayhw.errors import DelayhwError
 from delayhw.formats import load_input
 
-__all__ = ["SpikeData", "Splits", "synthetic", "digits", "read_spike_h5", "shd", "user_file",
-           "train_test_files", "split"]
+__all__ = ["SpikeData", "Splits", "AudioInfo", "synthetic", "digits", "read_spike_h5", "shd",
+           "user_file", "train_test_files", "audio_folders", "split"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,9 +50,21 @@ class SpikeData:
         return SpikeData(self.spikes[idx], self.labels[idx])
 
 
+@dataclass(frozen=True)
+class AudioInfo:
+    """How recordings became a task's spikes: the encoding (a
+    :class:`delayhw.audio.AudioEncoding`), the class names the labels index, and the test
+    set's files."""
+
+    encoding: Any
+    classes: tuple[str, ...]
+    test_files: tuple[str, ...]
+
+
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """Train / validation / test data of one task and how it was encoded."""
+    """Train / validation / test data of one task and how it was encoded (``audio``: for
+    recordings)."""
 
     name: str
     train: SpikeData
@@ -58,6 +72,7 @@ class Splits:
     test: SpikeData
     n_classes: int
     info: dict[str, Any] = field(default_factory=dict)
+    audio: AudioInfo | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -287,3 +302,71 @@ def train_test_files(train_path: str | Path, test_path: str | Path, seed: int = 
                    "test_file": str(test_path),
                    "split": f"all of the training file trains, {val:g} held out for "
                             f"validation; the test file only reports"})
+
+
+# ----------------------------------------------------------------------------- recordings
+
+
+def _encode_recordings(recordings, classes, enc, reporter, what: str):
+    from delayhw.audio_files import encode_files
+    if reporter is None:
+        return encode_files(recordings, classes, enc)
+    with reporter.phase(f"encoding {what} recordings", len(recordings)) as r:
+        return encode_files(recordings, classes, enc, progress=r.advance)
+
+
+def audio_folders(train_dir: str | Path, test_dir: str | Path | None = None, seed: int = 0,
+                  val: float = 0.0, test: float = 0.15, reporter: Any = None) -> Splits:
+    """Recordings in a folder of label folders (``train_dir/<class>/<file>.wav``), and
+    optionally a test folder laid out the same way. Class names are the training folder's
+    label folders, sorted (at least 2); the test folder's label folders must be among them.
+    The encoding is derived from the training recordings only
+    (:func:`delayhw.audio_files.derive_encoding`) and encodes both folders. With
+    ``test_dir``, all of the training folder trains except a seeded fraction ``val`` held
+    out for validation, and the test folder only reports (as :func:`train_test_files`);
+    without it, the training folder is split (seeded) into ``1 - val - test`` / ``val`` /
+    ``test``. ``reporter`` (a :class:`.loop.Reporter`) shows the encoding's progress."""
+    from delayhw.audio_files import check_encoding_memory, derive_encoding, scan
+
+    train_dir = Path(train_dir)
+    recordings, classes = scan([train_dir])
+    if len(classes) < 2:
+        raise DelayhwError(f"{train_dir}: training needs at least 2 label folders (classes), "
+                           f"got {len(classes)}")
+    enc = derive_encoding(recordings)
+    check_encoding_memory(recordings, enc)
+    if test_dir is not None:
+        test_recs, _ = scan([test_dir], classes,
+                            known_from=f"the training folder {train_dir}")
+        check_encoding_memory(test_recs, enc)
+    data = _encode_recordings(recordings, classes, enc, reporter, "training")
+    full = SpikeData(data.spikes, data.labels)
+    where = (f"{len(classes)} classes ({', '.join(classes[:12])}"
+             f"{', ...' if len(classes) > 12 else ''}); encoding: {enc.bands} bands x "
+             f"{enc.levels} levels at {enc.sample_rate} Hz, {enc.steps} steps of {enc.hop} "
+             f"samples ({enc.step_ms:g} ms)")
+    if test_dir is not None:
+        tested = _encode_recordings(test_recs, classes, enc, reporter, "test")
+        tr, va, _ = split(full, seed, val, 0.0)
+        if val > 0 and (len(va) == 0 or len(tr) == 0):
+            raise DelayhwError(f"{train_dir}: {len(full)} recordings cannot be split into "
+                               f"training and a {val:g} validation fraction")
+        te = SpikeData(tested.spikes, tested.labels)
+        test_files = tested.files
+        how = (f"all of the training folder trains, {val:g} held out for validation; the "
+               f"test folder only reports")
+    else:
+        order = np.random.default_rng(seed).permutation(len(full))
+        n_test, n_val = int(round(len(full) * test)), int(round(len(full) * val))
+        tr, va, te = (full.subset(order[n_test + n_val:]),
+                      full.subset(order[n_test:n_test + n_val]), full.subset(order[:n_test]))
+        test_files = tuple(data.files[i] for i in order[:n_test])
+        how = f"train/val/test {1 - val - test:g}/{val:g}/{test:g} of the folder"
+        if len(tr) == 0 or len(te) == 0:
+            raise DelayhwError(f"{train_dir}: {len(full)} recordings leave none for training "
+                               f"or testing after a {val:g} validation and {test:g} test "
+                               f"split")
+    return Splits(train_dir.name, tr, va, te, len(classes),
+                  {"encoding": f"audio front-end (docs/audio.md): {where}",
+                   "folder": str(train_dir), "test_folder": str(test_dir), "split": how},
+                  AudioInfo(enc, tuple(classes), tuple(test_files)))

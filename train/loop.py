@@ -91,9 +91,9 @@ class Reporter:
             finally:
                 self._progress = self._task = None
 
-    def advance(self) -> None:
+    def advance(self, n: int = 1) -> None:
         if self._progress is not None:
-            self._progress.advance(self._task)
+            self._progress.advance(self._task, n)
 
     def describe(self, text: str) -> None:
         if self._progress is not None:

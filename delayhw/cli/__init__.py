@@ -5,7 +5,7 @@ command so ``delayhw --help`` and ``delayhw golden`` start fast.
 - ``common``: exit codes, the parser's error rule, shared options and argument types,
   error reporting, progress, the report against the golden model;
 - ``hw``: golden, generate, cosim, regress;  ``train``: train, export;
-  ``boards``: build, run;  ``demo``: demo.
+  ``audio``: encode, classify;  ``boards``: build, run;  ``demo``: demo.
 
 Command modules import ``common`` and never this package (tests/test_cli_package.py).
 
@@ -26,7 +26,7 @@ from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, Parser, Terminated,
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_MISMATCH", "EXIT_BAD_INPUT", "Terminated"]
 
 #: The command groups, in the order of ``delayhw --help``.
-GROUPS = ("hw", "train", "boards", "demo")
+GROUPS = ("hw", "train", "audio", "boards", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,10 @@ from ..spec import RESETS
 from .common import EXIT_OK, add_force
 
 _TASK_HELP = ("synthetic (a task only delays solve), digits (scikit-learn digits, latency "
-              "coded), shd / ssc (HDF5 files in --data DIR), or an input file (.npz with "
-              "spikes and labels; the training file when --test is given)")
+              "coded), shd / ssc (HDF5 files in --data DIR), an input file (.npz with "
+              "spikes and labels; the training file when --test is given), or a folder of "
+              "recordings in label folders (DIR/<class>/<file>.wav; the encoding is derived "
+              "from it and recorded in the model, docs/audio.md)")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -74,10 +76,11 @@ def register(sub) -> None:
                     "(curves, delay histograms, a spike raster).")
     p.add_argument("--task", required=True, help=_TASK_HELP)
     p.add_argument("--out", required=True, metavar="MODEL.npz", help="model file to write")
-    p.add_argument("--test", metavar="TEST.npz",
-                   help="with --task TRAIN.npz: the test file (labelled input file); only "
-                        "reported on, never used to choose anything. Without it, an input "
-                        "file is split 70/15/15 into train/validation/test")
+    p.add_argument("--test", metavar="TEST.npz|DIR",
+                   help="with --task TRAIN.npz: the test file (labelled input file); with "
+                        "--task DIR: the test folder of label folders (classes of DIR only). "
+                        "Only reported on, never used to choose anything. Without it, the "
+                        "task's file or folder is split 70/15/15 into train/validation/test")
     p.add_argument("--val-fraction", type=float, metavar="F",
                    help="fraction of the training data held out for validation (0 allowed; "
                         "default 0 with --test, 0.15 without)")
