@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # pytest workers (DESIGN.md section 10: 2 cores here)
 JOBS   ?= auto
 
-.PHONY: setup test test-slow test-slice demo bench clean
+.PHONY: setup test test-slow test-slice demo bench wheel-check clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ test-slice: setup
 
 demo: setup
 	$(BIN)/delayhw demo -o demo_out --force
+
+# The wheel as a user gets it: built from a clean copy, checked for every module and data file,
+# installed into a fresh venv (torch==2.13.0 first) and `delayhw demo` run from outside the
+# checkout (.ci/wheel-check; a few minutes).
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 bench: setup
 	for b in bench/*.py; do case $$b in */_*) ;; *) $(BIN)/python $$b || exit 1;; esac; done
