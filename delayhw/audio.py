@@ -199,7 +199,11 @@ def design_encoding(sample_rate: int, durations_s: Sequence[float], *,
     rank = max(1, math.ceil(percentile / 100.0 * len(lengths)))
     steps = max(1, lengths[rank - 1])
     coeffs, centres = band_coefficients(sample_rate, bands)
-    return AudioEncoding(sample_rate, hop, steps, levels, level_step, coeffs, centres)
+    enc = AudioEncoding(sample_rate, hop, steps, levels, level_step, coeffs, centres)
+    # the bounds a stored encoding must meet hold for a designed one too (a model file
+    # holding it must load): checked through the record's own reader
+    AudioEncoding.from_json(enc.to_json(), "design_encoding")
+    return enc
 
 
 def band_envelopes(x: np.ndarray, coeffs: Sequence[tuple[int, int, int]],

@@ -322,7 +322,7 @@ def test_designed_filters_are_stable_and_far_from_int64(rate):
             y_max = h1 * FULL + g1 / 2 + 1                       # input + rounding error
             acc_max = (abs(b0) * 2 * FULL + (abs(a1) + abs(a2)) * y_max + (1 << 13))
             assert y_max < 1 << 22 and acc_max < 1 << 40, (rate, bands, b)   # int64: 2**63
-            assert enc.hop * y_max < 1 << 36                     # log2_fixed: below 2**52
+            assert enc.hop * y_max < 1 << 36                     # far below the 2**58 bound
 
 
 @pytest.mark.parametrize("rate,bands", [(8000, 8), (16000, 32), (48000, 128)])
@@ -364,3 +364,24 @@ def test_every_accepted_record_encodes_full_scale_input():
         assert audio.encode(x, enc).shape == (1, 4)
     except DelayhwError:
         pass                                       # so is a clear error naming the rule
+
+
+def test_encode_refuses_samples_that_are_not_int16():
+    enc = ENCODINGS[next(iter(ENCODINGS))]
+    for bad in (np.zeros(100, dtype=np.int32), np.zeros(100, dtype=np.float32), [0] * 100):
+        with pytest.raises(DelayhwError, match="samples: must be int16"):
+            audio.encode(bad, enc)
+
+
+def test_a_length_of_exact_multiples_of_hop_takes_that_many_steps():
+    # 239 * 110 samples at 11,025 Hz: float ceil(duration * rate / hop) gave 240 steps
+    rate, hop = 11025, 110
+    enc = audio.design_encoding(rate, [239 * hop / rate], step_ms=1000 * hop / rate)
+    assert (enc.hop, enc.steps) == (hop, 239)
+    assert audio.design_encoding(rate, [(239 * hop + 1) / rate],
+                                 step_ms=1000 * hop / rate).steps == 240
+
+
+def test_design_encoding_refuses_what_a_stored_record_may_not_hold():
+    with pytest.raises(DelayhwError, match="hop: must be an integer in 1..8192"):
+        audio.design_encoding(48000, [1.0], step_ms=200)
