@@ -53,7 +53,7 @@ FORMAT = "delayhw-audio"
 #: Defaults chosen by measurement (docs/audio.md, "Choosing the front-end").
 DEFAULT_BANDS = 32
 DEFAULT_LEVELS = 4
-DEFAULT_LEVEL_STEP = 1 << LOG_FRAC     # one octave of the envelope, about 6 dB
+DEFAULT_LEVEL_STEP = 3 << (LOG_FRAC - 1)     # 1.5 octaves of the envelope, about 9 dB
 DEFAULT_STEP_MS = 10.0
 DEFAULT_F_LO = 100.0
 DEFAULT_STEP_PERCENTILE = 95.0
