@@ -25,7 +25,7 @@ from delayhw.errors import DelayhwError
 from delayhw.gateware.board_top import BoardTop
 from delayhw.gateware.shape import CoreShape
 
-from . import runner
+from . import clock, runner
 
 SIM_DIVISOR = 4
 TOP = "delayhw_board"
@@ -39,8 +39,10 @@ def build(shape: CoreShape, sim: str = "verilator") -> runner.Build:
     runner.check_simulator(sim)
     text = verilog.convert(BoardTop(shape, SIM_DIVISOR), name=TOP, emit_src=False)
     wrapper = resources.files("delayhw.sim").joinpath("board_sim.v").read_text()
+    parameters = {"DIVISOR": SIM_DIVISOR, **clock.verilog_parameters()}
     digest = hashlib.sha256("\0".join([sim, runner._versions(sim), text, wrapper,
-                                       str(SIM_DIVISOR)]).encode()).hexdigest()[:20]
+                                       json.dumps(parameters, sort_keys=True)])
+                            .encode()).hexdigest()[:20]
     directory = runner.cache_root() / f"board-{sim}-{digest}"
     marker = directory / "BUILT"
     with runner._locked(runner.cache_root() / f"{directory.name}.lock"):
@@ -56,7 +58,7 @@ def build(shape: CoreShape, sim: str = "verilator") -> runner.Build:
             result.runner().build(
                 sources=[src / f"{TOP}.v", src / "board_sim.v"], hdl_toplevel=HDL_TOPLEVEL,
                 build_dir=directory, build_args=args, timescale=runner.TIMESCALE,
-                parameters={"DIVISOR": SIM_DIVISOR}, always=True,
+                parameters=parameters, always=True,
                 log_file=directory / "build.log")
             marker.write_text(json.dumps({"shape": shape.as_dict(), "sim": sim,
                                           "divisor": SIM_DIVISOR}, indent=1))

@@ -27,12 +27,13 @@ from delayhw.gateware import wire
 from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP, convert
 
+from . import clock
+from .clock import TIMESCALE
 from .tools import VERILATOR_WAIVERS, icarus_available, use_verilator
 
 SIMULATORS = ("verilator", "icarus")
 HDL_TOPLEVEL = "cosim_top"
 TEST_MODULE = "delayhw.sim.cosim_tb"
-TIMESCALE = ("1ns", "1ps")
 #: Yosys' Verilog (Amaranth's backend) starts its `always @*` blocks with an event from a
 #: declaration initialiser at time 0; Icarus in its default SystemVerilog mode (cocotb passes
 #: -g2012) does not fire that event, leaving combinational outputs X. Verilog-2005 mode does.
@@ -101,6 +102,12 @@ def _core_verilog(shape: CoreShape) -> str:
     return verilog
 
 
+def top_parameters(shape: CoreShape) -> dict[str, int]:
+    """The Verilog parameters of ``cosim_top.v`` around a core of ``shape``: its word widths
+    and codes (:func:`~delayhw.gateware.wire.sim_parameters`) and the clock period."""
+    return {**wire.sim_parameters(shape.score_bits), **clock.verilog_parameters()}
+
+
 def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Build:
     """The build of ``shape`` for ``sim``, made if it does not exist yet. Waveforms need a
     tracing build in Verilator; Icarus traces any build (``+vcd=``)."""
@@ -108,7 +115,7 @@ def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Buil
     waves = waves and sim == "verilator"
     verilog = _core_verilog(shape)
     wrapper = resources.files("delayhw.sim").joinpath("cosim_top.v").read_text()
-    parameters = wire.sim_parameters(shape.score_bits)
+    parameters = top_parameters(shape)
     digest = hashlib.sha256("\0".join([sim, str(waves), _versions(sim), verilog, wrapper,
                                         json.dumps(parameters, sort_keys=True)])
                             .encode()).hexdigest()[:20]

@@ -9,12 +9,15 @@ exact input current ``I`` and clears it. Only the fan-out of sources that spiked
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory
+from amaranth.lib import data
+
+from delayhw.spec import LayerKind
 
 from ..layer import LayerEngine, Mode, event_layout, synapse_init, unit_init
 from ..lif import LifUnit
-from ..memories import SynapseMemory
-from ..shape import OutKind, memory_depth
+from ..memories import KindMemory, SynapseMemory
+from ..shape import memory_depth
+from ..wire import OutKind
 
 
 class RingLayer(LayerEngine):
@@ -52,17 +55,13 @@ class RingLayer(LayerEngine):
         s, lanes = self.shape, self.lanes
         groups, fan_in, slots = s.groups(lanes), s.fan_in, s.d_max + 1
         lane_bits = (lanes - 1).bit_length()
-        is_lif = s.kind == "lif"
+        is_lif = s.kind is LayerKind.LIF
         c = self.contents
 
         # ------------------------------------------------------------------ memories
-        #: every memory of this engine, by the kinds of :meth:`CoreShape.memory_bits`
-        self.memories = {}
-
-        def add_memory(kind: str, shape, rows: int, init=(), name=None) -> memory.Memory:
-            mem = memory.Memory(shape=shape, depth=memory_depth(rows), init=init)
+        def add_memory(kind: str, shape, rows: int, init=(), name=None) -> KindMemory:
+            mem = KindMemory(kind, shape=shape, depth=memory_depth(rows), init=init)
             m.submodules[name or kind] = mem
-            self.memories.setdefault(kind, []).append(mem)
             return mem
 
         w_init, d_init = synapse_init(c, lanes, groups)
@@ -73,7 +72,6 @@ class RingLayer(LayerEngine):
                             depth=memory_depth(groups * fan_in), w_init=w_init,
                             d_init=d_init, spram=self.synapse_spram)
         m.submodules.synapses = syn
-        self.memories["synapses"] = [syn.memory]
         w_wr, d_wr = syn.w_wr, syn.d_wr
         ring_rd, ring_wr = [], []
         for l in range(lanes):
