@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 from delayhw.spec import Model
 
 from . import wire
-from .layer import CONFIG_LATENCY, Mode, emit_layout, event_layout
+from .layer import CONFIG_LATENCY, Mode, emit_layout, event_layout, lowest_set_bit
 from . import schemes
 from .memories import KindMemory, bitmap_attrs, tagged_memories
 from .shape import CoreShape, memory_depth
@@ -91,9 +91,7 @@ class SpikeSerializer(wiring.Component):
         item = held.item
         remaining = Signal(self.lanes)          # its spike bits not sent yet
         lowest = Signal(range(max(2, self.lanes)))
-        for l in reversed(range(self.lanes)):
-            with m.If(remaining[l]):
-                m.d.comb += lowest.eq(l)
+        lowest_set_bit(m, remaining, lowest)
         is_spike = item.kind == OutKind.SPIKE
         last = ~is_spike | ((remaining & (remaining - 1)) == 0)     # its final event
         m.d.comb += [self.o.payload.kind.eq(item.kind), self.o.payload.layer.eq(held.layer),
@@ -117,6 +115,10 @@ class Core(wiring.Component):
     ``Core(shape)`` builds empty memories, to be loaded through ``config``;
     ``Core(shape, model)`` (or :meth:`from_model`) initialises them from ``model`` at
     elaboration, so the bitstream carries the network.
+
+    Built from named stages: the layer engines (:func:`build_engines`), the input banks
+    (:class:`InputBanks`), the output queue (:class:`OutputQueue`), the configuration
+    pipeline (:class:`ConfigPipeline`) and the sequencer (:class:`Sequencer`).
     """
 
     def __init__(self, shape: CoreShape, model: Model | None = None):

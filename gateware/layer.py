@@ -64,6 +64,15 @@ class Mode(enum.Enum, shape=2):
     SCORES = 2   #: emit the readout scores (readout layers only)
 
 
+def lowest_set_bit(m: Module, bits, index: Signal) -> None:
+    """``index`` is the position of the lowest set bit of ``bits`` (0 when none is set): a
+    priority encoder, as the spike serializer and the ring's list walk take a spike word's
+    lanes lowest first."""
+    for l in reversed(range(len(bits))):
+        with m.If(bits[l]):
+            m.d.comb += index.eq(l)
+
+
 def emit_layout(lanes: int, score_bits: int) -> data.StructLayout:
     """An engine's output item: a spike word (bit ``l`` = unit ``unit + l``) or one score
     (``score_bits``: :attr:`CoreShape.score_bits`)."""
