@@ -22,7 +22,7 @@ from typing import Callable
 from delayhw.errors import DelayhwError
 from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware.shape import CoreShape
-from delayhw.spec import Model
+from delayhw.spec import LayerKind, Model
 
 from .fit import FitReport, fit_check
 from .target import Board
@@ -77,7 +77,7 @@ def link_bound(shape: CoreShape, baud: int, steps: int, activity: float,
     events = steps * (activity * shape.n_inputs + 1)
     host_frames = math.ceil(2 * events / max_payload) + 1
     host = 2 * events + 6 * host_frames
-    spikes = steps * activity * sum(l.size for l in shape.layers if l.kind == "lif")
+    spikes = steps * activity * sum(l.size for l in shape.layers if l.kind is LayerKind.LIF)
     board = 9 * spikes + 5 * steps + 6 + 16 * shape.layers[-1].size + 7 * host_frames
     rate = baud / 10
     return LinkFigures(host, board, rate / max(host, board))

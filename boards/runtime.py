@@ -19,8 +19,8 @@ from delayhw.errors import DelayhwError
 from delayhw.formats import Result
 from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware import protocol
-from delayhw.gateware.shape import CoreShape, OutKind, config_words
-from delayhw.gateware.wire import COUNTER_BITS
+from delayhw.gateware.shape import CoreShape, config_words
+from delayhw.gateware.wire import COUNTER_BITS, OutKind
 from delayhw.spec import Model
 
 RETRIES = 3

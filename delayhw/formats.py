@@ -22,7 +22,7 @@ import numpy as np
 from .errors import DelayhwError
 from .limits import JSON_MAX_DEPTH, JSON_MAX_INT_DIGITS, META_MAX_CHARS, check_memory
 from .publish import Outputs, show_path
-from .spec import LIMITS, Layer, Model, array_shapes, check_int, check_kind, check_layer_params
+from .spec import LIMITS, Layer, LayerKind, Model, array_shapes, check_int, check_kind, check_layer_params
 
 __all__ = ["load_model", "save_model", "load_input", "save_input", "Inputs", "Result",
            "load_result", "read_npz", "write_npz", "Archive", "check_spikes"]
@@ -325,7 +325,7 @@ def _check_meta(source: str, meta: Any) -> dict[str, Any]:
         if not isinstance(entry, dict):
             raise DelayhwError(f"{source}: meta.layers[{k}]: must be a JSON object")
         check_kind(source, k, entry.get("kind"), k == len(meta["layers"]) - 1)
-        wanted = _LAYER_KEYS | (_LIF_KEYS if entry["kind"] == "lif" else set())
+        wanted = _LAYER_KEYS | (_LIF_KEYS if entry["kind"] == LayerKind.LIF else set())
         if wanted - entry.keys():
             raise DelayhwError(f"{source}: meta.layers[{k}]: missing key(s) "
                                f"{sorted(wanted - entry.keys())}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import RESETS, Layer, LayerShape, Model
+from .spec import RESETS, Layer, LayerKind, LayerShape, Model
 
 __all__ = ["NetParams", "random_plan", "random_contents", "random_model", "random_spikes",
            "random_case", "example_model", "sized_model"]
@@ -57,7 +57,8 @@ def random_plan(rng: np.random.Generator,
         recurrent = bool((not last) and rng.random() < params.p_recurrent)
         d_max = _draw(rng, params.d_max)
         shapes.append(LayerShape(
-            kind="readout" if last else "lif", size=_draw(rng, (1, params.max_size)), n_in=n_prev,
+            kind=LayerKind.READOUT if last else LayerKind.LIF,
+            size=_draw(rng, (1, params.max_size)), n_in=n_prev,
             w_bits=_draw(rng, params.w_bits), v_bits=_draw(rng, params.v_bits),
             f_bits=_draw(rng, params.f_bits), d_max=max(d_max, 1) if recurrent else d_max,
             recurrent=recurrent, bias=bool(rng.random() < params.p_bias)))
@@ -71,7 +72,7 @@ def random_contents(rng: np.random.Generator, n_inputs: int, shapes: list[LayerS
     (including the edges beta = 0 and beta = 2**f_bits), thresholds and resets."""
     layers = []
     for k, s in enumerate(shapes):
-        lif = s.kind == "lif"
+        lif = s.kind is LayerKind.LIF
         dens = float(rng.uniform(*density))
         (wlo, whi), vmax = s.w_range, s.v_range[1]
         beta = int(rng.choice([0, 1 << s.f_bits, int(rng.integers(0, (1 << s.f_bits) + 1))]))
@@ -123,13 +124,13 @@ def sized_model(n_in: int, hidden: int, out: int, d_max: int, recurrent: bool,
     size (``bench/gateware.py``, ``bench/fmax.py``; ``sized_model(64, 64, 10, 16, True)`` is
     their medium model)."""
     rng = np.random.default_rng(seed)
-    h = Layer(name="h", kind="lif", size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=240,
+    h = Layer(name="h", kind=LayerKind.LIF, size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=240,
               d_max=d_max, w=rng.integers(-40, 80, (hidden, n_in)),
               d=rng.integers(0, d_max + 1, (hidden, n_in)),
               w_rec=rng.integers(-30, 30, (hidden, hidden)) if recurrent else None,
               d_rec=rng.integers(1, d_max + 1, (hidden, hidden)) if recurrent else None,
               threshold=200, reset="subtract")
-    o = Layer(name="o", kind="readout", size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
+    o = Layer(name="o", kind=LayerKind.READOUT, size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
               d_max=d_max, w=rng.integers(-60, 60, (out, hidden)),
               d=rng.integers(0, d_max + 1, (out, hidden)))
     return Model(n_inputs=n_in, layers=(h, o)).validate()
@@ -140,11 +141,11 @@ def example_model(seed: int = 1) -> Model:
     lif layer of 12 units (d_max 8), a readout of 4. Used by the demo before training."""
     rng = np.random.default_rng(seed)
     hidden = Layer(
-        name="hidden", kind="lif", size=12, w_bits=6, v_bits=12, f_bits=4, beta=14, d_max=8,
+        name="hidden", kind=LayerKind.LIF, size=12, w_bits=6, v_bits=12, f_bits=4, beta=14, d_max=8,
         w=_sparse(rng, (12, 16), -12, 31, 0.35), d=rng.integers(0, 9, size=(12, 16)),
         w_rec=_sparse(rng, (12, 12), -16, 16, 0.2), d_rec=rng.integers(1, 9, size=(12, 12)),
         bias=rng.integers(-2, 3, size=12), threshold=40, reset="subtract")
     out = Layer(
-        name="out", kind="readout", size=4, w_bits=6, v_bits=14, f_bits=4, beta=15, d_max=4,
+        name="out", kind=LayerKind.READOUT, size=4, w_bits=6, v_bits=14, f_bits=4, beta=15, d_max=4,
         w=_sparse(rng, (4, 12), -31, 31, 0.6), d=rng.integers(0, 5, size=(4, 12)))
     return Model(n_inputs=16, layers=(hidden, out)).validate("example model")

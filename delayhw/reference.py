@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import Model, Reset
+from .spec import LayerKind, Model, Reset
 
 
 def run(model: Model, spikes: np.ndarray) -> tuple[list[list[int]], list[list[list[list[int]]]]]:
     """Return ``(scores[b][j], spikes[n][b][t][j])`` as Python lists, for every sample ``b``
     and every lif layer ``n``."""
     all_scores = []
-    all_spikes: list[list] = [[] for layer in model.layers if layer.kind == "lif"]
+    all_spikes: list[list] = [[] for layer in model.layers if layer.kind is LayerKind.LIF]
     for b in range(len(spikes)):
         scores, trains = _run_sample(model, [[int(x) for x in row] for row in spikes[b]])
         all_scores.append(scores)
@@ -51,7 +51,7 @@ def _run_sample(model: Model, inp: list[list[int]]) -> tuple[list[int], list]:
                 decayed = (v[k][j] * layer.beta + 2 ** (layer.f_bits - 1)) // 2 ** layer.f_bits
                 u = decayed + current + bias
                 u = min(max(u, vmin), vmax)
-                if layer.kind == "lif":
+                if layer.kind is LayerKind.LIF:
                     if u >= layer.threshold:
                         s[k][t][j] = 1
                         v[k][j] = u - layer.threshold if layer.reset == Reset.SUBTRACT else 0
@@ -60,7 +60,7 @@ def _run_sample(model: Model, inp: list[list[int]]) -> tuple[list[int], list]:
                 else:
                     v[k][j] = u
                     scores[j] += u
-    trains = [s[k] for k, layer in enumerate(model.layers) if layer.kind == "lif"]
+    trains = [s[k] for k, layer in enumerate(model.layers) if layer.kind is LayerKind.LIF]
     return scores, trains
 
 

@@ -17,10 +17,26 @@ import numpy as np
 
 from .errors import DelayhwError
 
-__all__ = ["Layer", "LayerShape", "Model", "LIMITS", "KINDS", "Reset", "RESETS", "check_layer_params",
-           "check_int", "check_kind", "array_shapes"]
+__all__ = ["Layer", "LayerKind", "LayerShape", "Model", "LIMITS", "KINDS", "Reset", "RESETS",
+           "check_layer_params", "check_int", "check_kind", "array_shapes"]
 
-KINDS = ("lif", "readout")
+
+class LayerKind(StrEnum):
+    """What a layer is (DESIGN.md section 3). The value is the model file's string; a
+    :class:`Layer` or :class:`LayerShape` made with the string holds the member (so it still
+    compares equal to the string)."""
+    LIF = "lif"              #: spiking units, every layer but the last
+    READOUT = "readout"      #: the last layer: non-spiking units whose membranes are summed
+
+
+KINDS = tuple(k.value for k in LayerKind)
+
+
+def _as_kind(obj) -> None:
+    """Make a frozen dataclass's ``kind`` a :class:`LayerKind` if it names one (anything
+    else is left for validation to report)."""
+    if not isinstance(obj.kind, LayerKind) and obj.kind in KINDS:
+        object.__setattr__(obj, "kind", LayerKind(obj.kind))
 
 
 class Reset(StrEnum):
@@ -69,7 +85,7 @@ def accumulator_bits(w_bits: int, fan_in: int) -> int:
 class LayerShape:
     """The structure of a layer, without contents: what fixes its hardware."""
 
-    kind: str
+    kind: LayerKind
     size: int
     n_in: int
     w_bits: int
@@ -78,6 +94,9 @@ class LayerShape:
     d_max: int
     recurrent: bool
     bias: bool
+
+    def __post_init__(self):
+        _as_kind(self)
 
     @property
     def fan_in(self) -> int:
@@ -113,7 +132,7 @@ class Layer:
     or None; ``bias`` is ``(size,)`` or None. ``threshold``/``reset`` are None for readout."""
 
     name: str
-    kind: str
+    kind: LayerKind
     size: int
     w_bits: int
     v_bits: int
@@ -127,6 +146,9 @@ class Layer:
     bias: np.ndarray | None = None
     threshold: int | None = None
     reset: str | None = None
+
+    def __post_init__(self):
+        _as_kind(self)
 
     @property
     def recurrent(self) -> bool:
@@ -171,7 +193,7 @@ class Layer:
             "beta": self.beta, "d_max": self.d_max,
             "recurrent": self.recurrent, "bias": self.has_bias,
         }
-        if self.kind == "lif":
+        if self.kind is LayerKind.LIF:
             out["threshold"] = self.threshold
             out["reset"] = self.reset
         return out
@@ -201,7 +223,7 @@ class Model:
     @property
     def lif_layers(self) -> list[int]:
         """Indices of the spiking layers (all but the last)."""
-        return [k for k, layer in enumerate(self.layers) if layer.kind == "lif"]
+        return [k for k, layer in enumerate(self.layers) if layer.kind is LayerKind.LIF]
 
     @property
     def n_outputs(self) -> int:
@@ -265,11 +287,11 @@ def check_kind(source: str, k: int, kind: Any, last: bool) -> None:
     """Layer ``k``'s kind: one of KINDS, ``lif`` for layers 0..L-2 and ``readout`` last."""
     if kind not in KINDS:
         _fail(source, f"layers[{k}].kind", f"must be one of {KINDS}, got {kind!r}")
-    if kind != ("readout" if last else "lif"):
+    if kind != (LayerKind.READOUT if last else LayerKind.LIF):
         _fail(source, f"layers[{k}].kind", f"layers 0..L-2 must be 'lif' and the last "
                                            f"'readout'; layer {k} of "
                                            f"{'the last' if last else 'a hidden'} position "
-                                           f"is {kind!r}")
+                                           f"is {str(kind)!r}")
 
 
 def check_layer_params(source: str, k: int, params: dict[str, Any], last: bool) -> None:
@@ -289,7 +311,7 @@ def check_layer_params(source: str, k: int, params: dict[str, Any], last: bool) 
     for fld in ("size", "w_bits", "v_bits", "f_bits", "d_max"):
         check_int(source, f"{p}.{fld}", params.get(fld), *LIMITS[fld])
     check_int(source, f"{p}.beta", params.get("beta"), 0, 1 << int(params["f_bits"]))
-    if kind == "lif":
+    if kind == LayerKind.LIF:
         check_int(source, f"{p}.threshold", params.get("threshold"), 1,
                    signed_range(int(params["v_bits"]))[1])
         if params.get("reset") not in RESETS:

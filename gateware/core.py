@@ -1,6 +1,6 @@
 """The neuromorphic core: input/config/output streams around a chain of layer engines.
 
-Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
+Protocol (payload layouts and kinds in :mod:`delayhw.gateware.wire`):
 
 * ``inputs``: ``SPIKE(i)`` marks channel ``i`` as spiking in the current step (an ``i`` of
   ``n_inputs`` or more is counted in ``status.dropped_inputs`` and ignored); ``STEP`` ends
@@ -16,7 +16,7 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
   ``STEP``; ``SCORE(unit, value)``; ``SAMPLE``. Back-pressure stalls the core; nothing is
   dropped or reordered.
 * ``config``: a write of one weight, delay, bias or layer parameter (address map in
-  :func:`~delayhw.gateware.shape.config_address`), accepted while idle; it takes effect
+  :func:`~delayhw.gateware.wire.config_address`), accepted while idle; it takes effect
   within 5 cycles, and inputs are held off (``ready`` low) while a write is in flight. A
   write that is out of range for the core (bad layer, field, row, column or value) is
   ignored and counted in ``status.config_errors`` (within 5 cycles). Configuration survives reset; state
@@ -26,17 +26,17 @@ Protocol (payload layouts below; kinds in :mod:`delayhw.gateware.shape`):
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from delayhw.spec import Model
 
 from . import wire
-from .layer import CONFIG_LATENCY, Mode, emit_layout, event_layout
+from .layer import CONFIG_LATENCY, Mode, emit_layout, event_layout, lowest_set_bit
 from . import schemes
-from .memories import bitmap_attrs
-from .shape import (INDEX_BITS, LAYER_BITS, CoreShape, InKind, OutKind,
-                    memory_depth)
+from .memories import KindMemory, bitmap_attrs, tagged_memories
+from .shape import CoreShape, memory_depth
+from .wire import INDEX_BITS, KIND_BITS, LAYER_BITS, InKind, OutKind
 
 
 def delay_chain(m: Module, signal: Signal, cycles: int, name: str) -> list[Signal]:
@@ -57,7 +57,6 @@ def count_saturating(m: Module, counter: Signal, event) -> None:
 
 # the payload layouts, from the one wire-format table (gateware/wire.py)
 INPUT_LAYOUT = wire.INPUT.layout()
-CONFIG_ADDR_LAYOUT = wire.CONFIG_ADDR.layout()
 CONFIG_LAYOUT = wire.CONFIG.layout()
 STATUS_LAYOUT = wire.STATUS.layout()
 
@@ -92,9 +91,7 @@ class SpikeSerializer(wiring.Component):
         item = held.item
         remaining = Signal(self.lanes)          # its spike bits not sent yet
         lowest = Signal(range(max(2, self.lanes)))
-        for l in reversed(range(self.lanes)):
-            with m.If(remaining[l]):
-                m.d.comb += lowest.eq(l)
+        lowest_set_bit(m, remaining, lowest)
         is_spike = item.kind == OutKind.SPIKE
         last = ~is_spike | ((remaining & (remaining - 1)) == 0)     # its final event
         m.d.comb += [self.o.payload.kind.eq(item.kind), self.o.payload.layer.eq(held.layer),
@@ -118,6 +115,10 @@ class Core(wiring.Component):
     ``Core(shape)`` builds empty memories, to be loaded through ``config``;
     ``Core(shape, model)`` (or :meth:`from_model`) initialises them from ``model`` at
     elaboration, so the bitstream carries the network.
+
+    Built from named stages: the layer engines (:func:`build_engines`), the input banks
+    (:class:`InputBanks`), the output queue (:class:`OutputQueue`), the configuration
+    pipeline (:class:`ConfigPipeline`) and the sequencer (:class:`Sequencer`).
     """
 
     def __init__(self, shape: CoreShape, model: Model | None = None):
@@ -142,87 +143,203 @@ class Core(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         shape = self.shape
-        n_layers = len(shape.layers)
-        engine_class = schemes.engine(shape.scheme)
-        engines = []
-        spram = shape.spram_layers()
-        for k, layer_shape in enumerate(shape.layers):
-            contents = self.model.layers[k] if self.model is not None else None
-            engine = engine_class(layer_shape, shape.lanes, contents, score_bits=shape.score_bits,
-                                  synapse_spram=spram[k])
-            m.submodules[f"layer{k}"] = engine
-            engines.append(engine)
-        readout = engines[-1]
+        engines = build_engines(m, shape, self.model)
+        banks = InputBanks(shape, engines)
+        queue = OutputQueue(shape)
+        config = ConfigPipeline(len(engines))
+        sequencer = Sequencer(shape, engines)
+        banks.build(m, self.inputs.payload.index)
+        queue.build(m, engines, self.outputs, sequencer.overlong)
+        config.build(m, self.config, engines)
+        sequencer.build(m, self, banks, queue, config.quiet)
+        m.d.comb += [self.status.dropped_inputs.eq(banks.dropped),
+                     self.status.config_errors.eq(config.errors)]
+        return m
 
-        # ------------------------------------------------------------------ input buffers
-        # Double-buffered: while layer 0 reads bank ``~in_bank`` (the step being computed),
-        # the input stream fills bank ``in_bank`` with the next step's events. One bitmap
-        # memory per bank, so the fill (set) and the consumption (clear) never share a port.
-        # The banks swap as a step starts (``in_bank`` flips); every bank select below is a
-        # register or layer 0's ``idle``, never ``starting`` (a long path from the sequencer).
-        in_bank = Signal()              # bank the input stream fills
-        starting = Signal()             # the core takes a step this cycle (banks swap)
-        layer0_runs = Signal()          # layer 0 is busy: it reads bank ``~in_bank``
+
+def build_engines(m: Module, shape: CoreShape, model: Model | None) -> list:
+    """The layer engines of ``shape``'s scheme (submodules ``layer{k}``, contents from
+    ``model`` if any), each reading the spikes of the one below it."""
+    engine_class = schemes.engine(shape.scheme)
+    spram = shape.spram_layers()
+    engines = []
+    for k, layer_shape in enumerate(shape.layers):
+        contents = model.layers[k] if model is not None else None
+        engine = engine_class(layer_shape, shape.lanes, contents, score_bits=shape.score_bits,
+                              synapse_spram=spram[k])
+        m.submodules[f"layer{k}"] = engine
+        engines.append(engine)
+    for k in range(1, len(engines)):
+        wiring.connect(m, engines[k].src, engines[k - 1].spikes)
+        if engine_class.event_driven:
+            wiring.connect(m, engines[k].src_events, engines[k - 1].events)
+    return engines
+
+
+class InputBanks:
+    """Stage: the input spikes of a step, double-buffered. While layer 0 reads bank
+    ``~in_bank`` (the step being computed), the input stream fills bank ``in_bank`` with the
+    next step's events. One bitmap memory per bank, so the fill (set) and the consumption
+    (clear) never share a port. The banks swap as a step starts (``starting``: ``in_bank``
+    flips); every bank select is a register or layer 0's ``idle``, never ``starting`` (a long
+    path from the sequencer). Event-driven engines also read a step's input channels as a
+    list, in arrival order (entry ``2 * n + bank``); the bitmap drops a channel's repeated
+    events.
+
+    A SPIKE accepted (``spike_q``, ``spike_index``: registered, in range) sets its bit the
+    next cycle; layer 0's last-pass reads of the run bank clear their bit a cycle later;
+    ``walking`` zeroes both banks (the CLEAR walk, ``clear_addr``). Out-of-range SPIKEs
+    (``spike_bad_q``) are counted in ``dropped``."""
+
+    def __init__(self, shape: CoreShape, engines: list):
+        self.shape, self.engines = shape, engines
+        self.event_driven = type(engines[0]).event_driven
+        self.in_bank = Signal()              # bank the input stream fills
+        self.starting = Signal()             # the core takes a step this cycle (banks swap)
+        self.walking = Signal()              # the CLEAR walk over both banks
+        self.clear_addr = Signal(range(shape.n_inputs + 1))
+        self.spike_q, self.spike_bad_q = Signal(), Signal()
+        self.spike_index = Signal(INDEX_BITS)
+        self.dropped = Signal(wire.COUNTER_BITS)
+        if self.event_driven:
+            self.ev_counts = [Signal(range(shape.n_inputs + 2), name=f"ev_count{b}")
+                              for b in range(2)]
+            # count + 1, kept in a register: a new event (decided from the bitmap's block
+            # RAM output) takes it without an adder on that path
+            self.ev_nexts = [Signal(range(shape.n_inputs + 2), init=1, name=f"ev_next{b}")
+                             for b in range(2)]
+
+    def clear(self) -> list:
+        """The statements that empty the banks' event lists (the sequencer's CLEAR)."""
+        if not self.event_driven:
+            return []
+        return ([count.eq(0) for count in self.ev_counts]
+                + [count_next.eq(1) for count_next in self.ev_nexts])
+
+    def accept(self, index) -> list:
+        """The statements that take a SPIKE of channel ``index`` (the sequencer's, in the
+        cycle it accepts one)."""
+        in_range = index < self.shape.n_inputs
+        return [self.spike_q.eq(in_range), self.spike_bad_q.eq(~in_range),
+                self.spike_index.eq(index)]
+
+    def build(self, m: Module, index) -> None:
+        """``index``: the presented input event's channel (the fill bank reads its bit, which
+        tells a repeated SPIKE a cycle later)."""
+        shape, in_bank, src0 = self.shape, self.in_bank, self.engines[0].src
         # In an iCE40 build (``memory="spram"``) they ask for block RAM (a 64-row bitmap in
         # flip-flops reads through a 6-level mux); elsewhere synthesis chooses (on ECP5 a
         # forced block RAM's slow output limited the ring's new-event decision to 86-90 MHz).
-        in_mems = [memory.Memory(shape=1, depth=memory_depth(shape.n_inputs), init=[],
-                                 attrs=bitmap_attrs(shape.n_inputs)
-                                 if shape.memory == "spram" else None) for _ in range(2)]
+        in_mems = [KindMemory("input_bitmap", shape=1, depth=memory_depth(shape.n_inputs),
+                              init=[], attrs=bitmap_attrs(shape.n_inputs)
+                              if shape.memory == "spram" else None) for _ in range(2)]
         m.submodules.in_mem0, m.submodules.in_mem1 = in_mems
-        self.engines, self.input_memory = engines, in_mems     # for built_memory_bits()
         in_rds = [mem.read_port() for mem in in_mems]
         in_wrs = [mem.write_port() for mem in in_mems]
-        src0 = engines[0].src
         read_bank = Signal()            # bank of the read answered this cycle
         m.d.sync += read_bank.eq(~in_bank)
         m.d.comb += [src0.data.eq(Mux(read_bank, in_rds[1].data, in_rds[0].data)),
                      src0.ready.eq(1)]         # the run bank is complete when a step starts
-        for k in range(1, n_layers):
-            wiring.connect(m, engines[k].src, engines[k - 1].spikes)
-            if engine_class.event_driven:
-                wiring.connect(m, engines[k].src_events, engines[k - 1].events)
-        # event-driven engines also read a step's input channels as a list, in arrival
-        # order (entry ``2 * n + bank``); the bitmap drops a channel's repeated events
-        self.input_events = None
-        if engine_class.event_driven:
-            ev_layout = event_layout(shape.lanes)
-            m.submodules.in_events = ev_mem = memory.Memory(
-                shape=ev_layout, depth=memory_depth(2 * shape.n_inputs), init=[])
-            self.input_events = ev_mem
-            ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
-            ev_counts = [Signal(range(shape.n_inputs + 2), name=f"ev_count{b}") for b in range(2)]
-            # count + 1, kept in a register: a new event (decided from the bitmap's block
-            # RAM output) takes it without an adder on that path
-            ev_nexts = [Signal(range(shape.n_inputs + 2), init=1, name=f"ev_next{b}")
-                        for b in range(2)]
-        # ------------------------------------------------------------------ output queue
+        clear_q, spike_bank, clear_bank = Signal(), Signal(), Signal()
+        clear_index = Signal(INDEX_BITS)
+        m.d.comb += spike_bank.eq(in_bank)      # the fill bank, as the SPIKE is written
+        m.d.sync += [self.spike_q.eq(0), self.spike_bad_q.eq(0),
+                     clear_q.eq(src0.en & src0.last), clear_index.eq(src0.addr),
+                     clear_bank.eq(~in_bank)]
+        # layer 0 reads the run bank, the fill bank is read at the presented event's index
+        # (its bit tells a repeated SPIKE, a cycle later); no SPIKE is accepted in the
+        # cycle the banks swap, so the select is the register ``in_bank`` alone
+        for b, (rd, wr) in enumerate(zip(in_rds, in_wrs)):
+            runs = in_bank != b
+            m.d.comb += [rd.addr.eq(Mux(runs, src0.addr, index)),
+                         rd.en.eq(Mux(runs, src0.en, 1))]
+            with m.If(self.walking):
+                m.d.comb += [wr.addr.eq(self.clear_addr),
+                             wr.en.eq(self.clear_addr < shape.n_inputs)]
+            with m.Elif(clear_q & (clear_bank == b)):
+                m.d.comb += [wr.addr.eq(clear_index), wr.en.eq(1)]
+            with m.Elif(self.spike_q & (spike_bank == b)):
+                m.d.comb += [wr.addr.eq(self.spike_index), wr.data.eq(1), wr.en.eq(1)]
+        count_saturating(m, self.dropped, self.spike_bad_q)
+        with m.If(self.starting):
+            m.d.sync += in_bank.eq(~in_bank)
+        if self.event_driven:
+            self._build_lists(m, spike_bank, in_rds)
+
+    def _build_lists(self, m: Module, spike_bank, in_rds) -> None:
+        """The input event lists: a registered SPIKE whose bit was clear when it was accepted
+        (its bank's bitmap read then) and that does not repeat the SPIKE of the cycle before
+        (whose bit is being written as it was read) joins its bank's list."""
+        shape, in_bank, spike_index = self.shape, self.in_bank, self.spike_index
+        ev_counts, ev_nexts = self.ev_counts, self.ev_nexts
+        m.submodules.in_events = ev_mem = KindMemory(
+            "input_events", shape=event_layout(shape.lanes),
+            depth=memory_depth(2 * shape.n_inputs), init=[])
+        ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
+        last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
+        m.d.sync += [last_q.eq(self.spike_q), last_index.eq(spike_index)]
+        # both indices are in range (spike_q): their low bits tell them apart
+        index_bits = max(1, (shape.n_inputs - 1).bit_length())
+        repeat = last_q & (last_index[:index_bits] == spike_index[:index_bits])
+        was_set = Mux(spike_bank, in_rds[1].data, in_rds[0].data)
+        m.d.comb += new_spike.eq(self.spike_q & ~was_set & ~repeat)
+        lane_bits = (shape.lanes - 1).bit_length()
+        src_ev = self.engines[0].src_events
+        fill_count = Mux(spike_bank, ev_counts[1], ev_counts[0])
+        # layer 0 reads the list of the step it runs, or (idle: its look-ahead read and
+        # the count as it starts) of the step that starts next, the fill bank's
+        ev_bank, layer0_runs = Signal(), Signal()
+        m.d.comb += [layer0_runs.eq(~self.engines[0].idle), ev_bank.eq(in_bank ^ layer0_runs)]
+        m.d.comb += [ev_rd.addr.eq(Cat(ev_bank, src_ev.addr)), ev_rd.en.eq(1),
+                     src_ev.data.eq(ev_rd.data),
+                     src_ev.count.eq(Mux(ev_bank, ev_counts[1], ev_counts[0])),
+                     src_ev.final.eq(1),     # the run bank is complete when a step starts
+                     ev_wr.addr.eq(Cat(spike_bank, fill_count)),
+                     ev_wr.data.group.eq(spike_index >> lane_bits),
+                     ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
+                     ev_wr.en.eq(new_spike)]
+        for b, (count, count_next) in enumerate(zip(ev_counts, ev_nexts)):
+            with m.If(self.starting & (in_bank != b)):      # the bank the next step fills
+                m.d.sync += [count.eq(0), count_next.eq(1)]
+            with m.Elif(new_spike & (spike_bank == b)):
+                m.d.sync += [count.eq(count_next), count_next.eq(count_next + 1)]
+
+
+class OutputQueue:
+    """Stage: the engines' items and the sequencer's STEP/SAMPLE markers (``marker``,
+    ``marker_valid``) into the output queue, expanded into output events by the
+    :class:`SpikeSerializer`. ``room`` (a register: 2 free entries seen a cycle ago) is the
+    engines' ready and gates the markers: an engine's ready stalls every pipeline stage, so
+    it must not come through the queue's level logic. Overlapping engines (several layers
+    run at once) take turns, lower layer first: a layer emits only after the layers below it
+    have emitted everything of the step, so the output stays in layer order."""
+
+    def __init__(self, shape: CoreShape):
+        self.shape = shape
+        self.marker = Signal(KIND_BITS)      # OutKind of a STEP/SAMPLE marker to enqueue
+        self.marker_valid = Signal()
+        self.room = Signal()
+
+    def build(self, m: Module, engines: list, outputs, overlong) -> None:
+        """``overlong``: the sample had more than ``max_steps`` steps (the SAMPLE marker's
+        value)."""
+        shape, marker, room = self.shape, self.marker, self.room
         layout = queue_layout(shape.lanes, shape.score_bits)
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=layout.size,
                                                            depth=shape.out_fifo_depth)
         m.submodules.serializer = ser = SpikeSerializer(shape.lanes, shape.score_bits)
         m.d.comb += [ser.i.payload.eq(queue.r_data), ser.i.valid.eq(queue.r_rdy),
                      queue.r_en.eq(ser.i.ready)]
-        wiring.connect(m, ser.o, wiring.flipped(self.outputs))
+        wiring.connect(m, ser.o, wiring.flipped(outputs))
         entry = Signal(layout)
-        marker = Signal(2)              # OutKind of a STEP/SAMPLE marker to enqueue
-        marker_valid = Signal()
-        # the engines' ready is a register (it stalls every pipeline stage, so it must not
-        # come through the queue's level logic): 2 free entries seen a cycle ago guarantee
-        # room for this cycle's write; the STEP/SAMPLE markers wait for it too
-        room = Signal()
         m.d.sync += room.eq(queue.level + 2 < shape.out_fifo_depth)
-        m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(marker_valid & room)]
-        steps = Signal(shape.step_bits)     # steps of this sample, saturating at max_steps+1
-        overlong = Signal()
-        m.d.comb += [overlong.eq(steps > shape.max_steps), entry.item.kind.eq(marker),
+        m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(self.marker_valid & room),
+                     entry.item.kind.eq(marker),
                      entry.item.value.eq(Mux(marker == OutKind.SAMPLE, overlong, 0))]
-        # overlapping engines (several layers run at once) take turns, lower layer first:
-        # a layer emits only after the layers below it have emitted everything of the step,
-        # so an emit waiting in a lower layer holds the upper ones (output in layer order)
+        overlaps = type(engines[0]).overlaps
         lower_valid = Const(0)
-        for k, engine in enumerate(engines):
-            if engine_class.overlaps:
+        for engine in engines:
+            if overlaps:
                 m.d.comb += engine.emit.ready.eq(room & ~lower_valid)
                 lower_valid = lower_valid | engine.emit.valid
             else:
@@ -232,26 +349,33 @@ class Core(wiring.Component):
                 m.d.comb += [entry.item.eq(engine.emit.payload), entry.layer.eq(k),
                              queue.w_en.eq(engine.emit.ready)]
 
-        # ------------------------------------------------------------------ status
-        dropped = Signal(wire.COUNTER_BITS)
-        cfg_errors = Signal(wire.COUNTER_BITS)
-        m.d.comb += [self.status.dropped_inputs.eq(dropped), self.status.config_errors.eq(cfg_errors)]
 
-        # ------------------------------------------------------------------ configuration
-        # an accepted write is registered and presented to its engine, which applies it a
-        # cycle later and says then whether it was bad; that verdict is registered and
-        # counted (no path from the write's fields to the counter within one cycle)
+class ConfigPipeline:
+    """Stage: a configuration write, accepted (``config.ready`` is the sequencer's), is
+    registered and presented to its engine, which applies it a cycle later and says then
+    whether it was bad; that verdict is registered and counted in ``errors`` (no path from
+    the write's fields to the counter within one cycle). ``quiet``: no write is in flight,
+    so a step never runs on memories that are still being written (the synapse memory
+    writes a cycle after its engine applies the write: a step accepted now starts 2 cycles
+    later at the earliest, and reads its synapses a cycle after that)."""
+
+    def __init__(self, n_layers: int):
+        self.n_layers = n_layers
+        self.errors = Signal(wire.COUNTER_BITS)
+        self.quiet = Signal()
+
+    def build(self, m: Module, config, engines: list) -> None:
+        n_layers = self.n_layers
         cfg = Signal(CONFIG_LAYOUT)
         cfg_valid, cfg_bad, cfg_bad_q = Signal(), Signal(), Signal()
-        m.d.sync += cfg_valid.eq(self.config.valid & self.config.ready)
+        m.d.sync += cfg_valid.eq(config.valid & config.ready)
         # the write's valid and layer, delayed to the cycle its engine gives the verdict
         cfg_valid_d = delay_chain(m, cfg_valid, CONFIG_LATENCY, "cfg_valid")
-        cfg_valid_q = cfg_valid_d[-1]
-        with m.If(self.config.valid & self.config.ready):
-            m.d.sync += cfg.eq(self.config.payload)
+        with m.If(config.valid & config.ready):
+            m.d.sync += cfg.eq(config.payload)
         target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
-        m.d.sync += target.eq(Cat(*(self.config.payload.addr.layer == k for k in range(n_layers)),
-                                  self.config.payload.addr.layer >= n_layers))
+        m.d.sync += target.eq(Cat(*(config.payload.addr.layer == k for k in range(n_layers)),
+                                  config.payload.addr.layer >= n_layers))
         target_q = delay_chain(m, target, CONFIG_LATENCY, "target")[-1]  # with the verdicts
         m.d.comb += cfg_bad.eq(target_q[n_layers])
         for k, engine in enumerate(engines):
@@ -260,168 +384,116 @@ class Core(wiring.Component):
                          engine.cfg.en.eq(cfg_valid & target[k])]
             with m.If(target_q[k]):
                 m.d.comb += cfg_bad.eq(engine.cfg.bad)
-        m.d.sync += cfg_bad_q.eq(cfg_valid_q & cfg_bad)
-        count_saturating(m, cfg_errors, cfg_bad_q)
-        # inputs wait while a configuration write is in flight, so a step never runs on
-        # memories that are still being written (the synapse memory writes a cycle after
-        # its engine applies the write: a step accepted now starts 2 cycles later at the
-        # earliest, and reads its synapses a cycle after that)
-        cfg_quiet = Signal()
-        m.d.comb += cfg_quiet.eq(~self.config.valid & ~Cat(*cfg_valid_d[:-1]).any())
+        m.d.sync += cfg_bad_q.eq(cfg_valid_d[-1] & cfg_bad)
+        count_saturating(m, self.errors, cfg_bad_q)
+        m.d.comb += self.quiet.eq(~config.valid & ~Cat(*cfg_valid_d[:-1]).any())
 
-        # ------------------------------------------------------------------ sequencing
-        parity = Signal()
-        for engine in engines:
-            m.d.comb += engine.parity.eq(parity)
-        all_idle = Signal()
-        m.d.comb += all_idle.eq(1)
+
+class Sequencer:
+    """Stage: the core's state machine. It takes the input stream while the core is idle
+    *and while it computes a step* (``accepting``): SPIKEs go to the fill bank
+    (:meth:`InputBanks.accept`); a STEP or SAMPLE is held in ``pending_*`` until the step in
+    progress has finished, and the stream waits (ready low) meanwhile, up to the cycle
+    after the pending STEP is taken (``ready`` comes from registers only, not from the
+    decision to start a step). It starts the engines of each step (overlapping engines:
+    all at once, else one after the other), queues the STEP marker, walks the readout's
+    scores at a SAMPLE and then clears every engine and the input banks (also after
+    reset). ``overlong``: the sample has had more than ``max_steps`` steps."""
+
+    def __init__(self, shape: CoreShape, engines: list):
+        self.shape, self.engines = shape, engines
+        self.steps = Signal(shape.step_bits)  # steps of this sample, saturating at max_steps+1
+        self.overlong = Signal()
+
+    def build(self, m: Module, core: "Core", banks: InputBanks, queue: OutputQueue,
+              cfg_quiet) -> None:
+        shape, engines, steps = self.shape, self.engines, self.steps
+        overlaps = type(engines[0]).overlaps
+        parity, all_idle, idle = Signal(), Signal(), Signal()
+        pending_step, pending_sample, accepting = Signal(), Signal(), Signal()
+        m.d.comb += [engine.parity.eq(parity) for engine in engines]
+        m.d.comb += [all_idle.eq(1), self.overlong.eq(steps > shape.max_steps)]
         for engine in engines:
             with m.If(~engine.idle):
                 m.d.comb += all_idle.eq(0)
-        clear_addr = Signal(range(shape.n_inputs + 1))
-        event = self.inputs.payload
-
-        # The input stream is accepted while the core is idle *and while it computes a step*
-        # (``accepting``, from the FSM): SPIKEs go to the fill bank; a STEP or SAMPLE is
-        # held in ``pending_*`` until the step in progress has finished, and the stream
-        # waits (ready low) meanwhile, up to the cycle after the pending STEP is taken
-        # (``ready`` comes from registers only, not from the decision to start a step).
-        pending_step, pending_sample, accepting = Signal(), Signal(), Signal()
-        m.d.comb += self.inputs.ready.eq(accepting & cfg_quiet & ~pending_step & ~pending_sample)
-        idle = Signal()                 # the FSM is in IDLE
-        m.d.comb += self.status.busy.eq(~idle | pending_step | pending_sample)
-        # probes for simulation (not ports): a step starts / has finished its work
-        m.d.comb += [self.step_start.eq(starting)]
-
-        # The bitmaps: a SPIKE is registered (index, in range, bank) and sets its bit the
-        # next cycle; layer 0's last-pass reads of the run bank clear their bit a cycle later.
-        spike_q, spike_bad_q, clear_q = Signal(), Signal(), Signal()
-        spike_bank, clear_bank = Signal(), Signal()
-        spike_index, clear_index = Signal(INDEX_BITS), Signal(INDEX_BITS)
-        walking = Signal()              # the CLEAR walk over both banks (state CLEAR_WAIT)
-        m.d.comb += [layer0_runs.eq(~engines[0].idle),
-                     spike_bank.eq(in_bank)]        # the fill bank, as the SPIKE is written
-        m.d.sync += [spike_q.eq(0), spike_bad_q.eq(0), clear_q.eq(src0.en & src0.last),
-                     clear_index.eq(src0.addr), clear_bank.eq(~in_bank)]
-        # layer 0 reads the run bank, the fill bank is read at the presented event's index
-        # (its bit tells a repeated SPIKE, a cycle later); no SPIKE is accepted in the
-        # cycle the banks swap, so the select is the register ``in_bank`` alone
-        for b, (rd, wr) in enumerate(zip(in_rds, in_wrs)):
-            runs = in_bank != b
-            m.d.comb += [rd.addr.eq(Mux(runs, src0.addr, event.index)),
-                         rd.en.eq(Mux(runs, src0.en, 1))]
-            with m.If(walking):
-                m.d.comb += [wr.addr.eq(clear_addr), wr.en.eq(clear_addr < shape.n_inputs)]
-            with m.Elif(clear_q & (clear_bank == b)):
-                m.d.comb += [wr.addr.eq(clear_index), wr.en.eq(1)]
-            with m.Elif(spike_q & (spike_bank == b)):
-                m.d.comb += [wr.addr.eq(spike_index), wr.data.eq(1), wr.en.eq(1)]
-        count_saturating(m, dropped, spike_bad_q)
-        with m.If(starting):
-            m.d.sync += [pending_step.eq(0), in_bank.eq(~in_bank)]
-        with m.If(self.inputs.valid & self.inputs.ready):
+        m.d.comb += core.inputs.ready.eq(accepting & cfg_quiet & ~pending_step
+                                         & ~pending_sample)
+        m.d.comb += [core.status.busy.eq(~idle | pending_step | pending_sample),
+                     core.step_start.eq(banks.starting)]       # probe (simulation only)
+        with m.If(banks.starting):
+            m.d.sync += pending_step.eq(0)
+        event = core.inputs.payload
+        with m.If(core.inputs.valid & core.inputs.ready):
             with m.Switch(event.kind):
                 with m.Case(InKind.SPIKE):
-                    in_range = event.index < shape.n_inputs
-                    m.d.sync += [spike_q.eq(in_range), spike_bad_q.eq(~in_range),
-                                 spike_index.eq(event.index)]
+                    m.d.sync += banks.accept(event.index)
                 with m.Case(InKind.STEP):
-                    with m.If(~overlong):
+                    with m.If(~self.overlong):
                         m.d.sync += steps.eq(steps + 1)
                     m.d.sync += pending_step.eq(1)
                 with m.Case(InKind.SAMPLE):
                     m.d.sync += pending_sample.eq(1)
                 with m.Default():        # reserved kind: counted like a bad index
-                    m.d.sync += spike_bad_q.eq(1)
-        if engine_class.event_driven:
-            # a registered SPIKE whose bit was clear when it was accepted (its bank's bitmap
-            # read then) and that does not repeat the SPIKE of the cycle before (whose bit is
-            # being written as it was read) joins its bank's list
-            last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
-            m.d.sync += [last_q.eq(spike_q), last_index.eq(spike_index)]
-            # both indices are in range (spike_q): their low bits tell them apart
-            index_bits = max(1, (shape.n_inputs - 1).bit_length())
-            repeat = last_q & (last_index[:index_bits] == spike_index[:index_bits])
-            was_set = Mux(spike_bank, in_rds[1].data, in_rds[0].data)
-            m.d.comb += new_spike.eq(spike_q & ~was_set & ~repeat)
-            lane_bits = (shape.lanes - 1).bit_length()
-            src_ev = engines[0].src_events
-            fill_count = Mux(spike_bank, ev_counts[1], ev_counts[0])
-            # layer 0 reads the list of the step it runs, or (idle: its look-ahead read and
-            # the count as it starts) of the step that starts next, the fill bank's
-            ev_bank = Signal()
-            m.d.comb += ev_bank.eq(in_bank ^ layer0_runs)
-            m.d.comb += [ev_rd.addr.eq(Cat(ev_bank, src_ev.addr)), ev_rd.en.eq(1),
-                         src_ev.data.eq(ev_rd.data),
-                         src_ev.count.eq(Mux(ev_bank, ev_counts[1], ev_counts[0])),
-                         src_ev.final.eq(1),     # the run bank is complete when a step starts
-                         ev_wr.addr.eq(Cat(spike_bank, fill_count)),
-                         ev_wr.data.group.eq(spike_index >> lane_bits),
-                         ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
-                         ev_wr.en.eq(new_spike)]
-            for b, (count, count_next) in enumerate(zip(ev_counts, ev_nexts)):
-                with m.If(starting & (in_bank != b)):      # the bank the next step fills
-                    m.d.sync += [count.eq(0), count_next.eq(1)]
-                with m.Elif(new_spike & (spike_bank == b)):
-                    m.d.sync += [count.eq(count_next), count_next.eq(count_next + 1)]
+                    m.d.sync += banks.spike_bad_q.eq(1)
 
         def start_step():
             """Take the pending STEP: layer 0 starts on the bank it filled (overlapping
             engines: every layer starts, each waiting on its source's ``ready``)."""
-            first = engines if engine_class.overlaps else engines[:1]
+            first = engines if overlaps else engines[:1]
             for engine in first:
                 m.d.comb += [engine.mode.eq(Mode.RUN), engine.start.eq(1)]
-            m.d.comb += starting.eq(1)
+            m.d.comb += banks.starting.eq(1)
             m.next = f"WAIT_{len(first) - 1}"
 
+        def end_step_or_sample(otherwise=None):
+            with m.If(pending_step):
+                start_step()
+            with m.Elif(pending_sample):
+                m.next = "SCORES"
+            if otherwise is not None:
+                with m.Else():
+                    m.next = otherwise
+
+        readout = engines[-1]
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
                 for engine in engines:
                     m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
-                m.d.sync += [clear_addr.eq(0), parity.eq(0), steps.eq(0), pending_step.eq(0),
-                             pending_sample.eq(0), walking.eq(1)]
-                if engine_class.event_driven:
-                    m.d.sync += [count.eq(0) for count in ev_counts]
-                    m.d.sync += [count_next.eq(1) for count_next in ev_nexts]
+                m.d.sync += [banks.clear_addr.eq(0), parity.eq(0), steps.eq(0),
+                             pending_step.eq(0), pending_sample.eq(0), banks.walking.eq(1)]
+                m.d.sync += banks.clear()
                 m.next = "CLEAR_WAIT"
             with m.State("CLEAR_WAIT"):
-                with m.If(clear_addr < shape.n_inputs):
-                    m.d.sync += clear_addr.eq(clear_addr + 1)
+                with m.If(banks.clear_addr < shape.n_inputs):
+                    m.d.sync += banks.clear_addr.eq(banks.clear_addr + 1)
                 with m.Elif(all_idle):
-                    m.d.sync += walking.eq(0)
+                    m.d.sync += banks.walking.eq(0)
                     m.next = "IDLE"
             with m.State("IDLE"):
                 m.d.comb += [idle.eq(1), accepting.eq(1),
-                             self.config.ready.eq(~pending_step & ~pending_sample)]
-                with m.If(pending_step):
-                    start_step()
-                with m.Elif(pending_sample):
-                    m.next = "SCORES"
+                             core.config.ready.eq(~pending_step & ~pending_sample)]
+                end_step_or_sample()
             for k, engine in enumerate(engines):
-                if engine_class.overlaps and k + 1 < n_layers:
+                if overlaps and k + 1 < len(engines):
                     continue                # all layers run at once: one WAIT state
                 with m.State(f"WAIT_{k}"):
                     m.d.comb += accepting.eq(1)
                     # overlapping engines: the last layer may finish before a lower one
                     # has emitted its last word
-                    with m.If(all_idle if engine_class.overlaps else engine.idle):
-                        if k + 1 < n_layers:       # the next layer starts as this one ends
+                    with m.If(all_idle if overlaps else engine.idle):
+                        if k + 1 < len(engines):   # the next layer starts as this one ends
                             m.d.comb += [engines[k + 1].mode.eq(Mode.RUN),
                                          engines[k + 1].start.eq(1)]
                             m.next = f"WAIT_{k + 1}"
                         else:
                             m.next = "STEP_DONE"
             with m.State("STEP_DONE"):
-                m.d.comb += [accepting.eq(1), marker.eq(OutKind.STEP), marker_valid.eq(1)]
-                with m.If(room):
-                    m.d.comb += self.step_done.eq(1)
+                m.d.comb += [accepting.eq(1), queue.marker.eq(OutKind.STEP),
+                             queue.marker_valid.eq(1)]
+                with m.If(queue.room):
+                    m.d.comb += core.step_done.eq(1)
                     m.d.sync += parity.eq(~parity)
-                    with m.If(pending_step):
-                        start_step()
-                    with m.Elif(pending_sample):
-                        m.next = "SCORES"
-                    with m.Else():
-                        m.next = "IDLE"
+                    end_step_or_sample(otherwise="IDLE")
             with m.State("SCORES"):
                 m.d.comb += [readout.mode.eq(Mode.SCORES), readout.start.eq(1)]
                 m.next = "SCORES_WAIT"
@@ -429,25 +501,17 @@ class Core(wiring.Component):
                 with m.If(readout.idle):
                     m.next = "SAMPLE_DONE"
             with m.State("SAMPLE_DONE"):
-                m.d.comb += [marker.eq(OutKind.SAMPLE), marker_valid.eq(1)]
-                with m.If(room):
+                m.d.comb += [queue.marker.eq(OutKind.SAMPLE), queue.marker_valid.eq(1)]
+                with m.If(queue.room):
                     m.next = "CLEAR"
-        return m
 
 
 def built_memory_bits(core: Core) -> dict[str, int]:
     """Bits of every memory the elaborated ``core`` really contains, by the kinds of
-    :meth:`CoreShape.memory_bits` (elaborates the core)."""
+    :meth:`CoreShape.memory_bits` (elaborates the core and counts the memories it holds)."""
     from amaranth.hdl import Fragment, Shape
-    Fragment.get(core, None)
     bits = dict.fromkeys(core.shape.memory_bits(), 0)
-    mems = [("input_bitmap", mem) for mem in core.input_memory]
-    if core.input_events is not None:
-        mems.append(("input_events", core.input_events))
-    for engine in core.engines:
-        for kind, mem in engine.memories.items():
-            mems += [(kind, one) for one in (mem if isinstance(mem, list) else [mem])]
-    for kind, mem in mems:
+    for kind, mem in tagged_memories(Fragment.get(core, None)):
         bits[kind] += mem.depth * Shape.cast(mem.shape).width
     bits["total"] = sum(v for k, v in bits.items() if k != "total")
     return bits

@@ -19,14 +19,15 @@ from amaranth.lib.wiring import In, Out
 from . import hostlink_protocol as hp
 from .core import (CONFIG_LAYOUT, INPUT_LAYOUT, STATUS_LAYOUT, count_saturating,
                    output_layout)
-from .shape import InKind, OutKind
-from .wire import COUNTER_BITS
+from .wire import COUNTER_BITS, InKind, OutKind, code_bits
+
+BYTE = hp.BYTE_BITS
 
 #: bytes a reply/event frame carries at most: the largest board-to-host payload (the STATUS
 #: reply's 13; a SCORE's 10) rounded up to a power of two, so a byte index selects it
 TX_PAYLOAD_BYTES = 1 << (max(r.size for r in (hp.STATUS, hp.SCORE, hp.SPIKE, hp.SAMPLE))
                          - 1).bit_length()
-TX_REQUEST = data.StructLayout({"type": 8, "len": 8, "payload": 8 * TX_PAYLOAD_BYTES})
+TX_REQUEST = data.StructLayout({"type": BYTE, "len": BYTE, "payload": BYTE * TX_PAYLOAD_BYTES})
 
 
 def record_bytes(m: Module, record: hp.Record, prefix: str, **values):
@@ -35,7 +36,7 @@ def record_bytes(m: Module, record: hp.Record, prefix: str, **values):
     truncated to the field's bytes."""
     parts = []
     for name, size, is_signed in record.fields:
-        field = Signal(signed(8 * size) if is_signed else 8 * size, name=f"{prefix}_{name}")
+        field = Signal(signed(BYTE * size) if is_signed else BYTE * size, name=f"{prefix}_{name}")
         m.d.comb += field.eq(values[name])
         parts.append(field)
     return Cat(*parts)
@@ -49,10 +50,10 @@ def record_fields(m: Module, record: hp.Record, raw, target) -> None:
         dest = target
         for part in name.split("."):
             dest = getattr(dest, part)
-        at = 8 * record.offset(name)
-        value = raw[at:at + 8 * size]
+        at = BYTE * record.offset(name)
+        value = raw[at:at + BYTE * size]
         top = (1 << len(dest)) - 1
-        if not is_signed and 8 * size > len(dest):
+        if not is_signed and BYTE * size > len(dest):
             value = Mux(value > top, top, value)
         m.d.comb += dest.eq(value)
 
@@ -60,11 +61,11 @@ def record_fields(m: Module, record: hp.Record, raw, target) -> None:
 def _crc_taps() -> list[list[int]]:
     """For each bit of the next CRC, the bits of ``Cat(crc, byte)`` it is the XOR of (the
     update is linear over GF(2), so it is found by updating each input bit alone)."""
-    taps = [[] for _ in range(16)]
-    for n in range(24):
-        crc, byte = (1 << n, 0) if n < 16 else (0, 1 << (n - 16))
+    taps = [[] for _ in range(hp.CRC_BITS)]
+    for n in range(hp.CRC_BITS + BYTE):
+        crc, byte = (1 << n, 0) if n < hp.CRC_BITS else (0, 1 << (n - hp.CRC_BITS))
         out = hp.crc16([byte], crc)
-        for bit in range(16):
+        for bit in range(hp.CRC_BITS):
             if out >> bit & 1:
                 taps[bit].append(n)
     return taps
@@ -86,25 +87,25 @@ class FrameSender(wiring.Component):
     ``8n..8n+7`` of ``payload``."""
 
     def __init__(self):
-        super().__init__({"i": In(stream.Signature(TX_REQUEST)), "o": Out(stream.Signature(8))})
+        super().__init__({"i": In(stream.Signature(TX_REQUEST)), "o": Out(stream.Signature(BYTE))})
 
     def elaborate(self, platform):
         m = Module()
         req = Signal(TX_REQUEST)
         idx = Signal(range(TX_PAYLOAD_BYTES + 5))
-        crc = Signal(16)
-        byte = Signal(8)
-        payload_bytes = Signal(8)
+        crc = Signal(hp.CRC_BITS)
+        byte = Signal(BYTE)
+        payload_bytes = Signal(BYTE)
         m.d.comb += payload_bytes.eq(req.payload.word_select(
-            (idx - 2)[:(TX_PAYLOAD_BYTES - 1).bit_length()], 8))
+            (idx - 2)[:(TX_PAYLOAD_BYTES - 1).bit_length()], BYTE))
         with m.If(idx == 0):
             m.d.comb += byte.eq(req.type)
         with m.Elif(idx == 1):
             m.d.comb += byte.eq(req.len)
         with m.Elif(idx == req.len + 2):
-            m.d.comb += byte.eq(crc[8:])
+            m.d.comb += byte.eq(crc[BYTE:])
         with m.Elif(idx == req.len + 3):
-            m.d.comb += byte.eq(crc[:8])
+            m.d.comb += byte.eq(crc[:BYTE])
         with m.Else():
             m.d.comb += byte.eq(payload_bytes)
         special = (byte == hp.END) | (byte == hp.ESC)
@@ -119,7 +120,7 @@ class FrameSender(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    m.d.sync += [req.eq(self.i.payload), idx.eq(0), crc.eq(0xFFFF)]
+                    m.d.sync += [req.eq(self.i.payload), idx.eq(0), crc.eq(hp.CRC_INIT)]
                     m.next = "BYTE"
             with m.State("BYTE"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(Mux(special, hp.ESC, byte))]
@@ -160,29 +161,30 @@ class FrameReceiver(wiring.Component):
         self.max_payload = max_payload
         self.depth = max_payload + 4
         super().__init__({
-            "i": In(stream.Signature(8)),
-            "frame": Out(stream.Signature(data.StructLayout({"type": 8, "len": 8, "error": 3}))),
+            "i": In(stream.Signature(BYTE)),
+            "frame": Out(stream.Signature(data.StructLayout(
+                {"type": BYTE, "len": BYTE, "error": code_bits(hp.Error)}))),
             "addr": In(range(self.depth)),
-            "data": Out(8),
+            "data": Out(BYTE),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.buffer = buf = memory.Memory(shape=8, depth=self.depth, init=[])
+        m.submodules.buffer = buf = memory.Memory(shape=BYTE, depth=self.depth, init=[])
         wr, rd = buf.write_port(), buf.read_port()
         m.d.comb += [rd.addr.eq(self.addr), self.data.eq(rd.data)]
 
         count = Signal(range(self.depth + 1))
-        crc = Signal(16, init=0xFFFF)
+        crc = Signal(hp.CRC_BITS, init=hp.CRC_INIT)
         escaped = Signal()
         bad_escape = Signal()
         overflow = Signal()
-        type_ = Signal(8)
-        length = Signal(8)
+        type_ = Signal(BYTE)
+        length = Signal(BYTE)
         byte = self.i.payload
 
         # what the frame is once its END arrives
-        error = Signal(3)
+        error = Signal(code_bits(hp.Error))
         allowed = Signal()
         shape_ok = Signal()          # the payload is a whole, non-zero number of records
         for t, size in hp.HOST_TYPES.items():
@@ -206,10 +208,10 @@ class FrameReceiver(wiring.Component):
                      self.frame.payload.error.eq(error)]
 
         def restart():
-            m.d.sync += [count.eq(0), crc.eq(0xFFFF), escaped.eq(0), bad_escape.eq(0),
+            m.d.sync += [count.eq(0), crc.eq(hp.CRC_INIT), escaped.eq(0), bad_escape.eq(0),
                          overflow.eq(0)]
 
-        value = Signal(8)
+        value = Signal(BYTE)
         m.d.comb += value.eq(byte)
         with m.If(escaped):
             m.d.comb += value.eq(Mux(byte == hp.ESC_END, hp.END, hp.ESC))
@@ -261,8 +263,8 @@ class HostLink(wiring.Component):
         self.shape_id = shape_id
         self.max_payload = max_payload
         super().__init__({
-            "rx": In(stream.Signature(8)),
-            "tx": Out(stream.Signature(8)),
+            "rx": In(stream.Signature(BYTE)),
+            "tx": Out(stream.Signature(BYTE)),
             "inputs": Out(stream.Signature(INPUT_LAYOUT)),
             "config": Out(stream.Signature(CONFIG_LAYOUT)),
             "outputs": In(stream.Signature(output_layout(score_bits))),
@@ -305,14 +307,14 @@ class HostLink(wiring.Component):
 
         # ------------------------------------------------------------ executing frames
         frame = rx.frame.payload
-        pos = Signal(8)                  # payload bytes consumed
+        pos = Signal(BYTE)               # payload bytes consumed
         # records are shifted in from the top, so a whole record ends at the top of rec
-        rec = Signal(8 * max(hp.CONFIG_RECORD, hp.EVENT_RECORD))
+        rec = Signal(BYTE * max(hp.CONFIG_RECORD, hp.EVENT_RECORD))
         rec_bytes = Signal(range(max(hp.CONFIG_RECORD, hp.EVENT_RECORD) + 1))
         record_size = Mux(frame.type == hp.Type.CONFIG, hp.CONFIG_RECORD, hp.EVENT_RECORD)
         m.d.comb += rx.addr.eq(pos + 2)
-        word = rec[-8 * hp.EVENT_RECORD:]      # an EVENTS record, once shifted in
-        record_fields(m, hp.CONFIG, rec[-8 * hp.CONFIG_RECORD:], self.config.payload)
+        word = rec[-BYTE * hp.EVENT_RECORD:]      # an EVENTS record, once shifted in
+        record_fields(m, hp.CONFIG, rec[-BYTE * hp.CONFIG_RECORD:], self.config.payload)
         m.d.comb += [self.inputs.payload.kind.eq(Mux(word == hp.STEP_WORD, InKind.STEP, InKind.SPIKE)),
                      self.inputs.payload.index.eq(word)]
 
@@ -344,7 +346,7 @@ class HostLink(wiring.Component):
             with m.State("READ"):              # rx.addr = pos + 2 is being read
                 m.next = "SHIFT"
             with m.State("SHIFT"):
-                m.d.sync += [rec.eq(Cat(rec[8:], rx.data)), pos.eq(pos + 1),
+                m.d.sync += [rec.eq(Cat(rec[BYTE:], rx.data)), pos.eq(pos + 1),
                              rec_bytes.eq(rec_bytes + 1)]
                 with m.If(rec_bytes + 1 == record_size):
                     m.next = "PUSH"

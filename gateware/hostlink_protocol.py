@@ -48,9 +48,13 @@ from delayhw.errors import DelayhwError
 from delayhw.spec import LIMITS
 
 from . import wire
-from .shape import MAX_STEPS_LIMIT, OutKind
+from .shape import MAX_STEPS_LIMIT
+from .wire import OutKind
 
 VERSION = 1
+BYTE_BITS = 8                #: bits of a link byte (also of ``TYPE`` and ``LEN``)
+CRC_BITS = 16                #: width of the frame CRC
+CRC_INIT = 0xFFFF            #: the CRC's initial value
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
 
 
@@ -153,8 +157,8 @@ class Error(IntEnum):
     LENGTH = 4      #: LEN differs from the bytes received, or is not a whole number of records
 
 
-#: host frame type -> (record size, whether the payload may be empty). Records must fill the
-#: payload exactly; SAMPLE_END and STATUS carry no payload.
+#: host frame type -> its record size in bytes: the payload is a non-empty whole number of
+#: records, or, for size 0 (SAMPLE_END, STATUS), empty.
 HOST_TYPES = {Type.CONFIG: CONFIG_RECORD, Type.EVENTS: EVENT_RECORD, Type.SAMPLE_END: 0,
               Type.STATUS: 0}
 
@@ -163,7 +167,7 @@ class LinkError(DelayhwError):
     """The link or the board broke the protocol (or the board reported an error)."""
 
 
-def crc16(data: Iterable[int], crc: int = 0xFFFF) -> int:
+def crc16(data: Iterable[int], crc: int = CRC_INIT) -> int:
     """CRC-16/CCITT-FALSE of ``data`` (check value of b"123456789": 0x29B1)."""
     for byte in data:
         crc ^= byte << 8

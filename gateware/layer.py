@@ -18,7 +18,7 @@ engine has the same signature (:class:`LayerEngine`), so a delay scheme is a swa
   groups it has written in this step. The core then starts every layer of a step at once
   and arbitrates ``emit`` (lower layer first), so each layer's pipeline drain overlaps the
   next layer's sweep.
-* ``emit``: a stream of :data:`EMIT_LAYOUT` items (spike words, scores). Back-pressure
+* ``emit``: a stream of :func:`emit_layout` items (spike words, scores). Back-pressure
   stalls the whole engine; nothing is dropped.
 * ``cfg``: a configuration write (``en`` for one cycle), applied :data:`CONFIG_LATENCY`
   cycles later; ``bad`` says in that cycle whether it was invalid for this layer (then it
@@ -40,33 +40,43 @@ presynaptic spikes as a list instead of a bitmap, and serves its own spikes the 
 
 from __future__ import annotations
 
-from enum import IntEnum
-
 import numpy as np
-from amaranth import Cat, Const, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from delayhw.spec import Layer, Reset
+from delayhw.spec import Layer, LayerKind, LayerShape, Reset
 
-from .shape import (CONFIG_DATA_BITS, INDEX_BITS, Field, LayerShape, OutKind,
-                    Param)
+from .lif import LifUnit
+from .memories import KindMemory, SynapseMemory
+from .shape import memory_depth
+from .wire import CONFIG_DATA_BITS, FIELD_BITS, INDEX_BITS, KIND_BITS, Field, OutKind, Param
 
 
 #: cycles from an engine's ``cfg.en`` to the cycle it applies the write and drives ``cfg.bad``
 CONFIG_LATENCY = 2
 
 
-class Mode(IntEnum):
+class Mode(enum.Enum, shape=2):
+    """What an engine does when started (its ``mode`` port)."""
     RUN = 0      #: process one time step
     CLEAR = 1    #: zero all state (membranes, delay lines, spikes, scores)
     SCORES = 2   #: emit the readout scores (readout layers only)
 
 
+def lowest_set_bit(m: Module, bits, index: Signal) -> None:
+    """``index`` is the position of the lowest set bit of ``bits`` (0 when none is set): a
+    priority encoder, as the spike serializer and the ring's list walk take a spike word's
+    lanes lowest first."""
+    for l in reversed(range(len(bits))):
+        with m.If(bits[l]):
+            m.d.comb += index.eq(l)
+
+
 def emit_layout(lanes: int, score_bits: int) -> data.StructLayout:
     """An engine's output item: a spike word (bit ``l`` = unit ``unit + l``) or one score
     (``score_bits``: :attr:`CoreShape.score_bits`)."""
-    return data.StructLayout({"kind": 2, "unit": INDEX_BITS, "bits": lanes,
+    return data.StructLayout({"kind": KIND_BITS, "unit": INDEX_BITS, "bits": lanes,
                               "value": signed(score_bits)})
 
 
@@ -96,9 +106,28 @@ class EventPort(wiring.Signature):
 
 class ConfigPort(wiring.Signature):
     def __init__(self):
-        super().__init__({"en": In(1), "field": In(3), "row": In(INDEX_BITS),
+        super().__init__({"en": In(1), "field": In(FIELD_BITS), "row": In(INDEX_BITS),
                           "col": In(INDEX_BITS), "data": In(signed(CONFIG_DATA_BITS)),
                           "bad": Out(1)})
+
+
+
+class EngineMemories:
+    """The memories every engine has, built by :meth:`LayerEngine._memories` (the scaffold):
+    the synapse memory ``syn`` (:class:`SynapseMemory`), the membranes (``v_rd``/``v_wr``),
+    the biases if any (``b_rd``/``b_wr``, else None) and a readout's scores
+    (``sc_rd``/``sc_wr``, else None). :meth:`add` registers a scheme's own memories. Every
+    memory is a :class:`KindMemory` of its kind of :meth:`CoreShape.memory_bits`."""
+
+    def __init__(self, m: Module):
+        self.m = m
+        self.b_rd = self.b_wr = self.sc_rd = self.sc_wr = None
+
+    def add(self, kind: str, shape, rows: int, init=(), attrs=None, name=None) -> KindMemory:
+        """A memory of ``rows`` rows (at least 2), submodule ``name`` (default ``kind``)."""
+        mem = KindMemory(kind, shape=shape, depth=memory_depth(rows), init=init, attrs=attrs)
+        self.m.submodules[name or kind] = mem
+        return mem
 
 
 class LayerEngine(wiring.Component):
@@ -120,7 +149,7 @@ class LayerEngine(wiring.Component):
         self.contents = contents
         self.score_bits = score_bits
         members = {
-            "mode": In(2), "start": In(1), "idle": Out(1), "parity": In(1),
+            "mode": In(Mode), "start": In(1), "idle": Out(1), "parity": In(1),
             "src": Out(SourcePort()),
             "spikes": In(SourcePort()),
             "emit": Out(stream.Signature(emit_layout(lanes, score_bits))),
@@ -129,6 +158,104 @@ class LayerEngine(wiring.Component):
         if self.event_driven:
             members.update(src_events=Out(EventPort(lanes)), events=In(EventPort(lanes)))
         super().__init__(members)
+
+    # ------------------------------------------------------------------ the shared scaffold
+
+    def _memories(self, m: Module, before_units=None) -> EngineMemories:
+        """The memories every scheme has: weights and delays packed in one single-port memory
+        (SPRAM on iCE40 if chosen; read in sequence during a step, written only by
+        configuration while idle), membranes, biases, scores. ``before_units(mems)`` adds the
+        scheme's memories that come before the per-unit ones."""
+        s, lanes, c = self.shape, self.lanes, self.contents
+        groups = s.groups(lanes)
+        mems = EngineMemories(m)
+        w_init, d_init = synapse_init(c, lanes, groups)
+        m.submodules.synapses = mems.syn = SynapseMemory(
+            w_bits=s.w_bits, d_bits=s.d_bits, lanes=lanes,
+            depth=memory_depth(groups * s.fan_in), w_init=w_init, d_init=d_init,
+            spram=self.synapse_spram)
+        if before_units is not None:
+            before_units(mems)
+        v_mem = mems.add("membranes", data.ArrayLayout(signed(s.v_bits), lanes), groups)
+        mems.v_rd, mems.v_wr = v_mem.read_port(), v_mem.write_port()
+        return mems
+
+    def _unit_memories(self, mems: EngineMemories) -> None:
+        """The biases (if the layer has them) and a readout's scores."""
+        s, lanes, c = self.shape, self.lanes, self.contents
+        groups = s.groups(lanes)
+        if s.bias:
+            b_mem = mems.add("bias", data.ArrayLayout(signed(s.w_bits), lanes), groups,
+                             unit_init(c.bias if c is not None else None, lanes, groups))
+            mems.b_rd, mems.b_wr = b_mem.read_port(), b_mem.write_port(granularity=1)
+        if s.kind is LayerKind.READOUT:
+            sc_mem = mems.add("scores", data.ArrayLayout(signed(self.score_bits), lanes),
+                              groups)
+            mems.sc_rd, mems.sc_wr = sc_mem.read_port(), sc_mem.write_port()
+
+    def _lif_lanes(self, m: Module, mems: EngineMemories, *, en, i_syn, clearing, params,
+                   old_scores=None) -> Signal:
+        """One :class:`LifUnit` per lane (submodules ``lif{l}``), fed the membranes and
+        biases read (``mems``) and the lane's current ``i_syn[l]``, writing the next
+        membrane (0 while ``clearing``) and, for a readout, the score ``old_scores[l] +
+        v_next``. Returns the lanes' spike bits."""
+        spike_bits = Signal(self.lanes)
+        beta, threshold, reset_zero = params
+        for l in range(self.lanes):
+            m.submodules[f"lif{l}"] = lif = LifUnit(self.shape)
+            m.d.comb += [lif.en.eq(en), lif.v.eq(mems.v_rd.data[l]), lif.i_syn.eq(i_syn[l]),
+                         lif.bias.eq(mems.b_rd.data[l] if mems.b_rd is not None else 0),
+                         lif.beta.eq(beta), lif.threshold.eq(threshold),
+                         lif.reset_zero.eq(reset_zero),
+                         mems.v_wr.data[l].eq(Mux(clearing, 0, lif.v_next)),
+                         spike_bits[l].eq(lif.spike)]
+            if mems.sc_wr is not None:
+                m.d.comb += mems.sc_wr.data[l].eq(Mux(clearing, 0, old_scores[l] + lif.v_next))
+        return spike_bits
+
+    def _lane_mask(self, group):
+        """The lanes of ``group`` that hold units (all but in a partial last group)."""
+        s, lanes = self.shape, self.lanes
+        groups = s.groups(lanes)
+        last_mask = (1 << (s.size - (groups - 1) * lanes)) - 1
+        return Mux(group == groups - 1, last_mask, (1 << lanes) - 1)
+
+    def _modes(self, m: Module, *, counter, clear_rows: int, clearing, on_run, run_states,
+               clear_register: bool = False, on_clear=(), score=None) -> None:
+        """The engine's state machine: ``IDLE`` (``idle`` high) until ``start``, then by
+        ``mode``: RUN (``on_run()`` makes its statements and returns the first run state;
+        ``run_states()`` builds the run states, which return to ``IDLE``), CLEAR (``counter``
+        walks ``clear_rows`` rows with ``clearing`` high: a register set on entry if
+        ``clear_register``, else combinational; ``on_clear`` each cycle) or SCORES (the score
+        walk, readout only: ``score`` = ``(group, lane, scoring, score_read, sc_rd)``).
+        ``counter`` is zeroed at every start."""
+        with m.FSM(name="engine"):
+            with m.State("IDLE"):
+                m.d.comb += self.idle.eq(1)
+                with m.If(self.start):
+                    m.d.sync += counter.eq(0)
+                    with m.Switch(self.mode):
+                        with m.Case(Mode.RUN):
+                            m.next = on_run()
+                        with m.Case(Mode.CLEAR):
+                            if clear_register:
+                                m.d.sync += clearing.eq(1)
+                            m.next = "CLEAR"
+                        with m.Case(Mode.SCORES):
+                            if score is not None:
+                                m.d.sync += [score[0].eq(0), score[1].eq(0)]
+                                m.next = "SCORE_READ"
+            run_states()
+            with m.State("CLEAR"):
+                if not clear_register:
+                    m.d.comb += clearing.eq(1)
+                m.d.sync += [counter.eq(counter + 1), *on_clear]
+                with m.If(counter == clear_rows - 1):
+                    if clear_register:
+                        m.d.sync += clearing.eq(0)
+                    m.next = "IDLE"
+            if score is not None:
+                self._score_walk(m, *score)
 
     def _param_registers(self):
         """``beta``, ``threshold``, ``reset_zero``: the run-time parameters, initialised from
@@ -216,9 +343,9 @@ class LayerEngine(wiring.Component):
               "beta": param & beta_ok,
               "threshold": param & check("threshold_ok", (cfg.row == Param.THRESHOLD)
                                          & upper_zero(s.v_bits - 1) & (value != 0))  # 1..vmax
-              if s.kind == "lif" else Const(0),
+              if s.kind is LayerKind.LIF else Const(0),
               "reset": param & check("reset_ok", (cfg.row == Param.RESET) & upper_zero(1))
-              if s.kind == "lif" else Const(0)}
+              if s.kind is LayerKind.LIF else Const(0)}
         en = {name: Signal(name=f"cfg_{name}_write") for name in enables}
         m.d.sync += [en[name].eq(test) for name, test in enables.items()]
         # the write's address and data, registered twice (stages 1 and 2)

@@ -6,7 +6,9 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .shape import LIF_LATENCY, LayerShape
+from delayhw.spec import LayerKind, LayerShape
+
+from .shape import LIF_LATENCY
 
 
 class LifUnit(wiring.Component):
@@ -83,7 +85,7 @@ class LifUnit(wiring.Component):
                          current3.eq(current2),
                          u.eq(clamped)]
         # 5: compare and reset
-        if s.kind == "lif":
+        if s.kind is LayerKind.LIF:
             threshold = carried(self.threshold, 4)
             reset_zero = carried(self.reset_zero, 4)
             # one subtraction gives both the verdict (its sign) and the subtractive reset

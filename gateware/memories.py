@@ -26,6 +26,28 @@ from .memory_geometry import (NIBBLE, SPRAM_DEPTH, SPRAM_WIDTH, UP5K_SPRAMS,  # 
                               nibbles, spram_blocks)
 
 
+class KindMemory(memory.Memory):
+    """An ``amaranth.lib.memory`` memory that says which kind of
+    :meth:`~delayhw.gateware.shape.CoreShape.memory_bits` it is (``memory_kind``), so
+    :func:`~delayhw.gateware.core.built_memory_bits` finds it in the elaborated design."""
+
+    def __init__(self, kind: str, **kwargs):
+        self.memory_kind = kind
+        super().__init__(**kwargs)
+
+
+def tagged_memories(fragment):
+    """Every ``(kind, memory)`` of an elaborated design (``Fragment.get``): the elaboratables
+    with a ``memory_kind`` that the fragment tree came from (their ``memory``, if they wrap
+    one)."""
+    tagged = [o for o in (fragment.origins or ()) if hasattr(o, "memory_kind")]
+    if tagged:
+        yield tagged[0].memory_kind, getattr(tagged[0], "memory", tagged[0])
+        return
+    for sub, _name, _src in fragment.subfragments:
+        yield from tagged_memories(sub)
+
+
 #: a one-bit-wide memory (spike or input bitmap) of at least this many rows asks synthesis
 #: for block RAM (``ram_style``): built from flip-flops, its read is a ``rows``-to-1 mux
 #: of many LUT levels (on the iCE40UP5K, 128 rows limited the clock to 37 MHz)
@@ -61,7 +83,7 @@ class SinglePortMemory(wiring.Component):
         if spram and list(init):
             raise ValueError("init: SPRAM cannot be initialised; write its contents")
         self.width, self.depth, self.init, self.spram = width, depth, list(init), spram
-        self.shape = unsigned(width)        # as amaranth memories, for built_memory_bits()
+        self.shape = unsigned(width)        # as amaranth memories, for tagged_memories()
         super().__init__({
             "addr": In(range(depth)), "en": In(1), "data": Out(width),
             "wr_addr": In(range(depth)), "wr_data": In(width), "wr_en": In(width // NIBBLE),
@@ -147,6 +169,9 @@ class SynapseMemory(wiring.Component):
       the port the next (:class:`SinglePortMemory`), so no read whose data is used may be
       issued in that cycle.
     """
+
+    #: counted by :func:`tagged_memories` (its :attr:`memory`)
+    memory_kind = "synapses"
 
     def __init__(self, *, w_bits: int, d_bits: int, lanes: int, depth: int, w_init=(),
                  d_init=(), spram: bool = False):

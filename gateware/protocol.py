@@ -14,13 +14,13 @@ import numpy as np
 
 from delayhw.errors import DelayhwError
 from delayhw.formats import Result
+from delayhw.spec import LayerKind
 
 from . import wire
 from .shape import CoreShape
 from .wire import InKind, OutKind
 
 INPUT_BITS = wire.INPUT.width
-CONFIG_ADDR_BITS = wire.CONFIG_ADDR.width
 CONFIG_BITS = wire.CONFIG.width
 
 
@@ -78,7 +78,7 @@ def decode_outputs(words: Iterable[int], shape: CoreShape, batch: int, steps: in
     """Turn the output words of ``batch`` samples of ``steps`` steps into a :class:`Result`.
     Raises :class:`ProtocolError` on anything the protocol does not allow (events out of
     order, out of range, duplicated or missing)."""
-    lif = [k for k, l in enumerate(shape.layers) if l.kind == "lif"]
+    lif = [k for k, l in enumerate(shape.layers) if l.kind is LayerKind.LIF]
     n_out = shape.layers[-1].size
     spikes = [np.zeros((batch, steps, shape.layers[k].size), dtype=np.uint8) for k in lif]
     scores = np.zeros((batch, n_out), dtype=np.int64)

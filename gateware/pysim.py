@@ -13,8 +13,10 @@ import numpy as np
 from amaranth import ClockDomain, Module
 from amaranth.sim import Simulator
 
+from delayhw.sim.clock import CLOCK_PERIOD_S
+
 from .core import Core
-from .shape import InKind
+from .wire import InKind
 
 
 @dataclass
@@ -119,7 +121,7 @@ def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_pro
     top.domains.sync = domain = ClockDomain("sync")
     top.submodules.core = core
     sim = Simulator(top)
-    sim.add_clock(1e-8)
+    sim.add_clock(CLOCK_PERIOD_S)
     sim.add_testbench(feeder, background=True)
     sim.add_testbench(monitor)
     if vcd:

@@ -17,15 +17,13 @@ from typing import Iterator
 import numpy as np
 
 from delayhw.errors import DelayhwError
-from delayhw.spec import LIMITS, LayerShape, Model, Reset
+from delayhw.spec import LIMITS, LayerKind, LayerShape, Model, Reset
 
 #: delay schemes (clock-driven delay lines, event-driven rings of future currents), from
 #: their registry in :mod:`delayhw.gateware.schemes` (which also holds their cost models)
 from . import schemes
 from .schemes import SCHEMES  # noqa: E402,F401
-# the wire format lives in wire.py; its names are re-exported here for existing importers
-from .wire import (CONFIG_DATA_BITS, INDEX_BITS, LAYER_BITS, Field, InKind,  # noqa: F401
-                   OutKind, Param, config_address)
+from .wire import LAYER_BITS, Field, Param, config_address
 
 from .memory_geometry import UP5K_SPRAMS, nibbles, spram_blocks, synapse_memory_bits
 
@@ -164,7 +162,7 @@ class CoreShape:
         n_inputs)`` and the spikes ``(T, size)`` of every lif layer (the golden model's)."""
         input_spikes = np.asarray(input_spikes) != 0
         lif = iter(layer_spikes)
-        per_layer = [np.asarray(next(lif)) != 0 if l.kind == "lif" else None
+        per_layer = [np.asarray(next(lif)) != 0 if l.kind is LayerKind.LIF else None
                      for l in self.layers]
         cost = self.cost
         out = []
@@ -250,7 +248,7 @@ def config_words(model: Model) -> Iterator[tuple[int, int]]:
     shape: parameters, then per layer W, D, W_rec, D_rec (row-major) and bias."""
     for k, layer in enumerate(model.layers):
         yield config_address(k, Field.PARAM, Param.BETA, 0), layer.beta
-        if layer.kind == "lif":
+        if layer.kind is LayerKind.LIF:
             yield config_address(k, Field.PARAM, Param.THRESHOLD, 0), layer.threshold
             yield config_address(k, Field.PARAM, Param.RESET, 0), Reset(layer.reset).zero_bit
         mats = [(Field.W, layer.w), (Field.D, layer.d)]

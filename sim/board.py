@@ -10,8 +10,6 @@ depend on the divisor. One build per (core shape, simulator), cached like the co
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 import threading
@@ -25,7 +23,7 @@ from delayhw.errors import DelayhwError
 from delayhw.gateware.board_top import BoardTop
 from delayhw.gateware.shape import CoreShape
 
-from . import runner
+from . import clock, runner
 
 SIM_DIVISOR = 4
 TOP = "delayhw_board"
@@ -39,28 +37,10 @@ def build(shape: CoreShape, sim: str = "verilator") -> runner.Build:
     runner.check_simulator(sim)
     text = verilog.convert(BoardTop(shape, SIM_DIVISOR), name=TOP, emit_src=False)
     wrapper = resources.files("delayhw.sim").joinpath("board_sim.v").read_text()
-    digest = hashlib.sha256("\0".join([sim, runner._versions(sim), text, wrapper,
-                                       str(SIM_DIVISOR)]).encode()).hexdigest()[:20]
-    directory = runner.cache_root() / f"board-{sim}-{digest}"
-    marker = directory / "BUILT"
-    with runner._locked(runner.cache_root() / f"{directory.name}.lock"):
-        if not marker.exists():
-            if directory.exists():
-                shutil.rmtree(directory)
-            src = directory / "src"
-            src.mkdir(parents=True)
-            (src / f"{TOP}.v").write_text(text)
-            (src / "board_sim.v").write_text(wrapper)
-            args = runner.VERILATOR_ARGS if sim == "verilator" else runner.ICARUS_ARGS
-            result = runner.Build(sim, directory, False)
-            result.runner().build(
-                sources=[src / f"{TOP}.v", src / "board_sim.v"], hdl_toplevel=HDL_TOPLEVEL,
-                build_dir=directory, build_args=args, timescale=runner.TIMESCALE,
-                parameters={"DIVISOR": SIM_DIVISOR}, always=True,
-                log_file=directory / "build.log")
-            marker.write_text(json.dumps({"shape": shape.as_dict(), "sim": sim,
-                                          "divisor": SIM_DIVISOR}, indent=1))
-    return runner.Build(sim, directory, False)
+    return runner.cached_build("board", sim, {f"{TOP}.v": text, "board_sim.v": wrapper},
+                               HDL_TOPLEVEL,
+                               {"DIVISOR": SIM_DIVISOR, **clock.verilog_parameters()},
+                               {"shape": shape.as_dict(), "divisor": SIM_DIVISOR})
 
 
 class SimPort:
@@ -86,17 +66,8 @@ class SimPort:
         try:
             plusargs = [f"+rx={self.rx}", f"+tx={self.tx}", f"+ctl={self.ctl}",
                         f"+stats={self.stats_path}"]
-            xml = self.build.runner().test(
-                test_module=TEST_MODULE, hdl_toplevel=HDL_TOPLEVEL, hdl_toplevel_lang="verilog",
-                build_dir=self.build.directory, test_dir=self.dir, plusargs=plusargs,
-                timescale=runner.TIMESCALE, log_file=self.dir / "sim.log",
-                extra_env={"COCOTB_RESOLVE_X": "ZEROS"})
-            from cocotb_tools.check_results import get_results
-            _, failed = get_results(xml)
-            if failed or not self.stats_path.exists():
-                raise DelayhwError(f"{self.build.sim}: the board simulation failed (see "
-                                   f"{self.dir / 'sim.log'})")
-            self.stats = json.loads(self.stats_path.read_text())
+            self.stats = runner.run_test(self.build, TEST_MODULE, HDL_TOPLEVEL, self.dir,
+                                         plusargs, self.stats_path)
         except BaseException as exc:
             self.error = exc
 

@@ -7,16 +7,19 @@
 //   +tx=FILE    bytes the board sends on its tx pin, one hex byte per line, flushed each byte
 //   +ctl=FILE   the host writes one byte here to end the simulation
 // DIVISOR must equal the board top's UART divisor (a simulation-only baud: a few cycles per
-// bit). Reset is held for the first 4 cycles.
+// bit). CLOCK_PERIOD_NS comes from delayhw.sim.clock (passed by sim/board.py). Reset is held
+// for the first 4 cycles.
 `timescale 1ns/1ps
 module board_sim (done, cycles);
     parameter DIVISOR = 4;
     parameter POLL = 64;              // cycles between polls of an exhausted input file
+    parameter CLOCK_PERIOD_NS = 0;    // delayhw.sim.clock.CLOCK_PERIOD_NS
     output reg        done   /*verilator public_flat_rd*/;
     output reg [63:0] cycles /*verilator public_flat_rd*/;
 
     reg clk = 0;
-    always #5 clk = ~clk;
+    initial if (CLOCK_PERIOD_NS < 2) $fatal(1, "board_sim: CLOCK_PERIOD_NS not set");
+    always #(CLOCK_PERIOD_NS / 2) clk = ~clk;
     reg rst;
     reg [3:0] reset_count;
     reg rx;

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from delayhw.formats import Result, check_spikes
-from delayhw.gateware import protocol, wire
+from delayhw.gateware import protocol
 from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP
 from delayhw.spec import Model
@@ -71,7 +71,7 @@ class CocotbTestBench:
             "verilog_sources": [str(s) for s in sources], "sim_build": str(self.sim_build),
             "compile_args": runner.VERILATOR_ARGS if sim == "verilator" else runner.ICARUS_ARGS,
             "timescale": "/".join(runner.TIMESCALE),
-            "parameters": wire.sim_parameters(self.shape.score_bits),
+            "parameters": runner.top_parameters(self.shape),
             "plus_args": runner.run_plusargs(stimulus, out, stats, max_cycles=bound,
                                              ready_prob=self.ready_prob, seed=self.seed),
             "extra_env": {"COCOTB_RESOLVE_X": "ZEROS"},

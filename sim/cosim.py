@@ -21,7 +21,8 @@ from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import Result, check_spikes
 from delayhw.gateware import protocol, wire
-from delayhw.gateware.shape import CoreShape, OutKind
+from delayhw.gateware.shape import CoreShape
+from delayhw.gateware.wire import OutKind
 from delayhw.publish import copy_file
 from delayhw.spec import Model
 

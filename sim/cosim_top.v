@@ -13,8 +13,9 @@
 // SAMPLE output event has arrived for every SAMPLE input event sent.
 //
 // Every width and code of the core's words comes in as a parameter from the one wire-format
-// table (delayhw.gateware.wire.sim_parameters, passed by sim/runner.py); the defaults below
-// only make the file parse on its own and are never used by a build.
+// table (delayhw.gateware.wire.sim_parameters), the clock period from delayhw.sim.clock
+// (both passed by sim/runner.py's top_parameters); the defaults below only make the file
+// parse on its own and are never used by a build.
 `timescale 1ns/1ps
 module cosim_top #(
     parameter IN_W = 1,         // input word (wire.INPUT)
@@ -23,17 +24,18 @@ module cosim_top #(
     parameter STATUS_W = 1,     // status word (wire.STATUS)
     parameter KIND_W = 1,       // the kind field, bits [KIND_W-1:0] of input and output words
     parameter IN_SAMPLE = 0,    // InKind.SAMPLE
-    parameter OUT_SAMPLE = 0    // OutKind.SAMPLE
+    parameter OUT_SAMPLE = 0,   // OutKind.SAMPLE
+    parameter CLOCK_PERIOD_NS = 0   // delayhw.sim.clock.CLOCK_PERIOD_NS
 ) (done, cycles, out_count, status);
     output reg         done      /*verilator public_flat_rd*/;
     output reg  [63:0] cycles    /*verilator public_flat_rd*/;   // cycles since reset
     output reg  [31:0] out_count /*verilator public_flat_rd*/;   // output events written
     output wire [STATUS_W-1:0] status /*verilator public_flat_rd*/;
     localparam PAYLOAD_W = CFG_W > IN_W ? CFG_W : IN_W;   // a stimulus word of either kind
-    localparam HALF_PERIOD_NS = 5;
 
     reg clk = 0;
-    always #HALF_PERIOD_NS clk = ~clk;
+    initial if (CLOCK_PERIOD_NS < 2) $fatal(1, "cosim_top: CLOCK_PERIOD_NS not set");
+    always #(CLOCK_PERIOD_NS / 2) clk = ~clk;
     localparam TAG_CONFIG = 0, TAG_INPUT = 1, TAG_END = 3;
 
     reg  rst;

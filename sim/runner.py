@@ -27,12 +27,13 @@ from delayhw.gateware import wire
 from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP, convert
 
+from . import clock
+from .clock import TIMESCALE
 from .tools import VERILATOR_WAIVERS, icarus_available, use_verilator
 
 SIMULATORS = ("verilator", "icarus")
 HDL_TOPLEVEL = "cosim_top"
 TEST_MODULE = "delayhw.sim.cosim_tb"
-TIMESCALE = ("1ns", "1ps")
 #: Yosys' Verilog (Amaranth's backend) starts its `always @*` blocks with an event from a
 #: declaration initialiser at time 0; Icarus in its default SystemVerilog mode (cocotb passes
 #: -g2012) does not fire that event, leaving combinational outputs X. Verilog-2005 mode does.
@@ -101,18 +102,22 @@ def _core_verilog(shape: CoreShape) -> str:
     return verilog
 
 
-def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Build:
-    """The build of ``shape`` for ``sim``, made if it does not exist yet. Waveforms need a
-    tracing build in Verilator; Icarus traces any build (``+vcd=``)."""
-    check_simulator(sim)
-    waves = waves and sim == "verilator"
-    verilog = _core_verilog(shape)
-    wrapper = resources.files("delayhw.sim").joinpath("cosim_top.v").read_text()
-    parameters = wire.sim_parameters(shape.score_bits)
-    digest = hashlib.sha256("\0".join([sim, str(waves), _versions(sim), verilog, wrapper,
-                                        json.dumps(parameters, sort_keys=True)])
-                            .encode()).hexdigest()[:20]
-    directory = cache_root() / f"{sim}-{'waves-' if waves else ''}{digest}"
+def top_parameters(shape: CoreShape) -> dict[str, int]:
+    """The Verilog parameters of ``cosim_top.v`` around a core of ``shape``: its word widths
+    and codes (:func:`~delayhw.gateware.wire.sim_parameters`) and the clock period."""
+    return {**wire.sim_parameters(shape.score_bits), **clock.verilog_parameters()}
+
+
+def cached_build(name: str, sim: str, sources: dict[str, str], toplevel: str,
+                 parameters: dict[str, int], info: dict, waves: bool = False) -> Build:
+    """The simulator build of the Verilog ``sources`` (file name -> text) with top
+    ``toplevel`` and its ``parameters``, made once in ``cache_root()/{name}-...`` (keyed by
+    the texts, parameters, simulator, waves and tool versions; ``info`` is recorded beside
+    it) and reused."""
+    key = [sim, str(waves), _versions(sim), *sources.values(),
+           json.dumps(parameters, sort_keys=True)]
+    digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:20]
+    directory = cache_root() / f"{name}-{sim}-{'waves-' if waves else ''}{digest}"
     marker = directory / "BUILT"
     with _locked(cache_root() / f"{directory.name}.lock"):
         if not marker.exists():
@@ -120,18 +125,44 @@ def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Buil
                 shutil.rmtree(directory)          # a build that died half-way
             src = directory / "src"
             src.mkdir(parents=True)
-            (src / f"{TOP}.v").write_text(verilog)
-            (src / "cosim_top.v").write_text(wrapper)
-            args = VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS
-            build_obj = Build(sim, directory, waves)
-            build_obj.runner().build(
-                sources=[src / f"{TOP}.v", src / "cosim_top.v"], hdl_toplevel=HDL_TOPLEVEL,
-                parameters=parameters,
-                build_dir=directory, build_args=args, timescale=TIMESCALE, waves=waves,
-                always=True, log_file=directory / "build.log")
-            marker.write_text(json.dumps({"shape": shape.as_dict(), "sim": sim, "waves": waves,
+            for file, text in sources.items():
+                (src / file).write_text(text)
+            Build(sim, directory, waves).runner().build(
+                sources=[src / file for file in sources], hdl_toplevel=toplevel,
+                parameters=parameters, build_dir=directory,
+                build_args=VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS,
+                timescale=TIMESCALE, waves=waves, always=True, log_file=directory / "build.log")
+            marker.write_text(json.dumps({**info, "sim": sim, "waves": waves,
                                           "versions": _versions(sim)}, indent=1))
     return Build(sim, directory, waves)
+
+
+def run_test(build_: Build, test_module: str, toplevel: str, workdir: Path, plusargs: list,
+             stats: Path, waves: bool = False) -> dict:
+    """Run the cocotb ``test_module`` on a build in ``workdir``; the stats its testbench
+    wrote (:func:`delayhw.sim.testbench.await_done`), or DelayhwError with the log's tail."""
+    log = workdir / "sim.log"
+    xml = build_.runner().test(
+        test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+        build_dir=build_.directory, test_dir=workdir, plusargs=plusargs,
+        waves=build_.waves or waves, timescale=TIMESCALE, log_file=log,
+        extra_env={"COCOTB_RESOLVE_X": "ZEROS"})
+    from cocotb_tools.check_results import get_results
+    _, failed = get_results(xml)
+    if failed or not stats.exists():
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        raise DelayhwError(f"{build_.sim}: the simulation did not finish (see {log}):\n{tail}")
+    return json.loads(stats.read_text())
+
+
+def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Build:
+    """The build of ``shape`` for ``sim``, made if it does not exist yet. Waveforms need a
+    tracing build in Verilator; Icarus traces any build (``+vcd=``)."""
+    check_simulator(sim)
+    wrapper = resources.files("delayhw.sim").joinpath("cosim_top.v").read_text()
+    return cached_build("cosim", sim, {f"{TOP}.v": _core_verilog(shape), "cosim_top.v": wrapper},
+                        HDL_TOPLEVEL, top_parameters(shape), {"shape": shape.as_dict()},
+                        waves=waves and sim == "verilator")
 
 
 def run_plusargs(stimulus: Path, out: Path, stats: Path, *, max_cycles: int,
@@ -152,15 +183,4 @@ def run(build_: Build, stimulus: Path, out: Path, stats: Path, workdir: Path, *,
     if waves and build_.sim == "icarus":
         plusargs.append(f"+dump={workdir / 'waves.fst'}")
     stats.unlink(missing_ok=True)
-    runner = build_.runner()
-    xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=HDL_TOPLEVEL, hdl_toplevel_lang="verilog",
-                      build_dir=build_.directory, test_dir=workdir, plusargs=plusargs,
-                      waves=build_.waves or waves, timescale=TIMESCALE, log_file=workdir / "sim.log",
-                      extra_env={"COCOTB_RESOLVE_X": "ZEROS"})
-    from cocotb_tools.check_results import get_results
-    _, failed = get_results(xml)
-    if failed or not stats.exists():
-        log = (workdir / "sim.log")
-        tail = log.read_text()[-2000:] if log.exists() else ""
-        raise DelayhwError(f"{build_.sim}: the simulation did not finish (see {log}):\n{tail}")
-    return json.loads(stats.read_text())
+    return run_test(build_, TEST_MODULE, HDL_TOPLEVEL, workdir, plusargs, stats, waves)

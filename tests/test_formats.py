@@ -350,3 +350,27 @@ def test_cli_help_lists_commands(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "golden" in out and "demo" in out
+
+
+def test_layer_kinds_are_the_enum_in_code_and_the_strings_in_the_file(tmp_path):
+    """A layer's kind is a LayerKind member however the layer was made (from the string too,
+    so it still equals the string); the model file keeps writing "lif"/"readout", and a loaded
+    model holds the members again."""
+    from delayhw.formats import read_npz
+    from delayhw.spec import LayerKind, LayerShape
+    model = netgen.example_model()
+    assert [type(l.kind) for l in model.layers] == [LayerKind, LayerKind]
+    assert [l.kind for l in model.layers] == ["lif", "readout"]
+    made = replace(model.layers[0], kind="lif")
+    assert made.kind is LayerKind.LIF and made.shape.kind is LayerKind.LIF
+    assert LayerShape("readout", 1, 1, 2, 4, 1, 0, False, False).kind is LayerKind.READOUT
+    path = save_model(model, tmp_path / "m.npz")
+    meta = json.loads(read_npz(path)["meta"].item())
+    assert [l["kind"] for l in meta["layers"]] == ["lif", "readout"]
+    assert all(type(l["kind"]) is str for l in meta["layers"])
+    loaded = load_model(path)
+    assert [l.kind for l in loaded.layers] == [LayerKind.LIF, LayerKind.READOUT]
+    assert all(type(l.kind) is LayerKind for l in loaded.layers)
+    with pytest.raises(DelayhwError, match=r"layers\[0\]\.kind: must be one of"):
+        model.with_layers([replace(model.layers[0], kind="spiking"),
+                           model.layers[1]]).validate()

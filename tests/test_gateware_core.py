@@ -13,24 +13,10 @@ from delayhw.spec import Layer, Model
 from delayhw.gateware import protocol, pysim
 from delayhw.gateware.core import (CONFIG_LAYOUT, INPUT_LAYOUT, Core, built_memory_bits,
                                    count_saturating, delay_chain, output_layout)
-from delayhw.gateware.shape import (INDEX_BITS, SCHEMES, CoreShape, Field, InKind, OutKind,
-                                    Param, config_address, config_words)
+from delayhw.gateware.shape import SCHEMES, CoreShape, config_words
+from delayhw.gateware.wire import INDEX_BITS, Field, InKind, OutKind, Param, config_address
 
-VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
-
-
-def run_and_decode(model, spikes, lanes=1, *, from_config=False, queue=8, scheme="fifo",
-                   **kwargs):
-    shape = replace(CoreShape.from_model(model, lanes, scheme), out_fifo_depth=queue)
-    core = Core(shape) if from_config else Core(shape, model)
-    config = protocol.config_stream(model) if from_config else []
-    run = pysim.simulate(core, protocol.batch_words(spikes), config, **kwargs)
-    return run, protocol.decode_outputs(run.outputs, shape, *spikes.shape[:2])
-
-
-def assert_matches_golden(model, spikes, result):
-    difference = protocol.first_difference(golden.run(model, spikes), result)
-    assert difference is None, str(difference)
+from helpers import VARIED, assert_matches_golden, run_and_decode
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 4])

@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from delayhw.gateware.lif import LifUnit
-from delayhw.gateware.shape import LayerShape
+from delayhw.spec import LayerShape
 
 
 def spec_update(v, i_syn, bias, beta, f_bits, v_bits, threshold, reset_zero, kind):

@@ -10,21 +10,16 @@ import pytest
 from delayhw import golden, netgen
 from delayhw.gateware import protocol, pysim
 from delayhw.gateware.core import Core
-from delayhw.gateware.shape import SCHEMES, CoreShape, InKind
+from delayhw.gateware.shape import SCHEMES, CoreShape
+from delayhw.gateware.wire import InKind
 from delayhw.spec import Layer, Model
 
-VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
+from helpers import VARIED, assert_matches_golden, decode
 
 
 def simulate(model, words, lanes, scheme, **kwargs):
     shape = CoreShape.from_model(model, lanes, scheme)
     return shape, pysim.simulate(Core(shape, model), words, **kwargs)
-
-
-def assert_matches_golden(model, spikes, shape, run):
-    result = protocol.decode_outputs(run.outputs, shape, *spikes.shape[:2])
-    difference = protocol.first_difference(golden.run(model, spikes), result)
-    assert difference is None, str(difference)
 
 
 def assert_back_to_back(run, batch, steps):
@@ -44,7 +39,7 @@ def test_a_full_speed_stream_runs_steps_back_to_back(lanes, scheme):
     for seed in range(3):
         model, spikes = netgen.random_case(1000 * lanes + seed, VARIED, batch=2, steps=7)
         shape, run = simulate(model, protocol.batch_words(spikes), lanes, scheme)
-        assert_matches_golden(model, spikes, shape, run)
+        assert_matches_golden(model, spikes, decode(shape, run, spikes))
         assert_back_to_back(run, 2, 7)
         # every event of a step after the first (STEP included) arrived while the previous
         # step computed, and each SAMPLE while the last step computed
@@ -63,7 +58,7 @@ def test_the_overlapped_stream_gives_the_same_outputs_as_a_waiting_host(scheme):
         assert streamed.outputs == waiting.outputs
         assert streamed.step_cycles == waiting.step_cycles      # a step's work is the same
         assert streamed.cycles < waiting.cycles
-        assert_matches_golden(model, spikes, shape, streamed)
+        assert_matches_golden(model, spikes, decode(shape, streamed, spikes))
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -77,7 +72,7 @@ def test_output_back_pressure_while_inputs_keep_coming(lanes, scheme):
         run = pysim.simulate(Core(shape, model), protocol.batch_words(spikes),
                              ready_prob=0.05, seed=seed)
         assert run.backpressure_cycles > 0
-        assert_matches_golden(model, spikes, shape, run)
+        assert_matches_golden(model, spikes, decode(shape, run, spikes))
         assert_back_to_back(run, 2, 8)
 
 
@@ -98,7 +93,7 @@ def test_repeated_and_out_of_range_events_during_a_step_keep_their_meaning(schem
     shape, run = simulate(model, words, 2, scheme)
     assert run.dropped_inputs == bad
     assert run.inputs_during_steps > 0
-    assert_matches_golden(model, spikes, shape, run)
+    assert_matches_golden(model, spikes, decode(shape, run, spikes))
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -117,7 +112,7 @@ def test_a_step_whose_events_outlast_the_previous_step_waits_for_its_step_event(
         words.append(protocol.input_word(InKind.STEP))
     words.append(protocol.input_word(InKind.SAMPLE))
     shape, run = simulate(model, words, 1, scheme)
-    assert_matches_golden(model, spikes, shape, run)
+    assert_matches_golden(model, spikes, decode(shape, run, spikes))
     assert max(run.step_cycles) < 3 * 40
     gaps = [start - done for start, done in zip(run.step_starts[1:], run.step_dones)]
     assert len(gaps) == 4 and min(gaps) > 0
@@ -137,7 +132,7 @@ def test_sample_cycles_match_the_formula(lanes, scheme):
         model, spikes = netgen.random_case(1400 + 10 * lanes + seed, VARIED, batch=3, steps=5)
         shape, run = simulate(model, protocol.batch_words(spikes), lanes, scheme)
         expected = golden.run(model, spikes)
-        assert_matches_golden(model, spikes, shape, run)
+        assert_matches_golden(model, spikes, decode(shape, run, spikes))
         formula = shape.sample_cycles(spikes[1], [s[1] for s in expected.spikes])
         assert run.sample_starts[2] - run.sample_starts[1] == formula
 
@@ -214,7 +209,7 @@ def test_layers_start_early_only_where_their_source_is_written(chain, lanes, sch
     # (a core that loses track of its lists may never finish: fail fast)
     shape, run = simulate(model, protocol.batch_words(spikes), lanes, scheme,
                           max_cycles=20_000)
-    assert_matches_golden(model, spikes, shape, run)
+    assert_matches_golden(model, spikes, decode(shape, run, spikes))
     lif = [s[0] for s in expected.spikes]
     assert run.step_cycles == shape.cycles_of_sample(spikes[0], lif)
     # the overlap: never more cycles than with the layers one after another, fewer over the
@@ -238,7 +233,7 @@ def test_overlapped_layers_emit_in_layer_order_under_back_pressure(lanes, scheme
                                  ready_prob=0.05, seed=seed)
         assert pressed.backpressure_cycles > 0
         assert pressed.outputs == free.outputs
-        assert_matches_golden(model, spikes, shape, pressed)
+        assert_matches_golden(model, spikes, decode(shape, pressed, spikes))
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -267,6 +262,6 @@ def test_step_cycles_follow_the_overlap_rule_worked_by_hand(scheme):
     assert (expected.spikes[0][0] == [1, 0, 1]).all()
     want = {"fifo": 29, "ring": 44}[scheme]
     shape, run = simulate(model, protocol.batch_words(spikes), 1, scheme)
-    assert_matches_golden(model, spikes, shape, run)
+    assert_matches_golden(model, spikes, decode(shape, run, spikes))
     assert run.step_cycles == [want] * 4
     assert shape.cycles_of_sample(spikes[0], [s[0] for s in expected.spikes]) == [want] * 4

@@ -11,23 +11,16 @@ import pytest
 from delayhw import golden, netgen
 from delayhw.gateware import protocol, pysim
 from delayhw.gateware.core import Core
-from delayhw.gateware.shape import CoreShape, InKind
+from delayhw.gateware.shape import CoreShape
+from delayhw.gateware.wire import InKind
 from delayhw.spec import Layer, Model
 
-VARIED = netgen.NetParams(max_inputs=6, max_size=6, max_layers=3, d_max=(0, 5))
+from helpers import VARIED, assert_matches_golden, run_and_decode
 
 
-def ring_run(model, spikes, lanes=1, *, words=None, **kwargs):
-    """Run ``spikes`` (or the input ``words``) through a ring core: the run and the result."""
-    shape = CoreShape.from_model(model, lanes, "ring")
-    words = protocol.batch_words(spikes) if words is None else words
-    run = pysim.simulate(Core(shape, model), words, **kwargs)
-    return run, protocol.decode_outputs(run.outputs, shape, *spikes.shape[:2])
-
-
-def assert_matches_golden(model, spikes, result):
-    difference = protocol.first_difference(golden.run(model, spikes), result)
-    assert difference is None, str(difference)
+def ring_run(model, spikes, lanes=1, **kwargs):
+    """Run ``spikes`` through a ring core: the run and the result."""
+    return run_and_decode(model, spikes, lanes, scheme="ring", **kwargs)
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])

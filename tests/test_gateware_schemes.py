@@ -3,6 +3,7 @@ an engine and a full cost model, and a scheme registered in REGISTRY alone is wh
 the manifest and the board fit check use (no caller knows a scheme by name)."""
 
 import pytest
+from amaranth.hdl import Fragment
 
 from delayhw import netgen
 from delayhw.boards.fit import logic_estimate
@@ -72,7 +73,8 @@ def test_a_third_scheme_is_one_registry_entry_that_every_caller_reads(monkeypatc
     # the manifest: formula, value, what the value assumes, memory bits
     core = Core(toy, model)
     assert built_memory_bits(core) == toy.memory_bits() == fifo.memory_bits()
-    assert type(core.engines[0]) is schemes.engine("fifo")
+    layers = {name: sub for sub, name, _ in Fragment.get(core, None).subfragments}
+    assert type(layers["layer0"].origins[0]) is schemes.engine("fifo")
     info = verilog.manifest(core, "x.v")
     assert info["parameters"]["scheme"] == "toy"
     assert info["cycles_per_step"] == {

@@ -13,6 +13,7 @@ from delayhw.gateware import protocol, wire
 from delayhw.gateware.core import Core
 from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP, convert
+from delayhw.sim import clock, runner
 from delayhw.sim.tools import icarus_available
 
 SCORE_BITS = 24
@@ -78,7 +79,9 @@ def test_simulation_top_takes_every_wire_width_as_a_parameter():
     payloads and status by them, never by a written-out number."""
     text = top_source()
     declared = re.findall(r"parameter\s+(\w+)\s*=", text)
-    assert declared == list(wire.sim_parameters(SCORE_BITS))
+    shape = CoreShape.from_model(netgen.example_model(), 1, "fifo")
+    assert declared == list(runner.top_parameters(shape))
+    assert list(wire.sim_parameters(shape.score_bits)) + ["CLOCK_PERIOD_NS"] == declared
     core_ports = re.search(r"delayhw_core core \((.*?)\);", text, re.S).group(1)
     for port in ("inputs__payload", "config__payload", "outputs__payload", "status"):
         assert re.search(rf"\.{port}\((\w+)", core_ports), port
@@ -87,6 +90,19 @@ def test_simulation_top_takes_every_wire_width_as_a_parameter():
         assert decl and not re.fullmatch(r"\[\d+:0\]", decl.group(1)), (signal, decl)
     assert not re.search(r"\[\d+:0\]\s*==|\'d\d", text.split("always @(posedge clk)")[1]
                          .split("lfsr <=")[0])      # kind codes come from parameters too
+
+
+@pytest.mark.parametrize("top", ["cosim_top.v", "board_sim.v"])
+def test_simulation_tops_take_the_clock_period_from_python(top):
+    """Both Verilog tops toggle their clock every CLOCK_PERIOD_NS / 2, a parameter that
+    sim/clock.py sets (no delay written as a number), and refuse to run without it."""
+    text = resources.files("delayhw.sim").joinpath(top).read_text()
+    assert re.search(r"parameter\s+CLOCK_PERIOD_NS\s*=\s*0\b", text)
+    assert re.search(r"always\s+#\(CLOCK_PERIOD_NS\s*/\s*2\)\s+clk\s*=\s*~clk;", text)
+    assert "$fatal" in text.split("CLOCK_PERIOD_NS < 2")[1].split(";")[0]
+    assert not re.search(r"#\s*\d", text)
+    assert clock.verilog_parameters() == {"CLOCK_PERIOD_NS": clock.CLOCK_PERIOD_NS}
+    assert clock.CLOCK_PERIOD_NS % 2 == 0
 
 
 def test_the_core_verilog_ports_have_the_wire_widths():
@@ -106,7 +122,7 @@ def test_simulation_top_connects_the_core_without_width_mismatches(tmp_path):
     shape = CoreShape.from_model(netgen.example_model(), 1, "fifo")
     (tmp_path / f"{TOP}.v").write_text(convert(Core(shape)))
     (tmp_path / "cosim_top.v").write_text(top_source())
-    params = [f"-Pcosim_top.{k}={v}" for k, v in wire.sim_parameters(shape.score_bits).items()]
+    params = [f"-Pcosim_top.{k}={v}" for k, v in runner.top_parameters(shape).items()]
     run = subprocess.run(["iverilog", "-g2005", "-Wall", *params, "-s", "cosim_top", "-o",
                           str(tmp_path / "top.vvp"), str(tmp_path / "cosim_top.v"),
                           str(tmp_path / f"{TOP}.v")], capture_output=True, text=True)

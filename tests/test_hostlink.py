@@ -16,8 +16,10 @@ from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware import protocol
 from delayhw.gateware.core import Core
 from delayhw.gateware.hostlink import HostLink, crc16_next
-from delayhw.gateware.shape import CoreShape, config_address, config_words
+from delayhw.gateware.shape import CoreShape, config_words
 from delayhw.gateware.uart import UARTRX, UARTTX
+from delayhw.gateware.wire import config_address
+from delayhw.sim.clock import CLOCK_PERIOD_S
 
 # ----------------------------------------------------------------------------- protocol
 
@@ -133,7 +135,7 @@ def test_sample_frames_end_steps_and_sample():
 
 def _run(dut, testbenches, vcd=None):
     sim = Simulator(dut)
-    sim.add_clock(1e-8, if_exists=True)
+    sim.add_clock(CLOCK_PERIOD_S, if_exists=True)
     for tb, background in testbenches:
         sim.add_testbench(tb, background=background)
     sim.run()

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from delayhw.spec import RESETS, Reset
+from delayhw.spec import RESETS, LayerKind, Reset
 
 from .kernels import DelayKernel, round_half_up
 
@@ -137,7 +137,7 @@ class LIFLayer(nn.Module):
     ``1..d_max``), LIF dynamics with threshold 1 and a surrogate-gradient spike function.
     ``forward(x (B, T, n_in)) -> spikes (B, T, size)``."""
 
-    kind = "lif"
+    kind = LayerKind.LIF
 
     def __init__(self, n_in: int, size: int, d_max: int, kernel: DelayKernel, *,
                  recurrent: bool = False, beta: float = 0.8, reset: str = Reset.SUBTRACT,
@@ -180,7 +180,7 @@ class Readout(nn.Module):
     """Delayed feedforward input into leaky integrators that never spike.
     ``forward(x (B, T, n_in)) -> membrane trace (B, T, size)``."""
 
-    kind = "readout"
+    kind = LayerKind.READOUT
 
     def __init__(self, n_in: int, size: int, d_max: int, kernel: DelayKernel, *,
                  beta: float = 0.95, bias: bool = False, learn_delays: bool = True,

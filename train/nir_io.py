@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from delayhw.errors import DelayhwError
+from delayhw.spec import LayerKind
 
 from .layers import DelayNet, NetConfig
 
@@ -53,7 +54,7 @@ def _neuron_node(layer, dt: float):
     tau = np.full(n, dt / (1.0 - beta) if beta < 1.0 else np.inf)
     r = tau / dt
     meta = {"beta": beta}
-    if layer.kind == "lif":
+    if layer.kind is LayerKind.LIF:
         meta["reset"] = layer.reset
         return nir.LIF(tau=tau, r=r, v_leak=np.zeros(n), v_threshold=np.ones(n),
                        v_reset=np.zeros(n), metadata=meta)
@@ -233,13 +234,14 @@ def from_nir(graph, source: str = "NIR graph") -> DelayNet:
         if ff is None:
             raise DelayhwError(f"{source}: {name}: has no feedforward input")
         beta, reset, gain = _dynamics(n, name, dt, source)
-        layers.append(dict(name=name, kind="lif" if isinstance(n, nir.LIF) else "readout",
+        layers.append(dict(name=name, kind=LayerKind.LIF if isinstance(n, nir.LIF)
+                           else LayerKind.READOUT,
                            size=size, w=ff[0] * gain, d=ff[1], rec=rec, bias=bias, beta=beta,
                            reset=reset, gain=gain))
         order.append(name)
         prev = name
-    if not layers or layers[-1]["kind"] != "readout" or any(
-            l["kind"] != "lif" for l in layers[:-1]):
+    if not layers or layers[-1]["kind"] != LayerKind.READOUT or any(
+            l["kind"] != LayerKind.LIF for l in layers[:-1]):
         raise DelayhwError(f"{source}: graph: must be a chain of LIF layers ending in one LI "
                            f"readout, got {[l['kind'] for l in layers]}")
     return _build(layers, meta, source)
@@ -288,7 +290,7 @@ def _build(layers: list[dict], meta: dict, source: str) -> DelayNet:
                   else "subtract", bias=any(l["bias"] is not None for l in layers))
     net = DelayNet(NetConfig.from_dict(config))
     for layer, spec in zip(net.layers, layers):
-        if spec["kind"] == "lif" and len(layers) > 1 and (
+        if spec["kind"] == LayerKind.LIF and len(layers) > 1 and (
                 spec["beta"] != config["beta"] or spec["reset"] != config["reset"]):
             raise DelayhwError(f"{source}: {spec['name']}: hidden layers must share beta and reset")
         with torch.no_grad():

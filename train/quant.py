@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from delayhw.errors import DelayhwError
-from delayhw.spec import LIMITS, Layer, Model, Reset, signed_range
+from delayhw.spec import LIMITS, Layer, LayerKind, Model, Reset, signed_range
 
 from .kernels import round_half_up
 from .layers import DelayedLinear, DelayNet, delay_conv, history_window
@@ -97,7 +97,7 @@ def choose_quant(net: DelayNet, w_bits: int = 8, f_bits: int = 8,
     for layer in net.layers:
         m = max(float(w.abs().max()) for w in _layer_weights(layer)) or 1.0
         beta = min(1 << f_bits, max(0, math.floor(layer.beta * (1 << f_bits) + 0.5)))
-        if layer.kind == "lif":
+        if layer.kind is LayerKind.LIF:
             threshold = max(1, int(wmax // m))
             if v_bits is not None:
                 threshold = min(threshold, signed_range(v_bits)[1])
@@ -172,7 +172,7 @@ def int_forward(net: DelayNet, x: torch.Tensor, spec: QuantSpec) -> IntOutput:
         current = _ste_round(delay_conv(x, taps, layer.ff.d_max))
         if b is not None:
             current = current + b
-        if layer.kind == "lif":
+        if layer.kind is LayerKind.LIF:
             x = _int_lif(layer, q, current)
             spikes.append(x)
         else:
@@ -237,7 +237,7 @@ def export_model(net: DelayNet, spec: QuantSpec, train: dict | None = None) -> M
             w_rec, d_rec = _ints(wr), layer.rec.int_delays().cpu().numpy()
             d_rec = np.where(w_rec != 0, d_rec, 1)
         d_max = max([int(d.max())] + ([int(d_rec.max()), 1] if d_rec is not None else []))
-        lif = layer.kind == "lif"
+        lif = layer.kind is LayerKind.LIF
         layers.append(Layer(
             name=f"hidden{hidden}" if lif else "out", kind=layer.kind, size=layer.size,
             w_bits=q.w_bits, v_bits=q.v_bits, f_bits=q.f_bits, beta=q.beta, d_max=d_max,

@@ -53,12 +53,9 @@ def cost_model(scheme: str):
 
 
 def __getattr__(name: str):
-    # SCHEME_ENGINES (name -> engine class), FifoLayer and RingLayer, imported on first use
+    # SCHEME_ENGINES (name -> engine class), imported on first use
     if name == "SCHEME_ENGINES":
         return {scheme: engine(scheme) for scheme in REGISTRY}
-    for scheme, parts in REGISTRY.items():
-        if isinstance(parts.engine, str) and parts.engine.endswith(f":{name}"):
-            return engine(scheme)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

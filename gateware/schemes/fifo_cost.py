@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from delayhw.spec import LayerKind
+
 from ..shape import LIF_LATENCY, STEP_OVERHEAD, memory_depth
 from .cost import SchemeCost
 
@@ -71,7 +73,7 @@ class FifoCost(SchemeCost):
             bits["delay_lines"] += memory_depth(l.fan_in) * l.d_max if l.d_max else 0
             bits["membranes"] += g * p * l.v_bits
             bits["bias"] += g * p * l.w_bits if l.bias else 0
-            if l.kind == "readout":
+            if l.kind is LayerKind.READOUT:
                 bits["scores"] += g * p * s.score_bits
             else:
                 bits["spike_bitmaps"] += memory_depth((2 if l.recurrent else 1) * l.groups(p)) * p

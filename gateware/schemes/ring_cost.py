@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..shape import INDEX_BITS, LIF_LATENCY, STEP_OVERHEAD, memory_depth
+from delayhw.spec import LayerKind
+
+from ..shape import LIF_LATENCY, STEP_OVERHEAD, memory_depth
+from ..wire import INDEX_BITS
 from .cost import SchemeCost
 
 #: Cycles (measured in tests/test_gateware_ring.py::test_cycles_per_step_match_the_formula
@@ -58,7 +61,7 @@ def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) ->
             neurons = max(neurons, issue + g_k + RING_EVENT_DRAIN + 1)
         end = neurons + g_k + RING_NEURON_TAIL
         source = [(neurons + g + RING_WRITE_LATENCY + RING_LIST_DELAY, n)
-                  for g, n in entries(spikes[k])] if layer.kind == "lif" else []
+                  for g, n in entries(spikes[k])] if layer.kind is LayerKind.LIF else []
         source_final = end + 1
     return end + STEP_OVERHEAD
 
@@ -127,7 +130,7 @@ class RingCost(SchemeCost):
             bits["ring"] += p * memory_depth(g * (l.d_max + 1)) * l.acc_bits
             bits["membranes"] += memory_depth(g) * p * l.v_bits
             bits["bias"] += memory_depth(g) * p * l.w_bits if l.bias else 0
-            if l.kind == "readout":
+            if l.kind is LayerKind.READOUT:
                 bits["scores"] += memory_depth(g) * p * s.score_bits
             else:
                 bits["spike_lists"] += memory_depth(g) * ev
