@@ -138,13 +138,15 @@ class TrainOptions:
         if self.delay_kernel not in KERNELS:
             bad("delay_kernel", f"must be one of {KERNELS}")
         for name in ("beta", "beta_out"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+            if not 0.0 <= getattr(self, name) <= 1.0:       # NaN fails too
                 bad(name, "must be in 0..1")
         if self.reset not in RESETS:
             bad("reset", f"must be one of {RESETS}")
         for name in ("lr", "lr_delay", "lr_qat"):
-            if not getattr(self, name) >= 0:
-                bad(name, "must be >= 0")
+            if not 0 <= getattr(self, name) <= 1000:       # NaN fails too
+                bad(name, "must be a number in [0, 1000]")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 32:
+            bad("seed", "must be an integer in 0..4294967295")
         if not 0.0 <= self.label_smoothing < 1.0:
             bad("label_smoothing", "must be in [0, 1)")
         if self.lr_schedule not in ("onecycle", "cosine"):

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from ..errors import DelayhwError
+from ..gateware.shape import MAX_STEPS_LIMIT
 from ..publish import Outputs, show_path
 from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, add_core_options, add_force,
-                     add_model_input, fraction, int_in, open_result_job, progress,
+                     add_model_input, float_in, fraction, int_in, open_result_job, progress,
                      publish_result, report_against_golden)
 
 
@@ -95,6 +96,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if difference is None else EXIT_MISMATCH
 
 
+#: UART baud rates a serial port can be asked for (docs/cli-limits.md).
+BAUD = int_in(1, 12_000_000)
+
+
 def register(sub) -> None:
 
     p = sub.add_parser("build", help="fit check, bitstream and report for a board",
@@ -110,13 +115,13 @@ def register(sub) -> None:
     p.add_argument("-o", "--out", metavar="DIR", help="output directory (build files, logs, "
                                                       "bitstream, report)")
     add_core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=int_in(1), default=None,
+    p.add_argument("--baud", type=BAUD, default=None,
                    help="UART baud rate (default: the board's, 1000000)")
-    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+    p.add_argument("--clock-mhz", type=float_in(0, 1_000, lo_open=True), default=None, metavar="MHZ",
                    help="core clock, made by the FPGA's PLL from the board's oscillator (the "
                         "nearest the PLL can make; the oscillator's own frequency: no PLL); "
                         "default the board's (docs/boards.md)")
-    p.add_argument("--steps", type=int_in(1), default=100,
+    p.add_argument("--steps", type=int_in(1, MAX_STEPS_LIMIT), default=100,
                    help="steps per sample for the samples/s figures (default 100)")
     p.add_argument("--activity", type=fraction, default=0.05,
                    help="fraction of inputs/units spiking per step, for the link-bound figure "
@@ -136,9 +141,9 @@ def register(sub) -> None:
     add_model_input(p, out_help="result file to write")
     p.add_argument("--port", required=True, help="serial port, or sim:verilator / sim:icarus")
     add_core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=int_in(1), default=1_000_000,
+    p.add_argument("--baud", type=BAUD, default=1_000_000,
                    help="baud rate of a serial port (default 1000000)")
-    p.add_argument("--timeout", type=float, default=10.0,
+    p.add_argument("--timeout", type=float_in(0, 86_400, lo_open=True), default=10.0,
                    help="seconds to wait for a reply before giving up (default 10)")
     p.add_argument("--no-load", action="store_true",
                    help="do not send the model's configuration (the bitstream carries it)")

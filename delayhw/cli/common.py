@@ -17,6 +17,8 @@ from typing import Callable
 
 from ..errors import DelayhwError
 from ..publish import show_path
+from .argtypes import (Checked, float_in, fraction, int_in, probability,  # noqa: F401
+                       seed, sizes)
 
 #: Exit codes (DESIGN.md section 9): success, a check failed (RTL != golden, timing not met),
 #: bad input (one line, no traceback), interrupted (SIGINT), terminated (SIGTERM).
@@ -41,37 +43,6 @@ class Parser(argparse.ArgumentParser):
         print(f"{self.prog}: error: {show_path(message)} (see {self.prog} --help)",
               file=sys.stderr)
         raise UsageError()
-
-
-def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer in lo..hi (hi None: no upper bound)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(
-                f"must be {'at least ' + str(lo) if hi is None else f'in {lo}..{hi}'}, "
-                f"got {value}")
-        return value
-    return parse
-
-
-def probability(text: str) -> float:
-    """An argparse type: a probability in (0, 1]."""
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1]")
-    return value
-
-
-def fraction(text: str) -> float:
-    """An argparse type: a fraction in [0, 1]."""
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be in [0, 1]")
-    return value
 
 
 def add_force(p: argparse.ArgumentParser) -> None:
