@@ -112,6 +112,8 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
         print("delayhw: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     finally:
+        from .. import children
+        children.stop_all()           # no simulator or FPGA tool outlives the command
         if in_main:
             signal.signal(signal.SIGTERM, previous)
 
