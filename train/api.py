@@ -29,7 +29,7 @@ import numpy as np
 from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import save_input, save_model
-from delayhw.publish import Outputs
+from delayhw.publish import Outputs, check_output_file
 from delayhw.spec import LIMITS, RESETS
 
 from . import data as datasets
@@ -199,15 +199,15 @@ def output_paths(out: str | Path, plots_dir: str | Path | None = None,
 
 def load_task(task: str, opts: TrainOptions) -> datasets.Splits:
     """The data of a task name or of a user's input file."""
-    if task == "synthetic":
-        return datasets.synthetic(seed=opts.seed)
-    if task == "digits":
-        return datasets.digits(seed=opts.seed)
     if task in ("synthetic", "digits") and (opts.test is not None
                                            or opts.val_fraction is not None):
         raise DelayhwError(f"train: test / val_fraction (--test, --val-fraction): the built-in "
                            f"task {task} has its own validation and test sets; these options "
                            f"are for input files (and --val-fraction for shd/ssc)")
+    if task == "synthetic":
+        return datasets.synthetic(seed=opts.seed)
+    if task == "digits":
+        return datasets.digits(seed=opts.seed)
     if task in ("shd", "ssc"):
         if opts.test is not None:
             raise DelayhwError(f"train: test (--test): --task {task} reads {task}_test.h5 "
@@ -278,6 +278,7 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
     if isinstance(options.get("hidden"), int):
         options["hidden"] = (options["hidden"],)
     opts = TrainOptions(**options)
+    check_output_file(out, force, flag="--out")     # "dir/new/" is refused, not written as "new"
     paths = output_paths(out, plots_dir, nir)
     test_file = [opts.test] if opts.test is not None else []
     outputs = Outputs(force=force, inputs=[task] + test_file)   # checked now, published at the end

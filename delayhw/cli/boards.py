@@ -86,6 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress() as bar:
         task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
         run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
+                          timeout=args.timeout,
                           on_sample=lambda n: bar.update(task, completed=n))
     publish_result(outputs, staged, run.result, args.out, "board")
     print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
