@@ -167,8 +167,20 @@ class Archive:
 
 def _open_regular(path: Path, source: str):
     """``open(path, 'rb')`` with one-line errors: missing, permission, directory, FIFO..."""
+    check_regular(path, source)
+    try:
+        return open(path, "rb")
+    except PermissionError:
+        raise DelayhwError(f"{source}: permission denied (cannot read the file)") from None
+    except OSError as exc:
+        raise DelayhwError(f"{source}: cannot open ({exc.strerror})") from None
+
+
+def check_regular(path: str | os.PathLike, source: str, what: str = "an .npz file") -> None:
+    """Refuse (one line naming the kind) an input path that is missing, unreachable, a
+    directory, a FIFO or a device, before anything tries to read it."""
     if not os.fspath(path):
-        raise DelayhwError("'': empty path, expected an .npz file")
+        raise DelayhwError(f"'': empty path, expected {what}")
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -182,17 +194,12 @@ def _open_regular(path: Path, source: str):
         raise DelayhwError(f"{source}: cannot open ({getattr(exc, 'strerror', None) or exc})") \
             from None
     if stat.S_ISDIR(st.st_mode):
-        raise DelayhwError(f"{source}: is a directory, expected an .npz file")
+        raise DelayhwError(f"{source}: is a directory, expected {what}")
     if not stat.S_ISREG(st.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a special file"
-        raise DelayhwError(f"{source}: is {kind}, not a regular file (delayhw reads npz files "
-                           f"only from regular files)")
-    try:
-        return open(path, "rb")
-    except PermissionError:
-        raise DelayhwError(f"{source}: permission denied (cannot read the file)") from None
-    except OSError as exc:
-        raise DelayhwError(f"{source}: cannot open ({exc.strerror})") from None
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(
+            st.st_mode) or stat.S_ISBLK(st.st_mode) else "a special file")
+        raise DelayhwError(f"{source}: is {kind}, not a regular file (delayhw reads "
+                           f"{what.split(' ', 1)[1]}s only from regular files)")
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

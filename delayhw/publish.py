@@ -118,6 +118,15 @@ def _not_empty(path: str | os.PathLike, flag: str) -> None:
         raise DelayhwError(f"{flag}: empty path, expected a file or directory name")
 
 
+def _refuse_dangling(path: Path, flag: str) -> None:
+    """A symbolic link to nothing: writing through it would publish elsewhere, replacing
+    it would drop the link; refused up front (it would otherwise fail only at publication)."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise DelayhwError(f"{show_path(path)}: {flag}: is a symbolic link to a missing "
+                           f"{show_path(os.readlink(path))}; delayhw will not write through "
+                           f"it or replace it (remove the link or name another output)")
+
+
 def check_output_file(path: str | os.PathLike, force: bool = False,
                       inputs: Iterable[str | os.PathLike] = (), flag: str = "--out") -> Path:
     """Check that ``path`` may become an output file (module rules); return it as a Path."""
@@ -126,6 +135,7 @@ def check_output_file(path: str | os.PathLike, force: bool = False,
         raise DelayhwError(f"{show_path(path)}: {flag}: ends with '/', expected a file name")
     path = Path(path)
     _writable_parent(path, flag)
+    _refuse_dangling(path, flag)
     st = _stat(path)
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
@@ -147,6 +157,7 @@ def check_output_dir(path: str | os.PathLike, force: bool = False,
     _not_empty(path, flag)
     path = Path(path)
     _writable_parent(path, flag)
+    _refuse_dangling(path, flag)
     st = _stat(path)
     if st is not None:
         if not stat.S_ISDIR(st.st_mode):

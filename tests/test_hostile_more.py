@@ -82,3 +82,92 @@ def test_run_timeout_reaches_the_sample_loop(files, capsys, monkeypatch):
     code, _, err = cli(capsys, "run", m, i, "--out", m.parent / "r.npz", "--port",
                        "/dev/null", "--timeout", "1.5")
     assert code == 2 and seen == {"timeout": 1.5}
+
+
+# ----------------------------------------------------------------------------- 8. messages
+
+
+def small_net(d_max: int = 3, recurrent: bool = False):
+    import torch
+
+    from delayhw.train.layers import DelayNet, NetConfig
+    torch.manual_seed(0)
+    net = DelayNet(NetConfig(4, 2, hidden=(3,), d_max=d_max, recurrent=recurrent))
+    net.round_delays_()
+    return net
+
+
+@pytest.fixture
+def nir_file(tmp_path):
+    from delayhw.train.nir_io import write_nir
+    return write_nir(small_net(), tmp_path / "net.nir")
+
+
+@pytest.mark.parametrize("what", ["missing", "wrong shape"])
+def test_export_with_a_bad_input_publishes_nothing(nir_file, files, capsys, what):
+    _, m, _ = files
+    bad = m.parent / "nope.npz" if what == "missing" else m.parent / "in.npz"  # 5-input model
+    before = snapshot(m.parent)
+    code, _, err = cli(capsys, "export", nir_file, "--out", m.parent / "x.npz", "--input", bad)
+    assert code == 2
+    assert_one_line_error(err, str(bad))
+    assert snapshot(m.parent) == before and not staging_left(m.parent)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_device_or_fifo_given_as_a_nir_file_is_named(tmp_path, capsys, kind):
+    if kind == "device":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "pipe.nir"
+        os.mkfifo(path)
+    code, _, err = cli(capsys, "export", path, "--out", tmp_path / "x.npz")
+    assert code == 2
+    assert_one_line_error(err, str(path), f"is a {kind.replace('fifo', 'FIFO')}")
+    assert "no such file" not in err
+
+
+def test_a_failed_fpga_tool_names_the_kept_logs_not_the_staging_folder(files, capsys,
+                                                                       monkeypatch):
+    from delayhw.boards import build as build_mod
+    _, m, _ = files
+
+    def failing(model, board, directory, **kwargs):
+        (directory / "build.log").write_text("yosys: ERROR\n")
+        raise build_mod.DelayhwError(f"{directory}: the FPGA tools failed (exit 1); logs are "
+                                     f"in {directory}\n--- build.log\nyosys: ERROR")
+    monkeypatch.setattr(build_mod, "build", failing)
+    out = m.parent / "b"
+    code, _, err = cli(capsys, "build", m, "--board", "ulx3s-85f", "-o", out)
+    assert code == 2
+    assert_one_line_error(err, f"logs are in {out}")
+    assert ".delayhw-tmp" not in err and (out / "build.log").exists()
+
+
+def test_an_unknown_simulated_board_is_one_line_about_port(files, capsys):
+    _, m, i = files
+    code, out, err = cli(capsys, "run", m, i, "--out", m.parent / "r.npz", "--port", "sim:bogus")
+    assert code == 2
+    assert_one_line_error(err, "--port", "sim:bogus", "sim:icarus")
+    assert "--sim" not in err and not out and not (m.parent / "r.npz").exists()
+
+
+def test_out_as_a_dangling_symlink_is_refused_before_the_work(files, capsys, monkeypatch):
+    from delayhw import golden
+    _, m, i = files
+    link = m.parent / "r.npz"
+    link.symlink_to(m.parent / "missing" / "target.npz")
+    monkeypatch.setattr(golden, "run", lambda *a: pytest.fail("the work ran"))
+    code, _, err = cli(capsys, "golden", m, i, "--out", link)
+    assert code == 2
+    assert_one_line_error(err, "symbolic link", "missing")
+    assert "another job" not in err and link.is_symlink()
+
+
+def test_success_lines_escape_control_characters_in_paths(nir_file, capsys):
+    out = nir_file.parent / "a\nb.npz"
+    code, stdout, _ = cli(capsys, "export", nir_file, "--out", out)
+    assert code == 0 and out.exists()
+    assert "a\\nb.npz" in stdout and "a\nb" not in stdout
+    code, stdout, _ = cli(capsys, "generate", out, "-o", nir_file.parent / "v\nw")
+    assert code == 0 and "v\\nw" in stdout and "v\nw" not in stdout

@@ -29,7 +29,7 @@ import numpy as np
 from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import save_input, save_model
-from delayhw.publish import Outputs, check_output_file
+from delayhw.publish import Outputs, check_output_file, show_path
 from delayhw.spec import LIMITS, RESETS
 
 from . import data as datasets
@@ -397,5 +397,6 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         reporter.note(f"test accuracy: float {100 * float_acc:.2f}% (soft kernel "
                       f"{100 * soft_acc:.2f}%), integer model (golden) {100 * int_acc:.2f}%  "
                       f"[{seconds:.1f} s]")
-        reporter.note(f"wrote {paths['model']} and {', '.join(p.name for k, p in paths.items() if k != 'model')}")
+        reporter.note(f"wrote {show_path(paths['model'])} and "
+                      f"{', '.join(show_path(p.name) for k, p in paths.items() if k != 'model')}")
     return report

@@ -119,9 +119,11 @@ def read_nir(path: str | Path) -> DelayNet:
     :class:`DelayNet` with integer (hard) delays."""
     import nir
 
+    from delayhw.formats import check_regular
+    from delayhw.publish import show_path
+
+    check_regular(path, show_path(path), "a NIR file")
     path = Path(path)
-    if not path.is_file():
-        raise DelayhwError(f"{path}: no such file")
     try:
         graph = nir.read(path)
     except Exception as exc:  # nir/h5py raise many types for a bad file

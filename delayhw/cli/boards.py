@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import DelayhwError
 from ..gateware.shape import MAX_STEPS_LIMIT
 from ..publish import Outputs, show_path
-from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, add_core_options, add_force,
+from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, SIM_CHOICES, add_core_options,
+                     add_force,
                      add_model_input, float_in, fraction, int_in, open_result_job, progress,
                      publish_result, report_against_golden)
 
@@ -31,7 +32,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     shape = CoreShape.from_model(model, args.lanes, args.scheme)    # rejects what cannot be built
     fit = fit_check(shape, board)
     if not fit.fits:
-        print(f"delayhw: error: {args.model} does not fit the {board.name} ({board.fabric.device}):",
+        print(f"delayhw: error: {show_path(args.model)} does not fit the {board.name} ({board.fabric.device}):",
               file=sys.stderr)
         print(fit.table())
         return EXIT_BAD_INPUT
@@ -57,12 +58,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         except FitError as exc:        # cannot happen after the check above, kept for safety
             print(exc.report.table())
             raise
-        except DelayhwError:           # a tool failed: its logs are what the user needs
-            outputs.publish()
-            raise
+        except DelayhwError as exc:    # a tool failed: its logs are what the user needs,
+            outputs.publish()          # named where they are kept (not the staging folder)
+            raise DelayhwError(str(exc).replace(str(staged), str(out))) from None
     outputs.publish()
     print(report_text(report))
-    print(f"report: {out / 'report.json'}, {out / 'report.txt'}")
+    print(f"report: {show_path(out / 'report.json')}, {show_path(out / 'report.txt')}")
     if not report["timing_met"]:
         print(f"delayhw: error: timing not met on {board.name}: Fmax "
               f"{report['fmax_mhz'] or 0:.1f} MHz is below the {report['clock_mhz']:g} MHz clock "
@@ -76,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..boards.runtime import open_port, run_samples
     from ..gateware.shape import CoreShape
 
+    check_port(args.port)
     outputs, staged, model, inputs = open_result_job(args)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)
     batch, steps = inputs.spikes.shape[:2]
@@ -95,6 +97,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"board status: {run.status}")
     difference = report_against_golden(model, inputs, run.result, "board")
     return EXIT_OK if difference is None else EXIT_MISMATCH
+
+
+def check_port(port: str) -> None:
+    """``--port``: a simulated board must name a known simulator (before any work)."""
+    if port.startswith("sim:") and port[4:] not in SIM_CHOICES:
+        raise DelayhwError(f"--port: {show_path(port)}: unknown simulated board; expected "
+                           + " or ".join(f"sim:{s}" for s in SIM_CHOICES) + " (or a serial port)")
 
 
 #: UART baud rates a serial port can be asked for (docs/cli-limits.md).

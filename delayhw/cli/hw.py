@@ -51,7 +51,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                         max_steps=args.max_steps, model_file=args.model)
     out = Path(args.out)
     bits = info["memory_bits"]
-    print(f"wrote {out / info['verilog']}, {out / info['rtlil']} and {out / 'manifest.json'}")
+    print(f"wrote {show_path(out / info['verilog'])}, {show_path(out / info['rtlil'])} and "
+          f"{show_path(out / 'manifest.json')}")
     print(f"scheme {args.scheme}, {args.lanes} lane(s); memory {bits['total']} bits "
           f"({', '.join(f'{k} {v}' for k, v in bits.items() if k != 'total' and v)})")
     print(f"cycles per step: {info['cycles_per_step']['value']} "

@@ -22,6 +22,7 @@ _TASK_HELP = ("synthetic (a task only delays solve), digits (scikit-learn digits
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..publish import show_path
     from ..train.api import train_task
 
     options = {name: getattr(args, name) for name in (
@@ -34,7 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     report = train_task(args.task, args.out, quiet=args.quiet, force=args.force,
                         plots_dir=args.plots, nir=not args.no_nir, **options)
     if args.quiet:      # the one line a script wants: the result and where it went
-        print(f"{report.model_path}: test accuracy float {100 * report.float_accuracy:.2f}%, "
+        print(f"{show_path(report.model_path)}: test accuracy float {100 * report.float_accuracy:.2f}%, "
               f"integer model (golden) {100 * report.integer_accuracy:.2f}%")
     return EXIT_OK
 
@@ -42,24 +43,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .. import golden
     from ..formats import load_input, save_model
-    from ..publish import Outputs
+    from ..publish import Outputs, show_path
     from ..train.nir_io import read_nir
     from ..train.quant import choose_quant, export_model
 
     outputs = Outputs(force=args.force, inputs=[args.network, args.input])
     staged = outputs.file(args.out)
-    out = args.out
-    net = read_nir(args.network)
-    spec = choose_quant(net, w_bits=args.w_bits, f_bits=args.f_bits, v_bits=args.v_bits)
-    model = export_model(net, spec, {"trainer": "delayhw export (post-training quantisation)",
-                                     "source": str(args.network)})
-    save_model(model, staged)
-    outputs.publish()
-    print(f"export: {args.network} -> {out} (" + ", ".join(
+    with outputs:                     # published only when the network and --input are good
+        net = read_nir(args.network)
+        spec = choose_quant(net, w_bits=args.w_bits, f_bits=args.f_bits, v_bits=args.v_bits)
+        model = export_model(net, spec, {"trainer": "delayhw export (post-training "
+                                                    "quantisation)", "source": str(args.network)})
+        inputs = None if args.input is None else load_input(args.input, model)
+        save_model(model, staged)
+    print(f"export: {show_path(args.network)} -> {show_path(args.out)} (" + ", ".join(
         f"{l.name}[{l.size} {l.kind}, w{l.w_bits} v{l.v_bits} d_max {l.d_max}]"
         for l in model.layers) + ")")
-    if args.input is not None:
-        inputs = load_input(args.input, model)
+    if inputs is not None:
         result = golden.run(model, inputs.spikes)
         if inputs.labels is not None:
             print(f"accuracy (golden): {100 * result.accuracy(inputs.labels):.2f}%")
