@@ -202,6 +202,17 @@ def check_regular(path: str | os.PathLike, source: str, what: str = "an .npz fil
                            f"{what.split(' ', 1)[1]}s only from regular files)")
 
 
+def as_int64(source: str, name: str, arr: np.ndarray) -> np.ndarray:
+    """An integer array as int64, refusing (never wrapping) unsigned values above the
+    int64 range: uint64 2^64 - 1 would otherwise be read as -1."""
+    if arr.dtype.kind == "u" and arr.dtype.itemsize >= 8 and arr.size:
+        top = int(arr.max())
+        if top > np.iinfo(np.int64).max:
+            raise DelayhwError(f"{source}: {name}: value {top} does not fit a signed 64-bit "
+                               f"integer (it would be read as {top - (1 << 64)})")
+    return arr.astype(np.int64, copy=False)
+
+
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, read eagerly with the checks of :class:`Archive`."""
     with Archive(path) as archive:
@@ -377,7 +388,7 @@ def load_model(path: str | os.PathLike) -> Model:
             archive.members[n].nbytes for n in shapes), "the model (int64 in memory)")
         arrays = {}
         for name in shapes:
-            arrays[name] = archive.read(name).astype(np.int64, copy=False)
+            arrays[name] = as_int64(source, name, archive.read(name))
     layers = []
     for k, entry in enumerate(entries):
         layers.append(Layer(
@@ -571,5 +582,5 @@ def load_result(path: str | os.PathLike) -> Result:
         check_memory(source, "arrays", sum(members[n].nbytes for n in names), "the result")
         arrays = {name: archive.read(name) for name in names}
     spikes = [arrays[n].astype(np.uint8) for n in names[2:]]
-    return Result(arrays["scores"].astype(np.int64), arrays["predictions"].astype(np.int64),
-                  spikes)
+    return Result(as_int64(source, "scores", arrays["scores"]),
+                  as_int64(source, "predictions", arrays["predictions"]), spikes)

@@ -171,3 +171,30 @@ def test_success_lines_escape_control_characters_in_paths(nir_file, capsys):
     assert "a\\nb.npz" in stdout and "a\nb" not in stdout
     code, stdout, _ = cli(capsys, "generate", out, "-o", nir_file.parent / "v\nw")
     assert code == 0 and "v\\nw" in stdout and "v\nw" not in stdout
+
+
+# ----------------------------------------------------------------------------- 4. wrapping
+
+
+@pytest.mark.parametrize("value", [2 ** 64 - 1, 2 ** 63])
+def test_uint64_weights_beyond_int64_are_refused_not_wrapped(files, capsys, value):
+    from test_hostile import model_members, npy_bytes, write_zip
+    model, _, i = files
+    members = model_members(model)
+    w = np.abs(model.layers[0].w).astype(np.uint64)
+    w.flat[0] = np.uint64(value)
+    members = [(n, npy_bytes(w) if n == "l0.w.npy" else b) for n, b in members]
+    bad = write_zip(i.parent / "wrap.npz", members)
+    code, _, err = cli(capsys, "golden", bad, i, "--out", i.parent / "r.npz")
+    assert code == 2
+    assert_one_line_error(err, "wrap.npz", "l0.w", str(value))
+    assert not (i.parent / "r.npz").exists()
+
+
+def test_uint64_result_scores_beyond_int64_are_refused(tmp_path):
+    from delayhw import DelayhwError, load_result
+    from delayhw.formats import write_npz
+    scores = np.array([[2 ** 64 - 1, 3]], dtype=np.uint64)
+    write_npz(tmp_path / "r.npz", {"scores": scores, "predictions": np.array([0], np.int64)})
+    with pytest.raises(DelayhwError, match="scores: value 18446744073709551615"):
+        load_result(tmp_path / "r.npz")
