@@ -279,24 +279,24 @@ def _depth(value: Any) -> int:
     return depth - 1
 
 
-def parse_meta_json(source: str, text: str) -> Any:
+def parse_meta_json(source: str, text: str, field: str = "meta") -> Any:
     """Strict JSON of a model file's ``meta``: no duplicate keys, no NaN/Infinity, integers
     of at most JSON_MAX_INT_DIGITS digits, nesting at most JSON_MAX_DEPTH deep."""
     if len(text) > META_MAX_CHARS:
-        raise DelayhwError(f"{source}: meta: {len(text)} characters, more than the "
+        raise DelayhwError(f"{source}: {field}: {len(text)} characters, more than the "
                            f"{META_MAX_CHARS} accepted")
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_bounded_int,
                            parse_float=_finite_float, parse_constant=_no_constant)
     except _JsonRule as exc:
-        raise DelayhwError(f"{source}: meta: not accepted JSON: {exc}") from None
+        raise DelayhwError(f"{source}: {field}: not accepted JSON: {exc}") from None
     except RecursionError:
-        raise DelayhwError(f"{source}: meta: not accepted JSON: nested more than "
+        raise DelayhwError(f"{source}: {field}: not accepted JSON: nested more than "
                            f"{JSON_MAX_DEPTH} levels deep") from None
     except (json.JSONDecodeError, ValueError) as exc:
-        raise DelayhwError(f"{source}: meta: not valid JSON ({exc})") from None
+        raise DelayhwError(f"{source}: {field}: not valid JSON ({exc})") from None
     if _depth(value) > JSON_MAX_DEPTH:
-        raise DelayhwError(f"{source}: meta: not accepted JSON: nested more than "
+        raise DelayhwError(f"{source}: {field}: not accepted JSON: nested more than "
                            f"{JSON_MAX_DEPTH} levels deep")
     return value
 

@@ -198,3 +198,86 @@ def test_uint64_result_scores_beyond_int64_are_refused(tmp_path):
     write_npz(tmp_path / "r.npz", {"scores": scores, "predictions": np.array([0], np.int64)})
     with pytest.raises(DelayhwError, match="scores: value 18446744073709551615"):
         load_result(tmp_path / "r.npz")
+
+
+# ----------------------------------------------------------------------------- 3. NIR files
+
+
+def _set_config(key, value):
+    def edit(graph):
+        import json
+        config = json.loads(graph.metadata["config"])
+        config[key] = value
+        graph.metadata["config"] = json.dumps(config)
+    return edit
+
+
+def _set_meta(node, key, value):
+    def edit(graph):
+        target = graph.metadata if node is None else graph.nodes[node].metadata
+        target[key] = value
+    return edit
+
+
+def _set_attr(node, attr, value):
+    def edit(graph):
+        setattr(graph.nodes[node], attr, np.full_like(
+            np.asarray(getattr(graph.nodes[node], attr), dtype=np.float64), value))
+    return edit
+
+
+NIR_CASES = {
+    "config not JSON": (_set_meta(None, "config", "{not json"), "metadata.config"),
+    "config not an object": (_set_meta(None, "config", "[1, 2]"), "metadata.config"),
+    "config unknown key": (_set_config("bogus", 1), "metadata.config"),
+    "unknown kernel": (_set_config("kernel", "bogus"), "metadata.config.kernel"),
+    "huge config d_max": (_set_config("d_max", 10 ** 12), "metadata.config.d_max"),
+    "bad reset": (_set_meta("hidden0", "reset", "bogus"), "hidden0.metadata.reset"),
+    "beta not a number": (_set_meta("hidden0", "beta", "abc"), "hidden0.metadata.beta"),
+    "beta NaN": (_set_meta("hidden0", "beta", float("nan")), "hidden0.metadata.beta"),
+    "beta infinite": (_set_meta("out", "beta", float("inf")), "out.metadata.beta"),
+    "beta huge": (_set_meta("hidden0", "beta", 1e300), "hidden0.metadata.beta"),
+    "beta above 1 (not clamped)": (_set_meta("hidden0", "beta", 1.5), "hidden0.metadata.beta"),
+    "beta below 0 (not clamped)": (_set_meta("out", "beta", -0.25), "out.metadata.beta"),
+    "dt zero": (_set_meta(None, "dt", 0.0), "metadata.dt"),
+    "dt NaN": (_set_meta(None, "dt", float("nan")), "metadata.dt"),
+    "dt negative": (_set_meta(None, "dt", -1.0), "metadata.dt"),
+    "huge delay": (_set_attr("hidden0.ff.delay1", "delay", 1e12), "hidden0.ff.delay1.delay"),
+    "NaN delay": (_set_attr("hidden0.ff.delay1", "delay", float("nan")), "hidden0.ff.delay1"),
+    "NaN weight": (_set_attr("hidden0.ff.d0", "weight", float("nan")), "hidden0.ff.d0.weight"),
+    "infinite bias": (_set_attr("hidden0.ff.d0", "bias", float("inf")), "hidden0.ff.d0.bias"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NIR_CASES))
+def test_every_nir_field_is_validated(tmp_path, capsys, case):
+    import nir
+
+    from delayhw.train.nir_io import to_nir
+    edit, field = NIR_CASES[case]
+    net = small_net(d_max=3)
+    graph = to_nir(net)
+    assert "hidden0.ff.delay1" in graph.nodes or "delay" not in case
+    edit(graph)
+    path = tmp_path / "bad.nir"
+    nir.write(path, graph)
+    before = snapshot(tmp_path)
+    code, _, err = cli(capsys, "export", path, "--out", tmp_path / "x.npz")
+    assert code == 2, err
+    assert_one_line_error(err, "bad.nir", field)
+    assert snapshot(tmp_path) == before and not staging_left(tmp_path)
+
+
+def test_a_nir_file_declaring_more_than_the_budget_is_refused_before_reading(
+        nir_file, capsys, monkeypatch):
+    monkeypatch.setenv("DELAYHW_MEMORY_BUDGET", "1K")
+    code, _, err = cli(capsys, "export", nir_file, "--out", nir_file.parent / "x.npz")
+    assert code == 2
+    assert_one_line_error(err, "net.nir", "memory budget")
+
+
+def test_a_good_nir_file_still_exports_exactly(nir_file, capsys):
+    """The checks refuse nothing delayhw itself writes (round trip through export)."""
+    from delayhw import load_model
+    code, _, _ = cli(capsys, "export", nir_file, "--out", nir_file.parent / "x.npz")
+    assert code == 0 and load_model(nir_file.parent / "x.npz").layers[0].size == 3
