@@ -281,3 +281,87 @@ def test_a_good_nir_file_still_exports_exactly(nir_file, capsys):
     from delayhw import load_model
     code, _, _ = cli(capsys, "export", nir_file, "--out", nir_file.parent / "x.npz")
     assert code == 0 and load_model(nir_file.parent / "x.npz").layers[0].size == 3
+
+
+# ----------------------------------------------------------------------------- 2. memory budget
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    """Training (the long work) fails the test if it starts."""
+    from delayhw.train import loop
+    monkeypatch.setattr(loop, "fit_float", lambda *a, **k: pytest.fail("training started"))
+
+
+def labelled(tmp_path, batch=12, steps=8, channels=3, labels=None, name="data.npz"):
+    rng = np.random.default_rng(0)
+    spikes = (rng.random((batch, steps, channels)) < 0.2).astype(np.uint8)
+    labels = np.arange(batch) % 2 if labels is None else labels
+    Inputs(spikes, np.asarray(labels, dtype=np.int64)).save(tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("with_test", [False, True])
+def test_a_huge_label_is_refused_before_sizing_anything(tmp_path, capsys, no_fit, with_test):
+    labels = np.arange(12) % 2
+    labels[3] = 2 ** 40
+    data = labelled(tmp_path, labels=labels)
+    extra = ["--test", labelled(tmp_path, name="test.npz")] if with_test else []
+    code, _, err = cli(capsys, "train", "--task", data, "--out", tmp_path / "m.npz", *extra)
+    assert code == 2
+    assert_one_line_error(err, "data.npz", "labels", str(2 ** 40))
+
+
+def test_long_samples_over_the_budget_are_refused_before_training(tmp_path, capsys, no_fit,
+                                                                 monkeypatch):
+    data = labelled(tmp_path, batch=16, steps=50_000, channels=2)
+    monkeypatch.setenv("DELAYHW_MEMORY_BUDGET", "256M")
+    before = snapshot(tmp_path)
+    code, _, err = cli(capsys, "train", "--task", data, "--out", tmp_path / "m.npz")
+    assert code == 2
+    assert_one_line_error(err, "training", "memory budget", "DELAYHW_MEMORY_BUDGET")
+    assert snapshot(tmp_path) == before and not staging_left(tmp_path)
+
+
+def test_huge_hidden_layers_are_refused_by_the_budget(tmp_path, capsys, no_fit):
+    code, _, err = cli(capsys, "train", "--task", "synthetic", "--out", tmp_path / "m.npz",
+                       "--hidden", "65535,65535", "--quiet")
+    assert code == 2
+    assert_one_line_error(err, "training", "memory budget")
+
+
+_PEAK = """
+import resource, sys, torch
+from delayhw.train.api import training_memory
+from delayhw.train.layers import DelayNet, NetConfig
+batch, steps, n_in, hidden, classes, d_max = 32, 1000, 8, (128,), 4, 20
+net = DelayNet(NetConfig(n_in, classes, hidden=hidden, d_max=d_max))
+opt = torch.optim.Adam(net.parameters())
+x = (torch.rand(batch, steps, n_in) < 0.1).float()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+logits, _ = net(x)
+logits.sum().backward()
+opt.step()
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+print(grown, training_memory(n_in, steps, hidden, classes, d_max, batch))
+"""
+
+
+def test_the_training_estimate_covers_what_training_allocates():
+    """The estimate bounds the peak memory of a real float training step (forward,
+    backward, Adam) of the same size, measured in a fresh process."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _PEAK], capture_output=True, text=True,
+                         check=True, env=dict(os.environ, OMP_NUM_THREADS="1")).stdout
+    grown, estimate = map(int, out.split())
+    assert 50 << 20 < grown < estimate, (grown, estimate)
+
+
+def test_a_malformed_budget_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
+                                                       no_training):
+    monkeypatch.setenv("DELAYHW_MEMORY_BUDGET", "lots")
+    code, _, err = cli(capsys, "train", "--task", "synthetic", "--out", tmp_path / "m.npz")
+    assert code == 2
+    assert_one_line_error(err, "DELAYHW_MEMORY_BUDGET", "'lots'")
+    assert not list(tmp_path.iterdir())

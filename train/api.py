@@ -29,6 +29,7 @@ import numpy as np
 from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import save_input, save_model
+from delayhw.limits import check_memory, memory_budget
 from delayhw.publish import Outputs, check_output_file, show_path
 from delayhw.spec import LIMITS, RESETS
 
@@ -197,6 +198,30 @@ def output_paths(out: str | Path, plots_dir: str | Path | None = None,
     return paths
 
 
+def training_memory(n_inputs: int, steps: int, hidden: tuple[int, ...], n_classes: int,
+                    d_max: int, batch_size: int, recurrent: bool = False,
+                    eval_batch: int = 256) -> int:
+    """Bytes (float32) training and evaluating this network needs at its peak, as
+    estimated for the memory budget (delayhw.limits): per connection the weights and
+    delays with their gradients and two Adam moments, the per-delay taps and the delay
+    kernel's temporaries; per layer the activations kept for backpropagation through
+    time (about eight tensors of (batch, T, size) per layer, the delayed input, and with
+    recurrence the (batch, size * bins) window of every step); a float batch of inputs.
+    Deliberately an upper estimate; it refuses a run before anything is allocated."""
+    f32, bins = 4, d_max + 1
+    sizes = [n_inputs, *hidden, n_classes]
+    batch = max(batch_size, min(eval_batch, 1))
+    total = batch * steps * n_inputs * f32
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        synapses = n_in * n_out + (n_out * n_out if recurrent else 0)
+        total += synapses * f32 * (8 + 6 * bins)
+        total += batch * (steps + d_max) * (n_in + 8 * n_out) * f32
+        if recurrent:
+            total += batch * steps * n_out * bins * f32
+    eval_total = max(batch_size, eval_batch) * steps * sum(sizes) * f32
+    return int(total + eval_total)
+
+
 def load_task(task: str, opts: TrainOptions) -> datasets.Splits:
     """The data of a task name or of a user's input file."""
     if task in ("synthetic", "digits") and (opts.test is not None
@@ -272,6 +297,7 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
     from .quant import choose_quant, export_model, int_forward
 
     t_start = time.perf_counter()
+    memory_budget()                   # a malformed DELAYHW_MEMORY_BUDGET is refused at once
     unknown = set(options) - {f.name for f in fields(TrainOptions)}
     if unknown:
         raise DelayhwError(f"train: unknown option(s) {sorted(unknown)}")
@@ -295,6 +321,9 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         raise DelayhwError("train: select (--select): 'best' picks the epoch by validation "
                            "accuracy and needs a validation set (--val-fraction > 0); the test "
                            "file never selects")
+    check_memory(f"train {splits.name}", "network and data", training_memory(
+        splits.n_inputs, splits.steps, opts.hidden, splits.n_classes, opts.d_max,
+        opts.batch_size, opts.recurrent), "training")
     device = opts.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

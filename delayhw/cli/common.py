@@ -101,6 +101,8 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
+        from ..limits import memory_budget
+        memory_budget()               # a malformed DELAYHW_MEMORY_BUDGET: refused before any work
         return func(args)
     except DelayhwError as exc:
         print(f"delayhw: error: {show_path(str(exc))}", file=sys.stderr)
