@@ -274,6 +274,12 @@ class Outputs:
         self._items.append((path, staged, True))
         return staged
 
+    def reserve(self, nbytes: int, what: str = "the outputs") -> None:
+        """Refuse (DelayhwError) before the long work when the file system of the staged
+        outputs has less than ``nbytes`` (an estimate of what will be written) free."""
+        for parent, staging in self._staging.items():
+            check_free_space(staging, nbytes, what)
+
     # -- publishing
     def publish(self) -> list[Path]:
         """Move every staged output into place (SIGINT/SIGTERM held off meanwhile); return
@@ -363,6 +369,24 @@ class Outputs:
                                        f"directory; not replaced")
             else:
                 self._publish_file(entry, dest)
+
+
+#: errno values that mean "the file system is full" (or the user's quota, or file size).
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def check_free_space(path: str | os.PathLike, nbytes: int, what: str = "the outputs") -> None:
+    """Refuse writing about ``nbytes`` under ``path`` (an existing directory) when its file
+    system has less free space (for an unprivileged user) than that plus 1 MiB."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return                                # cannot tell: the write itself will say
+    free = st.f_bavail * st.f_frsize
+    if free < nbytes + (1 << 20):
+        from .limits import fmt_bytes
+        raise DelayhwError(f"{show_path(path)}: not enough free space for {what}: about "
+                           f"{fmt_bytes(nbytes)} needed, {fmt_bytes(free)} free")
 
 
 def copy_file(source: str | os.PathLike, path: str | os.PathLike, *, force: bool = False,

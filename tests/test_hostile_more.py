@@ -365,3 +365,103 @@ def test_a_malformed_budget_is_refused_before_any_work(tmp_path, capsys, monkeyp
     assert code == 2
     assert_one_line_error(err, "DELAYHW_MEMORY_BUDGET", "'lots'")
     assert not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------- 6. disk full
+
+
+@pytest.fixture
+def full_dir(tmp_path):
+    """A 512 KiB tmpfs (root only: skipped otherwise), less than any output's reserve."""
+    import subprocess
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(directory: Path, leave: int = 0) -> None:
+    """Fill ``directory``'s file system up to ``leave`` bytes."""
+    free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
+    with open(directory / "filler", "wb") as f:
+        f.write(b"\0" * max(free - leave, 0))
+
+
+@pytest.mark.parametrize("command", ["golden", "cosim"])
+def test_result_into_a_full_disk_is_refused_before_the_work(files, full_dir, capsys,
+                                                           monkeypatch, command):
+    from delayhw import golden
+    from delayhw.sim import cosim
+    _, m, i = files
+    monkeypatch.setattr(golden, "run", lambda *a: pytest.fail("the work ran"))
+    monkeypatch.setattr(cosim, "run_rtl", lambda *a, **k: pytest.fail("the RTL ran"))
+    extra = ["--sim", "icarus"] if command == "cosim" else []
+    code, _, err = cli(capsys, command, m, i, "--out", full_dir / "r.npz", *extra)
+    assert code == 2
+    assert_one_line_error(err, "not enough free space", "free")
+    assert not list(full_dir.iterdir())
+
+
+def test_generate_into_a_full_disk_is_one_line_and_leaves_nothing(files, full_dir, capsys):
+    _, m, _ = files
+    fill(full_dir, leave=4096)
+    code, _, err = cli(capsys, "generate", m, "-o", full_dir / "v")
+    assert code == 2
+    assert_one_line_error(err, "No space left on device", "nothing was published")
+    assert [p.name for p in full_dir.iterdir()] == ["filler"]
+
+
+def test_a_full_disk_while_writing_is_one_line_without_root(files, capsys, monkeypatch):
+    """The same rule where no tmpfs can be mounted: ENOSPC from the result's write."""
+    import errno
+
+    from delayhw import formats
+    _, m, i = files
+
+    def full(self, path):
+        Path(path).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr(formats.Result, "save", full)
+    before = snapshot(m.parent)
+    code, _, err = cli(capsys, "golden", m, i, "--out", m.parent / "r.npz")
+    assert code == 2
+    assert_one_line_error(err, "No space left on device", "nothing was published")
+    assert snapshot(m.parent) == before and not staging_left(m.parent)
+
+
+def test_train_into_a_full_disk_is_refused_before_training(full_dir, capsys, no_fit):
+    code, _, err = cli(capsys, "train", "--task", "synthetic", "--out", full_dir / "m.npz")
+    assert code == 2
+    assert_one_line_error(err, "not enough free space", "NIR")
+    assert not list(full_dir.iterdir())
+
+
+_WRITE_NIR = """
+import sys, torch
+from delayhw.train.layers import DelayNet, NetConfig
+from delayhw.train.nir_io import write_nir
+torch.manual_seed(0)
+net = DelayNet(NetConfig(64, 8, hidden=(64,), d_max=20))
+net.round_delays_()
+try:
+    write_nir(net, sys.argv[1])
+except OSError as exc:
+    print("OSError", exc.errno)
+    sys.exit(3)
+"""
+
+
+def test_the_nir_file_into_a_full_disk_is_an_oserror_not_a_crash(full_dir):
+    """h5py writing straight to a full disk could crash the process (exit 139); the image
+    is now built in memory and written with one ordinary write."""
+    import errno
+    import subprocess
+    import sys
+    fill(full_dir, leave=8192)
+    run = subprocess.run([sys.executable, "-c", _WRITE_NIR, str(full_dir / "net.nir")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3 and f"OSError {errno.ENOSPC}" in run.stdout, \
+        (run.returncode, run.stderr[-500:])

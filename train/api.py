@@ -222,6 +222,18 @@ def training_memory(n_inputs: int, steps: int, hidden: tuple[int, ...], n_classe
     return int(total + eval_total)
 
 
+def output_bytes(splits: datasets.Splits, opts: TrainOptions) -> int:
+    """An upper estimate of what :func:`train_task` writes: the test set (uncompressed),
+    the model (int16 weights, uint8 delays), the NIR file (float64 weights per delay
+    branch, at most two copies of each synapse's weight counted) and 4 MiB of log and plots."""
+    sizes = [splits.n_inputs, *opts.hidden, splits.n_classes]
+    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if opts.recurrent:
+        synapses += sum(h * h for h in opts.hidden)
+    return splits.test.spikes.nbytes + 8 * len(splits.test) + 3 * synapses + \
+        16 * synapses + (4 << 20)
+
+
 def load_task(task: str, opts: TrainOptions) -> datasets.Splits:
     """The data of a task name or of a user's input file."""
     if task in ("synthetic", "digits") and (opts.test is not None
@@ -324,6 +336,7 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
     check_memory(f"train {splits.name}", "network and data", training_memory(
         splits.n_inputs, splits.steps, opts.hidden, splits.n_classes, opts.d_max,
         opts.batch_size, opts.recurrent), "training")
+    outputs.reserve(output_bytes(splits, opts), "the model, test set, NIR file and plots")
     device = opts.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -109,10 +109,18 @@ def to_nir(net: DelayNet, dt: float = 1.0):
 
 
 def write_nir(net: DelayNet, path: str | Path, dt: float = 1.0) -> Path:
+    """Write the NIR file of ``net``. The HDF5 image is built in memory and then written
+    with one ordinary write, so a full disk is an OSError here (never a crash inside
+    HDF5's own writes)."""
+    import io
+
     import nir
 
     path = Path(path)
-    nir.write(path, to_nir(net, dt))
+    image = io.BytesIO()
+    nir.write(image, to_nir(net, dt))
+    with open(path, "wb") as f:
+        f.write(image.getbuffer())
     return path
 
 

@@ -16,7 +16,7 @@ import sys
 from typing import Callable
 
 from ..errors import DelayhwError
-from ..publish import show_path
+from ..publish import FULL_ERRNOS, show_path
 from .argtypes import (Checked, float_in, fraction, int_in, probability,  # noqa: F401
                        seed, sizes)
 
@@ -107,6 +107,13 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
     except DelayhwError as exc:
         print(f"delayhw: error: {show_path(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno not in FULL_ERRNOS:
+            raise
+        where = show_path(exc.filename) + ": " if exc.filename else ""
+        print(f"delayhw: error: {where}{exc.strerror or 'no space left on device'}; the file "
+              f"system is full, nothing was published", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("delayhw: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -132,10 +139,19 @@ def open_result_job(args: argparse.Namespace):
     staged = outputs.file(args.out)
     try:
         model = load_model(args.model)
-        return outputs, staged, model, load_input(args.input, model)
+        inputs = load_input(args.input, model)
+        outputs.reserve(result_bytes(model, *inputs.spikes.shape[:2]), "the result file")
+        return outputs, staged, model, inputs
     except BaseException:
         outputs.discard()
         raise
+
+
+def result_bytes(model, batch: int, steps: int) -> int:
+    """An upper estimate of a result file's size (uncompressed): every LIF layer's spikes
+    (B, T, size) as bytes and the scores and predictions as int64."""
+    lif = sum(layer.size for layer in model.layers if layer.kind == "lif")
+    return batch * steps * lif + batch * (model.n_outputs + 1) * 8 + (64 << 10)
 
 
 def publish_result(outputs, staged, result, out, what: str) -> None:
