@@ -157,3 +157,11 @@ def test_long_commands_killed_at_random_points_leave_nothing(case, seed):
     for argv, limit in runs:
         sig = rng.choice([signal.SIGTERM, signal.SIGINT])
         kill_at(argv, case, rng.uniform(0.2, limit), sig, limit=300)
+
+
+@needs_icarus
+def test_regress_killed_stops_its_workers_and_their_simulators(case):
+    rng = random.Random()
+    kill_at(["regress", "--sim", "icarus", "--seeds", "4", "-j", "2", "--steps", "200",
+             "--batch", "20", "--shapes", "1"], case, rng.uniform(0, 1.0),
+            rng.choice([signal.SIGTERM, signal.SIGINT]), child="vvp")

@@ -159,9 +159,9 @@ def _check_declared_sizes(path: Path, source: str) -> None:
     except Exception as exc:
         raise DelayhwError(f"{source}: not a readable NIR file ({type(exc).__name__}: "
                            f"{show_path(str(exc))})") from None
-    if sizes:
-        name, biggest = max(sizes, key=lambda x: x[1])
-        check_memory(source, name, sum(n for _, n in sizes), "reading the network")
+    if sizes:                          # named by its largest array
+        check_memory(source, max(sizes, key=lambda x: x[1])[0], sum(n for _, n in sizes),
+                     "reading the network")
 
 
 # ----------------------------------------------------------------------------- import
