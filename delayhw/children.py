@@ -94,3 +94,13 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+def _after_fork() -> None:
+    """A forked process (a local regress worker) does not own its parent's children."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _LIVE.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
