@@ -133,18 +133,30 @@ def _collect(pairs: Iterable[tuple[Case, Callable[[], Row]]],
     return sorted(rows, key=lambda r: r["seed"])
 
 
+class _Stopped(BaseException):
+    """SIGTERM in a local worker, raised so the case's cleanup (simulator, folders) runs."""
+
+
 def _worker_init() -> None:
-    """In each local worker: SIGTERM stops the worker's simulators (delayhw.children) before
-    it exits; SIGINT (a terminal's Ctrl-C reaches the whole group) is the parent's to act on."""
+    """In each local worker: SIGTERM unwinds the running case (its ``finally`` blocks stop
+    its simulator and remove its folders, :func:`_guarded`); SIGINT (a terminal's Ctrl-C
+    reaches the whole group) is the parent's to act on."""
     import signal
 
-    from delayhw import children
-
     def stop(signum, frame):
-        children.stop_all()
-        os._exit(128 + signum)
+        raise _Stopped()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _guarded(case, task: Case) -> Row:
+    """``case(task)`` in a local worker; stopped (SIGTERM), the worker exits after cleanup."""
+    try:
+        return case(task)
+    except _Stopped:
+        from delayhw import children
+        children.stop_all()
+        os._exit(143)
 
 
 def _run_local(tasks: list[Case], jobs: int, case, on_row) -> list[Row]:
@@ -153,7 +165,7 @@ def _run_local(tasks: list[Case], jobs: int, case, on_row) -> list[Row]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
     try:
-        futures = {pool.submit(case, t): t for t in tasks}
+        futures = {pool.submit(_guarded, case, t): t for t in tasks}
         rows = _collect(((futures[f], f.result) for f in as_completed(futures)), on_row)
     except BaseException:
         workers = list((pool._processes or {}).values())
