@@ -334,7 +334,7 @@ _PEAK = """
 import resource, sys, torch
 from delayhw.train.api import training_memory
 from delayhw.train.layers import DelayNet, NetConfig
-batch, steps, n_in, hidden, classes, d_max = 32, 1000, 8, (128,), 4, 20
+batch, steps, n_in, hidden, classes, d_max = 32, 600, 8, (128,), 4, 20
 net = DelayNet(NetConfig(n_in, classes, hidden=hidden, d_max=d_max))
 opt = torch.optim.Adam(net.parameters())
 x = (torch.rand(batch, steps, n_in) < 0.1).float()
