@@ -12,13 +12,16 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from delayhw import children
 from delayhw.errors import DelayhwError
 from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware.shape import CoreShape
@@ -131,16 +134,23 @@ def run_tools(directory: Path, on_stage: Callable[[str], None]) -> None:
     log_path = directory / "build.log"
     stages = [(f"{NAME}.rpt", "synthesis (yosys)"), (f"{NAME}.tim", "place and route (nextpnr)"),
               (f"{NAME}.bin", "bitstream"), (f"{NAME}.bit", "bitstream")]
+    # the tools' own temporary files (yowasp's) go to a folder removed on every path
+    scratch = Path(tempfile.mkdtemp(prefix="delayhw-tools-"))
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(["bash", script.name], cwd=directory, env=tool_env(),
-                                stdout=log, stderr=subprocess.STDOUT)
-        while proc.poll() is None:
-            stage = "synthesis (yosys)"
-            for name, label in stages:
-                if (directory / name).exists():
-                    stage = label
-            on_stage(stage)
-            time.sleep(0.5)
+        proc = children.popen(["bash", script.name], cwd=directory,
+                              env=dict(tool_env(), TMPDIR=str(scratch)),
+                              stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while proc.poll() is None:
+                stage = "synthesis (yosys)"
+                for name, label in stages:
+                    if (directory / name).exists():
+                        stage = label
+                on_stage(stage)
+                time.sleep(0.5)
+        finally:
+            children.stop(proc)          # the tools' whole process group, on every path
+            shutil.rmtree(scratch, ignore_errors=True)
     if proc.returncode:
         tails = []
         for name in ("build.log", f"{NAME}.tim", f"{NAME}.rpt"):

@@ -65,8 +65,11 @@ def open_port(port: str, shape: CoreShape, baud: int = 1_000_000,
         handle = SerialPort(port, baud)
     try:
         yield handle
-    except BaseException:
+    except Exception:              # a failure: a simulated board's files are kept for it
         handle.close(**({"keep": True} if port.startswith("sim:") else {}))
+        raise
+    except BaseException:          # interrupted (SIGINT, SIGTERM): stop, keep nothing
+        handle.close(**({"abort": True} if port.startswith("sim:") else {}))
         raise
     handle.close()
 

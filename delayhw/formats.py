@@ -167,8 +167,20 @@ class Archive:
 
 def _open_regular(path: Path, source: str):
     """``open(path, 'rb')`` with one-line errors: missing, permission, directory, FIFO..."""
+    check_regular(path, source)
+    try:
+        return open(path, "rb")
+    except PermissionError:
+        raise DelayhwError(f"{source}: permission denied (cannot read the file)") from None
+    except OSError as exc:
+        raise DelayhwError(f"{source}: cannot open ({exc.strerror})") from None
+
+
+def check_regular(path: str | os.PathLike, source: str, what: str = "an .npz file") -> None:
+    """Refuse (one line naming the kind) an input path that is missing, unreachable, a
+    directory, a FIFO or a device, before anything tries to read it."""
     if not os.fspath(path):
-        raise DelayhwError("'': empty path, expected an .npz file")
+        raise DelayhwError(f"'': empty path, expected {what}")
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -182,17 +194,23 @@ def _open_regular(path: Path, source: str):
         raise DelayhwError(f"{source}: cannot open ({getattr(exc, 'strerror', None) or exc})") \
             from None
     if stat.S_ISDIR(st.st_mode):
-        raise DelayhwError(f"{source}: is a directory, expected an .npz file")
+        raise DelayhwError(f"{source}: is a directory, expected {what}")
     if not stat.S_ISREG(st.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a special file"
-        raise DelayhwError(f"{source}: is {kind}, not a regular file (delayhw reads npz files "
-                           f"only from regular files)")
-    try:
-        return open(path, "rb")
-    except PermissionError:
-        raise DelayhwError(f"{source}: permission denied (cannot read the file)") from None
-    except OSError as exc:
-        raise DelayhwError(f"{source}: cannot open ({exc.strerror})") from None
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(
+            st.st_mode) or stat.S_ISBLK(st.st_mode) else "a special file")
+        raise DelayhwError(f"{source}: is {kind}, not a regular file (delayhw reads "
+                           f"{what.split(' ', 1)[1]}s only from regular files)")
+
+
+def as_int64(source: str, name: str, arr: np.ndarray) -> np.ndarray:
+    """An integer array as int64, refusing (never wrapping) unsigned values above the
+    int64 range: uint64 2^64 - 1 would otherwise be read as -1."""
+    if arr.dtype.kind == "u" and arr.dtype.itemsize >= 8 and arr.size:
+        top = int(arr.max())
+        if top > np.iinfo(np.int64).max:
+            raise DelayhwError(f"{source}: {name}: value {top} does not fit a signed 64-bit "
+                               f"integer (it would be read as {top - (1 << 64)})")
+    return arr.astype(np.int64, copy=False)
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -371,7 +389,7 @@ def load_model(path: str | os.PathLike) -> Model:
             archive.members[n].nbytes for n in shapes), "the model (int64 in memory)")
         arrays = {}
         for name in shapes:
-            arrays[name] = archive.read(name).astype(np.int64, copy=False)
+            arrays[name] = as_int64(source, name, archive.read(name))
     layers = []
     for k, entry in enumerate(entries):
         layers.append(Layer(
@@ -660,5 +678,5 @@ def load_result(path: str | os.PathLike) -> Result:
         check_memory(source, "arrays", sum(members[n].nbytes for n in names), "the result")
         arrays = {name: archive.read(name) for name in names}
     spikes = [arrays[n].astype(np.uint8) for n in names[2:]]
-    return Result(arrays["scores"].astype(np.int64), arrays["predictions"].astype(np.int64),
-                  spikes)
+    return Result(as_int64(source, "scores", arrays["scores"]),
+                  as_int64(source, "predictions", arrays["predictions"]), spikes)

@@ -118,6 +118,15 @@ def _not_empty(path: str | os.PathLike, flag: str) -> None:
         raise DelayhwError(f"{flag}: empty path, expected a file or directory name")
 
 
+def _refuse_dangling(path: Path, flag: str) -> None:
+    """A symbolic link to nothing: writing through it would publish elsewhere, replacing
+    it would drop the link; refused up front (it would otherwise fail only at publication)."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise DelayhwError(f"{show_path(path)}: {flag}: is a symbolic link to a missing "
+                           f"{show_path(os.readlink(path))}; delayhw will not write through "
+                           f"it or replace it (remove the link or name another output)")
+
+
 def check_output_file(path: str | os.PathLike, force: bool = False,
                       inputs: Iterable[str | os.PathLike] = (), flag: str = "--out") -> Path:
     """Check that ``path`` may become an output file (module rules); return it as a Path."""
@@ -126,6 +135,7 @@ def check_output_file(path: str | os.PathLike, force: bool = False,
         raise DelayhwError(f"{show_path(path)}: {flag}: ends with '/', expected a file name")
     path = Path(path)
     _writable_parent(path, flag)
+    _refuse_dangling(path, flag)
     st = _stat(path)
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
@@ -147,6 +157,7 @@ def check_output_dir(path: str | os.PathLike, force: bool = False,
     _not_empty(path, flag)
     path = Path(path)
     _writable_parent(path, flag)
+    _refuse_dangling(path, flag)
     st = _stat(path)
     if st is not None:
         if not stat.S_ISDIR(st.st_mode):
@@ -263,6 +274,12 @@ class Outputs:
         self._items.append((path, staged, True))
         return staged
 
+    def reserve(self, nbytes: int, what: str = "the outputs") -> None:
+        """Refuse (DelayhwError) before the long work when the file system of the staged
+        outputs has less than ``nbytes`` (an estimate of what will be written) free."""
+        for parent, staging in self._staging.items():
+            check_free_space(staging, nbytes, what)
+
     # -- publishing
     def publish(self) -> list[Path]:
         """Move every staged output into place (SIGINT/SIGTERM held off meanwhile); return
@@ -352,6 +369,24 @@ class Outputs:
                                        f"directory; not replaced")
             else:
                 self._publish_file(entry, dest)
+
+
+#: errno values that mean "the file system is full" (or the user's quota, or file size).
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def check_free_space(path: str | os.PathLike, nbytes: int, what: str = "the outputs") -> None:
+    """Refuse writing about ``nbytes`` under ``path`` (an existing directory) when its file
+    system has less free space (for an unprivileged user) than that plus 1 MiB."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return                                # cannot tell: the write itself will say
+    free = st.f_bavail * st.f_frsize
+    if free < nbytes + (1 << 20):
+        from .limits import fmt_bytes
+        raise DelayhwError(f"{show_path(path)}: not enough free space for {what}: about "
+                           f"{fmt_bytes(nbytes)} needed, {fmt_bytes(free)} free")
 
 
 def copy_file(source: str | os.PathLike, path: str | os.PathLike, *, force: bool = False,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from delayhw import children
 from delayhw.errors import DelayhwError
 from delayhw.gateware.board_top import BoardTop
 from delayhw.gateware.shape import CoreShape
@@ -106,13 +107,19 @@ class SimPort:
             raise DelayhwError(f"{self.name}: the simulation ended unexpectedly (see "
                                f"{self.dir / 'sim.log'})")
 
-    def close(self, keep: bool = False) -> None:
-        """Stop the simulation; its files are kept (and named) when ``keep`` or it failed."""
+    def close(self, keep: bool = False, abort: bool = False) -> None:
+        """Stop the simulation; its files are kept (and named) when ``keep`` or it failed.
+        ``abort`` (interrupted): stop the simulator at once and remove its files."""
+        if abort and self._thread.is_alive():
+            children.stop_all()
+            self._thread.join(10)
         if self._thread.is_alive():
             self.ctl.write_bytes(b"q")
             self._thread.join(60)
         self._rx.close()
-        if keep or self.error is not None:
+        if abort:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        elif keep or self.error is not None:
             print(f"{self.name}: simulation files kept in {self.dir}")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from delayhw import golden
+from delayhw import children, golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import Result, check_spikes
 from delayhw.gateware import protocol, wire
@@ -99,6 +99,7 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
     own_dir = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="delayhw-cosim-")) if own_dir else Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    thread = threading.Thread()          # not started: nothing to stop yet
     try:
         stim, out, stats = workdir / "stimulus.txt", workdir / "outputs.txt", workdir / "stats.json"
         words = write_stimulus(stim, model, spikes)
@@ -128,6 +129,9 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
         return CosimRun(result, sim, outcome["stats"]["cycles"], outcome["stats"]["wall_s"],
                         time.perf_counter() - t0, build.directory)
     finally:
+        if thread.is_alive():            # left by an exception (SIGINT/SIGTERM): stop the
+            children.stop_all()          # simulator before its folder is removed
+            thread.join(10)
         if own_dir:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -21,6 +21,7 @@ ever dropped from the summary.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from concurrent.futures import CancelledError
@@ -132,11 +133,50 @@ def _collect(pairs: Iterable[tuple[Case, Callable[[], Row]]],
     return sorted(rows, key=lambda r: r["seed"])
 
 
+class _Stopped(BaseException):
+    """SIGTERM in a local worker, raised so the case's cleanup (simulator, folders) runs."""
+
+
+def _worker_init() -> None:
+    """In each local worker: SIGTERM unwinds the running case (its ``finally`` blocks stop
+    its simulator and remove its folders, :func:`_guarded`); SIGINT (a terminal's Ctrl-C
+    reaches the whole group) is the parent's to act on."""
+    import signal
+
+    def stop(signum, frame):
+        raise _Stopped()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _guarded(case, task: Case) -> Row:
+    """``case(task)`` in a local worker; stopped (SIGTERM), the worker exits after cleanup."""
+    try:
+        return case(task)
+    except _Stopped:
+        from delayhw import children
+        children.stop_all()
+        os._exit(143)
+
+
 def _run_local(tasks: list[Case], jobs: int, case, on_row) -> list[Row]:
+    """The cases on ``jobs`` local processes. Left by an exception (SIGINT, SIGTERM in the
+    parent), the workers are stopped with their simulators instead of finishing their cases."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(case, t): t for t in tasks}
-        return _collect(((futures[f], f.result) for f in as_completed(futures)), on_row)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+    try:
+        futures = {pool.submit(_guarded, case, t): t for t in tasks}
+        rows = _collect(((futures[f], f.result) for f in as_completed(futures)), on_row)
+    except BaseException:
+        workers = list((pool._processes or {}).values())
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(10)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return rows
 
 
 def dask_client(scheduler: str | None, workers: int):

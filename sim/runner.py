@@ -67,9 +67,27 @@ class Build:
     waves: bool
 
     def runner(self):
+        """The cocotb runner; its tools run as children of this command
+        (:mod:`delayhw.children`: own process group, stopped on every exit path)."""
+        import types
+
         from cocotb_tools.runner import get_runner
         check_simulator(self.sim)
-        return get_runner(self.sim)
+        runner = get_runner(self.sim)
+        runner._execute_cmds = types.MethodType(_execute_owned, runner)
+        return runner
+
+
+def _execute_owned(self, cmds, cwd, stdout=None) -> None:
+    """cocotb's ``Runner._execute_cmds`` through :func:`delayhw.children.run`."""
+    import subprocess
+
+    from delayhw import children
+    for cmd in cmds:
+        code = children.run(cmd, cwd=cwd, env=self.env, stdout=stdout,
+                            stderr=None if stdout is None else subprocess.STDOUT)
+        if code != 0:
+            raise RuntimeError(f"Command failed with return code: {code}")
 
 
 @contextmanager

@@ -66,11 +66,12 @@ def test_an_earlier_spike_difference_wins_over_a_score_difference(capsys):
 
 
 @pytest.mark.parametrize("parse, text, rule", [
-    (int_in(1), "0", "must be at least 1, got 0"),
-    (int_in(0, 255), "300", "must be in 0..255, got 300"),
-    (int_in(0), "1.5", "expected an integer, got '1.5'"),
-    (probability, "0", "must be in (0, 1]"),
-    (fraction, "1.5", "must be in [0, 1]"),
+    (int_in(1, 10), "0", "must be an integer in 1..10, got 0"),
+    (int_in(0, 255), "300", "must be an integer in 0..255, got 300"),
+    (int_in(0, 5), "1.5", "must be an integer in 0..5, got '1.5'"),
+    (probability, "0", "must be a number in (0, 1], got 0"),
+    (probability, "nan", "must be a number in (0, 1], got nan"),
+    (fraction, "1.5", "must be a number in [0, 1], got 1.5"),
 ])
 def test_argument_types_name_the_rule(parse, text, rule):
     with pytest.raises(argparse.ArgumentTypeError, match=re.escape(rule)):

@@ -123,7 +123,7 @@ def test_val_fraction_and_select(files, tmp_path, capsys):
     assert "select (--select): 'best'" in capsys.readouterr().err
     assert main(["train", "--task", str(tr), "--test", str(te), "--out",
                  str(tmp_path / "y.npz"), "--val-fraction", "1.5", *SMALL]) == 2
-    assert "val_fraction (--val-fraction): must be in [0, 1)" in capsys.readouterr().err
+    assert "--val-fraction: must be a number in [0, 1)" in capsys.readouterr().err
     # without --test: a 70/15/15 split of the one file, as documented
     r = train_task(str(tr), tmp_path / "s.npz", **SMALL_KW)
     log = json.loads(r.log_path.read_text())
@@ -304,5 +304,5 @@ def test_label_smoothing_defaults_and_range(files, tmp_path, capsys):
     assert json.loads(r.log_path.read_text())["options"]["label_smoothing"] == 0.1
     assert main(["train", "--task", str(tr), "--test", str(te), "--out",
                  str(tmp_path / "m.npz"), "--label-smoothing", "1", *SMALL]) == 2
-    assert "label_smoothing (--label-smoothing): must be in [0, 1), got 1.0" in \
+    assert "--label-smoothing: must be a number in [0, 1), got 1" in \
         capsys.readouterr().err

@@ -31,7 +31,8 @@ import numpy as np
 from delayhw import golden
 from delayhw.errors import DelayhwError
 from delayhw.formats import save_input, save_model
-from delayhw.publish import Outputs
+from delayhw.limits import check_memory, memory_budget
+from delayhw.publish import Outputs, check_output_file, show_path
 from delayhw.spec import LIMITS, RESETS
 
 from . import data as datasets
@@ -140,13 +141,15 @@ class TrainOptions:
         if self.delay_kernel not in KERNELS:
             bad("delay_kernel", f"must be one of {KERNELS}")
         for name in ("beta", "beta_out"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+            if not 0.0 <= getattr(self, name) <= 1.0:       # NaN fails too
                 bad(name, "must be in 0..1")
         if self.reset not in RESETS:
             bad("reset", f"must be one of {RESETS}")
         for name in ("lr", "lr_delay", "lr_qat"):
-            if not getattr(self, name) >= 0:
-                bad(name, "must be >= 0")
+            if not 0 <= getattr(self, name) <= 1000:       # NaN fails too
+                bad(name, "must be a number in [0, 1000]")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 32:
+            bad("seed", "must be an integer in 0..4294967295")
         if not 0.0 <= self.label_smoothing < 1.0:
             bad("label_smoothing", "must be in [0, 1)")
         if self.lr_schedule not in ("onecycle", "cosine"):
@@ -197,18 +200,54 @@ def output_paths(out: str | Path, plots_dir: str | Path | None = None,
     return paths
 
 
+def training_memory(n_inputs: int, steps: int, hidden: tuple[int, ...], n_classes: int,
+                    d_max: int, batch_size: int, recurrent: bool = False,
+                    eval_batch: int = 256) -> int:
+    """Bytes (float32) training and evaluating this network needs at its peak, as
+    estimated for the memory budget (delayhw.limits): per connection the weights and
+    delays with their gradients and two Adam moments, the per-delay taps and the delay
+    kernel's temporaries; per layer the activations kept for backpropagation through
+    time (about eight tensors of (batch, T, size) per layer, the delayed input, and with
+    recurrence the (batch, size * bins) window of every step); a float batch of inputs.
+    Deliberately an upper estimate; it refuses a run before anything is allocated."""
+    f32, bins = 4, d_max + 1
+    sizes = [n_inputs, *hidden, n_classes]
+    batch = max(batch_size, min(eval_batch, 1))
+    total = batch * steps * n_inputs * f32
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        synapses = n_in * n_out + (n_out * n_out if recurrent else 0)
+        total += synapses * f32 * (8 + 6 * bins)
+        total += batch * (steps + d_max) * (n_in + 8 * n_out) * f32
+        if recurrent:
+            total += batch * steps * n_out * bins * f32
+    eval_total = max(batch_size, eval_batch) * steps * sum(sizes) * f32
+    return int(total + eval_total)
+
+
+def output_bytes(splits: datasets.Splits, opts: TrainOptions) -> int:
+    """An upper estimate of what :func:`train_task` writes: the test set (uncompressed),
+    the model (int16 weights, uint8 delays), the NIR file (float64 weights per delay
+    branch, at most two copies of each synapse's weight counted) and 4 MiB of log and plots."""
+    sizes = [splits.n_inputs, *opts.hidden, splits.n_classes]
+    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if opts.recurrent:
+        synapses += sum(h * h for h in opts.hidden)
+    return splits.test.spikes.nbytes + 8 * len(splits.test) + 3 * synapses + \
+        16 * synapses + (4 << 20)
+
+
 def load_task(task: str, opts: TrainOptions, reporter: Any = None) -> datasets.Splits:
     """The data of a task name, of a user's input file, or of a folder of recordings
     (label folders; :func:`.data.audio_folders`, ``reporter`` shows the encoding)."""
-    if task == "synthetic":
-        return datasets.synthetic(seed=opts.seed)
-    if task == "digits":
-        return datasets.digits(seed=opts.seed)
     if task in ("synthetic", "digits") and (opts.test is not None
                                            or opts.val_fraction is not None):
         raise DelayhwError(f"train: test / val_fraction (--test, --val-fraction): the built-in "
                            f"task {task} has its own validation and test sets; these options "
                            f"are for input files (and --val-fraction for shd/ssc)")
+    if task == "synthetic":
+        return datasets.synthetic(seed=opts.seed)
+    if task == "digits":
+        return datasets.digits(seed=opts.seed)
     if task in ("shd", "ssc"):
         if opts.test is not None:
             raise DelayhwError(f"train: test (--test): --task {task} reads {task}_test.h5 "
@@ -285,12 +324,14 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
     from .quant import choose_quant, export_model, int_forward
 
     t_start = time.perf_counter()
+    memory_budget()                   # a malformed DELAYHW_MEMORY_BUDGET is refused at once
     unknown = set(options) - {f.name for f in fields(TrainOptions)}
     if unknown:
         raise DelayhwError(f"train: unknown option(s) {sorted(unknown)}")
     if isinstance(options.get("hidden"), int):
         options["hidden"] = (options["hidden"],)
     opts = TrainOptions(**options)
+    check_output_file(out, force, flag="--out")     # "dir/new/" is refused, not written as "new"
     paths = output_paths(out, plots_dir, nir)
     test_file = [opts.test] if opts.test is not None else []
     outputs = Outputs(force=force, inputs=[task] + test_file)   # checked now, published at the end
@@ -308,6 +349,10 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         raise DelayhwError("train: select (--select): 'best' picks the epoch by validation "
                            "accuracy and needs a validation set (--val-fraction > 0); the test "
                            "file never selects")
+    check_memory(f"train {splits.name}", "network and data", training_memory(
+        splits.n_inputs, splits.steps, opts.hidden, splits.n_classes, opts.d_max,
+        opts.batch_size, opts.recurrent), "training")
+    outputs.reserve(output_bytes(splits, opts), "the model, test set, NIR file and plots")
     device = opts.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -416,5 +461,6 @@ def train_task(task: str = "synthetic", out: str | Path = "model.npz", *, quiet:
         reporter.note(f"test accuracy: float {100 * float_acc:.2f}% (soft kernel "
                       f"{100 * soft_acc:.2f}%), integer model (golden) {100 * int_acc:.2f}%  "
                       f"[{seconds:.1f} s]")
-        reporter.note(f"wrote {paths['model']} and {', '.join(p.name for k, p in paths.items() if k != 'model')}")
+        reporter.note(f"wrote {show_path(paths['model'])} and "
+                      f"{', '.join(show_path(p.name) for k, p in paths.items() if k != 'model')}")
     return report

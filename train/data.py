@@ -242,6 +242,21 @@ def _labelled(path: Path) -> SpikeData:
     return SpikeData(inputs.spikes, inputs.labels)
 
 
+def class_count(path: Path, labels: np.ndarray) -> int:
+    """``max label + 1``: at least 2, at most the largest readout (LIMITS["size"]), checked
+    before anything is sized by it."""
+    from delayhw.spec import LIMITS
+
+    top = int(labels.max())
+    if top < 1:
+        raise DelayhwError(f"{path}: labels: need at least 2 classes, all labels are 0")
+    if top + 1 > LIMITS["size"][1]:
+        raise DelayhwError(f"{path}: labels: largest label {top} would make {top + 1} classes; "
+                           f"at most {LIMITS['size'][1]} are supported (labels are class "
+                           f"numbers 0..classes-1)")
+    return top + 1
+
+
 def user_file(path: str | Path, seed: int = 0, val: float = 0.15, test: float = 0.15) -> Splits:
     """A delayhw input file with ``labels``; split (seeded) into train/val/test."""
     path = Path(path)
@@ -249,9 +264,7 @@ def user_file(path: str | Path, seed: int = 0, val: float = 0.15, test: float = 
     if len(data) < 3:
         raise DelayhwError(f"{path}: labels: need at least 3 samples to split into "
                            f"train/validation/test, got {len(data)}")
-    n_classes = int(data.labels.max()) + 1
-    if n_classes < 2:
-        raise DelayhwError(f"{path}: labels: need at least 2 classes, all labels are 0")
+    n_classes = class_count(path, data.labels)
     train, va, te = split(data, seed, val, test)
     if len(train) == 0:
         raise DelayhwError(f"{path}: labels: {len(data)} samples leave none for training "
@@ -280,9 +293,7 @@ def train_test_files(train_path: str | Path, test_path: str | Path, seed: int = 
     if t_te != t_tr:
         raise DelayhwError(f"{test_path}: spikes: has {t_te} steps per sample, the training "
                            f"file {train_path} has {t_tr}; both files must have the same steps")
-    n_classes = int(train.labels.max()) + 1
-    if n_classes < 2:
-        raise DelayhwError(f"{train_path}: labels: need at least 2 classes, all labels are 0")
+    n_classes = class_count(train_path, train.labels)
     missing = sorted(set(range(n_classes)) - set(train.labels.tolist()))
     if missing:
         raise DelayhwError(f"{train_path}: labels: class {missing[0]} never occurs; classes "

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from delayhw.errors import DelayhwError
-from delayhw.spec import LayerKind
+from delayhw.publish import show_path
+from delayhw.spec import LIMITS, RESETS, LayerKind
 
 from .layers import DelayNet, NetConfig
 
@@ -108,10 +109,18 @@ def to_nir(net: DelayNet, dt: float = 1.0):
 
 
 def write_nir(net: DelayNet, path: str | Path, dt: float = 1.0) -> Path:
+    """Write the NIR file of ``net``. The HDF5 image is built in memory and then written
+    with one ordinary write, so a full disk is an OSError here (never a crash inside
+    HDF5's own writes)."""
+    import io
+
     import nir
 
     path = Path(path)
-    nir.write(path, to_nir(net, dt))
+    image = io.BytesIO()
+    nir.write(image, to_nir(net, dt))
+    with open(path, "wb") as f:
+        f.write(image.getbuffer())
     return path
 
 
@@ -120,14 +129,39 @@ def read_nir(path: str | Path) -> DelayNet:
     :class:`DelayNet` with integer (hard) delays."""
     import nir
 
+    from delayhw.formats import check_regular
+
+    source = show_path(path)
+    check_regular(path, source, "a NIR file")
     path = Path(path)
-    if not path.is_file():
-        raise DelayhwError(f"{path}: no such file")
+    _check_declared_sizes(path, source)
     try:
         graph = nir.read(path)
     except Exception as exc:  # nir/h5py raise many types for a bad file
-        raise DelayhwError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return from_nir(graph, str(path))
+        raise DelayhwError(f"{source}: not a readable NIR file ({type(exc).__name__}: "
+                           f"{show_path(str(exc))})") from None
+    return from_nir(graph, source)
+
+
+def _check_declared_sizes(path: Path, source: str) -> None:
+    """The arrays an HDF5 file declares, against the memory budget, before any is read."""
+    import h5py
+
+    from delayhw.limits import check_memory
+    sizes: list[tuple[str, int]] = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            sizes.append((name, int(np.prod(obj.shape, dtype=object)) * max(obj.dtype.itemsize, 8)))
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    except Exception as exc:
+        raise DelayhwError(f"{source}: not a readable NIR file ({type(exc).__name__}: "
+                           f"{show_path(str(exc))})") from None
+    if sizes:                          # named by its largest array
+        check_memory(source, max(sizes, key=lambda x: x[1])[0], sum(n for _, n in sizes),
+                     "reading the network")
 
 
 # ----------------------------------------------------------------------------- import
@@ -142,7 +176,12 @@ def _text(x: Any) -> Any:
 
 
 def _uniform(source: str, name: str, what: str, a: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64).ravel()
+    try:
+        a = np.asarray(a, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise DelayhwError(f"{source}: {name}.{what}: must be numbers") from None
+    if not np.all(np.isfinite(a)):
+        raise DelayhwError(f"{source}: {name}.{what}: must be finite (has NaN or infinity)")
     if a.size and not np.all(a == a[0]):
         raise DelayhwError(f"{source}: {name}.{what}: per-neuron values are not supported "
                            f"(delayhw layers share one value), got {np.unique(a)[:4]}...")
@@ -155,7 +194,7 @@ def from_nir(graph, source: str = "NIR graph") -> DelayNet:
 
     nodes, edges = graph.nodes, list(graph.edges)
     meta = {k: _text(v) for k, v in (graph.metadata or {}).items()}
-    dt = float(meta.get("dt", 1.0))
+    dt = _number(source, "metadata.dt", meta.get("dt", 1.0), lo=0.0, lo_open=True)
     into: dict[str, list[str]] = {}
     for a, b in edges:
         into.setdefault(b, []).append(a)
@@ -166,27 +205,32 @@ def from_nir(graph, source: str = "NIR graph") -> DelayNet:
 
     def branch(neuron: str, node: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
         """(presynaptic node, W, D, bias) of one branch ending at ``neuron``."""
-        delay_out = delay_in = None
+        delay_out = delay_in = out_node = None
         if isinstance(nodes[node], nir.Delay):
+            out_node = node
             delay_out, node = nodes[node].delay, _single(into, node, source)
         if not isinstance(nodes[node], (nir.Affine, nir.Linear)):
             raise DelayhwError(f"{source}: {node}: expected Affine or Linear feeding {neuron}, "
                                f"got {type(nodes[node]).__name__}")
-        w = np.asarray(nodes[node].weight, dtype=np.float64)
-        bias = np.asarray(nodes[node].bias, dtype=np.float64) if isinstance(
-            nodes[node], nir.Affine) else None
+        w = _array(source, f"{node}.weight", nodes[node].weight, ndim=2)
+        bias = _array(source, f"{node}.bias", nodes[node].bias, ndim=1, size=w.shape[0]) \
+            if isinstance(nodes[node], nir.Affine) else None
         pre = _single(into, node, source)
+        delay_node = None
         if isinstance(nodes[pre], nir.Delay):
+            delay_node = pre
             delay_in, pre = nodes[pre].delay, _single(into, pre, source)
         steps = np.zeros(w.shape)
         if delay_out is not None:
-            steps = steps + np.asarray(delay_out, dtype=np.float64)[:, None] / dt
+            steps = steps + _delay_steps(source, f"{out_node}.delay", delay_out, dt,
+                                         w.shape[0])[:, None]
         if delay_in is not None:
-            steps = steps + np.asarray(delay_in, dtype=np.float64)[None, :] / dt
+            steps = steps + _delay_steps(source, f"{delay_node}.delay", delay_in, dt,
+                                         w.shape[1])[None, :]
         d = np.rint(steps)
-        if np.any(np.abs(steps - d) > 1e-6) or np.any(d < 0):
-            raise DelayhwError(f"{source}: {node}: delays must be whole non-negative multiples "
-                               f"of dt={dt}")
+        if np.any(d > LIMITS["d_max"][1]):
+            raise DelayhwError(f"{source}: {node}: delays of up to {int(d.max())} steps (dt={dt}); "
+                               f"at most {LIMITS['d_max'][1]} are supported (DESIGN.md section 3)")
         return pre, w, d.astype(np.int64), bias
 
     # walk from the input through the chain of neuron nodes
@@ -233,6 +277,11 @@ def from_nir(graph, source: str = "NIR graph") -> DelayNet:
                 rec = acc
         if ff is None:
             raise DelayhwError(f"{source}: {name}: has no feedforward input")
+        for what, acc in (("feedforward", ff), ("recurrent", rec)):
+            if acc is not None and (acc[0].shape[0] != size or (
+                    what == "recurrent" and acc[0].shape[1] != size)):
+                raise DelayhwError(f"{source}: {name}: {what} weights of shape "
+                                   f"{acc[0].shape} do not match its {size} neurons")
         beta, reset, gain = _dynamics(n, name, dt, source)
         layers.append(dict(name=name, kind=LayerKind.LIF if isinstance(n, nir.LIF)
                            else LayerKind.READOUT,
@@ -254,26 +303,135 @@ def _single(into: dict, node: str, source: str) -> str:
     return pre[0]
 
 
+def _number(source: str, field: str, value: Any, lo: float | None = None,
+            hi: float | None = None, lo_open: bool = False) -> float:
+    """A finite real number in ``lo..hi`` (``lo_open``: lo excluded), or a one-line error
+    naming the field; never clamped."""
+    value = _text(value)
+    try:
+        if isinstance(value, (bool, np.bool_)) or isinstance(value, str):
+            raise TypeError
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DelayhwError(f"{source}: {field}: must be a number, got {show_path(repr(value))[:60]}") \
+            from None
+    bad = not np.isfinite(x) or (lo is not None and (x <= lo if lo_open else x < lo)) or (
+        hi is not None and x > hi)
+    if bad:
+        rule = ("a finite number" if lo is None and hi is None else
+                f"a finite number {'>' if lo_open else '>='} {lo:g}" if hi is None else
+                f"a finite number in [{lo:g}, {hi:g}]")
+        raise DelayhwError(f"{source}: {field}: must be {rule}, got {x!r}")
+    return x
+
+
+def _array(source: str, field: str, value: Any, ndim: int, size: int | None = None) -> np.ndarray:
+    """A finite float array of ``ndim`` dimensions (``size`` elements along the first)."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DelayhwError(f"{source}: {field}: must be a numeric array") from None
+    if a.ndim != ndim or (size is not None and a.shape[0] != size):
+        raise DelayhwError(f"{source}: {field}: must be a {ndim}-d array"
+                           + (f" of {size} values" if size is not None else "")
+                           + f", got shape {a.shape}")
+    if ndim == 2 and any(n > LIMITS["size"][1] or n < 1 for n in a.shape):
+        raise DelayhwError(f"{source}: {field}: shape {a.shape}: layer sizes and inputs must be "
+                           f"in 1..{LIMITS['size'][1]}")
+    if not np.all(np.isfinite(a)):
+        raise DelayhwError(f"{source}: {field}: must be finite (has NaN or infinity)")
+    return a
+
+
+def _delay_steps(source: str, field: str, delay: Any, dt: float, n: int) -> np.ndarray:
+    """A Delay node's delays in steps: finite, >= 0, whole multiples of ``dt``."""
+    a = _array(source, field, delay, ndim=1, size=n)
+    steps = a / dt
+    if np.any(steps < 0) or np.any(np.abs(steps - np.rint(steps)) > 1e-6):
+        raise DelayhwError(f"{source}: {field}: delays must be whole non-negative multiples "
+                           f"of dt={dt}")
+    if np.any(steps > LIMITS["d_max"][1]):
+        raise DelayhwError(f"{source}: {field}: a delay of {steps.max():g} steps (dt={dt}); at "
+                           f"most {LIMITS['d_max'][1]} are supported (DESIGN.md section 3)")
+    return steps
+
+
+#: The fields of ``metadata.config`` and what each must be.
+_CONFIG_FIELDS = {"n_inputs": "size", "n_classes": "size", "hidden": "sizes", "d_max": "d_max",
+                  "recurrent": "bool", "kernel": "kernel", "beta": "unit", "beta_out": "unit",
+                  "reset": "reset", "bias": "bool", "learn_delays": "bool", "seed": "seed"}
+
+
+def _check_config(source: str, text: Any) -> dict:
+    """``metadata.config``: strict JSON (delayhw.formats.parse_meta_json), an object of
+    known NetConfig fields, each of its type and range."""
+    from delayhw.formats import parse_meta_json
+
+    from .kernels import KERNELS
+
+    field = "metadata.config"
+    if not isinstance(text, str):
+        raise DelayhwError(f"{source}: {field}: must be a JSON string")
+    config = parse_meta_json(source, text, field)
+    if not isinstance(config, dict):
+        raise DelayhwError(f"{source}: {field}: must be a JSON object")
+    unknown = sorted(set(config) - set(_CONFIG_FIELDS))
+    if unknown:
+        raise DelayhwError(f"{source}: {field}: unknown key(s) {unknown}")
+    for key, value in config.items():
+        kind, where = _CONFIG_FIELDS[key], f"{field}.{key}"
+        if kind == "bool" and not isinstance(value, bool):
+            raise DelayhwError(f"{source}: {where}: must be true or false, got {value!r}")
+        if kind in ("size", "d_max", "seed"):
+            lo, hi = (0, (1 << 32) - 1) if kind == "seed" else LIMITS[kind]
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise DelayhwError(f"{source}: {where}: must be an integer in {lo}..{hi}, "
+                                   f"got {value!r}")
+        if kind == "sizes":
+            lo, hi = LIMITS["size"]
+            if not isinstance(value, list) or not 1 <= len(value) <= 8 or any(
+                    not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi
+                    for v in value):
+                raise DelayhwError(f"{source}: {where}: must be a list of 1 to 8 sizes in "
+                                   f"{lo}..{hi}, got {value!r}")
+        if kind == "unit":
+            _number(source, where, value, 0.0, 1.0)
+        if kind == "kernel" and value not in KERNELS:
+            raise DelayhwError(f"{source}: {where}: must be one of {list(KERNELS)}, got {value!r}")
+        if kind == "reset" and value not in RESETS:
+            raise DelayhwError(f"{source}: {where}: must be one of {list(RESETS)}, got {value!r}")
+    return config
+
+
 def _dynamics(n, name: str, dt: float, source: str) -> tuple[float, str, float]:
     """(beta, reset, input gain) of a LIF/LI node in the v[t] = beta v[t-1] + gain*I form."""
     import nir
 
     meta = {k: _text(v) for k, v in (n.metadata or {}).items()}
     if "beta" in meta:                           # written by delayhw: exact, gain 1
-        beta, gain = float(meta["beta"]), 1.0
+        beta, gain = _number(source, f"{name}.metadata.beta", meta["beta"], 0.0, 1.0), 1.0
     else:
-        tau = _uniform(source, name, "tau", n.tau)
-        r = _uniform(source, name, "r", n.r)
+        tau = _number(source, f"{name}.tau", _uniform(source, name, "tau", n.tau), 0.0,
+                      lo_open=True)
+        r = _number(source, f"{name}.r", _uniform(source, name, "r", n.r))
         beta, gain = 1.0 - dt / tau, dt * r / tau
+        if not 0.0 <= beta <= 1.0:
+            raise DelayhwError(f"{source}: {name}.tau: tau={tau:g} with dt={dt:g} gives the "
+                               f"decay beta = 1 - dt/tau = {beta:g}, outside [0, 1] (needs "
+                               f"tau >= dt)")
     if _uniform(source, name, "v_leak", n.v_leak) != 0:
         raise DelayhwError(f"{source}: {name}.v_leak: must be 0")
     reset = "zero"
     if isinstance(n, nir.LIF):
-        theta = _uniform(source, name, "v_threshold", n.v_threshold)
-        if theta <= 0 or _uniform(source, name, "v_reset", n.v_reset) != 0:
+        theta = _number(source, f"{name}.v_threshold",
+                        _uniform(source, name, "v_threshold", n.v_threshold), 0.0, lo_open=True)
+        if _uniform(source, name, "v_reset", n.v_reset) != 0:
             raise DelayhwError(f"{source}: {name}: needs v_threshold > 0 and v_reset = 0")
         gain /= theta
-        reset = str(meta.get("reset", "zero"))
+        reset = meta.get("reset", "zero")
+        if reset not in RESETS:
+            raise DelayhwError(f"{source}: {name}.metadata.reset: must be one of "
+                               f"{list(RESETS)}, got {show_path(repr(reset))[:60]}")
     return beta, reset, gain
 
 
@@ -281,7 +439,7 @@ def _build(layers: list[dict], meta: dict, source: str) -> DelayNet:
     d_max = max([int(l["d"].max()) for l in layers] +
                 [int(l["rec"][1].max()) for l in layers if l["rec"] is not None] + [0])
     recurrent = any(l["rec"] is not None for l in layers)
-    config = json.loads(meta["config"]) if "config" in meta else {}
+    config = _check_config(source, meta["config"]) if "config" in meta else {}
     config.update(n_inputs=int(layers[0]["w"].shape[1]), n_classes=layers[-1]["size"],
                   hidden=tuple(l["size"] for l in layers[:-1]),
                   d_max=max(d_max, int(config.get("d_max", 0)), 1 if recurrent else 0),

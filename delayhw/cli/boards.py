@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 from ..errors import DelayhwError
+from ..gateware.shape import MAX_STEPS_LIMIT
 from ..publish import Outputs, show_path
-from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, add_core_options, add_force,
-                     add_model_input, fraction, int_in, open_result_job, progress,
+from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, SIM_CHOICES, add_core_options,
+                     add_force,
+                     add_model_input, float_in, fraction, int_in, open_result_job, progress,
                      publish_result, report_against_golden)
 
 
@@ -30,7 +32,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     shape = CoreShape.from_model(model, args.lanes, args.scheme)    # rejects what cannot be built
     fit = fit_check(shape, board)
     if not fit.fits:
-        print(f"delayhw: error: {args.model} does not fit the {board.name} ({board.fabric.device}):",
+        print(f"delayhw: error: {show_path(args.model)} does not fit the {board.name} ({board.fabric.device}):",
               file=sys.stderr)
         print(fit.table())
         return EXIT_BAD_INPUT
@@ -56,12 +58,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         except FitError as exc:        # cannot happen after the check above, kept for safety
             print(exc.report.table())
             raise
-        except DelayhwError:           # a tool failed: its logs are what the user needs
-            outputs.publish()
-            raise
+        except DelayhwError as exc:    # a tool failed: its logs are what the user needs,
+            outputs.publish()          # named where they are kept (not the staging folder)
+            raise DelayhwError(str(exc).replace(str(staged), str(out))) from None
     outputs.publish()
     print(report_text(report))
-    print(f"report: {out / 'report.json'}, {out / 'report.txt'}")
+    print(f"report: {show_path(out / 'report.json')}, {show_path(out / 'report.txt')}")
     if not report["timing_met"]:
         print(f"delayhw: error: timing not met on {board.name}: Fmax "
               f"{report['fmax_mhz'] or 0:.1f} MHz is below the {report['clock_mhz']:g} MHz clock "
@@ -75,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..boards.runtime import open_port, run_samples
     from ..gateware.shape import CoreShape
 
+    check_port(args.port)
     outputs, staged, model, inputs = open_result_job(args)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)
     batch, steps = inputs.spikes.shape[:2]
@@ -85,6 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress() as bar:
         task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
         run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
+                          timeout=args.timeout,
                           on_sample=lambda n: bar.update(task, completed=n))
     publish_result(outputs, staged, run.result, args.out, "board")
     print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
@@ -93,6 +97,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"board status: {run.status}")
     difference = report_against_golden(model, inputs, run.result, "board")
     return EXIT_OK if difference is None else EXIT_MISMATCH
+
+
+def check_port(port: str) -> None:
+    """``--port``: a simulated board must name a known simulator (before any work)."""
+    if port.startswith("sim:") and port[4:] not in SIM_CHOICES:
+        raise DelayhwError(f"--port: {show_path(port)}: unknown simulated board; expected "
+                           + " or ".join(f"sim:{s}" for s in SIM_CHOICES) + " (or a serial port)")
+
+
+#: UART baud rates a serial port can be asked for (docs/cli-limits.md).
+BAUD = int_in(1, 12_000_000)
 
 
 def register(sub) -> None:
@@ -110,13 +125,13 @@ def register(sub) -> None:
     p.add_argument("-o", "--out", metavar="DIR", help="output directory (build files, logs, "
                                                       "bitstream, report)")
     add_core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=int_in(1), default=None,
+    p.add_argument("--baud", type=BAUD, default=None,
                    help="UART baud rate (default: the board's, 1000000)")
-    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+    p.add_argument("--clock-mhz", type=float_in(0, 1_000, lo_open=True), default=None, metavar="MHZ",
                    help="core clock, made by the FPGA's PLL from the board's oscillator (the "
                         "nearest the PLL can make; the oscillator's own frequency: no PLL); "
                         "default the board's (docs/boards.md)")
-    p.add_argument("--steps", type=int_in(1), default=100,
+    p.add_argument("--steps", type=int_in(1, MAX_STEPS_LIMIT), default=100,
                    help="steps per sample for the samples/s figures (default 100)")
     p.add_argument("--activity", type=fraction, default=0.05,
                    help="fraction of inputs/units spiking per step, for the link-bound figure "
@@ -136,9 +151,9 @@ def register(sub) -> None:
     add_model_input(p, out_help="result file to write")
     p.add_argument("--port", required=True, help="serial port, or sim:verilator / sim:icarus")
     add_core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=int_in(1), default=1_000_000,
+    p.add_argument("--baud", type=BAUD, default=1_000_000,
                    help="baud rate of a serial port (default 1000000)")
-    p.add_argument("--timeout", type=float, default=10.0,
+    p.add_argument("--timeout", type=float_in(0, 86_400, lo_open=True), default=10.0,
                    help="seconds to wait for a reply before giving up (default 10)")
     p.add_argument("--no-load", action="store_true",
                    help="do not send the model's configuration (the bitstream carries it)")

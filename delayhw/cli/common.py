@@ -16,7 +16,9 @@ import sys
 from typing import Callable
 
 from ..errors import DelayhwError
-from ..publish import show_path
+from ..publish import FULL_ERRNOS, show_path
+from .argtypes import (Checked, float_in, fraction, int_in, probability,  # noqa: F401
+                       seed, sizes)
 
 #: Exit codes (DESIGN.md section 9): success, a check failed (RTL != golden, timing not met),
 #: bad input (one line, no traceback), interrupted (SIGINT), terminated (SIGTERM).
@@ -41,37 +43,6 @@ class Parser(argparse.ArgumentParser):
         print(f"{self.prog}: error: {show_path(message)} (see {self.prog} --help)",
               file=sys.stderr)
         raise UsageError()
-
-
-def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer in lo..hi (hi None: no upper bound)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(
-                f"must be {'at least ' + str(lo) if hi is None else f'in {lo}..{hi}'}, "
-                f"got {value}")
-        return value
-    return parse
-
-
-def probability(text: str) -> float:
-    """An argparse type: a probability in (0, 1]."""
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1]")
-    return value
-
-
-def fraction(text: str) -> float:
-    """An argparse type: a fraction in [0, 1]."""
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be in [0, 1]")
-    return value
 
 
 def add_force(p: argparse.ArgumentParser) -> None:
@@ -130,9 +101,18 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
+        from ..limits import memory_budget
+        memory_budget()               # a malformed DELAYHW_MEMORY_BUDGET: refused before any work
         return func(args)
     except DelayhwError as exc:
         print(f"delayhw: error: {show_path(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno not in FULL_ERRNOS:
+            raise
+        where = show_path(exc.filename) + ": " if exc.filename else ""
+        print(f"delayhw: error: {where}{exc.strerror or 'no space left on device'}; the file "
+              f"system is full, nothing was published", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("delayhw: interrupted", file=sys.stderr)
@@ -141,6 +121,8 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
         print("delayhw: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     finally:
+        from .. import children
+        children.stop_all()           # no simulator or FPGA tool outlives the command
         if in_main:
             signal.signal(signal.SIGTERM, previous)
 
@@ -157,10 +139,19 @@ def open_result_job(args: argparse.Namespace):
     staged = outputs.file(args.out)
     try:
         model = load_model(args.model)
-        return outputs, staged, model, load_input(args.input, model)
+        inputs = load_input(args.input, model)
+        outputs.reserve(result_bytes(model, *inputs.spikes.shape[:2]), "the result file")
+        return outputs, staged, model, inputs
     except BaseException:
         outputs.discard()
         raise
+
+
+def result_bytes(model, batch: int, steps: int) -> int:
+    """An upper estimate of a result file's size (uncompressed): every LIF layer's spikes
+    (B, T, size) as bytes and the scores and predictions as int64."""
+    lif = sum(layer.size for layer in model.layers if layer.kind == "lif")
+    return batch * steps * lif + batch * (model.n_outputs + 1) * 8 + (64 << 10)
 
 
 def publish_result(outputs, staged, result, out, what: str) -> None:

@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .common import EXIT_MISMATCH, EXIT_OK, add_core_options, add_force, progress
+from .common import EXIT_MISMATCH, EXIT_OK, add_core_options, add_force, progress, seed
 
 def _stage(console, text: str):
     console.rule(f"[bold]{text}")
@@ -117,7 +117,7 @@ def register(sub) -> None:
                                    "model, Verilog, co-simulation in Verilator, report and "
                                    "plots.")
     p.add_argument("-o", "--out", default="demo_out", help="output directory (default demo_out)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="training seed (default 0)")
     add_core_options(p, lanes_default=1)
     add_force(p)
     p.set_defaults(func=cmd_demo)

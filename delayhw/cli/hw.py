@@ -13,7 +13,7 @@ from ..publish import show_path
 from ..sim.regress import EXECUTORS
 from ..spec import LIMITS
 from .common import (EXIT_MISMATCH, EXIT_OK, add_core_options, add_force, add_model_input,
-                     add_sim_options, int_in, open_result_job, progress,
+                     add_sim_options, int_in, open_result_job, seed, progress,
                      publish_result, report_against_golden)
 
 
@@ -51,7 +51,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                         max_steps=args.max_steps, model_file=args.model)
     out = Path(args.out)
     bits = info["memory_bits"]
-    print(f"wrote {out / info['verilog']}, {out / info['rtlil']} and {out / 'manifest.json'}")
+    print(f"wrote {show_path(out / info['verilog'])}, {show_path(out / info['rtlil'])} and "
+          f"{show_path(out / 'manifest.json')}")
     print(f"scheme {args.scheme}, {args.lanes} lane(s); memory {bits['total']} bits "
           f"({', '.join(f'{k} {v}' for k, v in bits.items() if k != 'total' and v)})")
     print(f"cycles per step: {info['cycles_per_step']['value']} "
@@ -182,11 +183,11 @@ def register(sub) -> None:
                                    "with the golden model. Case SEED draws its structure from "
                                    "SEED % SHAPES (cases of one shape share a build) and its "
                                    "contents and inputs from SEED.")
-    p.add_argument("--seeds", type=int_in(1), default=20, help="number of cases (default 20)")
-    p.add_argument("--start", type=int_in(0), default=0, help="first seed (default 0)")
-    p.add_argument("--shapes", type=int_in(1), default=4, help="distinct structures (default 4)")
+    p.add_argument("--seeds", type=int_in(1, 100_000), default=20, help="number of cases (default 20)")
+    p.add_argument("--start", type=seed, default=0, help="first seed (default 0)")
+    p.add_argument("--shapes", type=int_in(1, 1_000), default=4, help="distinct structures (default 4)")
     add_sim_options(p, lanes_default=None)
-    p.add_argument("-j", "--jobs", type=int_in(1), default=2,
+    p.add_argument("-j", "--jobs", type=int_in(1, 1_024), default=2,
                    help="parallel simulations: local processes, or the workers of the Dask "
                         "LocalCluster started when no --scheduler is given (default 2; at most "
                         "the number of CPUs is used)")
@@ -196,9 +197,9 @@ def register(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="with --executor dask: the scheduler to use, e.g. tcp://host:8786 "
                         "(default: start a LocalCluster of -j workers)")
-    p.add_argument("--batch", type=int_in(1), default=3, help="samples per network (default 3)")
-    p.add_argument("--steps", type=int_in(1), default=16, help="steps per sample (default 16)")
-    p.add_argument("--max-size", type=int_in(1, LIMITS["size"][1]), default=8,
+    p.add_argument("--batch", type=int_in(1, 1_000), default=3, help="samples per network (default 3)")
+    p.add_argument("--steps", type=int_in(1, 10_000), default=16, help="steps per sample (default 16)")
+    p.add_argument("--max-size", type=int_in(1, 1_024), default=8,
                    help="largest layer/input (default 8)")
     p.add_argument("--d-max", type=int_in(*LIMITS["d_max"]), default=12,
                    help="largest d_max (0..255, default 12)")

@@ -1,0 +1,106 @@
+"""Child processes belong to the command that starts them.
+
+Every external tool delayhw runs (simulators through cocotb, the FPGA tools) is started by
+:func:`popen` or :func:`run`: in its own process group (a new session, so a terminal's
+Ctrl-C reaches delayhw, which then decides), registered while it lives, and stopped with
+its whole group (SIGTERM, then SIGKILL after a grace period) when the caller leaves by an
+exception. :func:`stop_all` stops every registered child: the CLI calls it on every exit
+path (``delayhw.cli.common.run_command``) and it runs at interpreter exit, so SIGINT or
+SIGTERM to delayhw leaves no simulator or synthesis tool running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import threading
+import time
+
+__all__ = ["popen", "run", "stop", "stop_all", "live"]
+
+_LIVE: set[subprocess.Popen] = set()
+_LOCK = threading.Lock()
+GRACE_S = 2.0
+
+
+def popen(args, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` in a new process group, registered until :func:`stop` or it is
+    reaped by :func:`run`."""
+    kwargs["start_new_session"] = True
+    proc = subprocess.Popen(args, **kwargs)
+    with _LOCK:
+        _LIVE.add(proc)
+    return proc
+
+
+def _forget(proc: subprocess.Popen) -> None:
+    with _LOCK:
+        _LIVE.discard(proc)
+
+
+def stop(proc: subprocess.Popen, grace: float = GRACE_S) -> None:
+    """Stop ``proc`` and everything in its process group: SIGTERM, then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5.0)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None and not _group_alive(proc.pid):
+                break
+            time.sleep(0.02)
+        else:
+            continue
+        break
+    _forget(proc)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def run(args, **kwargs) -> int:
+    """Run ``args`` to completion (:func:`popen` keywords); return its exit code. Leaving by
+    any exception (KeyboardInterrupt, SIGTERM raised as an exception) stops its group."""
+    proc = popen(args, **kwargs)
+    try:
+        code = proc.wait()
+    except BaseException:
+        stop(proc)
+        raise
+    if _group_alive(proc.pid):     # a tool that left something behind in its group
+        stop(proc)
+    _forget(proc)
+    return code
+
+
+def live() -> list[subprocess.Popen]:
+    """The registered children not yet stopped or reaped."""
+    with _LOCK:
+        return list(_LIVE)
+
+
+def stop_all() -> None:
+    """Stop every registered child and its group."""
+    for proc in live():
+        stop(proc)
+
+
+atexit.register(stop_all)
+
+
+def _after_fork() -> None:
+    """A forked process (a local regress worker) does not own its parent's children."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _LIVE.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)

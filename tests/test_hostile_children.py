@@ -1,0 +1,167 @@
+"""Child processes and temporary folders (issue 24, class 5): SIGINT or SIGTERM to a long
+command, at a random point, leaves no simulator, FPGA tool or other child running and no
+temporary folder behind.
+
+Each command runs with a unique marker in its environment (inherited by every descendant,
+whatever its process group) and a private TMPDIR; after it exits, /proc is searched for the
+marker and TMPDIR must be empty.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from delayhw import Inputs, children, netgen, save_model
+from delayhw.publish import STAGING_PREFIX
+from delayhw.sim.tools import icarus_available
+
+PYTHON = sys.executable
+MARK = "DELAYHW_TEST_MARK"
+
+#: One simulator cache for the module's runs (builds are slow; the kills are what is tested).
+SIM_CACHE = Path(os.environ.get("DELAYHW_SIM_CACHE",
+                                Path.home() / ".cache" / "delayhw" / "sim"))
+
+needs_icarus = pytest.mark.skipif(not icarus_available(), reason="iverilog is not installed")
+
+
+def marked_processes(mark: str) -> list[tuple[int, str]]:
+    """(pid, command line) of every live process whose environment carries ``mark``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if f"{MARK}={mark}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                state = next((line for line in (entry / "status").read_text().splitlines()
+                              if line.startswith("State:")), "")
+                if "zombie" not in state:
+                    found.append((int(entry.name),
+                                  (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                                      errors="replace")))
+        except OSError:
+            continue
+    return found
+
+
+def _default_sigint() -> None:          # as an interactive shell delivers SIGINT
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def case(tmp_path):
+    """A model and a long enough input (the simulator runs for seconds), a shared sim cache."""
+    model, _ = netgen.random_case(3, batch=1, steps=4)
+    rng = np.random.default_rng(0)
+    spikes = (rng.random((100, 100, model.n_inputs)) < 0.3).astype(np.uint8)
+    save_model(model, tmp_path / "m.npz")
+    Inputs(spikes).save(tmp_path / "in.npz")
+    return tmp_path
+
+
+def kill_at(argv: list[str], cwd: Path, delay: float, sig: int, limit: float = 120,
+            child: str | None = None) -> str:
+    """Run ``delayhw ARGV``, send ``sig`` after ``delay`` s (counted from when a child whose
+    command line contains ``child`` runs, if given); assert nothing of it is left. Returns
+    its stderr."""
+    mark = uuid.uuid4().hex
+    tmp = cwd / f"tmp-{mark[:8]}"
+    tmp.mkdir()
+    env = dict(os.environ, **{MARK: mark, "TMPDIR": str(tmp)})
+    env.setdefault("DELAYHW_SIM_CACHE", str(SIM_CACHE))
+    proc = subprocess.Popen([PYTHON, "-m", "delayhw", *argv], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+    if child is not None:
+        deadline = time.monotonic() + 90
+        while not any(child in cmd for _, cmd in marked_processes(mark)):
+            assert proc.poll() is None and time.monotonic() < deadline, f"no {child} started"
+            time.sleep(0.05)
+    time.sleep(delay)
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    deadline = time.monotonic() + 0.5     # stopped before the command exits; reaping aside
+    while marked_processes(mark) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = marked_processes(mark)
+    for pid, _ in left:                  # do not leave them to the next test either
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    what = f"{argv[0]} after {delay:.1f} s by {signal.Signals(sig).name}"
+    assert not left, f"{what}: still running: {left}"
+    assert not list(tmp.iterdir()), f"{what}: left in TMPDIR: {list(tmp.iterdir())}"
+    assert not list(cwd.rglob(f"{STAGING_PREFIX}*")), f"{what}: staging left"
+    assert "Traceback" not in err or err.rstrip().endswith("KeyboardInterrupt"), err
+    tmp.rmdir()
+    return err
+
+
+def test_children_run_in_their_own_group_and_are_stopped(tmp_path):
+    """delayhw.children directly: a child and its grandchild are stopped with their group
+    when the caller leaves by an exception."""
+    mark = uuid.uuid4().hex
+    env = dict(os.environ, **{MARK: mark})
+    proc = children.popen(["bash", "-c", "sleep 60 & sleep 60"], env=env)
+    assert os.getpgid(proc.pid) == proc.pid != os.getpgid(0)
+    deadline = time.monotonic() + 5
+    while len(marked_processes(mark)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(marked_processes(mark)) == 3
+    children.stop_all()
+    assert not marked_processes(mark) and not children.live()
+
+
+@needs_icarus
+def test_cosim_killed_mid_simulation_leaves_nothing(case):
+    rng = random.Random()
+    kill_at(["cosim", "m.npz", "in.npz", "--out", "r.npz", "--sim", "icarus"], case,
+            rng.uniform(0, 1.5), rng.choice([signal.SIGTERM, signal.SIGINT]), child="vvp")
+
+
+@needs_icarus
+def test_run_on_the_simulated_board_killed_leaves_no_board_folder(case):
+    rng = random.Random()
+    kill_at(["run", "m.npz", "in.npz", "--out", "r.npz", "--port", "sim:icarus"], case,
+            rng.uniform(0, 1.5), signal.SIGTERM, child="vvp")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6))
+def test_long_commands_killed_at_random_points_leave_nothing(case, seed):
+    """Every long command, killed at random points (seeded; the seed is in the test id)."""
+    rng = random.Random(seed)
+    runs = [(["cosim", "m.npz", "in.npz", "--out", "r.npz", "--sim", "icarus"], 15),
+            (["run", "m.npz", "in.npz", "--out", "r.npz", "--port", "sim:icarus"], 20),
+            (["regress", "--sim", "icarus", "--seeds", "4", "--steps", "8"], 30),
+            (["build", "m.npz", "--board", "icebreaker", "-o", "b"], 40),
+            (["train", "--task", "synthetic", "--out", "t.npz", "--epochs", "2"], 20)]
+    if not icarus_available():
+        runs = runs[3:]
+    for argv, limit in runs:
+        sig = rng.choice([signal.SIGTERM, signal.SIGINT])
+        kill_at(argv, case, rng.uniform(0.2, limit), sig, limit=300)
+
+
+@needs_icarus
+@pytest.mark.slow
+def test_regress_killed_stops_its_workers_and_their_simulators(case):
+    rng = random.Random()
+    kill_at(["regress", "--sim", "icarus", "--seeds", "4", "-j", "2", "--steps", "200",
+             "--batch", "20", "--shapes", "1"], case, rng.uniform(0, 1.0),
+            rng.choice([signal.SIGTERM, signal.SIGINT]), child="vvp")
