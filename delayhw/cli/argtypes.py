@@ -136,3 +136,9 @@ def limits_table(parser: argparse.ArgumentParser) -> str:
             what = "(unchecked)"
         rows.append(f"| {name} | `{flag}` | {what} |")
     return "\n".join(rows) + "\n"
+
+
+#: UART baud rates a serial port can be asked for (docs/cli-limits.md).
+BAUD = int_in(1, 12_000_000)
+#: Seconds to wait for a board's reply.
+TIMEOUT = float_in(0, 86_400, lo_open=True)

@@ -9,7 +9,7 @@ import sys
 
 from ..publish import show_path
 from .common import (EXIT_MISMATCH, EXIT_OK, SIM_CHOICES, add_core_options, add_force,
-                     int_in, progress, report_against_golden)
+                     BAUD, TIMEOUT, progress, report_against_golden)
 
 _AUDIO_HELP = ("recordings: folders of label folders (DIR/<class>/<file>.wav) or single "
                ".wav/.flac/.ogg files")
@@ -183,9 +183,9 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="RESULTS.csv",
                    help="also write a CSV: file, predicted, true, correct, score per class")
     add_core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=int_in(1), default=1_000_000,
+    p.add_argument("--baud", type=BAUD, default=1_000_000,
                    help="baud rate of a serial port (default 1000000)")
-    p.add_argument("--timeout", type=float, default=10.0,
+    p.add_argument("--timeout", type=TIMEOUT, default=10.0,
                    help="seconds to wait for a board's reply (default 10)")
     add_force(p)
     p.set_defaults(func=cmd_classify)

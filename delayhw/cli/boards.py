@@ -10,10 +10,9 @@ from pathlib import Path
 from ..errors import DelayhwError
 from ..gateware.shape import MAX_STEPS_LIMIT
 from ..publish import Outputs, show_path
-from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, SIM_CHOICES, add_core_options,
-                     add_force,
-                     add_model_input, float_in, fraction, int_in, open_result_job, progress,
-                     publish_result, report_against_golden)
+from .common import (BAUD, EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, SIM_CHOICES, TIMEOUT,
+                     add_core_options, add_force, add_model_input, float_in, fraction, int_in,
+                     open_result_job, progress, publish_result, report_against_golden)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -106,10 +105,6 @@ def check_port(port: str) -> None:
                            + " or ".join(f"sim:{s}" for s in SIM_CHOICES) + " (or a serial port)")
 
 
-#: UART baud rates a serial port can be asked for (docs/cli-limits.md).
-BAUD = int_in(1, 12_000_000)
-
-
 def register(sub) -> None:
 
     p = sub.add_parser("build", help="fit check, bitstream and report for a board",
@@ -153,7 +148,7 @@ def register(sub) -> None:
     add_core_options(p, lanes_default=1)
     p.add_argument("--baud", type=BAUD, default=1_000_000,
                    help="baud rate of a serial port (default 1000000)")
-    p.add_argument("--timeout", type=float_in(0, 86_400, lo_open=True), default=10.0,
+    p.add_argument("--timeout", type=TIMEOUT, default=10.0,
                    help="seconds to wait for a reply before giving up (default 10)")
     p.add_argument("--no-load", action="store_true",
                    help="do not send the model's configuration (the bitstream carries it)")

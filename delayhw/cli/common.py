@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..errors import DelayhwError
 from ..publish import FULL_ERRNOS, show_path
-from .argtypes import (Checked, float_in, fraction, int_in, probability,  # noqa: F401
+from .argtypes import (BAUD, TIMEOUT, Checked, float_in, fraction, int_in, probability,  # noqa: F401
                        seed, sizes)
 
 #: Exit codes (DESIGN.md section 9): success, a check failed (RTL != golden, timing not met),
