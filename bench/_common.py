@@ -23,9 +23,29 @@ def best_time(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
     return best, out
 
 
+def best_times(fns: dict[str, Callable[[], Any]], repeats: int = 3) -> dict[str, float]:
+    """Best wall time of each function over ``repeats`` rounds that call them in turn (after
+    one warm-up round): on a shared machine all of them see the same load."""
+    for fn in fns.values():
+        fn()
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (other work sharing the CPUs)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def machine() -> dict[str, Any]:
     return {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "platform": platform.platform()}
+            "cpus": os.cpu_count(), "platform": platform.platform(),
+            "load_average_at_end": load_average()}
 
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:

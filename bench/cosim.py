@@ -2,10 +2,15 @@
 loop and VPI, Python awaiting only the end) against the same RTL free-running with no Python
 and no VPI at all (the simulator's own main loop until `$finish`), in the same run, per
 simulator.
-Target: cosim / free-running >= 0.5.  Writes bench/results/cosim.json.
+Targets (issue 22): cosim / free-running >= 0.8 (simulator time), and end to end (Verilog or
+its build memo, cached build, stimulus, simulator process, decoding, comparison with the
+golden model) over the free-running simulator on a test set (32 samples x 50 steps) >= 0.5.
+Cosim and free-running alternate in one run; the load average is recorded.
+Writes bench/results/cosim.json.
 
 Network: 64 inputs -> 64 recurrent lif (d_max 16) -> 10 readout, fifo scheme, 1 lane
-(8,848 cycles per step). Verilator runs 4 samples x 50 steps, Icarus 1 sample x 10 steps.
+(~8,800 cycles per step). Verilator runs 4 samples x 50 steps (2 rounds) and the test set
+(1 round), Icarus 1 sample x 10 steps.
 
     python bench/cosim.py [--scheme ring] [--lanes N]   (other than fifo/1 lane:
                                                           bench/results/cosim_SCHEME_LANES.json)
@@ -13,6 +18,7 @@ Network: 64 inputs -> 64 recurrent lif (d_max 16) -> 10 readout, fifo scheme, 1 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import write_result  # noqa: E402
+from _common import load_average, write_result  # noqa: E402
 from gateware import model_of  # noqa: E402
 
 from delayhw import netgen  # noqa: E402
@@ -78,38 +84,62 @@ def build_freerun(shape: CoreShape, sim: str, directory: Path) -> list[str]:
     return ["vvp", "-n", str(directory / "freerun.vvp")]
 
 
-def measure(sim: str, model, spikes, scheme: str = "fifo", lanes: int = 1) -> dict:
+def freerun_seconds(command: list[str], stim: Path, out: Path) -> tuple[float, int]:
+    """Wall time of one free-running simulator process on ``stim``; its cycle count."""
+    start = time.perf_counter()
+    proc = subprocess.run(command + [f"+stim={stim}", f"+out={out}"], capture_output=True,
+                          text=True, check=True)
+    seconds = time.perf_counter() - start
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("FREERUN"))
+    return seconds, int(line.split("cycles=")[1].split()[0])
+
+
+_FREERUN: dict = {}
+
+
+def measure(sim: str, model, spikes, builds: Path, scheme: str = "fifo", lanes: int = 1,
+            rounds: int = 2, end_to_end: bool = False) -> dict:
+    """``delayhw cosim``'s path (run_rtl, then compare with the golden model) and the
+    free-running simulator (built once per simulator under ``builds``) on the same stimulus,
+    alternating, best of ``rounds`` each. With ``rounds`` > 1 a first run builds and warms."""
     shape = CoreShape.from_model(model, lanes, scheme)
+    if (sim, shape) not in _FREERUN:
+        _FREERUN[sim, shape] = build_freerun(shape, sim, builds / f"{sim}-{len(_FREERUN)}")
+    command = _FREERUN[sim, shape]
     with tempfile.TemporaryDirectory(prefix="delayhw-bench-") as tmp:
         tmp = Path(tmp)
-        command = build_freerun(shape, sim, tmp / "freerun")
-        # the cosim path: exactly what `delayhw cosim` runs (best of 2 runs, as below)
-        run = min((cosim.run_rtl(model, spikes, sim=sim, scheme=scheme, lanes=lanes)
-                   for _ in range(2)),
-                  key=lambda r: r.sim_seconds)
-        assert cosim.compare(model, spikes, run.result) is None
         cosim.write_stimulus(tmp / "stim.txt", model, spikes)
-        free_s = float("inf")
-        for _ in range(2):
+        if rounds > 1:
+            cosim.run_rtl(model, spikes, sim=sim, scheme=scheme, lanes=lanes)
+        run, free_s, e2e_s = None, float("inf"), float("inf")
+        for _ in range(rounds):
             start = time.perf_counter()
-            proc = subprocess.run(command + [f"+stim={tmp / 'stim.txt'}",
-                                             f"+out={tmp / 'out.txt'}"],
-                                  capture_output=True, text=True, check=True)
-            free_s = min(free_s, time.perf_counter() - start)
-        line = next(l for l in proc.stdout.splitlines() if l.startswith("FREERUN"))
-        free_cycles = int(line.split("cycles=")[1].split()[0])
+            this = cosim.run_rtl(model, spikes, sim=sim, scheme=scheme, lanes=lanes)
+            assert cosim.compare(model, spikes, this.result) is None
+            e2e_s = min(e2e_s, time.perf_counter() - start)
+            if run is None or this.sim_seconds < run.sim_seconds:
+                run = this
+            seconds, free_cycles = freerun_seconds(command, tmp / "stim.txt", tmp / "out.txt")
+            free_s = min(free_s, seconds)
     assert free_cycles == run.cycles, (free_cycles, run.cycles)
     cosim_cps = run.cycles / run.sim_seconds
     free_cps = free_cycles / free_s
     print(f"{sim}: {run.cycles} cycles; cosim {cosim_cps:,.0f} cycles/s, free-running "
-          f"{free_cps:,.0f} cycles/s, ratio {cosim_cps / free_cps:.3f}", flush=True)
-    return {"cycles": run.cycles, "batch": int(spikes.shape[0]), "steps": int(spikes.shape[1]),
-            "cosim_sim_seconds": round(run.sim_seconds, 4),
-            "cosim_total_seconds": round(run.total_seconds, 3),
-            "cosim_cycles_per_s": round(cosim_cps),
-            "cosim_end_to_end_cycles_per_s": round(run.cycles / run.total_seconds),
-            "freerun_seconds": round(free_s, 4), "freerun_cycles_per_s": round(free_cps),
-            "cosim_over_freerun": round(cosim_cps / free_cps, 3), "target_min": 0.5}
+          f"{free_cps:,.0f} cycles/s, ratio {cosim_cps / free_cps:.3f}; end to end "
+          f"{e2e_s:.2f} s vs free-running {free_s:.2f} s ({free_s / e2e_s:.3f})", flush=True)
+    row = {"cycles": run.cycles, "batch": int(spikes.shape[0]), "steps": int(spikes.shape[1]),
+           "cosim_sim_seconds": round(run.sim_seconds, 4),
+           "cosim_total_seconds": round(run.total_seconds, 3),
+           "cosim_phases_seconds": {k: round(v, 3) for k, v in run.phases.items()},
+           "cosim_cycles_per_s": round(cosim_cps),
+           "freerun_seconds": round(free_s, 4), "freerun_cycles_per_s": round(free_cps),
+           "cosim_over_freerun": round(cosim_cps / free_cps, 3), "target_min": 0.8,
+           "load_average": load_average()}
+    if end_to_end:
+        row.update({"end_to_end_seconds": round(e2e_s, 3),
+                    "end_to_end_over_freerun": round(free_s / e2e_s, 3),
+                    "end_to_end_target_min": 0.5})
+    return row
 
 
 def main() -> None:
@@ -118,6 +148,8 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scheme", choices=SCHEMES, default="fifo")
     ap.add_argument("--lanes", type=int, default=1)
+    ap.add_argument("--test-set", type=int, default=32,
+                    help="samples of the end-to-end run (50 steps each)")
     args = ap.parse_args()
     model = model_of(64, 64, 10, 16, True)
     rng = np.random.default_rng(0)
@@ -126,16 +158,25 @@ def main() -> None:
                "scheme": args.scheme, "lanes": args.lanes,
                "cycles_per_step": CoreShape.from_model(model, args.lanes,
                                                        args.scheme).cycles_per_step(),
-               "cosim_seconds_measured": "inside the simulator, from clock start to done "
-                                         "(the end-to-end figure adds Verilog generation and "
-                                         "simulator start-up)",
-               "freerun_seconds_measured": "wall time of the whole simulator process"}
-    options = {"scheme": args.scheme, "lanes": args.lanes}
+               "cosim_seconds_measured": "inside the simulator, from clock start to done",
+               "freerun_seconds_measured": "wall time of the whole simulator process",
+               "end_to_end_seconds_measured": "delayhw.sim.cosim.run_rtl (Verilog or the "
+                                              "build memo, cached build, stimulus, simulator "
+                                              "process, decoding) plus compare() against the "
+                                              "golden model",
+               "timing": "cosim and free-running alternating, best of the rounds each"}
+    builds = Path(tempfile.mkdtemp(prefix="delayhw-bench-freerun-"))
+    options = {"scheme": args.scheme, "lanes": args.lanes, "builds": builds}
+    results["load_average_at_start"] = load_average()
     results["verilator"] = measure("verilator", model, netgen.random_spikes(rng, 4, 50, 64, 0.2),
                                    **options)
+    results["verilator_test_set"] = measure(
+        "verilator", model, netgen.random_spikes(rng, args.test_set, 50, 64, 0.2), rounds=1,
+        end_to_end=True, **options)
     if icarus_available():
         results["icarus"] = measure("icarus", model, netgen.random_spikes(rng, 1, 10, 64, 0.2),
                                     **options)
+    shutil.rmtree(builds, ignore_errors=True)
     default = args.scheme == "fifo" and args.lanes == 1
     write_result("cosim" if default else f"cosim_{args.scheme}_{args.lanes}", results)
 

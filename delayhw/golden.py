@@ -3,11 +3,15 @@
 Vectorised with numpy over the batch and over synapses; the only Python loops run over
 layers, distinct delay values and time steps (the membrane recursion is sequential in t).
 
+Recurrence: the recurrent input a step's spikes send into later steps is added spike by
+spike (cost ~ spikes x fan-out, exact int64), or as one dense matmul of that step's spikes
+against the recurrent delay blocks when the step has so many spikes that this is cheaper.
+
 Memory: the per-delay weight blocks of a layer are prepared once when they fit in
 :data:`STACK_BYTES`; a layer with more (many distinct delays on a wide layer) gets them
 built a group of delays at a time from a delay-sorted synapse list, and its recurrent part
-applied spike by spike, so the peak grows with the model's synapses and the batch chunk,
-not with ``d_max``. :func:`run` checks its estimated peak against the memory budget
+applied spike by spike only, so the peak grows with the model's synapses and the batch
+chunk, not with ``d_max``. :func:`run` checks its estimated peak against the memory budget
 (:mod:`delayhw.limits`) before allocating.
 
 Exactness. Synaptic currents are sums of integer weights selected by 0/1 spikes. They are
@@ -56,26 +60,35 @@ def run(model: Model, spikes: np.ndarray) -> Result:
 
 #: Bytes per synapse the preparation of a layer may hold at once (index and sort arrays).
 PREP_BYTES_PER_SYNAPSE = 40
+#: Bytes per recurrent synapse of the event tables a recurrent layer keeps (int32 flat
+#: offset, int64 weight).
+REC_TABLE_BYTES_PER_SYNAPSE = 12
 
 
 def memory_needed(model: Model, batch: int, steps: int) -> int:
     """Upper estimate of the bytes one run holds at its peak, known before anything is
-    allocated: per layer the preparation (:data:`PREP_BYTES_PER_SYNAPSE`) or its weight
-    blocks (at most :data:`STACK_BYTES`), the input and every output (spikes of each lif
-    layer, scores), and one batch chunk's temporaries (at most one sample's when a sample
-    alone exceeds :data:`CHUNK_BYTES`)."""
+    allocated: what every layer keeps (weight blocks, at most :data:`STACK_BYTES` each for
+    the feedforward and the recurrent part, and the recurrent event tables) plus the largest
+    preparation in flight (:data:`PREP_BYTES_PER_SYNAPSE`), the input and every output
+    (spikes of each lif layer, scores), and one batch chunk's temporaries (at most one
+    sample's when a sample alone exceeds :data:`CHUNK_BYTES`) including the recurrent event
+    path's (at most three arrays of :data:`EVENT_ENTRIES` 8-byte entries)."""
     sizes = [layer.size for layer in model.layers]
     outputs = batch * steps * (model.n_inputs + sum(sizes[:-1])) + 8 * batch * sizes[-1]
-    prepared = per_step = 0
+    kept = preparing = per_step = events = 0
     for layer in model.layers:
         synapses = layer.w.size + (layer.w_rec.size if layer.recurrent else 0)
-        blocks = min(STACK_BYTES, 8 * layer.w.size * (layer.d_max + 1))
-        prepared = max(prepared, synapses * PREP_BYTES_PER_SYNAPSE + blocks)
+        kept += min(STACK_BYTES, 8 * layer.w.size * (layer.d_max + 1))
+        if layer.recurrent:
+            kept += min(STACK_BYTES, 8 * layer.w_rec.size * layer.d_max)
+            kept += REC_TABLE_BYTES_PER_SYNAPSE * layer.w_rec.size
+            events = max(events, 3 * 8 * min(EVENT_ENTRIES, max(batch, 1) * layer.w_rec.size))
+        preparing = max(preparing, synapses * PREP_BYTES_PER_SYNAPSE)
         per_group = max(1, min(layer.d_max + 1, STACK_BYTES // max(1, 4 * layer.w.size)))
         per_step = max(per_step, 8 * layer.size * (per_group + 4) + 8 * layer.n_in)
     per_sample = per_step * (steps + 256)
     chunk_bytes = min(max(batch, 1) * per_sample, max(CHUNK_BYTES, per_sample))
-    return prepared + outputs + chunk_bytes
+    return kept + preparing + outputs + chunk_bytes + events
 
 
 def synaptic_events(model: Model, spikes: np.ndarray, result: Result) -> int:
@@ -147,8 +160,11 @@ class _DelayBlocks:
 
 
 class _LayerPlan:
-    """Per-layer matrices prepared once per run: delay blocks and the exact float type. A
-    recurrent part whose blocks do not fit :data:`STACK_BYTES` is applied spike by spike."""
+    """Per-layer tables prepared once per run: feedforward delay blocks, the exact float type
+    and the recurrent synapses. The recurrent part is applied per step either spike by spike
+    (:func:`_add_recurrent_events`, cost ~ spikes x fan-out) or, when its delay blocks fit
+    :data:`STACK_BYTES` and the step's spikes are many (:meth:`dense_is_cheaper`), as one
+    dense matmul."""
 
     def __init__(self, layer: Layer):
         self.layer = layer
@@ -163,8 +179,27 @@ class _LayerPlan:
                 self.rec_stack = rec.stack
             else:
                 self.rec_events = len(rec.ks) > 0
-                del rec
+            del rec
+            size = layer.size
+            #: per source unit i: flat offset d_rec[j,i] * size + j of each target, its weight
+            self.rec_offsets = (layer.d_rec.T.astype(np.int32) * size
+                                + np.arange(size, dtype=np.int32)[None, :])
+            self.rec_weights = np.ascontiguousarray(layer.w_rec.T, dtype=np.int64)
         self.bytes_per_step = 8 * layer.size * (self.ff.per_group + 4) + 8 * layer.n_in
+
+    def dense_is_cheaper(self, spikes: int, batch: int) -> bool:
+        """Whether one step's recurrent input is cheaper as the dense matmul (``batch x
+        size x len(rec_ks) x size`` multiply-adds and the scatter of its result) than spike
+        by spike (``spikes x size`` indexed adds, :data:`EVENT_COST_IN_MACS` each)."""
+        if self.rec_stack is None:
+            return False
+        size, k = self.layer.size, len(self.rec_ks)
+        return EVENT_COST_IN_MACS * spikes * size > batch * k * size * (size + EVENT_COST_IN_MACS)
+
+
+#: Relative cost of one indexed add of the spike-by-spike recurrent path, in float
+#: multiply-adds of a BLAS matmul (measured on x86-64 with OpenBLAS: about 10 ns vs 0.2 ns).
+EVENT_COST_IN_MACS = 50
 
 
 def _feedforward_current(pre: np.ndarray, plan: _LayerPlan) -> np.ndarray:
@@ -184,21 +219,22 @@ def _feedforward_current(pre: np.ndarray, plan: _LayerPlan) -> np.ndarray:
     return np.rint(acc).astype(np.int64)
 
 
-#: Spikes applied at once by the recurrent event path (bounds its temporaries).
-_EVENTS_PER_BLOCK = 1 << 22
+#: Spikes x fan-out applied at once by the recurrent event path (bounds its temporaries:
+#: three arrays of this many 8-byte entries).
+EVENT_ENTRIES = 1 << 20
 
 
-def _add_recurrent_events(plan: _LayerPlan, current: np.ndarray, fired: np.ndarray,
+def _add_recurrent_events(plan: _LayerPlan, flat: np.ndarray, row: int, fired: np.ndarray,
                           t: int) -> None:
     """``current[b, t + D_rec[j,i], j] += W_rec[j,i]`` for every unit i that fired in sample
-    b at step t: the recurrent input, spike by spike (exact int64)."""
-    layer = plan.layer
+    b at step t: the recurrent input, spike by spike (exact int64). ``flat`` is the current
+    ``(B, row // size, size)`` raveled."""
     samples, units = np.nonzero(fired)
-    per_block = max(1, _EVENTS_PER_BLOCK // layer.size)
-    targets = np.arange(layer.size)[None, :]
+    per_block = max(1, EVENT_ENTRIES // plan.layer.size)
     for e in range(0, len(units), per_block):
         b, i = samples[e:e + per_block], units[e:e + per_block]
-        np.add.at(current, (b[:, None], t + layer.d_rec.T[i], targets), layer.w_rec.T[i])
+        index = (b * row + t * plan.layer.size)[:, None] + plan.rec_offsets[i]
+        np.add.at(flat, index.ravel(), plan.rec_weights[i].ravel())
 
 
 def _run_chunk(plans: list[_LayerPlan], spikes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -229,7 +265,7 @@ def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
     if layer.kind == "readout":
         scores = np.zeros((batch, size), dtype=np.int64)
         for t in range(steps):
-            v = np.clip(((v * beta + half) >> shift) + current[:, t], vlo, vhi)
+            v = _clamp(((v * beta + half) >> shift) + current[:, t], vlo, vhi)
             scores += v
         return scores
     spikes = np.zeros((batch, steps, size), dtype=np.uint8)
@@ -238,15 +274,25 @@ def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
     if len(ks):
         # current[:, t] gains the recurrent input of earlier steps as they are computed
         current = np.concatenate([current, np.zeros((batch, layer.d_max + 1, size), np.int64)], 1)
+        flat, row = current.reshape(-1), current.shape[1] * size     # a view: contiguous
     for t in range(steps):
-        u = np.clip(((v * beta + half) >> shift) + current[:, t], vlo, vhi)
+        u = _clamp(((v * beta + half) >> shift) + current[:, t], vlo, vhi)
         fired = u >= threshold
         v = np.where(fired, u - threshold if subtract else 0, u)
         spikes[:, t] = fired
-        if len(ks) and fired.any():
-            if plan.rec_events:
-                _add_recurrent_events(plan, current, fired, t)
-            else:
+        if len(ks):
+            count = int(np.count_nonzero(fired))
+            if not count:
+                continue
+            if plan.dense_is_cheaper(count, batch):
                 rec = np.rint(fired.astype(plan.ftype) @ plan.rec_stack).astype(np.int64)
                 current[:, t + ks, :] += rec.reshape(batch, len(ks), size)
+            else:
+                _add_recurrent_events(plan, flat, row, fired, t)
     return spikes
+
+
+def _clamp(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``x`` clamped to ``lo..hi`` in place (np.clip without its per-call overhead)."""
+    np.maximum(x, lo, out=x)
+    return np.minimum(x, hi, out=x)

