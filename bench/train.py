@@ -73,12 +73,15 @@ def dcls_net(net):
             return (self.d_max - delay) - (self.d_max + 1) // 2
 
         def delays(self):
+            # Dcls1d.clamp_parameters keeps the index in [0, d_max + 1] for an even kernel
+            # size, one past the last bin (a delay of -1): the rounding clamps it
             return self.d_max - (self.conv.P.detach()[0, :, :, 0] + (self.d_max + 1) // 2)
 
         def forward(self, x):
             if self.hard:
                 taps = self.conv.weight[:, :, 0].unsqueeze(-1) * F.one_hot(
-                    round_half_up(self.delays()).long(), self.d_max + 1).to(x.dtype)
+                    round_half_up(self.delays()).clamp(0, self.d_max).long(),
+                    self.d_max + 1).to(x.dtype)
                 return delay_conv(x, taps, self.d_max)
             if self.sig != self.kernel.width:   # once per epoch; DCLS adds 0.27 to |SIG|
                 self.sig = self.kernel.width
