@@ -57,6 +57,18 @@ def spread(p: torch.Tensor, bins: torch.Tensor, kind: str, width: float) -> torc
     return k / k.sum(-1, keepdim=True)
 
 
+class _StraightThrough(torch.autograd.Function):
+    """Forward ``hard``, backward the whole gradient to ``soft``."""
+
+    @staticmethod
+    def forward(ctx, soft, hard):
+        return hard
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
 class DelayKernel:
     """A kernel name plus its width schedule. ``set_progress(f)`` (``f`` in [0, 1], the
     fraction of float training done) moves the width; ``harden()`` switches to one-hot."""
@@ -88,8 +100,8 @@ class DelayKernel:
         if not self.straight_through or self.hard:
             return soft
         index = (round_half_up(p.detach()) - bins[0]).long().clamp_(0, len(bins) - 1)
-        hard = torch.nn.functional.one_hot(index, len(bins)).to(soft.dtype)
-        return soft + (hard - soft).detach()
+        hard = torch.zeros_like(soft).scatter_(-1, index.unsqueeze(-1), 1.0)
+        return _StraightThrough.apply(soft, hard)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "initial_width": self.initial, "final_width": self.final,

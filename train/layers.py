@@ -9,12 +9,20 @@ dynamics mirror the integer ones with the threshold as the unit of membrane:
 
 with ``I[t, j] = sum_i W[j,i] * sum_k K(k; D[j,i]) * x[t - k, i]`` (``K`` from
 :mod:`.kernels`). The code is device-agnostic (tensors follow the parameters' device).
+
+Two implementations compute the same functions (equal up to float rounding; tested against
+each other in float64): the fast path used for training (:func:`delay_matmul`, the whole-sequence
+:func:`lif_scan` and :func:`leaky_trace`, each with a hand-written backward) and the
+reference path (:func:`delay_conv` on full taps, plain per-step autograd loops), selected by
+:func:`reference_path`. The integer forward (:mod:`.quant`) always uses :func:`delay_conv`.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +32,23 @@ from delayhw.spec import RESETS, LayerKind, Reset
 
 from .kernels import DelayKernel, round_half_up
 
-__all__ = ["atan_spike", "delay_conv", "history_window", "DelayedLinear", "LIFLayer", "Readout", "NetConfig", "DelayNet"]
+__all__ = ["atan_spike", "delay_conv", "delay_matmul", "lif_scan", "leaky_trace",
+           "reference_path", "history_window", "DelayedLinear", "LIFLayer", "Readout",
+           "NetConfig", "DelayNet"]
+
+_REFERENCE = False
+
+
+@contextmanager
+def reference_path(on: bool = True) -> Iterator[None]:
+    """Within the block, layers compute with the reference path (:func:`delay_conv` on full
+    taps, per-step autograd loops) instead of the fast one (module docstring)."""
+    global _REFERENCE
+    before, _REFERENCE = _REFERENCE, on
+    try:
+        yield
+    finally:
+        _REFERENCE = before
 
 
 class _ATanSpike(torch.autograd.Function):
@@ -58,6 +82,93 @@ def delay_conv(x: torch.Tensor, taps: torch.Tensor, d_max: int) -> torch.Tensor:
     # i.e. delay d_max - m.
     y = F.conv1d(F.pad(x.transpose(1, 2), (d_max, 0)), taps.flip(-1))
     return y[:, :, :steps].transpose(1, 2)
+
+
+def _diagonal_sum(z: torch.Tensor, offset: int, steps: int) -> torch.Tensor:
+    """``out[b, t, ...] = sum_m z[b, t + offset + m, m, ...]`` (0 where ``t + offset + m``
+    is past the end of ``z``): ``z`` ``(B, T', K, n)`` -> ``(B, steps, n)``."""
+    batch, _, n_bins, n = z.shape
+    zp = F.pad(z, (0, 0, 0, 0, 0, max(0, steps + offset + n_bins - 1 - z.shape[1])))
+    s = zp.stride()
+    return zp.as_strided((batch, steps, n_bins, n), (s[0], s[1], s[1] + s[2], s[3]),
+                         zp.storage_offset() + offset * s[1]).sum(2)
+
+
+class _DelayMatmul(torch.autograd.Function):
+    """:func:`delay_matmul` with a hand-written backward. One dense matrix product per pass
+    instead of a convolution; ``unfold`` names what is unfolded over the delay bins: the input
+    (``"input"``: ``(B*T, n_bins*n_in)`` windows, cheap when no input gradient is needed) or
+    the output (``"output"``: ``x @ taps`` for every bin, then summed along the diagonals; cheap
+    when ``n_out`` is small)."""
+
+    @staticmethod
+    def forward(ctx, x, taps, d_min, unfold):
+        batch, steps, n_in = x.shape
+        n_out, _, n_bins = taps.shape
+        ctx.d_min, ctx.unfold = d_min, unfold
+        if unfold == "input":
+            # win[b, t, m', i] = x[b, t - d_max + m', i]: bin n_bins-1-m' (as_strided cannot
+            # step backwards, so the windows hold the bins reversed and the taps are flipped)
+            xp = F.pad(x, (0, 0, d_min + n_bins - 1, 0))
+            s = xp.stride()
+            win = xp.as_strided((batch, steps, n_bins, n_in), (s[0], s[1], s[1], s[2]),
+                                xp.storage_offset())
+            win = win.reshape(batch * steps, n_bins * n_in)
+            w = taps.flip(-1).transpose(1, 2).reshape(n_out, n_bins * n_in)
+            ctx.save_for_backward(win, taps)
+            return (win @ w.t()).view(batch, steps, n_out)
+        # z[b, t, m, j] = sum_i taps[j, i, m] x[b, t, i], then y[b, t] = sum_m z[b, t-d_min-m, m];
+        # with bins reversed (m' = n_bins-1-m) that is a forward diagonal of z padded in front
+        w = taps.flip(-1).permute(1, 2, 0).reshape(n_in, n_bins * n_out)
+        z = (x.reshape(batch * steps, n_in) @ w).view(batch, steps, n_bins, n_out)
+        z = F.pad(z, (0, 0, 0, 0, d_min + n_bins - 1, 0))
+        ctx.save_for_backward(x, taps)
+        return _diagonal_sum(z, 0, steps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        saved, taps = ctx.saved_tensors
+        n_out, n_in, n_bins = taps.shape
+        batch, steps = grad.shape[:2]
+        g2 = grad.reshape(batch * steps, n_out)
+        grad_x = grad_taps = None
+        if ctx.unfold == "input":
+            if ctx.needs_input_grad[1]:
+                grad_taps = (g2.t() @ saved).view(n_out, n_bins, n_in).transpose(1, 2).flip(-1)
+            if ctx.needs_input_grad[0]:
+                # d y[b, t] / d x[b, t - d_min - m] = taps[:, :, m]
+                gw = (g2 @ taps.transpose(1, 2).reshape(n_out, n_bins * n_in))
+                grad_x = _diagonal_sum(gw.view(batch, steps, n_bins, n_in), ctx.d_min, steps)
+            return grad_x, grad_taps, None, None
+        # gy_win[b, t, m, j] = grad[b, t + d_min + m, j]: what x[b, t] received through bin m
+        gp = F.pad(grad, (0, 0, 0, ctx.d_min + n_bins))
+        s = gp.stride()
+        gwin = gp.as_strided((batch, steps, n_bins, n_out), (s[0], s[1], s[1], s[2]),
+                             gp.storage_offset() + ctx.d_min * s[1])
+        gwin = gwin.reshape(batch * steps, n_bins * n_out)
+        if ctx.needs_input_grad[1]:
+            grad_taps = (saved.reshape(batch * steps, n_in).t() @ gwin).view(
+                n_in, n_bins, n_out).permute(2, 0, 1)
+        if ctx.needs_input_grad[0]:
+            grad_x = (gwin @ taps.permute(1, 2, 0).reshape(n_in, n_bins * n_out).t()).view(
+                batch, steps, n_in)
+        return grad_x, grad_taps, None, None
+
+
+def delay_matmul(x: torch.Tensor, taps: torch.Tensor, d_min: int) -> torch.Tensor:
+    """:func:`delay_conv` (with ``d_max = d_min + n_bins - 1``) by dense matrix products,
+    choosing per call the form that is cheapest for the shapes (measured on CPU, bench/train.py):
+    the unfolded input when ``x`` needs no gradient, the unfolded output when ``n_out`` is
+    at most half of ``n_in``, else :func:`delay_conv` itself. Same values up to float
+    rounding, gradients to ``x`` and ``taps``."""
+    n_out, n_in, n_bins = taps.shape
+    if not x.requires_grad:
+        unfold = "input"
+    elif 2 * n_out <= n_in:
+        unfold = "output"
+    else:
+        return delay_conv(x, taps, d_min + n_bins - 1)
+    return _DelayMatmul.apply(x, taps, d_min, unfold)
 
 
 class DelayedLinear(nn.Module):
@@ -99,7 +210,10 @@ class DelayedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, T, n_in)`` -> ``(B, T, n_out)``; causal (spikes before t=0 are 0)."""
-        y = delay_conv(x, self.taps(), self.d_max)
+        if _REFERENCE:
+            y = delay_conv(x, self.taps(), self.d_max)
+        else:
+            y = delay_matmul(x, self.taps(), self.d_min)
         return y if self.bias is None else y + self.bias
 
     def window_matrix(self) -> torch.Tensor:
@@ -122,6 +236,79 @@ class DelayedLinear(nn.Module):
     def int_delays(self) -> torch.Tensor:
         """The delays as integers (rounded half up and clamped), ``(n_out, n_in)`` int64."""
         return round_half_up(self.delay.detach()).clamp(self.d_min, self.d_max).long()
+
+
+class _LIFScan(torch.autograd.Function):
+    """:func:`lif_scan`: the time loop without autograd nodes, the backward as one reverse
+    loop. Saves the membrane before reset ``u`` (``T, B, n``)."""
+
+    @staticmethod
+    def forward(ctx, current, beta, subtract, alpha):
+        cur = current.transpose(0, 1)                    # (T, B, n) view
+        u_all = torch.empty_like(cur, memory_format=torch.contiguous_format)
+        s_all = torch.empty_like(u_all)
+        v = torch.zeros_like(u_all[0])
+        for t in range(cur.shape[0]):
+            u = torch.add(cur[t], v, alpha=beta, out=u_all[t])   # beta * v + I
+            s = torch.ge(u, 1.0, out=s_all[t])                    # H(u - 1)
+            # subtract: v = u - s; zero: v = u - u * s (= u * (1 - s), exact for s in {0, 1})
+            v = u - s if subtract else torch.addcmul(u, u, s, value=-1.0)
+        ctx.save_for_backward(u_all, s_all)
+        ctx.beta, ctx.subtract, ctx.alpha = beta, subtract, alpha
+        return s_all.transpose(0, 1).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        u_all, s_all = ctx.saved_tensors
+        a, beta = ctx.alpha, ctx.beta
+        # dS/du, the arctan surrogate of atan_spike at u - 1
+        g = grad.transpose(0, 1) * (a / 2) / (1 + (math.pi / 2 * a * (u_all - 1.0)) ** 2)
+        du = torch.empty_like(g, memory_format=torch.contiguous_format)
+        keep = None if ctx.subtract else 1.0 - s_all           # dv/du with a detached reset
+        carry = torch.zeros_like(du[0])                        # dL/du at t + 1
+        for t in range(du.shape[0] - 1, -1, -1):
+            if keep is None:
+                carry = torch.add(g[t], carry, alpha=beta, out=du[t])
+            else:
+                carry = torch.addcmul(g[t], keep[t], carry, value=beta, out=du[t])
+        return du.transpose(0, 1), None, None, None
+
+
+def lif_scan(current: torch.Tensor, beta: float, reset: str, alpha: float = 2.0) -> torch.Tensor:
+    """Spikes ``(B, T, n)`` of LIF neurons driven by ``current`` ``(B, T, n)``, as the
+    reference loop of :class:`LIFLayer` with ``spike_fn=atan_spike`` (surrogate ``alpha``)
+    and a detached reset: ``u = beta * v + I; s = H(u - 1); v = u - s`` (subtract) or
+    ``u * (1 - s)`` (zero). One autograd node for the whole sequence."""
+    return _LIFScan.apply(current, beta, reset == Reset.SUBTRACT, alpha)
+
+
+class _LeakyTrace(torch.autograd.Function):
+    """:func:`leaky_trace` with a reverse-loop backward."""
+
+    @staticmethod
+    def forward(ctx, current, beta):
+        cur = current.transpose(0, 1)
+        out = torch.empty_like(cur, memory_format=torch.contiguous_format)
+        v = torch.zeros_like(out[0])
+        for t in range(cur.shape[0]):
+            v = torch.add(cur[t], v, alpha=beta, out=out[t])
+        ctx.beta = beta
+        return out.transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = grad.transpose(0, 1)
+        out = torch.empty_like(g, memory_format=torch.contiguous_format)
+        carry = torch.zeros_like(out[0])
+        for t in range(g.shape[0] - 1, -1, -1):
+            carry = torch.add(g[t], carry, alpha=ctx.beta, out=out[t])
+        return out.transpose(0, 1), None
+
+
+def leaky_trace(current: torch.Tensor, beta: float) -> torch.Tensor:
+    """``v[:, t] = beta * v[:, t-1] + current[:, t]`` (``v[:, -1] = 0``) for ``current``
+    ``(B, T, n)``, as one autograd node."""
+    return _LeakyTrace.apply(current, beta)
 
 
 def history_window(history: list[torch.Tensor], t: int, d_min: int, n_bins: int,
@@ -158,6 +345,9 @@ class LIFLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         current = self.ff(x)
+        if (not _REFERENCE and self.rec is None and self.spike_fn is atan_spike
+                and self.detach_reset):
+            return lif_scan(current, self.beta, self.reset)
         batch, _, n = current.shape
         v = current.new_zeros(batch, n)
         spikes: list[torch.Tensor] = []
@@ -193,6 +383,8 @@ class Readout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         current = self.ff(x)
+        if not _REFERENCE:
+            return leaky_trace(current, self.beta)
         v = current.new_zeros(current.shape[0], current.shape[2])
         trace = []
         for i_t in current.unbind(1):
