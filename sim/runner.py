@@ -199,7 +199,6 @@ def cached_build(name: str, sim: str, sources: dict[str, str], toplevel: str,
                 timescale=TIMESCALE, waves=waves, always=True, log_file=directory / "build.log")
             marker.write_text(json.dumps({**info, "sim": sim, "waves": waves,
                                           "versions": _versions(sim)}, indent=1))
-    _remember(memo, directory)
     return Build(sim, directory, waves)
 
 
