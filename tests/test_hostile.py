@@ -652,7 +652,7 @@ def test_regress_uses_at_most_one_worker_per_cpu(capsys, monkeypatch):
     seen = {}
 
     class Recorder:
-        def __init__(self, max_workers):
+        def __init__(self, max_workers, **kwargs):
             seen["workers"] = max_workers
             raise KeyboardInterrupt
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from delayhw import Inputs, netgen, save_model
-from delayhw.cli import main
 from test_hostile import assert_one_line_error, cli, snapshot, staging_left
 
 

@@ -20,6 +20,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from .argtypes import Checked, options
 from .common import (EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, Parser, Terminated,
                      UsageError, run_command)
 
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in GROUPS:
         importlib.import_module(f"{__name__}.{group}").register(sub)
+    for _, action in options(parser):           # every --help names the accepted range
+        if isinstance(action.type, Checked) and action.help is not argparse.SUPPRESS:
+            action.help = f"{action.help or ''} [{action.type.describe()}]".lstrip()
     return parser
 
 
