@@ -38,8 +38,11 @@ def dcls_net(net):
 
         def forward(self, x):
             if self.hard:
+                # Dcls1d clamps P to +-(d_max+1)//2: with d_max odd the kernel's last position
+                # is one past index d_max (a delay of -1), rounded to the nearest tap, 0
+                delay = round_half_up(self.delays()).clamp(0, self.d_max)
                 taps = self.conv.weight[:, :, 0].unsqueeze(-1) * F.one_hot(
-                    round_half_up(self.delays()).long(), self.d_max + 1).to(x.dtype)
+                    delay.long(), self.d_max + 1).to(x.dtype)
                 return delay_conv(x, taps, self.d_max)
             if self.sig != self.kernel.width:   # once per epoch; DCLS adds 0.27 to |SIG|
                 self.sig = self.kernel.width
