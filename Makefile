@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-# pytest workers (DESIGN.md section 10: 2 cores here)
+# pytest workers (docs/design.md section 10: 2 cores here)
 JOBS   ?= auto
 
 .PHONY: setup test test-slow test-slice demo bench wheel-check clean

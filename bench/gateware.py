@@ -1,12 +1,12 @@
 """Gateware cost of every delay scheme, in one run: cycles, synaptic operations per cycle,
 memory, and what the SHD-size network gets from them. Writes bench/results/gateware.json,
-gateware.png and gateware.md (the README's tables).
+gateware.png and gateware.md (the tables of docs/benchmarks.md).
 
 1. Formulas (amaranth.sim): five networks from 4 -> 4 -> 2 to 64 -> 32 -> 10, lanes 1/2/4,
    every scheme of the registry, 3 steps of 20% random input: busy cycles of each step
    against the manifest's formula (``CoreShape.cycles_per_step``; ``ring``: with the golden
    model's spike counts), and the bits of every memory the elaborated core holds against
-   ``CoreShape.memory_bits`` and DESIGN.md section 5's "about" formulas (``fifo``:
+   ``CoreShape.memory_bits`` and docs/design.md section 5's "about" formulas (``fifo``:
    ``n_in x (d_max+1)`` bits of spike history per layer instead of ``S x (d_max+1)`` for
    per-synapse lines; ``ring``: ``N x (d_max+1) x acc_bits``).
 2. Burst (amaranth.sim, ``ring``): 512 input channels all spiking in every step into one
@@ -120,7 +120,8 @@ def formulas(lane_counts) -> list[dict]:
 
 
 def design_formula(model: Model, scheme: str) -> dict:
-    """DESIGN.md section 5's "about" figure of the scheme's delay storage (its cost model's)."""
+    """docs/design.md section 5's "about" figure of the scheme's delay storage (its cost
+    model's)."""
     return CoreShape.from_model(model, 1, scheme).cost.delay_storage()
 
 
@@ -290,7 +291,7 @@ def summary(results: dict) -> dict:
 
 
 def markdown(results: dict) -> str:
-    """The README's tables."""
+    """The tables of docs/benchmarks.md."""
     s = {k: "-" if v is None else v for k, v in results["summary"].items()}
     if s["shd_memory_bits"] != "-":
         s["shd_memory_bits"] = f"{s['shd_memory_bits']:,} ({s['shd_bram_fraction']:.0%})"

@@ -115,7 +115,8 @@ def summarise(jobs: list[dict], tasks: list[str], variants: list[str]) -> dict:
 
 
 def markdown_table(summary: dict, variants: list[str]) -> str:
-    """The README's table: integer (golden) and float test accuracy, mean ± std, per variant."""
+    """The table of docs/benchmarks.md: integer (golden) and float test accuracy, mean ± std,
+    per variant."""
     head = ["task"] + [f"{v} integer / float" for v in variants] + ["DCLS recipe (float)",
                                                                      "s / default run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -1,7 +1,7 @@
 """The bitstream flow: fit check, amaranth-boards build plan, Yosys + nextpnr + pack with the
 yowasp tools (pip only), and a report of resources, Fmax and throughput.
 
-Tools: the environment variables of DESIGN.md section 8 (``YOSYS``, ``NEXTPNR_ICE40``,
+Tools: the environment variables of docs/design.md section 8 (``YOSYS``, ``NEXTPNR_ICE40``,
 ``ICEPACK``, ``NEXTPNR_ECP5``, ``ECPPACK``) default to the ``yowasp-*`` commands; a user's
 own setting wins. Every tool's log stays in the output directory.
 """

@@ -1,6 +1,6 @@
 """delayhw: spiking networks with learned synaptic delays, in bit-exact verified hardware.
 
-Stable API (DESIGN.md section 4): :func:`load_model`, :func:`save_model`,
+Stable API (docs/design.md section 4): :func:`load_model`, :func:`save_model`,
 :func:`delayhw.golden.run` returning a :class:`Result`, and :class:`DelayhwError`.
 """
 

@@ -1,4 +1,4 @@
-"""Model, input and result files (DESIGN.md section 4). Always ``allow_pickle=False``.
+"""Model, input and result files (docs/design.md section 4). Always ``allow_pickle=False``.
 
 Loaders validate fully and raise :class:`~delayhw.DelayhwError` naming the file, the field
 and the rule. Savers validate before writing and write atomically (temp file + rename), so a

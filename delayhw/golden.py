@@ -1,4 +1,4 @@
-"""The bit-exact golden model: what the hardware must compute (DESIGN.md section 3).
+"""The bit-exact golden model: what the hardware must compute (docs/design.md section 3).
 
 Vectorised with numpy over the batch and over synapses; the only Python loops run over
 layers, distinct delay values and time steps (the membrane recursion is sequential in t).

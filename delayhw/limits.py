@@ -1,4 +1,4 @@
-"""Resource bounds checked before anything big is allocated (README, "Limits").
+"""Resource bounds checked before anything big is allocated (docs/design.md section 9).
 
 One memory budget (default 4 GiB, environment variable ``DELAYHW_MEMORY_BUDGET``, e.g.
 ``16G``, ``512M`` or a byte count) bounds what one file's arrays may declare and what one

@@ -1,6 +1,6 @@
 """Publishing outputs: the one way delayhw writes a file or directory a user asked for.
 
-Rules (README, "Outputs and errors"):
+Rules (docs/design.md section 9):
 
 - Every output is checked *before* any long work: its parent must be (or become) a
   writable directory, it must not be a directory (for a file), a FIFO or another special

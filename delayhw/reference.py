@@ -1,4 +1,5 @@
-"""DESIGN.md section 3 written out as plain loops: the oracle the golden model is tested against.
+"""docs/design.md section 3 written out as plain loops: the oracle the golden model is tested
+against.
 
 Deliberately naive (pure Python integers, one loop per index of the equations) and shares no
 code with :mod:`delayhw.golden`. Slow: for tests and the per-event baseline in bench/.

@@ -1,4 +1,4 @@
-"""The integer network model of DESIGN.md section 3: layer specs, validation, derived widths.
+"""The integer network model of docs/design.md section 3: layer specs, validation, derived widths.
 
 A :class:`Model` is plain data (ints and int64 numpy arrays). :meth:`Model.validate` checks
 every rule of the contract and raises :class:`~delayhw.DelayhwError` naming the source, the
@@ -22,7 +22,7 @@ __all__ = ["Layer", "LayerKind", "LayerShape", "Model", "LIMITS", "KINDS", "Rese
 
 
 class LayerKind(StrEnum):
-    """What a layer is (DESIGN.md section 3). The value is the model file's string; a
+    """What a layer is (docs/design.md section 3). The value is the model file's string; a
     :class:`Layer` or :class:`LayerShape` made with the string holds the member (so it still
     compares equal to the string)."""
     LIF = "lif"              #: spiking units, every layer but the last
@@ -40,7 +40,7 @@ def _as_kind(obj) -> None:
 
 
 class Reset(StrEnum):
-    """What a lif unit's membrane becomes when it spikes (DESIGN.md section 3). The value is
+    """What a lif unit's membrane becomes when it spikes (docs/design.md section 3). The value is
     the model file's string; :attr:`zero_bit` is the hardware's one-bit code (configuration
     parameter ``RESET``, ``LifUnit.reset_zero``). The one definition of the reset mode: the
     golden model, the trainer, the gateware and the CLI all use it."""
@@ -54,7 +54,7 @@ class Reset(StrEnum):
 
 RESETS = tuple(r.value for r in Reset)
 
-#: Supported ranges (inclusive) of the scalar parameters, DESIGN.md section 3.
+#: Supported ranges (inclusive) of the scalar parameters, docs/design.md section 3.
 LIMITS = {
     "w_bits": (2, 16),
     "v_bits": (4, 32),

@@ -1,4 +1,4 @@
-"""The LIF arithmetic of DESIGN.md section 3 for one lane, pipelined."""
+"""The LIF arithmetic of docs/design.md section 3 for one lane, pipelined."""
 
 from __future__ import annotations
 

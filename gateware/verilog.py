@@ -1,8 +1,8 @@
 """Verilog generation: a core's Verilog, the same design as Yosys RTLIL, and a JSON manifest
-describing both (DESIGN.md section 5).
+describing both (docs/design.md section 5).
 
 The RTLIL is what synthesis should read: Yosys's Verilog frontend is very slow on large
-initialised memories (DESIGN.md section 10), ``read_rtlil`` is not. Both files come from one
+initialised memories (docs/design.md section 10), ``read_rtlil`` is not. Both files come from one
 elaboration: Amaranth's RTLIL is written first and the Verilog is made from it by Yosys
 (what ``amaranth.back.verilog.convert`` does internally)."""
 

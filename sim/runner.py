@@ -41,7 +41,7 @@ TEST_MODULE = "delayhw.sim.cosim_tb"
 #: declaration initialiser at time 0; Icarus in its default SystemVerilog mode (cocotb passes
 #: -g2012) does not fire that event, leaving combinational outputs X. Verilog-2005 mode does.
 ICARUS_ARGS = ["-g2005"]
-#: Verilator: warnings of Amaranth's output non-fatal (DESIGN.md section 10); --timing for
+#: Verilator: warnings of Amaranth's output non-fatal (docs/design.md section 10); --timing for
 #: cosim_top's clock (C++20 coroutines); cocotb's runner makes every signal VPI-visible with
 #: --public-flat-rw, which made the model 6x slower here, so it is switched off again and
 #: cosim_top marks the few signals cocotb reads as public.

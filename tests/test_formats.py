@@ -1,4 +1,4 @@
-"""File round-trips and bad-input handling (DESIGN.md section 4)."""
+"""File round-trips and bad-input handling (docs/design.md section 4)."""
 
 import json
 import subprocess

@@ -1,4 +1,4 @@
-"""Hand-computed cases, one per rule of DESIGN.md section 3. Expected values are worked out
+"""Hand-computed cases, one per rule of docs/design.md section 3. Expected values are worked out
 by hand in the comments, never by running the model."""
 
 import numpy as np

@@ -127,7 +127,7 @@ class TrainOptions:
             value = getattr(self, name)
             lo, hi = LIMITS[name]
             if value is not None and (not isinstance(value, int) or not lo <= value <= hi):
-                bad(name, f"must be an integer in {lo}..{hi} (DESIGN.md section 3)")
+                bad(name, f"must be an integer in {lo}..{hi} (docs/design.md section 3)")
         for name in ("epochs", "qat_epochs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 bad(name, "must be an integer >= 0")

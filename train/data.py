@@ -1,6 +1,6 @@
 """Labelled spike data for training: spikes ``(B, T, C)`` uint8 0/1 and labels ``(B,)``.
 
-Sources (DESIGN.md section 7):
+Sources (docs/design.md section 7):
 
 - :func:`synthetic` — a task only delays can solve: every class is a permutation of the same
   spike times over the channels, so every sample has exactly one spike per channel at the
@@ -8,7 +8,7 @@ Sources (DESIGN.md section 7):
 - :func:`digits` — scikit-learn's 8x8 digits, latency coded (brighter pixel, earlier spike).
 - :func:`read_spike_h5` / :func:`shd` — the SHD/SSC HDF5 layout (``spikes/times`` in seconds,
   ``spikes/units``, ``labels``), binned into ``steps`` bins.
-- :func:`user_file` — a delayhw input file (DESIGN.md section 4) that has ``labels``.
+- :func:`user_file` — a delayhw input file (docs/design.md section 4) that has ``labels``.
 - :func:`train_test_files` — a user's own training file and test file (the test file only
   reports; a validation split, if any, comes out of the training file).
 - :func:`audio_folders` — recordings in folders of label folders (docs/audio_files.md),

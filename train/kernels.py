@@ -2,7 +2,7 @@
 
 A synapse with real delay ``p`` contributes ``K(k; p)`` of its weight to integer delay bin
 ``k``; the forward pass then uses only integer delays, and the gradient of the loss reaches
-``p`` through ``dK/dp``. Three kernels, selectable by name (DESIGN.md section 7):
+``p`` through ``dK/dp``. Three kernels, selectable by name (docs/design.md section 7):
 
 - ``linear``: interpolation between the two nearest bins, ``K = relu(1 - |k - p|)``.
   Width fixed at one bin.

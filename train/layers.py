@@ -1,7 +1,7 @@
 """The float network: delayed linear maps, LIF layers with surrogate gradients, a readout.
 
 Time layout is ``(B, T, channels)`` everywhere, one sample per batch row; every sample keeps
-its own membranes and spike history, starting from zero (DESIGN.md section 3). The float
+its own membranes and spike history, starting from zero (docs/design.md section 3). The float
 dynamics mirror the integer ones with the threshold as the unit of membrane:
 
     lif:     v = beta * v + I + bias;  s = H(v - 1);  v -= s (subtract) or v *= 1 - s (zero)

@@ -230,7 +230,8 @@ def from_nir(graph, source: str = "NIR graph") -> DelayNet:
         d = np.rint(steps)
         if np.any(d > LIMITS["d_max"][1]):
             raise DelayhwError(f"{source}: {node}: delays of up to {int(d.max())} steps (dt={dt}); "
-                               f"at most {LIMITS['d_max'][1]} are supported (DESIGN.md section 3)")
+                               f"at most {LIMITS['d_max'][1]} are supported "
+                               f"(docs/design.md section 3)")
         return pre, w, d.astype(np.int64), bias
 
     # walk from the input through the chain of neuron nodes
@@ -256,7 +257,7 @@ def from_nir(graph, source: str = "NIR graph") -> DelayNet:
                                    f"from the previous layer and recurrence are supported")
             if kind == "rec" and np.any(d[w != 0] < 1):
                 raise DelayhwError(f"{source}: {b}: a recurrent connection of {name} has delay 0; "
-                                   f"recurrent delays must be >= 1 step (DESIGN.md section 3)")
+                                   f"recurrent delays must be >= 1 step (docs/design.md section 3)")
             acc = ff if kind == "ff" else rec
             if acc is None:
                 acc = (np.zeros(w.shape), np.zeros(w.shape, dtype=np.int64))
@@ -352,7 +353,7 @@ def _delay_steps(source: str, field: str, delay: Any, dt: float, n: int) -> np.n
                            f"of dt={dt}")
     if np.any(steps > LIMITS["d_max"][1]):
         raise DelayhwError(f"{source}: {field}: a delay of {steps.max():g} steps (dt={dt}); at "
-                           f"most {LIMITS['d_max'][1]} are supported (DESIGN.md section 3)")
+                           f"most {LIMITS['d_max'][1]} are supported (docs/design.md section 3)")
     return steps
 
 

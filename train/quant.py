@@ -13,7 +13,7 @@ Scheme (one scale per layer, symmetric, no zero point):
   between 4 and ``V_BITS_CAP``; the clamp of section 3 is part of the trained arithmetic, so a
   smaller ``v_bits`` stays bit-exact, only less accurate.
 
-:func:`int_forward` computes DESIGN.md section 3 exactly, in float64 tensors holding integers
+:func:`int_forward` computes docs/design.md section 3 exactly, in float64 tensors holding integers
 (every value stays far below 2**53), with straight-through gradients: weights through
 ``round``/``clamp``, the decay through ``floor``, spikes through the surrogate applied to
 ``(u - threshold) / threshold`` (the float network's ``v - 1``). Delays are the rounded
@@ -75,7 +75,7 @@ def _check_width(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                               or not lo <= value <= hi):
         raise DelayhwError(f"quantisation: {name}: must be an integer in {lo}..{hi} "
-                           f"(DESIGN.md section 3), got {value!r}")
+                           f"(docs/design.md section 3), got {value!r}")
 
 
 def _layer_weights(layer) -> list[torch.Tensor]:

@@ -20,7 +20,7 @@ from ..publish import FULL_ERRNOS, show_path
 from .argtypes import (BAUD, TIMEOUT, Checked, float_in, fraction, int_in, probability,  # noqa: F401
                        seed, sizes)
 
-#: Exit codes (DESIGN.md section 9): success, a check failed (RTL != golden, timing not met),
+#: Exit codes (docs/design.md section 9): success, a check failed (RTL != golden, timing not met),
 #: bad input (one line, no traceback), interrupted (SIGINT), terminated (SIGTERM).
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 128 + signal.SIGTERM

@@ -147,7 +147,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("golden", help="run the bit-exact golden model on an input file",
-                       description="Run the golden model (DESIGN.md section 3) of MODEL on "
+                       description="Run the golden model (docs/design.md section 3) of MODEL on "
                                    "INPUT and write a result file.")
     add_model_input(p, out_help="result file to write")
     add_force(p)

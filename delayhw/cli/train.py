@@ -8,7 +8,7 @@ from ..spec import LIMITS, RESETS
 from .common import EXIT_OK, add_force, float_in, fraction, int_in, seed, sizes
 
 #: Ranges of the trainer's numeric options (docs/cli-limits.md); sizes and bit widths are
-#: the model format's (DESIGN.md section 3), the rest bound the work to something sane.
+#: the model format's (docs/design.md section 3), the rest bound the work to something sane.
 EPOCHS = int_in(0, 100_000)
 BATCH = int_in(1, 65_536)
 LR = float_in(0, 1_000)
@@ -118,7 +118,7 @@ def register(sub) -> None:
     g.add_argument("--seed", type=seed, default=0)
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g.add_argument("--threads", type=THREADS, help="torch CPU threads (small nets: 1 is fastest)")
-    g = p.add_argument_group("integer model (DESIGN.md section 3)")
+    g = p.add_argument_group("integer model (docs/design.md section 3)")
     g.add_argument("--w-bits", type=int_in(*LIMITS["w_bits"]), default=8, help="weight width (2..16, default 8)")
     g.add_argument("--v-bits", type=int_in(*LIMITS["v_bits"]), help="membrane width (4..32; default: worst case, "
                                               "at most 24)")

@@ -1,4 +1,4 @@
-"""The delay schemes, registered here (DESIGN.md section 5).
+"""The delay schemes, registered here (docs/design.md section 5).
 
 A scheme is two parts, each a module of this package:
 

@@ -73,5 +73,5 @@ class SchemeCost(ABC):
 
     @abstractmethod
     def delay_storage(self) -> dict[str, int]:
-        """DESIGN.md section 5's "about" figure of the scheme's delay storage, named by its
+        """docs/design.md section 5's "about" figure of the scheme's delay storage, named by its
         formula (``bench/gateware.py`` sets it beside :meth:`memory_bits`)."""

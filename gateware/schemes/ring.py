@@ -20,7 +20,7 @@ from ..wire import OutKind
 
 
 class RingLayer(LayerEngine):
-    """The ``ring`` delay scheme (DESIGN.md section 5), behind :class:`LayerEngine`.
+    """The ``ring`` delay scheme (docs/design.md section 5), behind :class:`LayerEngine`.
 
     Each step runs two phases.
 
