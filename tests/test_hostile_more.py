@@ -12,17 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from delayhw import Inputs, netgen, save_model
-from test_hostile import assert_one_line_error, cli, snapshot, staging_left
-
-
-@pytest.fixture
-def files(tmp_path):
-    """A valid model and input (with labels) in tmp_path."""
-    model, spikes = netgen.random_case(5, batch=3, steps=6)
-    save_model(model, tmp_path / "m.npz")
-    Inputs(spikes, np.arange(3) % model.n_outputs).save(tmp_path / "in.npz")
-    return model, tmp_path / "m.npz", tmp_path / "in.npz"
+from delayhw import Inputs
+from test_hostile import assert_one_line_error, cli, files, snapshot, staging_left  # noqa: F401
 
 
 @pytest.fixture
