@@ -39,18 +39,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_time, best_times, load_average, write_result  # noqa: E402
 
 from delayhw import golden, reference  # noqa: E402
-from delayhw.spec import Layer, Model  # noqa: E402
+from delayhw.spec import Layer, LayerKind, Model  # noqa: E402
 
 
 def shd_like_model(rng: np.random.Generator, n_in=700, hidden=128, out=20, d_max=25) -> Model:
     """Dense trained-looking weights: gaussian, clipped to 8 bits; uniform delays."""
     def weights(shape, scale):
         return np.clip(np.rint(rng.normal(0, scale, shape)), -128, 127).astype(np.int64)
-    h = Layer(name="hidden", kind="lif", size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=243,
+    h = Layer(name="hidden", kind=LayerKind.LIF, size=hidden, w_bits=8, v_bits=16, f_bits=8, beta=243,
               d_max=d_max, w=weights((hidden, n_in), 12), d=rng.integers(0, d_max + 1, (hidden, n_in)),
               w_rec=weights((hidden, hidden), 8), d_rec=rng.integers(1, d_max + 1, (hidden, hidden)),
               bias=None, threshold=300, reset="subtract")
-    o = Layer(name="out", kind="readout", size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
+    o = Layer(name="out", kind=LayerKind.READOUT, size=out, w_bits=8, v_bits=20, f_bits=8, beta=250,
               d_max=d_max, w=weights((out, hidden), 20), d=rng.integers(0, d_max + 1, (out, hidden)))
     return Model(n_inputs=n_in, layers=(h, o)).validate()
 
@@ -86,7 +86,7 @@ def torch_forward(model: Model, spikes: np.ndarray):
                 outs = []
                 for t in range(steps):
                     v = decay * v + cur[:, t]
-                    if layer.kind == "lif":
+                    if layer.kind is LayerKind.LIF:
                         s = (v >= layer.threshold).float()
                         v = v - s * layer.threshold
                         if rec is not None:
@@ -105,10 +105,10 @@ def wide_model(rng: np.random.Generator, n=1024, out=10, d_max=255) -> Model:
     """n -> n lif -> out readout, dense 8-bit weights, delays uniform over 0..d_max."""
     def weights(shape, scale):
         return np.clip(np.rint(rng.normal(0, scale, shape)), -128, 127).astype(np.int64)
-    h = Layer(name="hidden", kind="lif", size=n, w_bits=8, v_bits=16, f_bits=8, beta=243,
+    h = Layer(name="hidden", kind=LayerKind.LIF, size=n, w_bits=8, v_bits=16, f_bits=8, beta=243,
               d_max=d_max, w=weights((n, n), 12), d=rng.integers(0, d_max + 1, (n, n)),
               threshold=300, reset="subtract")
-    o = Layer(name="out", kind="readout", size=out, w_bits=8, v_bits=24, f_bits=8, beta=250,
+    o = Layer(name="out", kind=LayerKind.READOUT, size=out, w_bits=8, v_bits=24, f_bits=8, beta=250,
               d_max=d_max, w=weights((out, n), 20), d=rng.integers(0, d_max + 1, (out, n)))
     return Model(n_inputs=n, layers=(h, o)).validate()
 

@@ -28,7 +28,7 @@ import numpy as np
 from .errors import DelayhwError
 from .formats import Result, check_spikes
 from .limits import check_memory
-from .spec import Layer, Model, Reset
+from .spec import Layer, LayerKind, Model, Reset
 
 __all__ = ["run", "Result", "synaptic_events"]
 
@@ -246,7 +246,7 @@ def _run_chunk(plans: list[_LayerPlan], spikes: np.ndarray) -> tuple[np.ndarray,
         if plan.layer.has_bias:
             current += plan.layer.bias
         out = _integrate(plan, current)
-        if plan.layer.kind == "lif":
+        if plan.layer.kind is LayerKind.LIF:
             lif_spikes.append(out)
             pre = out
         else:
@@ -262,7 +262,7 @@ def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
     vlo, vhi = layer.v_range
     beta, shift, half = layer.beta, layer.f_bits, 1 << (layer.f_bits - 1)
     v = np.zeros((batch, size), dtype=np.int64)
-    if layer.kind == "readout":
+    if layer.kind is LayerKind.READOUT:
         scores = np.zeros((batch, size), dtype=np.int64)
         for t in range(steps):
             v = _clamp(((v * beta + half) >> shift) + current[:, t], vlo, vhi)

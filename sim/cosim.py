@@ -24,7 +24,7 @@ from delayhw.gateware import protocol, wire
 from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.wire import OutKind
 from delayhw.publish import copy_file
-from delayhw.spec import Model, Reset
+from delayhw.spec import LayerKind, Model, Reset
 
 from . import runner
 
@@ -104,7 +104,7 @@ def _config_blocks(model: Model):
     for k, layer in enumerate(model.layers):
         entries = [(wire.Field.PARAM, np.array([[int(wire.Param.BETA)]]),
                     np.array([[layer.beta]]))]
-        if layer.kind == "lif":
+        if layer.kind is LayerKind.LIF:
             entries.append((wire.Field.PARAM,
                             np.array([[int(wire.Param.THRESHOLD)], [int(wire.Param.RESET)]]),
                             np.array([[layer.threshold], [Reset(layer.reset).zero_bit]])))
@@ -295,7 +295,7 @@ def _decode_fast(text: bytes, shape: CoreShape, batch: int, steps: int) -> Resul
         return None
     t = np.cumsum(is_step) - is_step - sample * steps          # steps of its sample before it
     sizes = np.array([l.size for l in shape.layers])
-    lif = np.array([l.kind == "lif" for l in shape.layers])
+    lif = np.array([l.kind is LayerKind.LIF for l in shape.layers])
     n_out = int(sizes[-1])
     spike = kind == wire.OutKind.SPIKE
     sl, su, st, sb = layer[spike], unit[spike], t[spike], sample[spike]
@@ -316,7 +316,7 @@ def _decode_fast(text: bytes, shape: CoreShape, batch: int, steps: int) -> Resul
         return None
     lif_index = np.cumsum(lif) - 1
     trains = [np.zeros((batch, steps, l.size), dtype=np.uint8)
-              for l in shape.layers if l.kind == "lif"]
+              for l in shape.layers if l.kind is LayerKind.LIF]
     for k in np.flatnonzero(lif):
         mine = sl == k
         trains[lif_index[k]][sb[mine], st[mine], su[mine]] = 1

@@ -150,7 +150,7 @@ def open_result_job(args: argparse.Namespace):
 def result_bytes(model, batch: int, steps: int) -> int:
     """An upper estimate of a result file's size (uncompressed): every LIF layer's spikes
     (B, T, size) as bytes and the scores and predictions as int64."""
-    lif = sum(layer.size for layer in model.layers if layer.kind == "lif")
+    lif = sum(model.layers[k].size for k in model.lif_layers)
     return batch * steps * lif + batch * (model.n_outputs + 1) * 8 + (64 << 10)
 
 
