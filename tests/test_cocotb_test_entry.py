@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from delayhw import golden, netgen
-from delayhw.gateware import protocol
 from delayhw.gateware.shape import CoreShape
 from delayhw.sim import cosim, runner
 from delayhw.sim.cocotbtest import CocotbTestBench
@@ -56,8 +55,8 @@ def test_cocotb_test_entry_catches_a_corrupted_weight(monkeypatch):
     model = netgen.example_model()
     spikes = netgen.random_spikes(np.random.default_rng(2), 2, 25, model.n_inputs, 0.2)
     corrupted, unit = corrupt_one_readout_weight(model, spikes)
-    real = protocol.config_stream
-    monkeypatch.setattr(protocol, "config_stream", lambda m: real(corrupted))
+    real = cosim._config_blocks
+    monkeypatch.setattr(cosim, "_config_blocks", lambda m: real(corrupted))
     sim_build = sim_build_for("icarus", model, lanes=1)
     with runner._locked(sim_build.with_suffix(".lock")):
         bench = CocotbTestBench(model, spikes, sim_build)

@@ -164,8 +164,8 @@ def test_cli_cosim_mismatch_names_the_difference_and_writes_a_waveform(tmp_path,
     save_model(model, tmp_path / "m.npz")
     Inputs(spikes).save(tmp_path / "in.npz")
     # the RTL gets the corrupted weights through its configuration stream
-    real = protocol.config_stream
-    monkeypatch.setattr(protocol, "config_stream", lambda m: real(corrupted))
+    real = cosim._config_blocks
+    monkeypatch.setattr(cosim, "_config_blocks", lambda m: real(corrupted))
     code = main(["cosim", str(tmp_path / "m.npz"), str(tmp_path / "in.npz"), "--sim", "icarus",
                  "--out", str(tmp_path / "rtl.npz")])
     out = capsys.readouterr().out

@@ -173,7 +173,7 @@ def test_waveform_of_a_mismatch_is_not_replaced_without_force(tmp_path, monkeypa
 
 @pytest.mark.skipif(not icarus_available(), reason="iverilog is not installed")
 def test_cli_cosim_mismatch_keeps_an_existing_waveform(tmp_path, capsys, monkeypatch):
-    from delayhw.gateware import protocol
+    from delayhw.sim import cosim
     from test_cosim import corrupt_one_readout_weight
     model = netgen.example_model()
     spikes = netgen.random_spikes(np.random.default_rng(4), 2, 20, model.n_inputs, 0.2)
@@ -181,8 +181,8 @@ def test_cli_cosim_mismatch_keeps_an_existing_waveform(tmp_path, capsys, monkeyp
     save_model(model, tmp_path / "m.npz")
     Inputs(spikes).save(tmp_path / "in.npz")
     (tmp_path / "rtl.sample0.wave.fst").write_text("kept")
-    real = protocol.config_stream
-    monkeypatch.setattr(protocol, "config_stream", lambda m: real(corrupted))
+    real = cosim._config_blocks
+    monkeypatch.setattr(cosim, "_config_blocks", lambda m: real(corrupted))
     code, out, _ = cli(capsys, "cosim", tmp_path / "m.npz", tmp_path / "in.npz", "--sim",
                        "icarus", "--out", tmp_path / "rtl.npz")
     assert code == 1                   # the mismatch stays the verdict
