@@ -241,10 +241,14 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
                         time.perf_counter() - t0, build.directory, phases)
     finally:
         if thread.is_alive():            # left by an exception (SIGINT/SIGTERM): stop the
-            children.stop_all()          # simulator before its folder is removed
-            thread.join(10)
+            children.stop_all()          # simulator before its folder is removed; the runner
+            thread.join(60)              # thread still writes its results file, so wait for it
         if own_dir:
-            shutil.rmtree(workdir, ignore_errors=True)
+            for _ in range(5):           # a late write can recreate what rmtree removed
+                shutil.rmtree(workdir, ignore_errors=True)
+                if not workdir.exists():
+                    break
+                time.sleep(0.2)
 
 
 _HEX_VALUE = np.full(256, 255, dtype=np.uint8)
