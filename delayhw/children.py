@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
 
-__all__ = ["popen", "run", "stop", "stop_all", "live"]
+__all__ = ["popen", "run", "stop", "stop_all", "live", "own_temp_dir", "release_temp_dir"]
 
 _LIVE: set[subprocess.Popen] = set()
+#: Temporary folders the children write into: removed by :func:`stop_all` once they are
+#: stopped (a simulator stopped by a signal can still write its results file on the way out).
+_TEMP_DIRS: set[str] = set()
 _LOCK = threading.Lock()
 GRACE_S = 2.0
 
@@ -88,9 +92,28 @@ def live() -> list[subprocess.Popen]:
 
 
 def stop_all() -> None:
-    """Stop every registered child and its group."""
+    """Stop every registered child and its group, then remove the registered temporary
+    folders (:func:`own_temp_dir`)."""
     for proc in live():
         stop(proc)
+    with _LOCK:
+        folders = list(_TEMP_DIRS)
+        _TEMP_DIRS.clear()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def own_temp_dir(path) -> None:
+    """Register a temporary folder children write into, removed by :func:`stop_all` (on
+    every exit path of a command) unless :func:`release_temp_dir` is called first."""
+    with _LOCK:
+        _TEMP_DIRS.add(str(path))
+
+
+def release_temp_dir(path) -> None:
+    """The caller removed ``path`` itself, or keeps it."""
+    with _LOCK:
+        _TEMP_DIRS.discard(str(path))
 
 
 atexit.register(stop_all)
@@ -101,6 +124,7 @@ def _after_fork() -> None:
     global _LOCK
     _LOCK = threading.Lock()
     _LIVE.clear()
+    _TEMP_DIRS.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork)

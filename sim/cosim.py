@@ -8,6 +8,7 @@ shares one simulator build (:mod:`delayhw.sim.runner`).
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -205,6 +206,8 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
     own_dir = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="delayhw-cosim-")) if own_dir else Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if own_dir:
+        children.own_temp_dir(workdir)   # removed on the command's exit path too
     thread = threading.Thread()          # not started: nothing to stop yet
     try:
         stim, out, stats = workdir / "stimulus.txt", workdir / "outputs.txt", workdir / "stats.json"
@@ -244,11 +247,9 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
             children.stop_all()          # simulator before its folder is removed; the runner
             thread.join(60)              # thread still writes its results file, so wait for it
         if own_dir:
-            for _ in range(5):           # a late write can recreate what rmtree removed
-                shutil.rmtree(workdir, ignore_errors=True)
-                if not workdir.exists():
-                    break
-                time.sleep(0.2)
+            shutil.rmtree(workdir, ignore_errors=True)
+            if sys.exc_info()[0] is None:
+                children.release_temp_dir(workdir)   # else stop_all removes it once more
 
 
 _HEX_VALUE = np.full(256, 255, dtype=np.uint8)
