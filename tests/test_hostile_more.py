@@ -324,7 +324,7 @@ _PEAK = """
 import resource, sys, torch
 from delayhw.train.api import training_memory
 from delayhw.train.layers import DelayNet, NetConfig
-batch, steps, n_in, hidden, classes, d_max = 32, 600, 8, (128,), 4, 20
+batch, steps, n_in, hidden, classes, d_max = 32, 2000, 8, (128,), 4, 20
 net = DelayNet(NetConfig(n_in, classes, hidden=hidden, d_max=d_max))
 opt = torch.optim.Adam(net.parameters())
 x = (torch.rand(batch, steps, n_in) < 0.1).float()
@@ -345,7 +345,7 @@ def test_the_training_estimate_covers_what_training_allocates():
     out = subprocess.run([sys.executable, "-c", _PEAK], capture_output=True, text=True,
                          check=True, env=dict(os.environ, OMP_NUM_THREADS="1")).stdout
     grown, estimate = map(int, out.split())
-    assert 50 << 20 < grown < estimate, (grown, estimate)
+    assert 100 << 20 < grown < estimate, (grown, estimate)   # well above import noise
 
 
 def test_a_malformed_budget_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
