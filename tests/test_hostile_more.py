@@ -321,18 +321,21 @@ def test_huge_hidden_layers_are_refused_by_the_budget(tmp_path, capsys, no_fit):
 
 
 _PEAK = """
-import resource, sys, torch
+import sys, torch
+def hwm():   # this process's peak RSS (ru_maxrss can carry the parent's across fork/exec)
+    return next(int(l.split()[1]) * 1024 for l in open('/proc/self/status')
+                if l.startswith('VmHWM'))
 from delayhw.train.api import training_memory
 from delayhw.train.layers import DelayNet, NetConfig
 batch, steps, n_in, hidden, classes, d_max = 32, 2000, 8, (128,), 4, 20
 net = DelayNet(NetConfig(n_in, classes, hidden=hidden, d_max=d_max))
 opt = torch.optim.Adam(net.parameters())
 x = (torch.rand(batch, steps, n_in) < 0.1).float()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+before = hwm()
 logits, _ = net(x)
 logits.sum().backward()
 opt.step()
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+grown = hwm() - before
 print(grown, training_memory(n_in, steps, hidden, classes, d_max, batch))
 """
 
