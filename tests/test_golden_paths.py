@@ -42,8 +42,9 @@ def recurrent_paths_taken(monkeypatch, force=None):
     return taken
 
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow,
+SETTINGS = settings(max_examples=60, deadline=None,      # about 3 in 4 drawn models have no
+                    suppress_health_check=[HealthCheck.too_slow,   # recurrent first layer
+                                           HealthCheck.filter_too_much,
                                            HealthCheck.function_scoped_fixture])
 
 
