@@ -245,10 +245,9 @@ def log2_fixed(e: np.ndarray) -> np.ndarray:
         k += np.where(big, shift, 0)
         rest = np.where(big, rest >> shift, rest)
     one = np.int64(1 << LOG_FRAC)
-    kk = k
-    mant = np.where(kk >= LOG_FRAC, e >> np.maximum(kk - LOG_FRAC, 0),
-                    e << np.maximum(LOG_FRAC - kk, 0)) - one
-    return np.where(e >= 1, kk * one + mant, np.int64(-1))
+    mant = np.where(k >= LOG_FRAC, e >> np.maximum(k - LOG_FRAC, 0),
+                    e << np.maximum(LOG_FRAC - k, 0)) - one
+    return np.where(e >= 1, k * one + mant, np.int64(-1))
 
 
 def levels_to_spikes(lv: np.ndarray, enc: AudioEncoding) -> np.ndarray:
