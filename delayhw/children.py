@@ -16,10 +16,13 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
-__all__ = ["popen", "run", "stop", "stop_all", "live", "own_temp_dir", "release_temp_dir"]
+__all__ = ["popen", "run", "stop", "stop_all", "live", "temp_dir", "own_temp_dir",
+           "release_temp_dir"]
 
 _LIVE: set[subprocess.Popen] = set()
 #: Temporary folders the children write into: removed by :func:`stop_all` once they are
@@ -98,9 +101,24 @@ def stop_all() -> None:
         stop(proc)
     with _LOCK:
         folders = list(_TEMP_DIRS)
-        _TEMP_DIRS.clear()
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
+    for folder in folders:        # each stays registered until it is gone, so a second
+        shutil.rmtree(folder, ignore_errors=True)    # signal mid-way leaves it to the next call
+        release_temp_dir(folder)
+
+
+def temp_dir(prefix: str) -> Path:
+    """A new temporary folder, registered (:func:`own_temp_dir`) before SIGINT or SIGTERM
+    can interrupt: there is no moment at which it exists unregistered."""
+    masked = {signal.SIGINT, signal.SIGTERM}
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, masked) if in_main else None
+    try:
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+        own_temp_dir(path)
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return path
 
 
 def own_temp_dir(path) -> None:

@@ -11,7 +11,6 @@ depend on the divisor. One build per (core shape, simulator), cached like the co
 from __future__ import annotations
 
 import shutil
-import tempfile
 import threading
 import time
 from importlib import resources
@@ -50,7 +49,7 @@ class SimPort:
 
     def __init__(self, shape: CoreShape, sim: str = "verilator"):
         self.build = build(shape, sim)
-        self.dir = Path(tempfile.mkdtemp(prefix="delayhw-board-"))
+        self.dir = children.temp_dir("delayhw-board-")    # removed on every exit path
         self.rx, self.tx, self.ctl = self.dir / "rx.bin", self.dir / "tx.txt", self.dir / "ctl"
         self.stats_path = self.dir / "stats.json"
         for p in (self.rx, self.ctl):
@@ -117,12 +116,11 @@ class SimPort:
             self.ctl.write_bytes(b"q")
             self._thread.join(60)
         self._rx.close()
-        if abort:
-            shutil.rmtree(self.dir, ignore_errors=True)
-        elif keep or self.error is not None:
+        if not abort and (keep or self.error is not None):
             print(f"{self.name}: simulation files kept in {self.dir}")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        children.release_temp_dir(self.dir)
 
     def __enter__(self):
         return self

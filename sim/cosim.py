@@ -204,10 +204,9 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
     build = runner.build(shape, sim, waves)
     phases = {"build": time.perf_counter() - t0}
     own_dir = workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="delayhw-cosim-")) if own_dir else Path(workdir)
+    # an own folder is registered: removed on the command's exit path too
+    workdir = children.temp_dir("delayhw-cosim-") if own_dir else Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    if own_dir:
-        children.own_temp_dir(workdir)   # removed on the command's exit path too
     thread = threading.Thread()          # not started: nothing to stop yet
     try:
         stim, out, stats = workdir / "stimulus.txt", workdir / "outputs.txt", workdir / "stats.json"

@@ -138,12 +138,15 @@ class _Stopped(BaseException):
 
 
 def _worker_init() -> None:
-    """In each local worker: SIGTERM unwinds the running case (its ``finally`` blocks stop
-    its simulator and remove its folders, :func:`_guarded`); SIGINT (a terminal's Ctrl-C
-    reaches the whole group) is the parent's to act on."""
+    """In each local worker: the first SIGTERM unwinds the running case (its ``finally``
+    blocks stop its simulator and remove its folders, :func:`_guarded`); later ones are
+    ignored so they cannot cut that cleanup short (the pool itself sends one more to the
+    workers left once one exits). SIGINT (a terminal's Ctrl-C reaches the whole group) is
+    the parent's to act on."""
     import signal
 
     def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise _Stopped()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -173,6 +176,8 @@ def _run_local(tasks: list[Case], jobs: int, case, on_row) -> list[Row]:
             worker.terminate()
         for worker in workers:
             worker.join(10)
+            if worker.is_alive():      # its cleanup hangs: it ignores SIGTERM by now
+                worker.kill()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()

@@ -131,6 +131,57 @@ def test_children_run_in_their_own_group_and_are_stopped(tmp_path):
     assert not marked_processes(mark) and not children.live()
 
 
+def test_temp_dir_is_registered_and_removed_by_stop_all(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    folder = children.temp_dir("delayhw-x-")
+    assert folder.parent == tmp_path and folder.is_dir()
+    children.stop_all()
+    assert not folder.exists()
+
+
+def test_stop_all_cut_short_leaves_the_folders_it_did_not_remove_registered(tmp_path,
+                                                                             monkeypatch):
+    """A second signal during stop_all's cleanup (raised from inside it) must not lose the
+    folders not yet removed: the next stop_all (the command's exit path) removes them."""
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        folder.mkdir()
+        children.own_temp_dir(folder)
+    real_rmtree, calls = shutil.rmtree, []
+
+    def interrupted_rmtree(path, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real_rmtree(path, **kwargs)
+    monkeypatch.setattr(children.shutil, "rmtree", interrupted_rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        children.stop_all()
+    children.stop_all()
+    assert not any(folder.exists() for folder in folders)
+
+
+def test_regress_worker_finishes_its_cleanup_through_a_second_sigterm():
+    """The pool sends SIGTERM again to the workers left once one exits: a worker already
+    cleaning up after the first must not be cut short by the second."""
+    code = """if True:
+        import os, signal, time
+        from delayhw.sim import regress
+        regress._worker_init()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+            print("not stopped")
+        except regress._Stopped:
+            os.kill(os.getpid(), signal.SIGTERM)      # arrives during the cleanup
+            time.sleep(0.2)
+            print("cleanup finished")
+    """
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "cleanup finished"), done.stderr
+
+
 @needs_icarus
 def test_cosim_killed_mid_simulation_leaves_nothing(case):
     rng = random.Random()
