@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import DelayhwError
+from ..gateware.ip import DEFAULT_TOP, INTERFACES, TLAST
 from ..gateware.shape import MAX_STEPS, MAX_STEPS_LIMIT
 from ..publish import show_path
 from ..sim.regress import EXECUTORS
@@ -36,11 +37,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..formats import load_model
+    from ..gateware.ip import Interface
     from ..gateware.shape import CoreShape
-    from ..gateware.verilog import TOP, generate
+    from ..gateware.verilog import generate
     from ..publish import Outputs
 
     console = Console(stderr=True)
+    interface = Interface(args.interface, args.tlast, args.top)   # bad options: one line
     outputs = Outputs(force=args.force, inputs=[args.model])
     staged = outputs.directory(args.out)
     model = load_model(args.model)
@@ -48,11 +51,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     shape = CoreShape.from_model(model, args.lanes, args.scheme, args.max_steps)
     with console.status(f"elaborating and converting {args.model} to Verilog"):
         info = generate(model, staged, lanes=args.lanes, scheme=args.scheme,
-                        max_steps=args.max_steps, model_file=args.model)
+                        max_steps=args.max_steps, model_file=args.model, interface=interface)
     out = Path(args.out)
     bits = info["memory_bits"]
-    print(f"wrote {show_path(out / info['verilog'])}, {show_path(out / info['rtlil'])} and "
+    print(f"wrote {show_path(out / info['verilog'])}, {show_path(out / info['rtlil'])}, "
+          f"{show_path(out / info['instance_template'])} and "
           f"{show_path(out / 'manifest.json')}")
+    if interface.kind == "axis":
+        print(f"module {interface.top}: AXI4-Stream ports (aclk, aresetn active low; "
+              f"m_axis_outputs_tlast at the end of each {interface.tlast}; docs/ip.md)")
     print(f"scheme {args.scheme}, {args.lanes} lane(s); memory {bits['total']} bits "
           f"({', '.join(f'{k} {v}' for k, v in bits.items() if k != 'total' and v)})")
     print(f"cycles per step: {info['cycles_per_step']['value']} "
@@ -61,15 +68,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
           f"steps (longer samples are flagged in their SAMPLE event)")
     if args.lint:
         from ..sim.tools import compile_icarus, icarus_available, lint_verilator
-        lint = lint_verilator(staged / f"{TOP}.v")
+        verilog_file = staged / info["verilog"]
+        lint = lint_verilator(verilog_file)
         print(f"verilator --lint-only: {'clean' if lint.returncode == 0 else 'FAILED'}")
         if lint.returncode:
             print(lint.stderr)
             outputs.publish()
             return EXIT_MISMATCH
         if icarus_available():
-            comp = compile_icarus(staged / f"{TOP}.v", staged / f"{TOP}.vvp")
-            (staged / f"{TOP}.vvp").unlink(missing_ok=True)
+            compiled = verilog_file.with_suffix(".vvp")
+            comp = compile_icarus(verilog_file, compiled)
+            compiled.unlink(missing_ok=True)
             print(f"iverilog: {'compiles' if comp.returncode == 0 else 'FAILED'}")
             if comp.returncode:
                 print(comp.stderr)
@@ -155,14 +164,28 @@ def register(sub) -> None:
 
     p = sub.add_parser("generate", help="write the Verilog core and manifest for a model",
                        description="Generate the neuromorphic core for MODEL: Verilog with the "
-                                   "network in its memories, plus manifest.json (ports, "
-                                   "payload layouts, memory bits, cycles per step).")
+                                   "network in its memories (and the same design as RTLIL), "
+                                   "an instantiation template, plus manifest.json (ports, "
+                                   "payload layouts, memory bits, cycles per step, timing "
+                                   "notes).")
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
     add_core_options(p, lanes_default=1)
     p.add_argument("--max-steps", type=int_in(1, MAX_STEPS_LIMIT), default=MAX_STEPS, metavar="N",
                    help="longest sample (time steps) the readout scores must be exact for; "
                         f"sets their width to v_bits + ceil(log2(N)) (default {MAX_STEPS})")
+    p.add_argument("--interface", choices=INTERFACES, default="native",
+                   help="port names of the module: native (Amaranth's: clk, rst, "
+                        "inputs__payload/valid/ready, ...) or axis (AXI4-Stream: aclk, aresetn "
+                        "active low, s_axis_inputs_*, s_axis_config_*, m_axis_outputs_* with "
+                        "tlast; docs/ip.md); default native")
+    p.add_argument("--tlast", choices=TLAST, default=None,
+                   help="with --interface axis: m_axis_outputs_tlast marks the end of each "
+                        "sample (its SAMPLE event; default) or of each step (every STEP and "
+                        "SAMPLE event)")
+    p.add_argument("--top", default=DEFAULT_TOP, metavar="NAME",
+                   help="name of the Verilog module (and prefix of its submodules), so that "
+                        f"several cores fit one design (default {DEFAULT_TOP})")
     p.add_argument("--lint", action="store_true",
                    help="also lint with Verilator and compile with Icarus (if installed)")
     add_force(p)
