@@ -3,6 +3,7 @@ way to run a core in amaranth.sim and one comparison with the golden model."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from delayhw import golden, netgen
@@ -37,3 +38,10 @@ def assert_matches_golden(model, spikes, result):
     """``result`` equals the golden model's on ``spikes`` bit for bit."""
     difference = protocol.first_difference(golden.run(model, spikes), result)
     assert difference is None, str(difference)
+
+
+def rtlil_ports(text: str, module: str) -> list[dict]:
+    """The ports of ``module`` in an RTLIL text, as the manifest lists them."""
+    body = re.search(rf"^module \\{module}$(.*?)^end$", text, re.M | re.S).group(1)
+    return [{"name": name, "direction": direction, "width": int(width)} for width, direction, name
+            in re.findall(r"^  wire width (\d+) (input|output) \d+ +\\(\S+)$", body, re.M)]

@@ -14,6 +14,8 @@ from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP, convert, generate
 from delayhw.sim.tools import compile_icarus, icarus_available, lint_verilator
 
+from helpers import rtlil_ports
+
 CASES = [  # (seed, lanes, params): d_max 0, recurrent, bias, several layers
     (1, 1, netgen.NetParams(d_max=(0, 0), p_recurrent=0.0)),
     (2, 2, netgen.NetParams(p_recurrent=1.0, p_bias=1.0, max_layers=3)),
@@ -54,13 +56,6 @@ def test_manifest_describes_the_ports_of_the_verilog(tmp_path):
     cycles = on_disk["cycles_per_step"]["value"]
     assert cycles == fifo_step_cycles(shape.layers, 2)
     assert cycles < sum(-(-l.size // 2) * l.fan_in + 12 for l in model.layers) + 1
-
-
-def rtlil_ports(text: str, module: str) -> list[dict]:
-    """The ports of ``module`` in an RTLIL text, as the manifest lists them."""
-    body = re.search(rf"^module \\{module}$(.*?)^end$", text, re.M | re.S).group(1)
-    return [{"name": name, "direction": direction, "width": int(width)} for width, direction, name
-            in re.findall(r"^  wire width (\d+) (input|output) \d+ +\\(\S+)$", body, re.M)]
 
 
 def test_generate_writes_the_same_design_as_rtlil(tmp_path):
