@@ -150,7 +150,7 @@ def test_generate_publishes_a_new_directory_whole(files, capsys):
     code, out, _ = cli(capsys, "generate", m, "-o", m.parent / "new" / "hw")
     assert code == 0 and STAGING_PREFIX not in out
     assert sorted(p.name for p in (m.parent / "new" / "hw").iterdir()) == [
-        "delayhw_core.il", "delayhw_core.v", "manifest.json"]
+        "delayhw_core.il", "delayhw_core.v", "delayhw_core_inst.v", "manifest.json"]
     assert not staging_left(m.parent)
 
 
