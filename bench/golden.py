@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_time, best_times, load_average, write_result  # noqa: E402
 
 from delayhw import golden, reference  # noqa: E402
-from delayhw.spec import Layer, LayerKind, Model  # noqa: E402
+from delayhw.spec import Layer, LayerKind, Model, Reset  # noqa: E402
 
 
 def shd_like_model(rng: np.random.Generator, n_in=700, hidden=128, out=20, d_max=25) -> Model:
@@ -57,7 +57,8 @@ def shd_like_model(rng: np.random.Generator, n_in=700, hidden=128, out=20, d_max
 
 def torch_forward(model: Model, spikes: np.ndarray):
     """Float32 torch forward of the same network (no autograd): per-delay weight stacks,
-    one matmul for all feedforward delays, one per step for the recurrent ones."""
+    one matmul for all feedforward delays, one per step for the recurrent ones; biases and
+    either reset mode as the model has them (a trained model's too)."""
     import torch
     x = torch.from_numpy(spikes.astype(np.float32))
     batch, steps, _ = x.shape
@@ -81,14 +82,17 @@ def torch_forward(model: Model, spikes: np.ndarray):
                 cur = torch.zeros(batch, steps + layer.d_max + 1, n)
                 for m, k in enumerate(ks):
                     cur[:, k:k + steps] += y[:, :, m]
+                if layer.has_bias:
+                    cur[:, :steps] += torch.from_numpy(layer.bias.astype(np.float32))
                 decay = layer.beta / 2 ** layer.f_bits
+                zero = layer.reset == Reset.ZERO
                 v = torch.zeros(batch, n)
                 outs = []
                 for t in range(steps):
                     v = decay * v + cur[:, t]
                     if layer.kind is LayerKind.LIF:
                         s = (v >= layer.threshold).float()
-                        v = v - s * layer.threshold
+                        v = v * (1 - s) if zero else v - s * layer.threshold
                         if rec is not None:
                             rks, rst = rec
                             r = (s @ rst).reshape(batch, len(rks), n)
@@ -204,6 +208,16 @@ def memory_figures() -> dict:
     return out
 
 
+def describe(model: Model) -> str:
+    """``n_in -> size kind (recurrent, bias, d_max) -> ...``, for the result file."""
+    parts = [str(model.n_inputs)]
+    for layer in model.layers:
+        extra = [x for x, on in (("recurrent", layer.recurrent), ("bias", layer.has_bias)) if on]
+        parts.append(f"{layer.size} {LayerKind(layer.kind).value} ({', '.join(extra + [f'd_max {layer.d_max}'])}"
+                     f", {layer.w_bits}-bit weights)")
+    return " -> ".join(parts)
+
+
 def compare_on_files(args) -> None:
     """Golden against torch's float forward on a model and input file, alternating."""
     import torch
@@ -216,7 +230,10 @@ def compare_on_files(args) -> None:
                         "torch": torch_forward(model, spikes)}, repeats=5)
     write_result(f"golden_{Path(args.model).stem}", {
         "model": str(args.model), "input": str(args.input),
+        "network": describe(model),
         "batch": int(spikes.shape[0]), "steps": int(spikes.shape[1]),
+        "input_density": round(float(np.mean(spikes)), 4),
+        "lif_spike_rates": [round(float(s.mean()), 4) for s in result.spikes],
         "synaptic_events": golden.synaptic_events(model, spikes, result),
         "golden_seconds": round(times["golden"], 4),
         "torch_float32_seconds": round(times["torch"], 4),
