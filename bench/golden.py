@@ -10,7 +10,9 @@ Target: golden time <= torch time (issue 22; was 3 x), both timed alternating in
 (best of 5 rounds each), with the machine's load average recorded.
 
 With --model FILE --input FILE the comparison runs on that model and input instead (e.g. the
-trained audio model), written to bench/results/golden_FILESTEM.json.
+trained audio model of `delayhw train --task fsdd/train --test fsdd/test`, on its
+NAME.test.npz), written to bench/results/golden_LABEL.json (LABEL: --label, else the model
+file's stem), with process CPU times beside the wall times.
 
 Memory (issue 13): peak RSS and time of one golden run for a 1024 -> 1024 -> 10 network with d_max 255 (every delay used) and for the SHD-size network,
 with the per-delay weight blocks prepared whole (the previous algorithm, STACK_BYTES
@@ -19,7 +21,7 @@ both in one process (the machine may be shared). Target: 1024 x 1024 under 1 GB,
 Writes bench/results/golden.json.
 
     python bench/golden.py [--batch 32] [--steps 100] [--skip-memory]
-    python bench/golden.py --model M.npz --input X.npz [--batch 32]
+    python bench/golden.py --model M.npz --input X.npz [--batch 32] [--label audio]
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ def compare_on_files(args) -> None:
     fns = {"golden": lambda: golden.run(model, spikes), "torch": torch_forward(model, spikes)}
     times = best_times(fns, repeats=5)
     cpu = best_times(fns, repeats=5, clock=time.process_time)
-    write_result(f"golden_{Path(args.model).stem}", {
+    write_result(f"golden_{args.label or Path(args.model).stem}", {
         "model": str(args.model), "input": str(args.input),
         "network": describe(model),
         "batch": int(spikes.shape[0]), "steps": int(spikes.shape[1]),
@@ -258,12 +260,16 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true", help="no peak-RSS measurements")
     ap.add_argument("--model", help="a model file to compare on instead (needs --input)")
     ap.add_argument("--input", help="its input file (the first --batch samples are used)")
+    ap.add_argument("--label", help="with --model: writes bench/results/golden_LABEL.json "
+                                    "(default: the model file's stem)")
     ap.add_argument("--measure-one", choices=sorted(MEMORY_CASES), help=argparse.SUPPRESS)
     ap.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure_one:
         print(json.dumps(measure_one(args.measure_one, bounded=not args.whole)))
         return
+    if bool(args.model) != bool(args.input):
+        ap.error("--model and --input go together")
     if args.model:
         return compare_on_files(args)
     load_before = load_average()
