@@ -249,6 +249,7 @@ def adapter(native: list[dict], score_bits: int, tlast: str) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.cocotb
 @pytest.mark.parametrize("tlast", ["sample", "step"])
 def test_axis_core_cosimulates_bit_exactly(tmp_path, tlast):
     """The AXI4-Stream module, driven through an adapter by the co-simulation top in Icarus
