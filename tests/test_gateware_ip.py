@@ -21,7 +21,7 @@ from delayhw.gateware.shape import CoreShape
 from delayhw.gateware.verilog import TOP, convert, generate, ports
 from delayhw.gateware.wire import OutKind
 from delayhw.sim import cosim, runner
-from delayhw.sim.tools import icarus_available, lint_verilator, verilator_env, verilator_root
+from delayhw.sim.tools import icarus_available, verilator_env, verilator_root
 
 from helpers import rtlil_ports
 

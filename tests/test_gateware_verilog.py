@@ -1,7 +1,6 @@
 """Generated Verilog: lints in Verilator, compiles in Icarus; `delayhw generate` CLI."""
 
 import json
-import re
 
 import numpy as np
 import pytest
