@@ -36,7 +36,8 @@ RTLIL_FILE = f"{TOP}.il"
 class AxisCore(Elaboratable):
     """The AXI4-Stream shell around ``core`` (:mod:`delayhw.gateware.ip`); :attr:`ports` maps
     each top-level port name (:func:`axis_ports`) to its signal; :meth:`signals` lists them
-    for Amaranth's converters (which name each port after its signal)."""
+    for Amaranth's converters (which name each port after its signal). A top level only: it
+    defines the ``sync`` domain from ``aclk`` and ``aresetn``."""
 
     def __init__(self, core, tlast: str = "sample"):
         self.core, self.tlast = core, tlast
