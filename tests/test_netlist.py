@@ -115,7 +115,8 @@ def test_own_mult18x18d_model_multiplies_as_the_data_sheet_says(tmp_path):
     cases += [(int(a), int(b), int(s), int(t)) for a, b, s, t in
               zip(rng.integers(0, 1 << 18, 200), rng.integers(0, 1 << 18, 200),
                   rng.integers(0, 2, 200), rng.integers(0, 2, 200))]
-    (tmp_path / "cases.txt").write_text("".join(f"{a:x} {b:x} {sa} {sb}\n" for a, b, sa, sb in cases))
+    (tmp_path / "cases.txt").write_text("".join(f"{a:x} {b:x} {sa} {sb}\n"
+                                                for a, b, sa, sb in cases))
     ports = [", ".join(f".A{i}(a[{i}])" for i in range(18)),
              ", ".join(f".B{i}(b[{i}])" for i in range(18)),
              ", ".join(f".C{i}(1'b0)" for i in range(18))]
@@ -132,6 +133,28 @@ def test_own_mult18x18d_model_multiplies_as_the_data_sheet_says(tmp_path):
 
     expected = [(value(a, sa) * value(b, sb)) & ((1 << 36) - 1) for a, b, sa, sb in cases]
     assert [int(x, 16) for x in out] == expected
+
+
+def test_cells_without_a_model_are_still_black_boxes_in_the_wheel():
+    """The cells refused by name (:data:`netlist.UNMODELLED`) have no behaviour in the
+    wheel's library: when a wheel ships a model, this fails and the refusal can go."""
+    for family, names in netlist.UNMODELLED.items():
+        text = netlist.cell_models(family)
+        for name in names:
+            body = re.search(rf"^module {name}\b(.*?)^endmodule", text, re.S | re.M)
+            assert body is None or not re.search(r"\b(always|assign|initial)\b", body[1]), name
+
+
+def test_a_netlist_with_an_unmodelled_cell_is_refused_by_name(tmp_path):
+    import json
+    model, _ = small_case()
+    design = netlist.Design.of(model, get_board("ulx3s-85f"))
+    (tmp_path / "stat.json").write_text(json.dumps(
+        {"design": {"num_cells_by_type": {"LUT4": 10, "DP16KD": 1}}}))
+    fake = netlist.Netlist(design, tmp_path, True, 0.0)
+    with pytest.raises(DelayhwError,
+                       match="ulx3s-85f: the netlist uses DP16KD.*no simulation model"):
+        netlist.build(fake, "icarus")
 
 
 def test_cosim_netlist_refusals(tmp_path, capsys):
@@ -239,3 +262,70 @@ def test_a_netlist_with_one_lut_inverted_is_caught(tmp_path, capsys, monkeypatch
     assert (difference.sample, difference.step, difference.layer, difference.unit) == \
         (0, None, readout, 0)
     assert (tmp_path / "r.sample0.netlist.fst").stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------- slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo's model and test input (`delayhw demo` trains the same task, seed 0)."""
+    from delayhw.train.api import train_task
+    out = tmp_path_factory.mktemp("demo")
+    report = train_task("synthetic", out / "demo.npz", quiet=True, seed=0)
+    return report.model_path, report.test_input_path
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+@needs_icarus
+def test_demo_on_the_icebreaker_netlist_at_its_real_baud(demo, tmp_path, capsys):
+    """The issue's target: `delayhw cosim demo.npz demo.test.npz --netlist icebreaker` at the
+    board's own 1 Mbaud (16 cycles per bit), a few samples, golden- and RTL-equal."""
+    model_path, input_path = demo
+    code = main(["cosim", str(model_path), str(input_path), "--netlist", "icebreaker",
+                 "--samples", "3", "--out", str(tmp_path / "r.npz")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "netlist == golden, bit for bit (3 samples" in out and "netlist == RTL" in out
+    assert "UART divisor 16" in out
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_small_network_on_the_icebreaker_netlist_in_verilator(tmp_path):
+    model, spikes = small_case()
+    design = netlist.Design.of(model, get_board("icebreaker"), baud=FAST_BAUD)
+    synthesised = netlist.synthesise(design)
+    run = netlist.run(synthesised, spikes, sim="verilator")
+    assert first_difference(golden.run(model, spikes), run.result) is None
+    assert run.cycles > 0
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+@needs_icarus
+def test_build_verify_runs_the_built_design_on_its_netlist(tmp_path, capsys):
+    import json
+    model, spikes = small_case()
+    save_model(model, tmp_path / "m.npz")
+    Inputs(spikes).save(tmp_path / "in.npz")
+    code = main(["build", str(tmp_path / "m.npz"), "--board", "icebreaker", "-o",
+                 str(tmp_path / "b"), "--baud", str(FAST_BAUD), "--verify", "1", "--input",
+                 str(tmp_path / "in.npz")])
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert code == (0 if report["timing_met"] else 1)
+    check = report["netlist_check"]
+    assert check["equal"] and check["samples"] == 1 and not check["configuration_loaded"]
+    assert "netlist (icarus): 1 sample(s)" in (tmp_path / "b" / "report.txt").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+@needs_icarus
+def test_regress_on_netlists(capsys):
+    code = main(["regress", "--netlist", "icebreaker", "--baud", str(FAST_BAUD), "--seeds",
+                 "2", "--batch", "1", "--steps", "4", "--max-size", "4", "-j", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "netlist (icebreaker) vs golden" in out and "2/2 networks bit-exact" in out

@@ -259,7 +259,8 @@ def netlist_check(design, inputs, *, sim: str, timeout: float,
         run = netlist.run(synthesised, inputs.spikes, sim=sim, build_=build_, timeout=timeout,
                           on_sample=lambda n: bar.update(task, completed=n))
     print(f"netlist: {run.cycles:,} cycles in {run.sim_seconds:.1f} s "
-          f"({run.cycles_per_second:,.0f} cycles/s); configuration "
+          f"({run.cycles_per_second:,.0f} cycles/s; {run.cycles_per_cpu_second:,.0f} per "
+          f"second of the simulator's CPU time); configuration "
           + ("sent through the UART (SPRAM is not in the bitstream)" if run.loaded
              else "from the bitstream's memory contents (not sent)"))
     difference = report_against_golden(design.model, inputs, run.result, "netlist")
@@ -267,6 +268,7 @@ def netlist_check(design, inputs, *, sim: str, timeout: float,
                "netlist": str(synthesised.directory), "cycles": run.cycles,
                "sim_seconds": round(run.sim_seconds, 2),
                "cycles_per_second": round(run.cycles_per_second),
+               "cpu_seconds": round(run.cpu_seconds, 2),
                "configuration_loaded": run.loaded, "equal": difference is None,
                "first_difference": None if difference is None else str(difference),
                "result": run.result}
@@ -284,7 +286,8 @@ def netlist_check(design, inputs, *, sim: str, timeout: float,
     if difference is not None:
         try:
             wave = netlist.record_waveform(synthesised, inputs.spikes, difference.sample,
-                                           wave_path(difference.sample), sim=sim, timeout=timeout, force=force)
+                                           wave_path(difference.sample), sim=sim,
+                                           timeout=timeout, force=force)
             summary["waveform"] = str(wave)
             print(f"waveform of sample {difference.sample} on the netlist: {show_path(wave)}")
         except DelayhwError as exc:          # the mismatch stays the verdict (exit 1)

@@ -150,6 +150,8 @@ def cmd_regress(args: argparse.Namespace) -> int:
     from ..sim import regress, runner
 
     args.sim = args.sim or ("icarus" if args.netlist else "verilator")
+    if args.netlist is None and args.baud is not None:
+        raise DelayhwError("--baud: only with --netlist BOARD")
     if args.netlist is not None:
         from ..boards.targets import get_board
         get_board(args.netlist)                      # an unknown board: refused now
