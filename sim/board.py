@@ -49,10 +49,12 @@ class SimPort:
 
     def __init__(self, shape: CoreShape, sim: str = "verilator", *,
                  build_: runner.Build | None = None, waves: Path | None = None,
-                 name: str | None = None):
+                 name: str | None = None, stop_timeout: float = 60.0):
         """``build_``: another build of ``board_sim.v`` around a board top (the synthesised
         netlist, :mod:`delayhw.sim.netlist`); ``waves``: trace the run into this file (Icarus,
-        ``.fst``); ``name``: what messages call the port (default ``sim:SIM``)."""
+        ``.fst``); ``name``: what messages call the port (default ``sim:SIM``);
+        ``stop_timeout``: seconds :meth:`close` waits for the simulation to end."""
+        self.stop_timeout = stop_timeout
         self.build = build_ or build(shape, sim)
         self._name = name or f"sim:{self.build.sim}"
         self.waves = waves
@@ -124,7 +126,7 @@ class SimPort:
             self._thread.join(10)
         if self._thread.is_alive():
             self.ctl.write_bytes(b"q")
-            self._thread.join(60)
+            self._thread.join(self.stop_timeout)
         self._rx.close()
         if not abort and (keep or self.error is not None):
             print(f"{self.name}: simulation files kept in {self.dir}")

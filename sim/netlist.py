@@ -50,15 +50,14 @@ from .board import HDL_TOPLEVEL, TOP, SimPort
 CELL_LIBRARIES = {"ice40": ("ice40/cells_sim.v", ("NO_ICE40_DEFAULT_ASSIGNMENTS",)),
                   "ecp5": ("ecp5/cells_sim.v", ())}
 #: cells the wheel has no simulation model of (only a black box), modelled by delayhw in
-#: ``netlist_cells_<family>.v``: the ECP5 ``MULT18X18D`` in the one configuration Yosys's
-#: DSP mapping uses (combinational, no registers)
+#: ``netlist_cells_<family>.v`` in the configurations Yosys's mapping makes: the ECP5
+#: ``MULT18X18D`` (combinational, no registers) and ``DP16KD`` (block RAM); the wheel's
+#: declarations of these cells are left out
 OWN_MODELS = {"ecp5": "netlist_cells_ecp5.v"}
-#: cells the wheel declares without any behaviour (a module of ports and parameters only) and
-#: delayhw does not model: a netlist using one cannot be simulated, and is refused by name.
-#: The ECP5 block RAM ``DP16KD`` (and ``PDPW16KD``, not even declared) is one: every ECP5
-#: board top maps a memory to it (docs/netlist.md); tests/test_netlist.py checks that the
-#: wheel still has no model of it.
-UNMODELLED = {"ecp5": ("DP16KD", "PDPW16KD")}
+#: cells without a simulation model in the wheel (black boxes or not declared) that delayhw
+#: does not model either: a netlist using one cannot be simulated and is refused by name
+#: (the ECP5 pseudo-dual-port block RAM ``PDPW16KD``, 36-bit writes)
+UNMODELLED = {"ecp5": ("PDPW16KD",)}
 SCRIPT = "synth.ys"
 #: cycles between ``board_sim.v``'s polls of its control file: a gate-level simulation runs a
 #: few thousand cycles a second, so the RTL board's 4096 would keep it running seconds after
@@ -146,16 +145,18 @@ def cell_models(family: str) -> str:
     """One Verilog text with the simulation models of ``family``'s cells: the wheel's library
     (its macros defined first, its includes inlined, its one SystemVerilog ``$error`` made
     Verilog-2005) and delayhw's own models of the cells the wheel only declares
-    (:data:`OWN_MODELS`)."""
+    (:data:`OWN_MODELS`, in place of those declarations)."""
     library, defines = CELL_LIBRARIES[family]
     text = "".join(f"`define {name}\n" for name in defines)
     text += _inline_includes((yosys_share() / library).resolve(), set())
+    own = (resources.files("delayhw.sim").joinpath(OWN_MODELS[family]).read_text()
+           if family in OWN_MODELS else "")
+    for name in re.findall(r"^module (\w+)", own, re.M):      # the wheel's black box goes
+        text = re.sub(rf"^module {name}\b.*?^endmodule\n", "", text, flags=re.S | re.M)
     # SystemVerilog's elaboration-time $error (ECP5 TRELLIS_COMB, a cell of placed designs,
     # never in a synthesised netlist) as Verilog-2005: the same message, then stop
     text = re.sub(r"\$error\((.*?)\);", r"initial begin $display(\1); $finish(1); end", text)
-    if family in OWN_MODELS:
-        text += "\n" + resources.files("delayhw.sim").joinpath(OWN_MODELS[family]).read_text()
-    return text
+    return text + "\n" + own
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ def run(netlist: Netlist, spikes: np.ndarray, *, sim: str = "icarus",
     protocol.check_steps(design.shape, spikes.shape[1])
     build_ = build_ or build(netlist, sim)
     port = SimPort(design.shape, sim, build_=build_, waves=waves,
-                   name=f"netlist:{design.board.name}:{sim}")
+                   name=f"netlist:{design.board.name}:{sim}", stop_timeout=timeout)
     try:
         board_run = run_samples(port, design.model, design.shape, spikes,
                                 load=design.loads_configuration, timeout=timeout,

