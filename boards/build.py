@@ -249,6 +249,11 @@ def report_text(r: dict) -> str:
              f"({r['link_bytes_per_sample']['host_to_board']:,} B up, "
              f"{r['link_bytes_per_sample']['board_to_host']:,} B down per sample)",
              f"  bitstream: {r['bitstream']}"]
+    check = r.get("netlist_check")
+    if check:
+        lines.append(f"  netlist ({check['sim']}): {check['samples']} sample(s) of "
+                     f"{check['input']}: " + ("== golden, bit for bit" if check["equal"] else
+                                              f"MISMATCH at {check['first_difference']}"))
     if r.get("spram_layers"):
         lines.append(f"  weights/delays of layer(s) {', '.join(map(str, r['spram_layers']))} in "
                      f"SPRAM: not in the bitstream, loaded by `delayhw run` before the samples")

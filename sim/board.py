@@ -47,8 +47,17 @@ class SimPort:
     """A running simulated board, used like a serial port: :meth:`write` bytes to its RX,
     :meth:`read` what it sent on TX. :meth:`close` stops the simulation."""
 
-    def __init__(self, shape: CoreShape, sim: str = "verilator"):
-        self.build = build(shape, sim)
+    def __init__(self, shape: CoreShape, sim: str = "verilator", *,
+                 build_: runner.Build | None = None, waves: Path | None = None,
+                 name: str | None = None, stop_timeout: float = 60.0):
+        """``build_``: another build of ``board_sim.v`` around a board top (the synthesised
+        netlist, :mod:`delayhw.sim.netlist`); ``waves``: trace the run into this file (Icarus,
+        ``.fst``); ``name``: what messages call the port (default ``sim:SIM``);
+        ``stop_timeout``: seconds :meth:`close` waits for the simulation to end."""
+        self.stop_timeout = stop_timeout
+        self.build = build_ or build(shape, sim)
+        self._name = name or f"sim:{self.build.sim}"
+        self.waves = waves
         self.dir = children.temp_dir("delayhw-board-")    # removed on every exit path
         self.rx, self.tx, self.ctl = self.dir / "rx.bin", self.dir / "tx.txt", self.dir / "ctl"
         self.stats_path = self.dir / "stats.json"
@@ -66,14 +75,17 @@ class SimPort:
         try:
             plusargs = [f"+rx={self.rx}", f"+tx={self.tx}", f"+ctl={self.ctl}",
                         f"+stats={self.stats_path}"]
+            if self.waves is not None and self.build.sim == "icarus":
+                plusargs.append(f"+dump={self.waves}")
             self.stats = runner.run_test(self.build, TEST_MODULE, HDL_TOPLEVEL, self.dir,
-                                         plusargs, self.stats_path)
+                                         plusargs, self.stats_path,
+                                         waves=self.waves is not None)
         except BaseException as exc:
             self.error = exc
 
     @property
     def name(self) -> str:
-        return f"sim:{self.build.sim}"
+        return self._name
 
     def write(self, data: bytes) -> None:
         self._check()
@@ -114,7 +126,7 @@ class SimPort:
             self._thread.join(10)
         if self._thread.is_alive():
             self.ctl.write_bytes(b"q")
-            self._thread.join(60)
+            self._thread.join(self.stop_timeout)
         self._rx.close()
         if not abort and (keep or self.error is not None):
             print(f"{self.name}: simulation files kept in {self.dir}")

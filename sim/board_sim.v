@@ -6,6 +6,7 @@
 //               with $fgetc and sent on the board's rx pin at DIVISOR cycles per bit
 //   +tx=FILE    bytes the board sends on its tx pin, one hex byte per line, flushed each byte
 //   +ctl=FILE   the host writes one byte here to end the simulation
+//   +dump=FILE  (Icarus) dump a trace of the whole run; Verilator traces through cocotb
 // DIVISOR must equal the board top's UART divisor (a simulation-only baud: a few cycles per
 // bit). CLOCK_PERIOD_NS comes from delayhw.sim.clock (passed by sim/board.py). Reset is held
 // for the first 4 cycles.
@@ -13,6 +14,7 @@
 module board_sim (done, cycles);
     parameter DIVISOR = 4;
     parameter POLL = 64;              // cycles between polls of an exhausted input file
+    parameter CTL_POLL = 4096;        // cycles between polls of the control file
     parameter CLOCK_PERIOD_NS = 0;    // delayhw.sim.clock.CLOCK_PERIOD_NS
     output reg        done   /*verilator public_flat_rd*/;
     output reg [63:0] cycles /*verilator public_flat_rd*/;
@@ -28,7 +30,7 @@ module board_sim (done, cycles);
     delayhw_board board (.clk(clk), .rst(rst), .rx(rx), .tx(tx), .led_busy(led_busy),
                          .led_error(led_error));
 
-    reg [8*4096-1:0] rx_path, tx_path, ctl_path;
+    reg [8*4096-1:0] rx_path, tx_path, ctl_path, dump_path;
     integer fin, fout, fctl, c, rx_pos, ctl_timer, poll_timer;
     // host -> board serialiser
     reg [9:0] out_shreg;
@@ -48,6 +50,12 @@ module board_sim (done, cycles);
         rst = 1; reset_count = 0; rx = 1; done = 0; cycles = 0;
         rx_pos = 0; ctl_timer = 0; poll_timer = 0;
         out_bits = 0; out_timer = 0; in_bits = -1; in_timer = 0;
+`ifndef VERILATOR
+        if ($value$plusargs("dump=%s", dump_path)) begin
+            $dumpfile(dump_path);
+            $dumpvars(0, board_sim);
+        end
+`endif
     end
 
     always @(posedge clk) begin
@@ -107,7 +115,7 @@ module board_sim (done, cycles);
             end
             // ---- the host asks to stop
             ctl_timer = ctl_timer + 1;
-            if (ctl_timer == 4096) begin
+            if (ctl_timer == CTL_POLL) begin
                 ctl_timer = 0;
                 c = $fgetc(fctl);
                 if (c >= 0) begin

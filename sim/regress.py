@@ -53,6 +53,11 @@ class Settings:
     max_size: int = 8
     d_max: int = 12
     ready_prob: float = 1.0
+    #: a board name: each case runs on the gate-level netlist of that board's top
+    #: (:mod:`delayhw.sim.netlist`, synthesised per network) instead of the RTL
+    netlist: str | None = None
+    baud: int | None = None           #: with ``netlist``: the build's baud rate
+    timeout: float = 600.0            #: with ``netlist``: seconds to wait for a reply
 
     def params(self) -> NetParams:
         return NetParams(max_inputs=self.max_size, max_size=self.max_size, max_layers=3,
@@ -66,15 +71,18 @@ class Settings:
         return [{"seed": s, "shape_seed": s % self.shapes, "params": params, "sim": self.sim,
                  "scheme": self.scheme, "batch": self.batch, "steps": self.steps,
                  "lanes": self.lanes or LANES_BY_SHAPE[(s % self.shapes) % len(LANES_BY_SHAPE)],
-                 "ready_prob": self.ready_prob}
+                 "ready_prob": self.ready_prob, "netlist": self.netlist, "baud": self.baud,
+                 "timeout": self.timeout}
                 for s in range(start, start + seeds)]
 
     def reproducer(self, row: Row) -> str:
         """The command that re-runs the case of ``row`` alone, on this machine."""
+        target = (f"--netlist {self.netlist}" + (f" --baud {self.baud}" if self.baud else "")
+                  if self.netlist else f"--ready-prob {self.ready_prob}")
         return (f"delayhw regress --start {row['seed']} --seeds 1 --shapes {self.shapes} "
                 f"--sim {self.sim} --scheme {self.scheme} --lanes {row['lanes']} "
                 f"--batch {self.batch} --steps {self.steps} --max-size {self.max_size} "
-                f"--d-max {self.d_max} --ready-prob {self.ready_prob}")
+                f"--d-max {self.d_max} {target}")
 
 
 def _model_and_spikes(task: Case):
@@ -101,8 +109,12 @@ def run_case(task: Case) -> Row:
     row = describe(task, model)
     start = time.perf_counter()
     try:
-        run = cosim.run_rtl(model, spikes, sim=task["sim"], scheme=task["scheme"],
-                            lanes=task["lanes"], ready_prob=task["ready_prob"], seed=task["seed"])
+        if task.get("netlist"):
+            run = _run_netlist(task, model, spikes)
+        else:
+            run = cosim.run_rtl(model, spikes, sim=task["sim"], scheme=task["scheme"],
+                                lanes=task["lanes"], ready_prob=task["ready_prob"],
+                                seed=task["seed"])
         row["cycles"] = run.cycles
         difference = cosim.compare(model, spikes, run.result)
         row["difference"] = None if difference is None else str(difference)
@@ -111,6 +123,18 @@ def run_case(task: Case) -> Row:
         row["status"], row["difference"] = "ERROR", f"{type(exc).__name__}: {exc}"
     row["seconds"] = time.perf_counter() - start
     return row
+
+
+def _run_netlist(task: Case, model, spikes):
+    """A case on the netlist of its network's board top (synthesised once per network, the
+    network in the bitstream's memory contents, as ``delayhw build`` makes it)."""
+    from delayhw.boards.targets import get_board
+
+    from . import netlist
+    design = netlist.Design.of(model, get_board(task["netlist"]), scheme=task["scheme"],
+                               lanes=task["lanes"], baud=task.get("baud"))
+    return netlist.run(netlist.synthesise(design), spikes, sim=task["sim"],
+                       timeout=task.get("timeout", 600.0))
 
 
 def _lost(task: Case, exc: BaseException) -> Row:
@@ -248,7 +272,8 @@ def summary(rows: list[Row], settings: Settings) -> list:
     bit-exact networks, a reproducer command per failed case. A function of the rows'
     outcomes only (no timings), so it is identical for every executor."""
     from rich.table import Table
-    table = Table(title=f"RTL vs golden: {settings.sim}, scheme {settings.scheme}, "
+    what = f"netlist ({settings.netlist})" if settings.netlist else "RTL"
+    table = Table(title=f"{what} vs golden: {settings.sim}, scheme {settings.scheme}, "
                         f"{settings.batch} samples x {settings.steps} steps per network")
     for col in ("seed", "shape", "layers", "d_max", "lanes", "cycles", "result"):
         table.add_column(col, justify="left" if col in ("layers", "result") else "right")

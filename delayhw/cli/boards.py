@@ -12,7 +12,8 @@ from ..gateware.shape import MAX_STEPS_LIMIT
 from ..publish import Outputs, show_path
 from .common import (BAUD, EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, SIM_CHOICES, TIMEOUT,
                      add_core_options, add_force, add_model_input, float_in, fraction, int_in,
-                     open_result_job, progress, publish_result, report_against_golden)
+                     netlist_check, netlist_samples, open_result_job, progress, publish_result,
+                     report_against_golden)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -25,10 +26,21 @@ def cmd_build(args: argparse.Namespace) -> int:
     from ..gateware.shape import CoreShape
 
     console = Console(stderr=True)
-    outputs = Outputs(force=args.force, inputs=[args.model])
+    if (args.verify is None) != (args.input is None):
+        raise DelayhwError("--verify N and --input FILE go together (N samples of FILE run "
+                           "on the netlist of the design built)")
+    if args.verify is not None and args.check_only:
+        raise DelayhwError("--verify: not with --check-only (nothing is built)")
+    outputs = Outputs(force=args.force, inputs=[args.model] + ([args.input] if args.input else []))
     board = get_board(args.board)
     model = load_model(args.model)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)    # rejects what cannot be built
+    verify_inputs = None
+    if args.verify is not None:                  # a bad input file: refused before any tool
+        from ..formats import load_input
+        verify_inputs = netlist_samples(load_input(args.input, model), args.verify)
+        from ..sim import runner
+        runner.check_simulator(args.sim)
     fit = fit_check(shape, board)
     if not fit.fits:
         print(f"delayhw: error: {show_path(args.model)} does not fit the {board.name} ({board.fabric.device}):",
@@ -60,8 +72,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         except DelayhwError as exc:    # a tool failed: its logs are what the user needs,
             outputs.publish()          # named where they are kept (not the staging folder)
             raise DelayhwError(str(exc).replace(str(staged), str(out))) from None
-    outputs.publish()
     print(report_text(report))
+    verified = True
+    if verify_inputs is not None:
+        verified = _verify(args, model, board, clock, verify_inputs, staged, report)
+    outputs.publish()
     print(f"report: {show_path(out / 'report.json')}, {show_path(out / 'report.txt')}")
     if not report["timing_met"]:
         print(f"delayhw: error: timing not met on {board.name}: Fmax "
@@ -69,7 +84,34 @@ def cmd_build(args: argparse.Namespace) -> int:
               f"(the bitstream may misbehave; try fewer lanes or another board)",
               file=sys.stderr)
         return EXIT_MISMATCH
-    return EXIT_OK
+    return EXIT_OK if verified else EXIT_MISMATCH
+
+
+def _verify(args, model, board, clock, inputs, staged: Path, report: dict) -> bool:
+    """``build --verify N``: the first N samples of ``--input`` on the netlist of the design
+    just built (the same options), against the golden model; the outcome is added to the
+    report (``netlist_check``), a mismatch's waveform kept in ``DIR/netlist/``."""
+    import json
+
+    from ..boards.build import report_text
+    from ..sim.netlist import Design
+
+    design = Design.of(model, board, scheme=args.scheme, lanes=args.lanes, baud=args.baud,
+                       clock_hz=clock.hz, synth_opts=args.synth_opts)
+    def wave_path(sample: int) -> Path:
+        (staged / "netlist").mkdir(exist_ok=True)
+        return staged / "netlist" / f"sample{sample}"
+
+    summary = netlist_check(design, inputs, sim=args.sim, timeout=args.timeout,
+                            wave_path=wave_path, force=args.force)
+    summary.pop("result")
+    summary["input"] = args.input
+    if "waveform" in summary:
+        summary["waveform"] = str(Path(summary["waveform"]).relative_to(staged))
+    report["netlist_check"] = summary
+    (staged / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (staged / "report.txt").write_text(report_text(report) + "\n")
+    return summary["equal"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -134,6 +176,18 @@ def register(sub) -> None:
     p.add_argument("--synth-opts", default=None,
                    help="extra Yosys synth_<family> options (e.g. -spram on iCE40)")
     p.add_argument("--check-only", action="store_true", help="only the fit check")
+    p.add_argument("--verify", type=int_in(1, 1_000_000), default=None, metavar="N",
+                   help="after the build, run the first N samples of --input on the "
+                        "gate-level netlist of the design built (yosys, vendor cell models, "
+                        "through its UART) and compare them with the golden model bit for "
+                        "bit; exit 1 on a difference (docs/netlist.md)")
+    p.add_argument("--input", metavar="FILE", default=None,
+                   help="input file (.npz) of --verify")
+    p.add_argument("--sim", choices=SIM_CHOICES, default="icarus",
+                   help="simulator of --verify (default icarus)")
+    p.add_argument("--timeout", type=TIMEOUT, default=600.0,
+                   help="--verify: seconds to wait for a reply of the simulated board "
+                        "(default 600)")
     add_force(p)
     p.set_defaults(func=_require_out(cmd_build))
 

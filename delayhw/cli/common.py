@@ -76,11 +76,22 @@ def add_core_options(p: argparse.ArgumentParser, lanes_default: int | None) -> N
 
 def add_sim_options(p: argparse.ArgumentParser, lanes_default: int | None) -> None:
     """``--sim``, the core options and ``--ready-prob``: an RTL simulation."""
-    p.add_argument("--sim", choices=SIM_CHOICES, default="verilator",
-                   help="simulator (default verilator)")
+    p.add_argument("--sim", choices=SIM_CHOICES, default=None,
+                   help="simulator (default verilator; icarus with --netlist)")
     add_core_options(p, lanes_default)
     p.add_argument("--ready-prob", type=probability, default=1.0,
                    help="probability that the output stream is ready in a cycle (default 1)")
+
+
+def add_netlist_options(p: argparse.ArgumentParser) -> None:
+    """``--netlist BOARD`` and ``--timeout``: simulate the synthesised board top instead."""
+    p.add_argument("--netlist", metavar="BOARD", default=None,
+                   help="simulate the gate-level netlist of BOARD's board top, synthesised as "
+                        "`delayhw build --board BOARD` does (yosys, cached), with the vendor "
+                        "cell models, through its UART (docs/netlist.md)")
+    p.add_argument("--timeout", type=TIMEOUT, default=600.0,
+                   help="with --netlist: seconds to wait for a reply of the simulated board "
+                        "(default 600)")
 
 
 # ----------------------------------------------------------------------------- running
@@ -189,5 +200,97 @@ def report_against_golden(model, inputs, actual, who: str):
         print(f"agreement: {who} == golden, bit for bit ({batch} samples, {n_spikes} spikes, "
               f"{expected.scores.size} scores)")
     else:
-        print(f"MISMATCH: first difference at {difference}")
+        where = str(difference)
+        if who != "RTL":                       # Difference names the other side "RTL"
+            where = where.replace(", RTL ", f", {who} ")
+        print(f"MISMATCH: first difference at {where}")
     return difference
+
+
+def netlist_samples(inputs, count: int | None):
+    """The first ``count`` samples of ``inputs`` (all when None): what a netlist check runs."""
+    from ..formats import Inputs
+    if count is None or count >= inputs.spikes.shape[0]:
+        return inputs
+    return Inputs(inputs.spikes[:count],
+                  None if inputs.labels is None else inputs.labels[:count])
+
+
+def netlist_check(design, inputs, *, sim: str, timeout: float,
+                  wave_path: Callable[[int], object], force: bool, rtl: bool = False) -> dict:
+    """Synthesise ``design`` (a :class:`delayhw.sim.netlist.Design`; cached by content), run
+    ``inputs`` on its netlist in ``sim`` through the UART with the host runtime, and print the
+    verdict against the golden model bit for bit (with ``rtl``: also against the RTL
+    co-simulation of the same samples). On a difference the first differing sample is re-run
+    with a trace, published at ``wave_path(sample)`` plus the trace's suffix. Returns a summary
+    (``equal``, ``first_difference``, cycles, timings, the netlist's folder) with the result
+    under ``"result"``."""
+    import time
+
+    from rich.console import Console
+
+    from ..gateware.protocol import first_difference
+    from ..sim import netlist
+
+    from ..boards.fit import fit_check
+    fit = fit_check(design.shape, design.board)
+    if not fit.fits:
+        raise DelayhwError(f"--netlist: the model does not fit the {design.board.name} "
+                           f"({design.board.fabric.device}), nothing to synthesise:\n"
+                           f"{fit.table()}")
+    board = design.board.name
+    batch, steps = inputs.spikes.shape[:2]
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    with console.status("netlist") as status:
+        synthesised = netlist.synthesise(
+            design, lambda stage: status.update(f"{stage} ({time.perf_counter() - start:.0f} s)"))
+        status.update(f"compiling the netlist for {sim} (once per netlist)")
+        build_ = netlist.build(synthesised, sim)
+    cells = synthesised.cells()
+    print(f"netlist of the {board} board top ({design.shape.scheme}, {design.shape.lanes} "
+          f"lane(s), UART divisor {design.divisor}): "
+          + ("found in the cache" if synthesised.cached
+             else f"synthesised in {synthesised.seconds:.0f} s")
+          + f"; {', '.join(f'{n} {k}' for k, n in sorted(cells.items()) if not k.startswith('$'))}")
+    with progress() as bar:
+        task = bar.add_task(f"netlist {board} in {sim}: {batch} samples x {steps} steps",
+                            total=batch)
+        run = netlist.run(synthesised, inputs.spikes, sim=sim, build_=build_, timeout=timeout,
+                          on_sample=lambda n: bar.update(task, completed=n))
+    print(f"netlist: {run.cycles:,} cycles in {run.sim_seconds:.1f} s "
+          f"({run.cycles_per_second:,.0f} cycles/s; {run.cycles_per_cpu_second:,.0f} per "
+          f"second of the simulator's CPU time); configuration "
+          + ("sent through the UART (SPRAM is not in the bitstream)" if run.loaded
+             else "from the bitstream's memory contents (not sent)"))
+    difference = report_against_golden(design.model, inputs, run.result, "netlist")
+    summary = {"board": board, "sim": sim, "samples": batch, "steps": steps,
+               "netlist": str(synthesised.directory), "cycles": run.cycles,
+               "sim_seconds": round(run.sim_seconds, 2),
+               "cycles_per_cpu_second": (round(run.cycles_per_cpu_second)
+                                         if run.cpu_seconds > 0 else None),
+               "cpu_seconds": round(run.cpu_seconds, 2),
+               "configuration_loaded": run.loaded, "equal": difference is None,
+               "first_difference": None if difference is None else str(difference),
+               "result": run.result}
+    if rtl:
+        from ..sim import cosim
+        rtl_run = cosim.run_rtl(design.model, inputs.spikes, sim=sim,
+                                scheme=design.shape.scheme, lanes=design.shape.lanes,
+                                memory=design.shape.memory)
+        versus = first_difference(rtl_run.result, run.result)
+        summary["rtl_equal"] = versus is None
+        # first_difference(expected, actual) names its sides "golden" and "RTL"
+        where = str(versus).replace(", RTL ", ", netlist ").replace(": golden ", ": RTL ")
+        print("agreement: netlist == RTL, bit for bit" if versus is None else
+              f"MISMATCH: netlist vs RTL, first difference at {where}")
+    if difference is not None:
+        try:
+            wave = netlist.record_waveform(synthesised, inputs.spikes, difference.sample,
+                                           wave_path(difference.sample), sim=sim,
+                                           timeout=timeout, force=force)
+            summary["waveform"] = str(wave)
+            print(f"waveform of sample {difference.sample} on the netlist: {show_path(wave)}")
+        except DelayhwError as exc:          # the mismatch stays the verdict (exit 1)
+            print(f"waveform of sample {difference.sample} not written: {show_path(str(exc))}")
+    return summary

@@ -13,8 +13,9 @@ from ..gateware.shape import MAX_STEPS, MAX_STEPS_LIMIT
 from ..publish import show_path
 from ..sim.regress import EXECUTORS
 from ..spec import LIMITS
-from .common import (EXIT_MISMATCH, EXIT_OK, add_core_options, add_force, add_model_input,
-                     add_sim_options, int_in, open_result_job, seed, progress,
+from .common import (BAUD, EXIT_MISMATCH, EXIT_OK, TIMEOUT, add_core_options, add_force,
+                     add_model_input, add_netlist_options, add_sim_options, int_in,
+                     netlist_check, netlist_samples, open_result_job, seed, progress,
                      publish_result, report_against_golden)
 
 
@@ -94,10 +95,20 @@ def cmd_cosim(args: argparse.Namespace) -> int:
     from ..gateware.shape import CoreShape
     from ..sim import cosim, runner
 
+    if args.netlist is None:
+        for flag, value in (("--baud", args.baud), ("--samples", args.samples)):
+            if value is not None:
+                raise DelayhwError(f"{flag}: only with --netlist BOARD")
+    elif args.ready_prob != 1.0:
+        raise DelayhwError("--ready-prob: not with --netlist (the host runtime reads every "
+                           "byte the board sends)")
+    args.sim = args.sim or ("icarus" if args.netlist else "verilator")
     outputs, staged, model, inputs = open_result_job(args)
     out = Path(args.out)
     CoreShape.from_model(model, args.lanes, args.scheme)      # rejects what cannot be built
     runner.check_simulator(args.sim)
+    if args.netlist is not None:
+        return _cosim_netlist(args, outputs, staged, model, inputs)
     batch, steps = inputs.spikes.shape[:2]
     with progress() as bar:
         task = bar.add_task(f"{args.sim}: {batch} samples x {steps} steps", total=batch)
@@ -123,6 +134,23 @@ def cmd_cosim(args: argparse.Namespace) -> int:
     return EXIT_MISMATCH
 
 
+def _cosim_netlist(args, outputs, staged, model, inputs) -> int:
+    """``cosim --netlist BOARD``: the board top synthesised as ``delayhw build`` does, run on
+    the first ``--samples`` samples against the golden model and the RTL."""
+    from ..boards.targets import get_board
+    from ..sim.netlist import Design
+
+    design = Design.of(model, get_board(args.netlist), scheme=args.scheme, lanes=args.lanes,
+                       baud=args.baud)
+    inputs = netlist_samples(inputs, args.samples)
+    out = Path(args.out)
+    summary = netlist_check(design, inputs, sim=args.sim, timeout=args.timeout,
+                            wave_path=lambda k: out.with_name(f"{out.stem}.sample{k}.netlist"),
+                            force=args.force, rtl=True)
+    publish_result(outputs, staged, summary["result"], args.out, "netlist")
+    return EXIT_OK if summary["equal"] and summary.get("rtl_equal", True) else EXIT_MISMATCH
+
+
 def cmd_regress(args: argparse.Namespace) -> int:
     import time
 
@@ -130,8 +158,18 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
     from ..sim import regress, runner
 
+    args.sim = args.sim or ("icarus" if args.netlist else "verilator")
+    if args.netlist is None and args.baud is not None:
+        raise DelayhwError("--baud: only with --netlist BOARD")
+    if args.netlist is not None:
+        from ..boards.targets import get_board
+        get_board(args.netlist)                      # an unknown board: refused now
+        if args.ready_prob != 1.0:
+            raise DelayhwError("--ready-prob: not with --netlist (the host runtime reads "
+                               "every byte the board sends)")
     runner.check_simulator(args.sim)
-    settings = regress.Settings(sim=args.sim, scheme=args.scheme, shapes=args.shapes,
+    settings = regress.Settings(sim=args.sim, netlist=args.netlist, baud=args.baud,
+                                timeout=args.timeout, scheme=args.scheme, shapes=args.shapes,
                                 lanes=args.lanes, batch=args.batch, steps=args.steps,
                                 max_size=args.max_size, d_max=args.d_max,
                                 ready_prob=args.ready_prob)
@@ -196,8 +234,15 @@ def register(sub) -> None:
                                    "the RTL's result file and compare it with the golden "
                                    "model bit for bit. Exit 1 on any difference (the first "
                                    "one is named and a waveform of that sample is written).")
-    add_model_input(p, out_help="RTL result file to write")
+    add_model_input(p, out_help="RTL result file to write (with --netlist: the netlist's)")
     add_sim_options(p, lanes_default=1)
+    add_netlist_options(p)
+    p.add_argument("--samples", type=int_in(1, 1_000_000), default=None, metavar="N",
+                   help="with --netlist: only the first N samples of INPUT (gate-level "
+                        "simulation is slow; docs/netlist.md; default all)")
+    p.add_argument("--baud", type=BAUD, default=None,
+                   help="with --netlist: the UART baud rate of the build whose netlist is "
+                        "simulated (default the board's; sets the UART divisor)")
     add_force(p)
     p.set_defaults(func=cmd_cosim)
 
@@ -226,4 +271,7 @@ def register(sub) -> None:
                    help="largest layer/input (default 8)")
     p.add_argument("--d-max", type=int_in(*LIMITS["d_max"]), default=12,
                    help="largest d_max (0..255, default 12)")
+    add_netlist_options(p)
+    p.add_argument("--baud", type=BAUD, default=None,
+                   help="with --netlist: the UART baud rate of the builds (default the board's)")
     p.set_defaults(func=cmd_regress)
