@@ -91,36 +91,33 @@ class FrameSender(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        req = Signal(TX_REQUEST)
-        idx = Signal(range(TX_PAYLOAD_BYTES + 5))
+        # the frame's bytes in a shift register (the byte on the wire is always its low byte:
+        # no byte-select logic in the path), TYPE LEN PAYLOAD, then the two CRC bytes
+        shreg = Signal(BYTE * (TX_PAYLOAD_BYTES + 2))
+        left = Signal(range(TX_PAYLOAD_BYTES + 3))     # of TYPE LEN PAYLOAD, this one included
         crc = Signal(hp.CRC_BITS)
-        byte = Signal(BYTE)
-        payload_bytes = Signal(BYTE)
-        m.d.comb += payload_bytes.eq(req.payload.word_select(
-            (idx - 2)[:(TX_PAYLOAD_BYTES - 1).bit_length()], BYTE))
-        with m.If(idx == 0):
-            m.d.comb += byte.eq(req.type)
-        with m.Elif(idx == 1):
-            m.d.comb += byte.eq(req.len)
-        with m.Elif(idx == req.len + 2):
-            m.d.comb += byte.eq(crc[BYTE:])
-        with m.Elif(idx == req.len + 3):
-            m.d.comb += byte.eq(crc[:BYTE])
-        with m.Else():
-            m.d.comb += byte.eq(payload_bytes)
+        crc_next = Signal(hp.CRC_BITS)
+        last = Signal()                                 # the current byte is CRC_LO
+        byte = shreg[:BYTE]
+        m.d.comb += crc_next.eq(crc16_next(crc, byte))
         special = (byte == hp.END) | (byte == hp.ESC)
 
         advance = Signal()        # the current byte has been sent (escaped or not)
         with m.If(advance):
-            with m.If(idx < req.len + 2):
-                m.d.sync += crc.eq(crc16_next(crc, byte))
-            m.d.sync += idx.eq(idx + 1)
+            m.d.sync += shreg.eq(shreg >> BYTE)
+            with m.If(left != 0):
+                m.d.sync += [crc.eq(crc_next), left.eq(left - 1)]
+                with m.If(left == 1):
+                    m.d.sync += shreg.eq(Cat(crc_next[BYTE:], crc_next[:BYTE]))
+            with m.Else():
+                m.d.sync += last.eq(1)
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    m.d.sync += [req.eq(self.i.payload), idx.eq(0), crc.eq(hp.CRC_INIT)]
+                    m.d.sync += [shreg.eq(self.i.payload.as_value()), left.eq(self.i.payload.len + 2),
+                                 crc.eq(hp.CRC_INIT), last.eq(0)]
                     m.next = "BYTE"
             with m.State("BYTE"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(Mux(special, hp.ESC, byte))]
@@ -129,7 +126,7 @@ class FrameSender(wiring.Component):
                         m.next = "ESCAPED"
                     with m.Else():
                         m.d.comb += advance.eq(1)
-                        with m.If(idx == req.len + 3):
+                        with m.If(last):
                             m.next = "END"
             with m.State("ESCAPED"):
                 m.d.comb += [self.o.valid.eq(1),
@@ -137,7 +134,7 @@ class FrameSender(wiring.Component):
                 with m.If(self.o.ready):
                     m.d.comb += advance.eq(1)
                     m.next = "BYTE"
-                    with m.If(idx == req.len + 3):
+                    with m.If(last):
                         m.next = "END"
             with m.State("END"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(hp.END)]
@@ -183,27 +180,32 @@ class FrameReceiver(wiring.Component):
         length = Signal(BYTE)
         byte = self.i.payload
 
-        # what the frame is once its END arrives
+        # what the frame is once its END arrives, registered in CHECK (the frame's checks are
+        # a cycle of logic of their own, off the paths of the receiver and the link)
         error = Signal(code_bits(hp.Error))
+        error_next = Signal(code_bits(hp.Error))
         allowed = Signal()
         shape_ok = Signal()          # the payload is a whole, non-zero number of records
         for t, (size, exact) in hp.HOST_TYPES.items():
+            # the lengths a type allows, as a table indexed by LEN (no divider in the logic)
+            ok = [n == size if exact or size == 0 else n != 0 and n % size == 0
+                  for n in range(1 << BYTE)]
             with m.If(type_ == t):
-                m.d.comb += [allowed.eq(1),
-                             shape_ok.eq(length == size if exact or size == 0
-                                         else (length != 0) & (length % size == 0))]
+                m.d.comb += [allowed.eq(1), shape_ok.eq(
+                    Const(sum(1 << n for n, v in enumerate(ok) if v), 1 << BYTE).bit_select(
+                        length, 1))]
         with m.If(overflow):
-            m.d.comb += error.eq(hp.Error.OVERFLOW)
+            m.d.comb += error_next.eq(hp.Error.OVERFLOW)
         with m.Elif(bad_escape):
-            m.d.comb += error.eq(hp.Error.CRC)
+            m.d.comb += error_next.eq(hp.Error.CRC)
         with m.Elif((count < 4) | (length != count - 4)):
-            m.d.comb += error.eq(hp.Error.LENGTH)
+            m.d.comb += error_next.eq(hp.Error.LENGTH)
         with m.Elif(crc != 0):
-            m.d.comb += error.eq(hp.Error.CRC)
+            m.d.comb += error_next.eq(hp.Error.CRC)
         with m.Elif(~allowed):
-            m.d.comb += error.eq(hp.Error.TYPE)
+            m.d.comb += error_next.eq(hp.Error.TYPE)
         with m.Elif(~shape_ok):
-            m.d.comb += error.eq(hp.Error.LENGTH)
+            m.d.comb += error_next.eq(hp.Error.LENGTH)
         m.d.comb += [self.frame.payload.type.eq(type_), self.frame.payload.len.eq(length),
                      self.frame.payload.error.eq(error)]
 
@@ -223,7 +225,7 @@ class FrameReceiver(wiring.Component):
                     with m.If(byte == hp.END):
                         with m.If((count != 0) | bad_escape | overflow | escaped):
                             m.d.sync += bad_escape.eq(bad_escape | escaped)
-                            m.next = "FRAME"
+                            m.next = "CHECK"
                         with m.Else():
                             restart()
                     with m.Elif(~escaped & (byte == hp.ESC)):
@@ -241,6 +243,9 @@ class FrameReceiver(wiring.Component):
                                 m.d.sync += type_.eq(value)
                             with m.If(count == 1):
                                 m.d.sync += length.eq(value)
+            with m.State("CHECK"):
+                m.d.sync += error.eq(error_next)
+                m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += self.frame.valid.eq(1)
                 with m.If(self.frame.ready):
