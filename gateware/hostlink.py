@@ -213,36 +213,44 @@ class FrameReceiver(wiring.Component):
             m.d.sync += [count.eq(0), crc.eq(hp.CRC_INIT), escaped.eq(0), bad_escape.eq(0),
                          overflow.eq(0)]
 
+        # each byte is registered with what it is (END, ESC, an escape's second byte) and
+        # handled in the next cycle: nothing of the RX FIFO's read path reaches the frame logic
+        got = Signal(BYTE)
+        is_end, is_esc, esc_end, esc_esc = Signal(), Signal(), Signal(), Signal()
         value = Signal(BYTE)
-        m.d.comb += value.eq(byte)
-        with m.If(escaped):
-            m.d.comb += value.eq(Mux(byte == hp.ESC_END, hp.END, hp.ESC))
+        m.d.comb += value.eq(Mux(escaped, Mux(esc_end, hp.END, hp.ESC), got))
 
         with m.FSM():
             with m.State("RECEIVE"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    with m.If(byte == hp.END):
-                        with m.If((count != 0) | bad_escape | overflow | escaped):
-                            m.d.sync += bad_escape.eq(bad_escape | escaped)
-                            m.next = "CHECK"
-                        with m.Else():
-                            restart()
-                    with m.Elif(~escaped & (byte == hp.ESC)):
-                        m.d.sync += escaped.eq(1)
+                    m.d.sync += [got.eq(byte), is_end.eq(byte == hp.END),
+                                 is_esc.eq(byte == hp.ESC), esc_end.eq(byte == hp.ESC_END),
+                                 esc_esc.eq(byte == hp.ESC_ESC)]
+                    m.next = "BYTE"
+            with m.State("BYTE"):
+                m.next = "RECEIVE"
+                with m.If(is_end):
+                    with m.If((count != 0) | bad_escape | overflow | escaped):
+                        m.d.sync += bad_escape.eq(bad_escape | escaped)
+                        m.next = "CHECK"
                     with m.Else():
-                        m.d.sync += escaped.eq(0)
-                        with m.If(escaped & (byte != hp.ESC_END) & (byte != hp.ESC_ESC)):
-                            m.d.sync += bad_escape.eq(1)
-                        with m.If(count == self.depth):
-                            m.d.sync += overflow.eq(1)
-                        with m.Else():
-                            m.d.comb += [wr.addr.eq(count), wr.data.eq(value), wr.en.eq(1)]
-                            m.d.sync += [count.eq(count + 1), crc.eq(crc16_next(crc, value))]
-                            with m.If(count == 0):
-                                m.d.sync += type_.eq(value)
-                            with m.If(count == 1):
-                                m.d.sync += length.eq(value)
+                        restart()
+                with m.Elif(~escaped & is_esc):
+                    m.d.sync += escaped.eq(1)
+                with m.Else():
+                    m.d.sync += escaped.eq(0)
+                    with m.If(escaped & ~esc_end & ~esc_esc):
+                        m.d.sync += bad_escape.eq(1)
+                    with m.If(count == self.depth):
+                        m.d.sync += overflow.eq(1)
+                    with m.Else():
+                        m.d.comb += [wr.addr.eq(count), wr.data.eq(value), wr.en.eq(1)]
+                        m.d.sync += [count.eq(count + 1), crc.eq(crc16_next(crc, value))]
+                        with m.If(count == 0):
+                            m.d.sync += type_.eq(value)
+                        with m.If(count == 1):
+                            m.d.sync += length.eq(value)
             with m.State("CHECK"):
                 m.d.sync += error.eq(error_next)
                 m.next = "FRAME"
@@ -327,13 +335,22 @@ class InputDecoder(wiring.Component):
                 m.d.comb += [self.o.valid.eq(bits[0]), out.kind.eq(InKind.SPIKE),
                              out.index.eq(cursor)]
                 with m.If(~bits[0] | self.o.ready):
-                    m.d.sync += [bits.eq(bits >> 1), bit.eq(bit + 1),
-                                 cursor.eq(Mux(cursor == n, n, cursor + 1))]
-                    with m.If(bit == BYTE - 1):
+                    m.d.sync += [bits.eq(bits >> 1), bit.eq(bit + 1), cursor.eq(cursor + 1)]
+                    with m.If(cursor == n - 1):   # the step's last channel: the step ends
+                        m.next = "BITS_STEP"
+                    with m.Elif(bit == BYTE - 1):
                         with m.If(left == 0):
                             m.next = "HEADER"
                         with m.Else():
                             m.next = "DATA"
+            with m.State("BITS_STEP"):            # (the byte's later bits are ignored)
+                m.d.comb += [self.o.valid.eq(1), out.kind.eq(InKind.STEP)]
+                with m.If(self.o.ready):
+                    m.d.sync += cursor.eq(0)
+                    with m.If(left == 0):
+                        m.next = "HEADER"
+                    with m.Else():
+                        m.next = "DATA"
             with m.State("STEPS"):
                 m.d.comb += [self.o.valid.eq(1), out.kind.eq(InKind.STEP)]
                 with m.If(self.o.ready):

@@ -275,8 +275,9 @@ def config_record(address: int, value: int) -> bytes:
 #   LIST   n gap bytes: g < 255 skips g channels and spikes at the cursor (c += g, spike at c,
 #          c += 1), 255 skips 255 channels; whenever the skip reaches the end of the step
 #          (c + g >= n_inputs) the step ends (STEP) and the skip goes on from channel 0
-#   BITMAP n bytes, 8 channels each from the cursor, bit b of a byte is channel c + b (the
-#          cursor stops at n_inputs: bits beyond it are out-of-range inputs)
+#   BITMAP n bytes, 8 channels each from the cursor, bit b of a byte is channel c + b; the
+#          bit of the last channel ends the step (STEP, c = 0; the byte's later bits are
+#          ignored), so consecutive steps' bitmaps follow one another in one record
 #   STEP   ends the current step n times (c = 0)
 #   SAMPLE ends the sample (any low bits; the host sends 0xFF)
 OP_LIST, OP_BITMAP, OP_STEP, OP_SAMPLE = 0, 1, 2, 3
@@ -315,8 +316,8 @@ def _gap_bytes(distance: int) -> list[int]:
 
 def encode_inputs(spikes: np.ndarray) -> bytes:
     """The INPUT stream of one sample ``(T, n_inputs)``: per step its spikes as gaps (a LIST)
-    or as a bitmap, whichever takes fewer bytes from where the decoder's cursor is (a tie
-    goes to the list), steps without spikes ended by the next gap or by STEP records
+    or as a bitmap, whichever takes fewer bytes for them from where the decoder's cursor is
+    (record headers and the STEP records a bitmap needs first counted; a tie goes to the list), steps without spikes ended by the next gap or by STEP records
     (whichever is shorter), then the remaining step ends and SAMPLE."""
     spikes = np.asarray(spikes)
     steps, n = spikes.shape
@@ -342,12 +343,12 @@ def encode_inputs(spikes: np.ndarray) -> bytes:
         list_cost = min(direct, jump) + gaps
         bitmap_cost = bitmap_bytes + (new_record(OP_BITMAP) if (s, c) == (t, 0)
                                       else step_ops(t) + 1)
-        if bitmap_cost < list_cost:
+        if bitmap_cost < list_cost:            # from (t, 0); it ends step t itself
             tokens += [(OP_STEP, None)] * (t - s)
             bits = np.zeros(8 * bitmap_bytes, dtype=np.uint8)
             bits[channels] = 1
             tokens += [(OP_BITMAP, int(b)) for b in np.packbits(bits, bitorder="little")]
-            s, c = t, n
+            s, c = t + 1, 0
             continue
         if t > s and jump < direct:
             tokens += [(OP_STEP, None)] * (t - s)
@@ -392,7 +393,11 @@ def decode_inputs(data: bytes, n_inputs: int) -> list[tuple[int, int]]:
             for bit in range(8):
                 if byte >> bit & 1:
                     words.append((InKind.SPIKE, c))
-                c = min(c + 1, n_inputs)
+                c += 1
+                if c == n_inputs:
+                    words.append((InKind.STEP, 0))
+                    c = 0
+                    break
     return words
 
 

@@ -151,13 +151,14 @@ def _steps(n, rows):
 
 def test_input_stream_bytes_are_the_documented_records():
     """A 20-channel sample: step 0 spikes 1 and 3 (a LIST: gaps 1, 1), step 1 nothing,
-    step 2 spikes 0..15 (a BITMAP after one STEP: 3 bytes beat 16 gaps), then the last
-    step end and SAMPLE."""
-    spikes = _steps(20, [[1, 3], [], list(range(16))])
+    steps 2 and 3 spike 0..15 and 4..19 (one BITMAP record after two STEPs: 3 bytes a step
+    beat 16 gaps; each step's last channel ends it, the rest of its byte is ignored), then
+    step 4's end and SAMPLE."""
+    spikes = _steps(20, [[1, 3], [], list(range(16)), list(range(4, 20)), []])
     assert hp.encode_inputs(spikes) == bytes([
         hp.header(hp.OP_LIST, 2), 1, 1,
         hp.header(hp.OP_STEP, 2),
-        hp.header(hp.OP_BITMAP, 3), 0xFF, 0xFF, 0x00,
+        hp.header(hp.OP_BITMAP, 6), 0xFF, 0xFF, 0x00, 0xF0, 0xFF, 0x0F,
         hp.header(hp.OP_STEP, 1), hp.SAMPLE_BYTE])
     # a gap of 255 or more takes the skip byte; 64 steps take one STEP header
     assert hp.encode_inputs(_steps(600, [[300]])) == bytes([
@@ -171,11 +172,11 @@ def test_input_stream_bytes_are_the_documented_records():
 def test_each_step_takes_the_shorter_encoding(spikes_in_step, op):
     """k spikes 7 channels apart in a step of 72 channels: a LIST of k gap bytes + its header
     against a BITMAP of 9 bytes + its header; a tie (k = 9) keeps the list. Then the step's
-    end and SAMPLE."""
+    end (a STEP record after the list; the bitmap ends the step itself) and SAMPLE."""
     spikes = _steps(72, [list(range(0, 7 * spikes_in_step, 7))])
     data = hp.encode_inputs(spikes)
     assert data[0] >> 6 == op
-    assert len(data) == 1 + min(spikes_in_step, 9) + 2
+    assert len(data) == (1 + spikes_in_step + 2 if op == hp.OP_LIST else 1 + 9 + 1)
     assert hp.decode_inputs(data, 72) == input_words(spikes[None])
 
 

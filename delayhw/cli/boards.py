@@ -37,7 +37,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(f"fit check for {board.name} ({board.fabric.device}): fits (estimate)\n{fit.table()}")
     clock = board.clocking(None if args.clock_mhz is None else args.clock_mhz * 1e6)   # refused before any tool
-    clock.check_baud(args.baud or board.baud)
+    clock.check_baud(args.baud or board.default_baud(clock))
     if args.check_only:
         return EXIT_OK
     staged = outputs.directory(args.out)          # checked before any tool runs
@@ -121,7 +121,8 @@ def register(sub) -> None:
                                                       "bitstream, report)")
     add_core_options(p, lanes_default=1)
     p.add_argument("--baud", type=BAUD, default=None,
-                   help="UART baud rate (default: the board's, 1000000)")
+                   help="UART baud rate (default: the fastest the board's USB-UART bridge makes "
+                        "that the clock's UART divisor meets, docs/boards.md)")
     p.add_argument("--clock-mhz", type=float_in(0, 1_000, lo_open=True), default=None, metavar="MHZ",
                    help="core clock, made by the FPGA's PLL from the board's oscillator (the "
                         "nearest the PLL can make; the oscillator's own frequency: no PLL); "
