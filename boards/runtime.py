@@ -53,7 +53,7 @@ class SerialPort:
 
 
 @contextmanager
-def open_port(port: str, shape: CoreShape, baud: int = 1_000_000,
+def open_port(port: str, shape: CoreShape, baud: int = 3_000_000,
               timeout: float = 10.0) -> Iterator[object]:
     """A serial port by name, or ``sim:verilator`` / ``sim:icarus`` (the board top of
     ``shape`` in simulation, :mod:`delayhw.sim.board`)."""
@@ -143,7 +143,8 @@ class LinkClient:
             if replies:
                 return replies[0]
         raise hp.LinkError(f"{self.port.name}: no reply from the board within {self.timeout} s "
-                           f"(is it the delayhw bitstream, at this baud rate?)")
+                           f"(is it the delayhw bitstream, at this baud rate? --board NAME "
+                           f"or --baud give the rate `delayhw build` reported)")
 
     def status(self) -> hp.Status:
         """The board's STATUS (its link version checked first: a bitstream of another version

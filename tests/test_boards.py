@@ -16,7 +16,7 @@ from delayhw.boards.target import ECP5_85F, ICE40UP5K
 from delayhw.cli import main
 from delayhw.errors import DelayhwError
 from delayhw.gateware import hostlink_protocol as hp
-from delayhw.gateware.shape import CoreShape
+from delayhw.gateware.shape import CoreShape, config_words
 from delayhw.sim.tools import icarus_available
 from delayhw.spec import LayerShape
 
@@ -374,6 +374,41 @@ def test_run_on_the_simulated_board_is_bit_exact(sim, tmp_path, capsys):
 
 
 @pytest.mark.cocotb
+def test_scores_only_at_the_icebreakers_real_divisor_is_bit_exact():
+    """The simulated board with the iCEBreaker's UART divisor at its default clock and baud
+    (10 cycles per bit), dense and sparse steps (bitmaps and gap lists), several samples per
+    INPUT frame, scores only: the scores equal the golden model's, and the board sent only a
+    SCORE frame per readout unit, a SAMPLE frame per sample and an ACK per host frame."""
+    from delayhw.boards.runtime import run_samples
+    from delayhw.sim.board import SimPort
+    board = get_board("icebreaker")
+    clock = board.clocking()
+    divisor = clock.divisor(board.baud)
+    assert divisor == 10
+    model, _ = netgen.random_case(7, PARAMS, batch=1, steps=8)
+    rng = np.random.default_rng(1)
+    n = model.n_inputs
+    spikes = (rng.random((4, 12, n)) < np.where(np.arange(12) % 3 == 0, 0.9, 0.1)[:, None]
+              ).astype(np.uint8)
+    data = b"".join(hp.encode_inputs(s) for s in spikes)
+    ops = {b >> 6 for b in data}
+    assert {hp.OP_LIST, hp.OP_BITMAP} <= ops and len(data) < hp.DEFAULT_MAX_PAYLOAD
+    shape = CoreShape.from_model(model)
+    with SimPort(shape, "verilator", divisor=divisor) as port:
+        run = run_samples(port, model, shape, spikes, timeout=120, scores_only=True)
+    expected = golden.run(model, spikes)
+    np.testing.assert_array_equal(run.result.scores, expected.scores)
+    np.testing.assert_array_equal(run.result.predictions, expected.predictions)
+    assert run.result.spikes == [] and sum(int(s.sum()) for s in expected.spikes) > 0
+    config = len(list(hp.config_frames(config_words(model))))
+    host_frames = config + 1 + 1 + 2           # config, MODE, one INPUT frame, 2 STATUS
+    acks = (host_frames - 2) * 6
+    status = 2 * (5 + hp.STATUS_PAYLOAD)
+    events = len(spikes) * (model.layers[-1].size * 15 + 6)
+    assert events + acks + status <= run.bytes_received <= (events + acks + status) * 1.05
+
+
+@pytest.mark.cocotb
 def test_simulated_board_answers_bad_frames_and_keeps_working():
     """Through the UART: a corrupted frame, an unknown type and an overflowing frame each get
     their ERROR reply; a STATUS request after them works and counts them."""
@@ -384,7 +419,7 @@ def test_simulated_board_answers_bad_frames_and_keeps_working():
     with SimPort(shape, "verilator") as port:
         client = LinkClient(port, timeout=60, score_bits=shape.score_bits)
         client._write(bytes([hp.END]))
-        bad_crc = bytearray(hp.encode_frame(hp.Type.EVENTS, b"\x01\x00"))
+        bad_crc = bytearray(hp.encode_frame(hp.Type.INPUT, b"\x01\x00"))
         bad_crc[2] ^= 0x10
         for frame, code in [(bytes(bad_crc), hp.Error.CRC),
                             (hp.encode_frame(0x55), hp.Error.TYPE),
@@ -398,17 +433,18 @@ def test_simulated_board_answers_bad_frames_and_keeps_working():
 
 
 class FakeBoard:
-    """A port whose board answers every frame with a STATUS reply of ``shape_id``."""
+    """A port whose board answers every frame with a STATUS reply of ``shape_id`` (and link
+    ``version``)."""
 
     name = "fake"
 
-    def __init__(self, shape_id):
-        self.shape_id, self.pending = shape_id, b""
+    def __init__(self, shape_id, version=hp.VERSION):
+        self.shape_id, self.version, self.pending = shape_id, version, b""
 
     def write(self, data):
         if hp.FrameDecoder().feed(data):
             self.pending += hp.encode_frame(hp.Type.STATUS_REPLY, hp.Status(
-                1, False, False, 0, 0, 0, 250, self.shape_id).pack())
+                self.version, False, False, 0, 0, 0, 250, self.shape_id).pack())
 
     def read(self, timeout):
         data, self.pending = self.pending, b""
@@ -421,6 +457,18 @@ def test_run_refuses_a_board_of_another_shape():
     shape = CoreShape.from_model(model)
     with pytest.raises(DelayhwError, match="another shape"):
         run_samples(FakeBoard(hp.shape_id(shape) ^ 1), model, shape, spikes, timeout=1)
+
+
+@pytest.mark.parametrize("version", [1, hp.VERSION + 1])
+def test_run_refuses_a_bitstream_of_another_link_version(version):
+    """A version-1 bitstream (EVENTS records, no INPUT stream) or a newer one is refused by
+    its STATUS reply's version byte, before anything is sent to its core."""
+    from delayhw.boards.runtime import run_samples
+    model, spikes = netgen.random_case(7, PARAMS, batch=1, steps=3)
+    shape = CoreShape.from_model(model)
+    with pytest.raises(DelayhwError, match=f"host-link version {version}, this delayhw "
+                                           f"version {hp.VERSION}: rebuild"):
+        run_samples(FakeBoard(hp.shape_id(shape), version), model, shape, spikes, timeout=1)
 
 
 @pytest.mark.slow
