@@ -539,3 +539,25 @@ def test_frame_sender_sends_what_the_encoder_does():
     _run(dut, [(send, True), (take, False)])
     assert bytes(got) == expected
     assert expected.count(hp.ESC) > len(requests)          # escapes were exercised
+
+
+def test_scores_only_mode_and_mode_restarting_the_input_stream():
+    """A dangling BITMAP header (3 bytes promised, none sent), then MODE SCORES: the decoder
+    starts again (else the next 3 stream bytes would be read as bitmap bytes) and the board
+    sends only SCORE and SAMPLE events, dropping spikes and step ends without stalling the
+    core; the scores equal the golden model's. Streams cut into 5-byte frames."""
+    model, spikes = netgen.random_case(4, PARAMS, batch=2, steps=6)
+    host = b"".join(hp.config_frames(config_words(model)))
+    host += hp.encode_frame(hp.Type.INPUT, bytes([hp.header(hp.OP_BITMAP, 3)]))
+    host += hp.mode_frame(hp.Mode.SCORES)
+    host += b"".join(hp.input_frames(spikes, max_payload=5)) + hp.status_request()
+    n_host = len(hp.FrameDecoder().feed(host))
+    expected = golden.run(model, spikes)
+    assert sum(int(s.sum()) for s in expected.spikes) > 0
+    n_events = spikes.shape[0] * (model.layers[-1].size + 1)
+    bench = LinkBench(model, ready_prob=0.5, seed=5)
+    replies, words = split_replies(bench.run(host, n_host + n_events), bench.shape.score_bits)
+    assert [r.type for r in replies] == [hp.Type.ACK] * (n_host - 1) + [hp.Type.STATUS_REPLY]
+    assert hp.Status.unpack(replies[-1].payload).dropped_inputs == 0
+    result = protocol.decode_scores(words, bench.shape, spikes.shape[0])
+    np.testing.assert_array_equal(result.scores, expected.scores)
