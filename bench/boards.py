@@ -20,7 +20,7 @@ link_bound``, scores only and every event), the input stream's bytes measured on
 inputs, and the demo run through the simulated board at each board's real UART divisor
 (bytes per sample both ways, scores equal to the golden model's):
 
-    python bench/boards.py --boards --link [--model demo.npz]
+    python bench/boards.py --boards --link [--link-sim] --model demo.npz
 
 ``--shd`` builds the SHD-size network of bench/golden.py (seed 0, 8-bit weights) instead of
 the demo; ``--scheme`` and ``--lanes`` pick the core, ``--clock-mhz`` the clock (default the
@@ -201,7 +201,8 @@ def link_section(models: dict, demo_name: str | None) -> dict:
                 sims.append(simulated_link(demo, get_board(board_name), spikes, scores_only)
                             | {"model": demo_name})
     return {"steps": steps, "activity": activity, "formula": rows, "simulated": sims,
-            "command": "python bench/boards.py --boards --link --model DEMO.npz"}
+            "command": "python bench/boards.py --boards --link" + (" --link-sim" if demo_name
+                                                                   else "") + " --model DEMO.npz"}
 
 
 def row_key(entry: dict) -> tuple:
@@ -287,8 +288,10 @@ def main() -> None:
     parser.add_argument("--shd", action="store_true",
                         help="build the SHD-size model (700 -> 128r -> 20, d_max 25)")
     parser.add_argument("--link", action="store_true",
-                        help="the link section: v1 vs v2 link-bound figures, the demo through "
-                             "the simulated board at each board's real UART divisor")
+                        help="the link section: v1 vs v2 link-bound figures")
+    parser.add_argument("--link-sim", action="store_true",
+                        help="with --link: also the demo through the simulated board at the "
+                             "iCEBreaker's real UART divisor (a Verilator build)")
     args = parser.parse_args()
     path = RESULTS / "boards.json"
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -344,7 +347,7 @@ def main() -> None:
         demo_name = "demo 8-16-4" if "demo 8-16-4" in models else None
         link = link_section({k: models[k] for k in
                              (["demo 8-16-4"] if demo_name else []) + list(fit_models())},
-                            demo_name)
+                            demo_name if args.link_sim else None)
     write_result("boards", {
         "builds": sorted(builds.values(), key=row_key),
         "logic_estimate_check": checks,
