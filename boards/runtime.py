@@ -53,7 +53,7 @@ class SerialPort:
 
 
 @contextmanager
-def open_port(port: str, shape: CoreShape, baud: int = 1_000_000,
+def open_port(port: str, shape: CoreShape, baud: int = 3_000_000,
               timeout: float = 10.0) -> Iterator[object]:
     """A serial port by name, or ``sim:verilator`` / ``sim:icarus`` (the board top of
     ``shape`` in simulation, :mod:`delayhw.sim.board`)."""
@@ -143,10 +143,15 @@ class LinkClient:
             if replies:
                 return replies[0]
         raise hp.LinkError(f"{self.port.name}: no reply from the board within {self.timeout} s "
-                           f"(is it the delayhw bitstream, at this baud rate?)")
+                           f"(is it the delayhw bitstream, at this baud rate? --board NAME "
+                           f"or --baud give the rate `delayhw build` reported)")
 
     def status(self) -> hp.Status:
-        return hp.Status.unpack(self.send(hp.status_request()).payload)
+        """The board's STATUS (its link version checked first: a bitstream of another version
+        is refused by name, whatever the rest of its reply)."""
+        payload = self.send(hp.status_request()).payload
+        hp.check_version(payload[0] if payload else -1, self.port.name)
+        return hp.Status.unpack(payload)
 
     def wait_samples(self, n: int, on_sample: Callable[[int], None]) -> None:
         last, deadline = self.samples_done, time.monotonic() + self.timeout
@@ -161,9 +166,12 @@ class LinkClient:
 
 
 def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, load: bool = True,
-                timeout: float = 10.0, on_sample: Callable[[int], None] = lambda n: None) -> BoardRun:
+                timeout: float = 10.0, on_sample: Callable[[int], None] = lambda n: None,
+                scores_only: bool = False) -> BoardRun:
     """Run ``spikes`` ``(B, T, n_inputs)`` on the board behind ``port``; ``load`` sends the
-    model's configuration first. Refuses a board whose core has another shape."""
+    model's configuration first; ``scores_only`` asks the board for scores and sample ends
+    only (the result has no spikes). Refuses a board of another link version or whose core
+    has another shape."""
     client = LinkClient(port, timeout, shape.score_bits)
     client._write(bytes([hp.END]))                     # end whatever partial frame is there
     status = client.status()
@@ -175,10 +183,10 @@ def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, loa
     if load:
         for frame in hp.config_frames(config_words(model), status.max_payload):
             client.send(frame)
+    client.send(hp.mode_frame(hp.Mode.SCORES if scores_only else hp.Mode.EVENTS))
     t1 = time.perf_counter()
-    for n, sample in enumerate(spikes):
-        for frame in hp.sample_frames(sample, status.max_payload):
-            client.send(frame)
+    for frame in hp.input_frames(spikes, status.max_payload):
+        client.send(frame)
         if client.samples_done:
             on_sample(client.samples_done)
     client.wait_samples(len(spikes), on_sample)
@@ -190,5 +198,8 @@ def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, loa
     if bad_config or dropped:
         raise DelayhwError(f"{port.name}: the board counted {bad_config} bad configuration "
                            f"writes and {dropped} dropped inputs during this run")
-    result = protocol.decode_outputs(client.words, shape, *spikes.shape[:2])
+    if scores_only:
+        result = protocol.decode_scores(client.words, shape, len(spikes))
+    else:
+        result = protocol.decode_outputs(client.words, shape, *spikes.shape[:2])
     return BoardRun(result, seconds, t1 - t0, client.sent, client.received, final)

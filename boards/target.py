@@ -14,7 +14,51 @@ from delayhw.gateware.board_top import BoardTop
 from delayhw.gateware.shape import CoreShape
 from delayhw.spec import Model
 
-from .clock import Clocking, PllDomain, clocking
+from .clock import MAX_BAUD_ERROR, Clocking, PllDomain, clocking
+
+
+#: the fewest clock cycles per bit of a default baud rate (8x oversampling: the receiver's
+#: sample lands within 1/8 bit of the middle, against 1/4 at the UART's 4-cycle minimum,
+#: which ``--baud`` may still ask for)
+DEFAULT_CYCLES_PER_BIT = 8
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A USB-UART bridge (FTDI's rule): it makes ``base_hz / d`` baud for ``d`` = 1, 1.5, then
+    2 and up in eighths, up to ``max_baud`` (FTDI AN232B-05)."""
+
+    name: str
+    base_hz: int
+    max_baud: int
+
+    def makes(self, baud: int) -> bool:
+        """Whether the bridge makes exactly ``baud``."""
+        if not 0 < baud <= self.max_baud or (8 * self.base_hz) % baud:
+            return False
+        eighths = 8 * self.base_hz // baud
+        return eighths in (8, 12) or eighths >= 16
+
+    def default_baud(self, clock: Clocking) -> int:
+        """The fastest rate the bridge makes exactly that the FPGA's UART meets with at least
+        :data:`DEFAULT_CYCLES_PER_BIT` clock cycles per bit (an integer divisor of ``clock``)
+        within half of :data:`~delayhw.boards.clock.MAX_BAUD_ERROR` (the other half left to
+        the bridge's oscillator)."""
+        for eighths in [8, 12] + list(range(16, 8 * 65536)):
+            baud = 8 * self.base_hz // eighths
+            if (8 * self.base_hz) % eighths or not self.makes(baud):
+                continue
+            if (clock.divisor(baud) >= DEFAULT_CYCLES_PER_BIT
+                    and clock.baud_error(baud) <= MAX_BAUD_ERROR / 2):
+                return baud
+        raise ValueError(f"{self.name}: no baud rate fits the {clock.hz / 1e6:g} MHz clock")
+
+
+#: FTDI FT2232H (iCEBreaker): 12 MHz baud base, up to 12 Mbaud
+FT2232H = Bridge("FT2232H", 12_000_000, 12_000_000)
+#: FTDI FT231X (ULX3S), and a 3.3 V FT232R-class adapter (OrangeCrab): 3 MHz base, 3 Mbaud
+FT231X = Bridge("FT231X", 3_000_000, 3_000_000)
+FT232R = Bridge("FT232R (external 3.3 V adapter)", 3_000_000, 3_000_000)
 
 
 @dataclass(frozen=True)
@@ -57,16 +101,17 @@ ECP5_85F = ecp5("LFE5U-85F", 83640, 208, 156)
 class Board:
     """One board target. ``oscillator_hz``: the clock on the board's clock pin (the
     platform's default clock); ``clock_hz``: the core's default clock, made by the FPGA's PLL
-    from the oscillator (None: the oscillator itself, no PLL); ``baud``: the default baud rate;
-    ``uart``: the UART resource's ``(name, number)``; ``leds``: ``(resource, number[,
-    subsignal])`` of the busy and the error LED."""
+    from the oscillator (None: the oscillator itself, no PLL); ``bridge``: the USB-UART
+    bridge the host talks through, whose rates and the clock give the default baud rate
+    (:meth:`default_baud`); ``uart``: the UART resource's ``(name, number)``; ``leds``:
+    ``(resource, number[, subsignal])`` of the busy and the error LED."""
 
     name: str
     description: str
     platform: Callable[[], object]
     fabric: Fabric
     oscillator_hz: float
-    baud: int
+    bridge: Bridge
     clock_hz: float | None = None
     uart: tuple[str, int] = ("uart", 0)
     leds: tuple[tuple, tuple] = (("led", 0), ("led", 1))
@@ -87,9 +132,20 @@ class Board:
             clock_hz = self.clock_hz or self.oscillator_hz
         return clocking(self.name, self.fabric.family, self.oscillator_hz, clock_hz)
 
+    def default_baud(self, clock: Clocking | None = None) -> int:
+        """The default baud rate at ``clock`` (default the board's): the bridge's fastest
+        that the clock's UART divisor meets (:meth:`Bridge.default_baud`)."""
+        return self.bridge.default_baud(clock or self.clocking())
+
+    @property
+    def baud(self) -> int:
+        """The default baud rate at the board's default clock."""
+        return self.default_baud()
+
     def top(self, shape: CoreShape, model: Model | None, clock: Clocking,
             baud: int | None = None) -> Elaboratable:
-        return PlatformTop(self, shape, model, clock, clock.divisor(baud or self.baud))
+        return PlatformTop(self, shape, model, clock,
+                           clock.divisor(baud or self.default_baud(clock)))
 
 
 class PlatformTop(Elaboratable):

@@ -47,7 +47,7 @@ class BoardTop(wiring.Component):
         m.submodules.uart_tx = uart_tx = UARTTX(self.divisor)
         m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
         m.submodules.link = link = HostLink(hp.shape_id(self.shape), self.shape.score_bits,
-                                           self.max_payload)
+                                           self.shape.n_inputs, self.max_payload)
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
         m.d.comb += [rx_fifo.w_data.eq(uart_rx.o.payload), rx_fifo.w_en.eq(uart_rx.o.valid),
                      uart_rx.o.ready.eq(rx_fifo.w_rdy),

@@ -12,7 +12,7 @@ receiver resynchronises at the next END byte.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -91,36 +91,33 @@ class FrameSender(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        req = Signal(TX_REQUEST)
-        idx = Signal(range(TX_PAYLOAD_BYTES + 5))
+        # the frame's bytes in a shift register (the byte on the wire is always its low byte:
+        # no byte-select logic in the path), TYPE LEN PAYLOAD, then the two CRC bytes
+        shreg = Signal(BYTE * (TX_PAYLOAD_BYTES + 2))
+        left = Signal(range(TX_PAYLOAD_BYTES + 3))     # of TYPE LEN PAYLOAD, this one included
         crc = Signal(hp.CRC_BITS)
-        byte = Signal(BYTE)
-        payload_bytes = Signal(BYTE)
-        m.d.comb += payload_bytes.eq(req.payload.word_select(
-            (idx - 2)[:(TX_PAYLOAD_BYTES - 1).bit_length()], BYTE))
-        with m.If(idx == 0):
-            m.d.comb += byte.eq(req.type)
-        with m.Elif(idx == 1):
-            m.d.comb += byte.eq(req.len)
-        with m.Elif(idx == req.len + 2):
-            m.d.comb += byte.eq(crc[BYTE:])
-        with m.Elif(idx == req.len + 3):
-            m.d.comb += byte.eq(crc[:BYTE])
-        with m.Else():
-            m.d.comb += byte.eq(payload_bytes)
+        crc_next = Signal(hp.CRC_BITS)
+        last = Signal()                                 # the current byte is CRC_LO
+        byte = shreg[:BYTE]
+        m.d.comb += crc_next.eq(crc16_next(crc, byte))
         special = (byte == hp.END) | (byte == hp.ESC)
 
         advance = Signal()        # the current byte has been sent (escaped or not)
         with m.If(advance):
-            with m.If(idx < req.len + 2):
-                m.d.sync += crc.eq(crc16_next(crc, byte))
-            m.d.sync += idx.eq(idx + 1)
+            m.d.sync += shreg.eq(shreg >> BYTE)
+            with m.If(left != 0):
+                m.d.sync += [crc.eq(crc_next), left.eq(left - 1)]
+                with m.If(left == 1):
+                    m.d.sync += shreg.eq(Cat(crc_next[BYTE:], crc_next[:BYTE]))
+            with m.Else():
+                m.d.sync += last.eq(1)
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    m.d.sync += [req.eq(self.i.payload), idx.eq(0), crc.eq(hp.CRC_INIT)]
+                    m.d.sync += [shreg.eq(self.i.payload.as_value()), left.eq(self.i.payload.len + 2),
+                                 crc.eq(hp.CRC_INIT), last.eq(0)]
                     m.next = "BYTE"
             with m.State("BYTE"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(Mux(special, hp.ESC, byte))]
@@ -129,7 +126,7 @@ class FrameSender(wiring.Component):
                         m.next = "ESCAPED"
                     with m.Else():
                         m.d.comb += advance.eq(1)
-                        with m.If(idx == req.len + 3):
+                        with m.If(last):
                             m.next = "END"
             with m.State("ESCAPED"):
                 m.d.comb += [self.o.valid.eq(1),
@@ -137,7 +134,7 @@ class FrameSender(wiring.Component):
                 with m.If(self.o.ready):
                     m.d.comb += advance.eq(1)
                     m.next = "BYTE"
-                    with m.If(idx == req.len + 3):
+                    with m.If(last):
                         m.next = "END"
             with m.State("END"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(hp.END)]
@@ -183,27 +180,32 @@ class FrameReceiver(wiring.Component):
         length = Signal(BYTE)
         byte = self.i.payload
 
-        # what the frame is once its END arrives
+        # what the frame is once its END arrives, registered in CHECK (the frame's checks are
+        # a cycle of logic of their own, off the paths of the receiver and the link)
         error = Signal(code_bits(hp.Error))
+        error_next = Signal(code_bits(hp.Error))
         allowed = Signal()
         shape_ok = Signal()          # the payload is a whole, non-zero number of records
-        for t, size in hp.HOST_TYPES.items():
+        for t, (size, exact) in hp.HOST_TYPES.items():
+            # the lengths a type allows, as a table indexed by LEN (no divider in the logic)
+            ok = [n == size if exact or size == 0 else n != 0 and n % size == 0
+                  for n in range(1 << BYTE)]
             with m.If(type_ == t):
-                m.d.comb += [allowed.eq(1),
-                             shape_ok.eq(length == 0 if size == 0
-                                         else (length != 0) & (length % size == 0))]
+                m.d.comb += [allowed.eq(1), shape_ok.eq(
+                    Const(sum(1 << n for n, v in enumerate(ok) if v), 1 << BYTE).bit_select(
+                        length, 1))]
         with m.If(overflow):
-            m.d.comb += error.eq(hp.Error.OVERFLOW)
+            m.d.comb += error_next.eq(hp.Error.OVERFLOW)
         with m.Elif(bad_escape):
-            m.d.comb += error.eq(hp.Error.CRC)
+            m.d.comb += error_next.eq(hp.Error.CRC)
         with m.Elif((count < 4) | (length != count - 4)):
-            m.d.comb += error.eq(hp.Error.LENGTH)
+            m.d.comb += error_next.eq(hp.Error.LENGTH)
         with m.Elif(crc != 0):
-            m.d.comb += error.eq(hp.Error.CRC)
+            m.d.comb += error_next.eq(hp.Error.CRC)
         with m.Elif(~allowed):
-            m.d.comb += error.eq(hp.Error.TYPE)
+            m.d.comb += error_next.eq(hp.Error.TYPE)
         with m.Elif(~shape_ok):
-            m.d.comb += error.eq(hp.Error.LENGTH)
+            m.d.comb += error_next.eq(hp.Error.LENGTH)
         m.d.comb += [self.frame.payload.type.eq(type_), self.frame.payload.len.eq(length),
                      self.frame.payload.error.eq(error)]
 
@@ -211,36 +213,47 @@ class FrameReceiver(wiring.Component):
             m.d.sync += [count.eq(0), crc.eq(hp.CRC_INIT), escaped.eq(0), bad_escape.eq(0),
                          overflow.eq(0)]
 
+        # each byte is registered with what it is (END, ESC, an escape's second byte) and
+        # handled in the next cycle: nothing of the RX FIFO's read path reaches the frame logic
+        got = Signal(BYTE)
+        is_end, is_esc, esc_end, esc_esc = Signal(), Signal(), Signal(), Signal()
         value = Signal(BYTE)
-        m.d.comb += value.eq(byte)
-        with m.If(escaped):
-            m.d.comb += value.eq(Mux(byte == hp.ESC_END, hp.END, hp.ESC))
+        m.d.comb += value.eq(Mux(escaped, Mux(esc_end, hp.END, hp.ESC), got))
 
         with m.FSM():
             with m.State("RECEIVE"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    with m.If(byte == hp.END):
-                        with m.If((count != 0) | bad_escape | overflow | escaped):
-                            m.d.sync += bad_escape.eq(bad_escape | escaped)
-                            m.next = "FRAME"
-                        with m.Else():
-                            restart()
-                    with m.Elif(~escaped & (byte == hp.ESC)):
-                        m.d.sync += escaped.eq(1)
+                    m.d.sync += [got.eq(byte), is_end.eq(byte == hp.END),
+                                 is_esc.eq(byte == hp.ESC), esc_end.eq(byte == hp.ESC_END),
+                                 esc_esc.eq(byte == hp.ESC_ESC)]
+                    m.next = "BYTE"
+            with m.State("BYTE"):
+                m.next = "RECEIVE"
+                with m.If(is_end):
+                    with m.If((count != 0) | bad_escape | overflow | escaped):
+                        m.d.sync += bad_escape.eq(bad_escape | escaped)
+                        m.next = "CHECK"
                     with m.Else():
-                        m.d.sync += escaped.eq(0)
-                        with m.If(escaped & (byte != hp.ESC_END) & (byte != hp.ESC_ESC)):
-                            m.d.sync += bad_escape.eq(1)
-                        with m.If(count == self.depth):
-                            m.d.sync += overflow.eq(1)
-                        with m.Else():
-                            m.d.comb += [wr.addr.eq(count), wr.data.eq(value), wr.en.eq(1)]
-                            m.d.sync += [count.eq(count + 1), crc.eq(crc16_next(crc, value))]
-                            with m.If(count == 0):
-                                m.d.sync += type_.eq(value)
-                            with m.If(count == 1):
-                                m.d.sync += length.eq(value)
+                        restart()
+                with m.Elif(~escaped & is_esc):
+                    m.d.sync += escaped.eq(1)
+                with m.Else():
+                    m.d.sync += escaped.eq(0)
+                    with m.If(escaped & ~esc_end & ~esc_esc):
+                        m.d.sync += bad_escape.eq(1)
+                    with m.If(count == self.depth):
+                        m.d.sync += overflow.eq(1)
+                    with m.Else():
+                        m.d.comb += [wr.addr.eq(count), wr.data.eq(value), wr.en.eq(1)]
+                        m.d.sync += [count.eq(count + 1), crc.eq(crc16_next(crc, value))]
+                        with m.If(count == 0):
+                            m.d.sync += type_.eq(value)
+                        with m.If(count == 1):
+                            m.d.sync += length.eq(value)
+            with m.State("CHECK"):
+                m.d.sync += error.eq(error_next)
+                m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += self.frame.valid.eq(1)
                 with m.If(self.frame.ready):
@@ -249,18 +262,125 @@ class FrameReceiver(wiring.Component):
         return m
 
 
+class InputDecoder(wiring.Component):
+    """The INPUT stream (:func:`hostlink_protocol.encode_inputs`; its reference decoder is
+    :func:`hostlink_protocol.decode_inputs`) into the core's input words, one byte of ``i`` at
+    a time. ``idle``: every byte taken so far has been fully turned into words (the decoder
+    waits for the next byte). Its reset state is the stream's start (cursor at channel 0,
+    before a header): :class:`HostLink` resets it on a MODE frame."""
+
+    def __init__(self, n_inputs: int):
+        self.n_inputs = n_inputs
+        super().__init__({"i": In(stream.Signature(BYTE)), "o": Out(stream.Signature(INPUT_LAYOUT)),
+                          "idle": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.n_inputs
+        cursor = Signal(range(n + 1))
+        op = Signal(2)
+        left = Signal(range(hp.OP_COUNT + 1))      # bytes or steps left in the record
+        skip = Signal(BYTE)                         # a LIST byte's skip still to make
+        spike = Signal()                            # ... and whether a spike follows it
+        bits = Signal(BYTE)                         # a BITMAP byte's bits still to send
+        bit = Signal(range(BYTE))
+        over = Signal(signed(max(len(cursor), BYTE) + 2))   # cursor + skip - n: >= 0 ends the step
+        m.d.comb += over.eq(cursor + skip - n)
+        byte = self.i.payload
+        out = self.o.payload
+
+        with m.FSM() as fsm:
+            with m.State("HEADER"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    m.d.sync += [op.eq(byte[6:]), left.eq(byte[:6] + 1)]
+                    with m.Switch(byte[6:]):
+                        with m.Case(hp.OP_STEP):
+                            m.next = "STEPS"
+                        with m.Case(hp.OP_SAMPLE):
+                            m.next = "SAMPLE"
+                        with m.Default():
+                            m.next = "DATA"
+            with m.State("DATA"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    m.d.sync += [left.eq(left - 1), skip.eq(byte), spike.eq(byte != hp.GAP_SKIP),
+                                 bits.eq(byte), bit.eq(0)]
+                    with m.If(op == hp.OP_LIST):
+                        m.next = "ADVANCE"
+                    with m.Else():
+                        m.next = "BITS"
+            with m.State("ADVANCE"):              # a LIST byte: skip, ending steps on the way
+                with m.If(over >= 0):
+                    m.d.comb += [self.o.valid.eq(1), out.kind.eq(InKind.STEP)]
+                    with m.If(self.o.ready):
+                        m.d.sync += [skip.eq(over), cursor.eq(0)]
+                with m.Else():
+                    m.d.sync += cursor.eq(cursor + skip)
+                    with m.If(spike):
+                        m.next = "SPIKE"
+                    with m.Elif(left == 0):
+                        m.next = "HEADER"
+                    with m.Else():
+                        m.next = "DATA"
+            with m.State("SPIKE"):
+                m.d.comb += [self.o.valid.eq(1), out.kind.eq(InKind.SPIKE), out.index.eq(cursor)]
+                with m.If(self.o.ready):
+                    m.d.sync += cursor.eq(cursor + 1)
+                    with m.If(left == 0):
+                        m.next = "HEADER"
+                    with m.Else():
+                        m.next = "DATA"
+            with m.State("BITS"):                 # a BITMAP byte: channel cursor + bit
+                m.d.comb += [self.o.valid.eq(bits[0]), out.kind.eq(InKind.SPIKE),
+                             out.index.eq(cursor)]
+                with m.If(~bits[0] | self.o.ready):
+                    m.d.sync += [bits.eq(bits >> 1), bit.eq(bit + 1), cursor.eq(cursor + 1)]
+                    with m.If(cursor == n - 1):   # the step's last channel: the step ends
+                        m.next = "BITS_STEP"
+                    with m.Elif(bit == BYTE - 1):
+                        with m.If(left == 0):
+                            m.next = "HEADER"
+                        with m.Else():
+                            m.next = "DATA"
+            with m.State("BITS_STEP"):            # (the byte's later bits are ignored)
+                m.d.comb += [self.o.valid.eq(1), out.kind.eq(InKind.STEP)]
+                with m.If(self.o.ready):
+                    m.d.sync += cursor.eq(0)
+                    with m.If(left == 0):
+                        m.next = "HEADER"
+                    with m.Else():
+                        m.next = "DATA"
+            with m.State("STEPS"):
+                m.d.comb += [self.o.valid.eq(1), out.kind.eq(InKind.STEP)]
+                with m.If(self.o.ready):
+                    m.d.sync += [cursor.eq(0), left.eq(left - 1)]
+                    with m.If(left == 1):
+                        m.next = "HEADER"
+            with m.State("SAMPLE"):
+                m.d.comb += [self.o.valid.eq(1), out.kind.eq(InKind.SAMPLE)]
+                with m.If(self.o.ready):
+                    m.d.sync += cursor.eq(0)
+                    m.next = "HEADER"
+        m.d.comb += self.idle.eq(fsm.ongoing("HEADER") | fsm.ongoing("DATA"))
+        return m
+
+
 class HostLink(wiring.Component):
     """Bytes in (``rx``) and out (``tx``) on one side, a core's streams on the other.
 
-    Executes each good frame (CONFIG writes, EVENTS words, SAMPLE_END, STATUS) and answers it
-    (ACK / STATUS reply), answers a bad one with ERROR; turns every output event of the core
-    into an event frame. ``error`` (for an LED) is set by a bad frame and cleared by a STATUS
-    request; ``bad_frames`` counts them (saturating).
+    Executes each good frame (CONFIG writes, INPUT bytes through an :class:`InputDecoder`
+    for ``n_inputs`` channels, MODE, STATUS) and answers it (ACK / STATUS reply), answers a
+    bad one with ERROR; turns the core's output events into event frames (in
+    :attr:`~hostlink_protocol.Mode.SCORES` only scores and sample ends; the others are taken
+    from the core and dropped). ``error`` (for an LED) is set by a bad frame and cleared by
+    a STATUS request; ``bad_frames`` counts them (saturating).
     """
 
-    def __init__(self, shape_id: int, score_bits: int,
+    def __init__(self, shape_id: int, score_bits: int, n_inputs: int,
                  max_payload: int = hp.DEFAULT_MAX_PAYLOAD):
         self.shape_id = shape_id
+        self.n_inputs = n_inputs
         self.max_payload = max_payload
         super().__init__({
             "rx": In(stream.Signature(BYTE)),
@@ -277,6 +397,11 @@ class HostLink(wiring.Component):
         m = Module()
         m.submodules.receiver = rx = FrameReceiver(self.max_payload)
         m.submodules.sender = tx = FrameSender()
+        decoder = InputDecoder(self.n_inputs)
+        restart = Signal()                # a MODE frame restarts the input stream
+        m.submodules.decoder = ResetInserter(restart)(decoder)
+        wiring.connect(m, decoder.o, wiring.flipped(self.inputs))
+        scores_only = Signal()            # the MODE: drop spikes and step ends
         wiring.connect(m, wiring.flipped(self.rx), rx.i)
         wiring.connect(m, tx.o, wiring.flipped(self.tx))
 
@@ -297,26 +422,25 @@ class HostLink(wiring.Component):
                 m.d.comb += [event.len.eq(hp.SCORE.size), event.payload.eq(score)]
             with m.Case(OutKind.SAMPLE):
                 m.d.comb += [event.len.eq(hp.SAMPLE.size), event.payload.eq(sample)]
-        # replies first; an event waits (back-pressure on the core's output)
+        # replies first; an event waits (back-pressure on the core's output); an event the
+        # MODE leaves out is taken and dropped
+        drop = scores_only & ((out.kind == OutKind.SPIKE) | (out.kind == OutKind.STEP))
         with m.If(reply_valid):
-            m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1)]
+            m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1), self.outputs.ready.eq(drop)]
         with m.Else():
-            m.d.comb += [tx.i.payload.eq(event), tx.i.valid.eq(self.outputs.valid),
-                         self.outputs.ready.eq(tx.i.ready)]
+            m.d.comb += [tx.i.payload.eq(event), tx.i.valid.eq(self.outputs.valid & ~drop),
+                         self.outputs.ready.eq(tx.i.ready | drop)]
         reply_taken = reply_valid & tx.i.ready
 
         # ------------------------------------------------------------ executing frames
         frame = rx.frame.payload
         pos = Signal(BYTE)               # payload bytes consumed
-        # records are shifted in from the top, so a whole record ends at the top of rec
-        rec = Signal(BYTE * max(hp.CONFIG_RECORD, hp.EVENT_RECORD))
-        rec_bytes = Signal(range(max(hp.CONFIG_RECORD, hp.EVENT_RECORD) + 1))
-        record_size = Mux(frame.type == hp.Type.CONFIG, hp.CONFIG_RECORD, hp.EVENT_RECORD)
+        # CONFIG records are shifted in from the top, so a whole record ends at the top of rec
+        rec = Signal(BYTE * hp.CONFIG_RECORD)
+        rec_bytes = Signal(range(hp.CONFIG_RECORD + 1))
         m.d.comb += rx.addr.eq(pos + 2)
-        word = rec[-BYTE * hp.EVENT_RECORD:]      # an EVENTS record, once shifted in
-        record_fields(m, hp.CONFIG, rec[-BYTE * hp.CONFIG_RECORD:], self.config.payload)
-        m.d.comb += [self.inputs.payload.kind.eq(Mux(word == hp.STEP_WORD, InKind.STEP, InKind.SPIKE)),
-                     self.inputs.payload.index.eq(word)]
+        record_fields(m, hp.CONFIG, rec, self.config.payload)
+        m.d.comb += decoder.i.payload.eq(rx.data)
 
         bad = Signal(COUNTER_BITS)
         m.d.comb += self.bad_frames.eq(bad)
@@ -339,33 +463,46 @@ class HostLink(wiring.Component):
                                      reply.len.eq(hp.STATUS_PAYLOAD),
                                      reply.payload.eq(status_payload), self.error.eq(0)]
                         m.next = "REPLY"
-                    with m.Elif(frame.type == hp.Type.SAMPLE_END):
-                        m.next = "SAMPLE"
+                    with m.Elif(frame.type == hp.Type.INPUT):
+                        m.next = "INPUT_READ"
                     with m.Else():
                         m.next = "READ"
             with m.State("READ"):              # rx.addr = pos + 2 is being read
-                m.next = "SHIFT"
+                with m.If(frame.type == hp.Type.MODE):
+                    m.next = "MODE"
+                with m.Else():
+                    m.next = "SHIFT"
             with m.State("SHIFT"):
                 m.d.sync += [rec.eq(Cat(rec[BYTE:], rx.data)), pos.eq(pos + 1),
                              rec_bytes.eq(rec_bytes + 1)]
-                with m.If(rec_bytes + 1 == record_size):
+                with m.If(rec_bytes + 1 == hp.CONFIG_RECORD):
                     m.next = "PUSH"
                 with m.Else():
                     m.next = "READ"
             with m.State("PUSH"):
-                is_config = frame.type == hp.Type.CONFIG
-                ready = Mux(is_config, self.config.ready, self.inputs.ready)
-                m.d.comb += [self.config.valid.eq(is_config), self.inputs.valid.eq(~is_config)]
-                with m.If(ready):
+                m.d.comb += self.config.valid.eq(1)
+                with m.If(self.config.ready):
                     m.d.sync += rec_bytes.eq(0)
                     with m.If(pos == frame.len):
                         m.next = "ACK"
                     with m.Else():
                         m.next = "READ"
-            with m.State("SAMPLE"):
-                m.d.comb += [self.inputs.valid.eq(1), self.inputs.payload.kind.eq(InKind.SAMPLE),
-                             self.inputs.payload.index.eq(0)]
-                with m.If(self.inputs.ready):
+            with m.State("MODE"):              # restarts the input decoder too
+                m.d.sync += scores_only.eq(rx.data == hp.Mode.SCORES)
+                m.d.comb += restart.eq(1)
+                m.next = "ACK"
+            with m.State("INPUT_READ"):        # rx.addr = pos + 2 is being read
+                m.next = "INPUT"
+            with m.State("INPUT"):
+                m.d.comb += decoder.i.valid.eq(1)
+                with m.If(decoder.i.ready):
+                    m.d.sync += pos.eq(pos + 1)
+                    with m.If(pos + 1 == frame.len):
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "INPUT_READ"
+            with m.State("DRAIN"):             # the ACK once the last byte's words are out
+                with m.If(decoder.idle):
                     m.next = "ACK"
             with m.State("ACK"):
                 m.d.sync += [reply.type.eq(hp.Type.ACK), reply.len.eq(1),

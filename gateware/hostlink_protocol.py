@@ -12,16 +12,23 @@ Byte layout (docs/boards.md has the full tables):
   final XOR) of ``TYPE LEN PAYLOAD``, sent high byte first: the CRC of the whole frame
   including its CRC bytes is then 0, which is what the receiver checks.
 * Host to board: ``CONFIG`` (:data:`CONFIG` records, 10 bytes: configuration writes),
-  ``EVENTS`` (:data:`EVENT` records, 16 bits: a channel index, or ``STEP_WORD`` 0xFFFF ending
-  a step), ``SAMPLE_END`` (empty: end of the
-  sample), ``STATUS`` (empty: ask for the status). The board answers each with exactly one
+  ``INPUT`` (any number of bytes of the input stream, :func:`encode_inputs`: spikes as gaps
+  or bitmaps, step and sample ends; one stream that frames cut anywhere), ``MODE`` (one
+  byte: which output events the board sends, :class:`Mode`; also restarts the input
+  stream's decoder), ``STATUS`` (empty: ask for the status). The board answers each with exactly one
   ``ACK`` (payload: the type it acknowledges) once the frame's contents have entered the core,
   a ``STATUS`` reply, or an ``ERROR`` (payload: an :class:`Error` code) for a frame it
   discarded (bad CRC, unknown type, longer than its buffer, inconsistent length). A
   discarded frame never reaches the core.
 * Board to host, besides those replies, the core's output events as they happen, one frame
   each: ``SPIKE`` (:data:`SPIKE`: layer u8, unit u16), ``STEP`` (empty), ``SCORE``
-  (:data:`SCORE`: unit u16, value i64), ``SAMPLE`` (:data:`SAMPLE`: the overlong flag u8).
+  (:data:`SCORE`: unit u16, value i64), ``SAMPLE`` (:data:`SAMPLE`: the overlong flag u8);
+  in :attr:`Mode.SCORES` only ``SCORE`` and ``SAMPLE`` (spikes and step ends are dropped on
+  the board, so an active network's spikes do not bound the link).
+* Version 2 (this one) replaced version 1's ``EVENTS`` records (2 bytes per spike and per
+  step end) and ``SAMPLE_END`` frame with the ``INPUT`` stream, and added ``MODE``. The
+  STATUS reply's layout is unchanged so the host reads any board's ``version`` and refuses
+  one that differs (:func:`check_version`).
 
 All multi-byte fields are little-endian (except the CRC). The host sends one frame and
 waits for its reply before the next (stop and wait), so the board needs one frame buffer.
@@ -51,7 +58,7 @@ from . import wire
 from .shape import MAX_STEPS_LIMIT
 from .wire import OutKind
 
-VERSION = 1
+VERSION = 2
 BYTE_BITS = 8                #: bits of a link byte (also of ``TYPE`` and ``LEN``)
 CRC_BITS = 16                #: width of the frame CRC
 CRC_INIT = 0xFFFF            #: the CRC's initial value
@@ -113,8 +120,6 @@ class Record:
 MAX_SCORE_BITS = LIMITS["v_bits"][1] + (MAX_STEPS_LIMIT - 1).bit_length()
 #: one configuration write: the fields of :data:`wire.CONFIG` (col, row, field, layer, data)
 CONFIG = Record.of(wire.CONFIG)
-#: one input word: a channel index (:data:`wire.INPUT`'s), or :data:`STEP_WORD`
-EVENT = Record.of(wire.INPUT, ("index",), "event")
 #: output events (:func:`wire.output`): a SPIKE's layer and unit; a SCORE's unit and value,
 #: sign-extended to :data:`MAX_SCORE_BITS`; a SAMPLE's overlong flag
 SPIKE = Record.of(wire.output(1), ("layer", "unit"), "spike")
@@ -127,19 +132,17 @@ STATUS = Record("status", (("version", 1, False), ("flags", 1, False)) + Record.
     ("bad_frames", whole_bytes(wire.COUNTER_BITS), False), ("max_payload", 1, False),
     ("shape_id", 4, False)))
 
-STEP_WORD = (1 << 8 * EVENT.size) - 1   #: in an EVENTS payload: end of the current step
 CONFIG_RECORD = CONFIG.size   #: bytes per configuration write (10)
-EVENT_RECORD = EVENT.size     #: bytes per input word (2)
-DEFAULT_MAX_PAYLOAD = 250     #: payload bytes the board's frame buffer holds (multiple of 10 and 2)
+DEFAULT_MAX_PAYLOAD = 250     #: payload bytes the board's frame buffer holds (a multiple of 10)
 STATUS_PAYLOAD = STATUS.size  #: bytes of a STATUS reply's payload (13)
 
 
 class Type(IntEnum):
     """Frame types. Host to board below 0x80, board to host from 0x80."""
     CONFIG = 0x01
-    EVENTS = 0x02
-    SAMPLE_END = 0x03
+    INPUT = 0x02
     STATUS = 0x04
+    MODE = 0x05
     ACK = 0x81
     ERROR = 0x82
     STATUS_REPLY = 0x83
@@ -157,10 +160,16 @@ class Error(IntEnum):
     LENGTH = 4      #: LEN differs from the bytes received, or is not a whole number of records
 
 
-#: host frame type -> its record size in bytes: the payload is a non-empty whole number of
-#: records, or, for size 0 (SAMPLE_END, STATUS), empty.
-HOST_TYPES = {Type.CONFIG: CONFIG_RECORD, Type.EVENTS: EVENT_RECORD, Type.SAMPLE_END: 0,
-              Type.STATUS: 0}
+class Mode(IntEnum):
+    """The ``MODE`` frame's byte: which output events the board sends."""
+    EVENTS = 0      #: every event: spikes, step ends, scores, sample ends (the power-up mode)
+    SCORES = 1      #: scores and sample ends only
+
+
+#: host frame type -> ``(record bytes, exact)``: the payload is a non-empty whole number of
+#: records (exactly one when ``exact``), or, for size 0 (STATUS), empty.
+HOST_TYPES = {Type.CONFIG: (CONFIG_RECORD, False), Type.INPUT: (1, False),
+              Type.STATUS: (0, True), Type.MODE: (1, True)}
 
 
 class LinkError(DelayhwError):
@@ -260,18 +269,150 @@ def config_record(address: int, value: int) -> bytes:
     return CONFIG.pack(*(fields[name] for name, _, _ in CONFIG.fields))
 
 
-def sample_frames(spikes: np.ndarray, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[bytes]:
-    """EVENTS frames of one sample ``(T, n_inputs)`` (per step the active channels in
-    ascending order, then STEP_WORD), then SAMPLE_END."""
-    words = []
-    for row in np.asarray(spikes):
-        words.extend(int(i) for i in np.flatnonzero(row))
-        words.append(STEP_WORD)
-    data = b"".join(EVENT.pack(w) for w in words)
-    step = max_payload - max_payload % EVENT_RECORD
-    for start in range(0, len(data), step):
-        yield encode_frame(Type.EVENTS, data[start:start + step])
-    yield encode_frame(Type.SAMPLE_END)
+# The INPUT stream: one header byte per record, ``op`` in its top two bits, ``n - 1`` in the
+# low six (n = 1..64). The board's decoder keeps a cursor ``c``, the channel of the current
+# step it has reached (0..n_inputs; it starts at 0 and after a MODE frame):
+#   LIST   n gap bytes: g < 255 skips g channels and spikes at the cursor (c += g, spike at c,
+#          c += 1), 255 skips 255 channels; whenever the skip reaches the end of the step
+#          (c + g >= n_inputs) the step ends (STEP) and the skip goes on from channel 0
+#   BITMAP n bytes, 8 channels each from the cursor, bit b of a byte is channel c + b; the
+#          bit of the last channel ends the step (STEP, c = 0; the byte's later bits are
+#          ignored), so consecutive steps' bitmaps follow one another in one record
+#   STEP   ends the current step n times (c = 0)
+#   SAMPLE ends the sample (any low bits; the host sends 0xFF)
+OP_LIST, OP_BITMAP, OP_STEP, OP_SAMPLE = 0, 1, 2, 3
+OP_COUNT = 64             #: bytes or steps one record header covers at most
+GAP_SKIP = 255            #: a LIST byte that only skips (no spike)
+SAMPLE_BYTE = 0xFF        #: the SAMPLE record the host sends
+
+
+def header(op: int, n: int) -> int:
+    return op << 6 | (n - 1)
+
+
+def _records(tokens: list[tuple[int, int | None]]) -> bytes:
+    """Group ``(op, byte)`` tokens (byte None for STEP) into records of at most OP_COUNT."""
+    out = bytearray()
+    n = 0
+    while n < len(tokens):
+        op = tokens[n][0]
+        run = 1
+        while n + run < len(tokens) and run < OP_COUNT and tokens[n + run][0] == op:
+            run += 1
+        if op == OP_SAMPLE:
+            out.append(SAMPLE_BYTE)
+            run = 1
+        else:
+            out.append(header(op, run))
+            if op != OP_STEP:
+                out.extend(b for _, b in tokens[n:n + run])
+        n += run
+    return bytes(out)
+
+
+def _gap_bytes(distance: int) -> list[int]:
+    return [GAP_SKIP] * (distance // GAP_SKIP) + [distance % GAP_SKIP]
+
+
+def encode_inputs(spikes: np.ndarray) -> bytes:
+    """The INPUT stream of one sample ``(T, n_inputs)``: per step its spikes as gaps (a LIST)
+    or as a bitmap, whichever takes fewer bytes for them from where the decoder's cursor is
+    (record headers and the STEP records a bitmap needs first counted; a tie goes to the list), steps without spikes ended by the next gap or by STEP records
+    (whichever is shorter), then the remaining step ends and SAMPLE."""
+    spikes = np.asarray(spikes)
+    steps, n = spikes.shape
+    bitmap_bytes = whole_bytes(n)
+    tokens: list[tuple[int, int | None]] = []
+    s, c = 0, 0                  # the decoder's cursor: step s, channel c (0..n)
+
+    def new_record(op):          # a header byte unless the last token continues that op
+        return 0 if tokens and tokens[-1][0] == op else 1
+
+    def step_ops(to_step):       # bytes of the STEP records from step s to step to_step
+        return -(-(to_step - s) // OP_COUNT)
+
+    for t in range(steps):
+        channels = np.flatnonzero(spikes[t])
+        if not len(channels):
+            continue
+        # the list: its first gap straight from (s, c), or after STEP records from (t, 0)
+        first = int(channels[0] - c if t == s else (n - c) + (t - s - 1) * n + channels[0])
+        direct = new_record(OP_LIST) + len(_gap_bytes(first))
+        jump = step_ops(t) + 1 + len(_gap_bytes(int(channels[0]))) if t > s else direct + 1
+        gaps = sum(len(_gap_bytes(int(g))) for g in np.diff(channels) - 1)
+        list_cost = min(direct, jump) + gaps
+        bitmap_cost = bitmap_bytes + (new_record(OP_BITMAP) if (s, c) == (t, 0)
+                                      else step_ops(t) + 1)
+        if bitmap_cost < list_cost:            # from (t, 0); it ends step t itself
+            tokens += [(OP_STEP, None)] * (t - s)
+            bits = np.zeros(8 * bitmap_bytes, dtype=np.uint8)
+            bits[channels] = 1
+            tokens += [(OP_BITMAP, int(b)) for b in np.packbits(bits, bitorder="little")]
+            s, c = t + 1, 0
+            continue
+        if t > s and jump < direct:
+            tokens += [(OP_STEP, None)] * (t - s)
+            s, c, first = t, 0, int(channels[0])
+        tokens += [(OP_LIST, b) for b in _gap_bytes(int(first))]
+        tokens += [(OP_LIST, b) for g in np.diff(channels) - 1 for b in _gap_bytes(int(g))]
+        s, c = t, int(channels[-1]) + 1
+    tokens += [(OP_STEP, None)] * (steps - s) + [(OP_SAMPLE, None)]
+    return _records(tokens)
+
+
+def decode_inputs(data: bytes, n_inputs: int) -> list[tuple[int, int]]:
+    """The core's input words ``(kind, index)`` (:class:`wire.InKind`) an INPUT stream
+    stands for: the board's decoder, written plainly (a stream may end inside a record)."""
+    from .wire import InKind
+    words: list[tuple[int, int]] = []
+    c, op, left = 0, None, 0
+    for byte in data:
+        if left == 0:
+            op, count = byte >> 6, (byte & 0x3F) + 1
+            if op == OP_STEP:
+                words += [(InKind.STEP, 0)] * count
+                c = 0
+            elif op == OP_SAMPLE:
+                words.append((InKind.SAMPLE, 0))
+                c = 0
+            else:
+                left = count
+            continue
+        left -= 1
+        if op == OP_LIST:
+            skip = byte
+            while c + skip >= n_inputs:
+                words.append((InKind.STEP, 0))
+                skip -= n_inputs - c
+                c = 0
+            c += skip
+            if byte != GAP_SKIP:
+                words.append((InKind.SPIKE, c))
+                c += 1
+        else:
+            for bit in range(8):
+                if byte >> bit & 1:
+                    words.append((InKind.SPIKE, c))
+                c += 1
+                if c == n_inputs:
+                    words.append((InKind.STEP, 0))
+                    c = 0
+                    break
+    return words
+
+
+def input_frames(spikes: np.ndarray, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[bytes]:
+    """INPUT frames of samples ``(B, T, n_inputs)`` (or one sample ``(T, n_inputs)``): their
+    streams one after the other, cut into frames of ``max_payload`` bytes."""
+    spikes = np.asarray(spikes)
+    samples = spikes[None] if spikes.ndim == 2 else spikes
+    data = b"".join(encode_inputs(s) for s in samples)
+    for start in range(0, len(data), max_payload):
+        yield encode_frame(Type.INPUT, data[start:start + max_payload])
+
+
+def mode_frame(mode: Mode) -> bytes:
+    return encode_frame(Type.MODE, bytes([int(mode)]))
 
 
 def status_request() -> bytes:
@@ -304,6 +445,14 @@ class Status:
             raise LinkError(f"STATUS reply of {len(payload)} bytes, expected {STATUS_PAYLOAD}")
         v, flags, dropped, cfg, bad, maxp, sid = STATUS.unpack(payload)
         return Status(v, bool(flags & 1), bool(flags & 2), dropped, cfg, bad, maxp, sid)
+
+
+def check_version(version: int, port: str) -> None:
+    """Refuse a board whose bitstream speaks another version of the link."""
+    if version != VERSION:
+        raise LinkError(f"{port}: the board's bitstream speaks host-link version {version}, "
+                        f"this delayhw version {VERSION}: rebuild the bitstream with this "
+                        f"delayhw (delayhw build)")
 
 
 def shape_id(shape) -> int:
@@ -347,7 +496,8 @@ def pack_output(kind: int, layer: int, unit: int, value: int, score_bits: int) -
     return wire.output(score_bits).pack(kind=int(kind), layer=layer, unit=unit, value=value)
 
 
-__all__ = ["VERSION", "Record", "CONFIG", "EVENT", "SPIKE", "SCORE", "SAMPLE", "STATUS",
-           "Type", "Error", "Frame", "FrameDecoder", "Status", "LinkError", "crc16",
-           "encode_frame", "config_frames", "config_record", "sample_frames", "status_request",
-           "shape_id", "event_word", "event_frame", "pack_output"]
+__all__ = ["VERSION", "Record", "CONFIG", "SPIKE", "SCORE", "SAMPLE", "STATUS", "Type", "Mode",
+           "Error", "Frame", "FrameDecoder", "Status", "LinkError", "crc16", "encode_frame",
+           "config_frames", "config_record", "encode_inputs", "decode_inputs", "input_frames",
+           "mode_frame", "status_request", "check_version", "shape_id", "event_word",
+           "event_frame", "pack_output"]

@@ -119,6 +119,33 @@ def decode_outputs(words: Iterable[int], shape: CoreShape, batch: int, steps: in
     return Result.from_scores(scores, spikes)
 
 
+def decode_scores(words: Iterable[int], shape: CoreShape, batch: int) -> Result:
+    """:func:`decode_outputs` for a board that sends only scores and sample ends (the host
+    link's scores-only mode): a :class:`Result` without spikes."""
+    n_out = shape.layers[-1].size
+    scores = np.zeros((batch, n_out), dtype=np.int64)
+    seen = np.zeros(n_out, dtype=bool)
+    b = 0
+    for n, word in enumerate(words):
+        kind, _, unit, value = unpack_output(int(word), shape.score_bits)
+        where = f"output event {n} (sample {b})"
+        if b >= batch:
+            raise ProtocolError(f"{where}: more samples than the {batch} sent")
+        if kind == OutKind.SCORE and unit < n_out and not seen[unit]:
+            seen[unit], scores[b, unit] = True, value
+        elif kind == OutKind.SAMPLE and seen.all():
+            if value:
+                raise ProtocolError(f"{where}: the core flags the sample as longer than its "
+                                    f"max_steps {shape.max_steps}: its scores are not exact")
+            b, seen[:] = b + 1, False
+        else:
+            raise ProtocolError(f"{where}: unexpected event (kind {kind}, unit {unit}) in "
+                                f"scores-only mode")
+    if b != batch:
+        raise ProtocolError(f"the core finished {b} of {batch} samples")
+    return Result.from_scores(scores, [])
+
+
 def config_stream(model) -> list[int]:
     """Packed configuration words that load ``model`` (see :func:`shape.config_words`)."""
     from .shape import config_words

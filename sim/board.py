@@ -5,7 +5,9 @@ code, bytes and gateware as a real board.
 
 The UART runs at a simulation-only baud, :data:`SIM_DIVISOR` clock cycles per bit (a real
 board uses its clock / baud): bit-level UART simulation is slow and the link logic does not
-depend on the divisor. One build per (core shape, simulator), cached like the co-simulation's.
+depend on the divisor; ``divisor`` builds one at a board's real divisor (bench/boards.py
+measures the link that way). One build per (core shape, simulator, divisor), cached like the
+co-simulation's.
 """
 
 from __future__ import annotations
@@ -31,31 +33,32 @@ HDL_TOPLEVEL = "board_sim"
 TEST_MODULE = "delayhw.sim.board_tb"
 
 
-def build(shape: CoreShape, sim: str = "verilator") -> runner.Build:
+def build(shape: CoreShape, sim: str = "verilator", divisor: int = SIM_DIVISOR) -> runner.Build:
     """The simulator build of the board top of ``shape`` (empty memories: the host loads the
-    model over the link), made once and cached."""
+    model over the link) with a UART of ``divisor`` cycles per bit, made once and cached."""
     runner.check_simulator(sim)
-    text = verilog.convert(BoardTop(shape, SIM_DIVISOR), name=TOP, emit_src=False)
+    text = verilog.convert(BoardTop(shape, divisor), name=TOP, emit_src=False)
     wrapper = resources.files("delayhw.sim").joinpath("board_sim.v").read_text()
     return runner.cached_build("board", sim, {f"{TOP}.v": text, "board_sim.v": wrapper},
                                HDL_TOPLEVEL,
-                               {"DIVISOR": SIM_DIVISOR, **clock.verilog_parameters()},
-                               {"shape": shape.as_dict(), "divisor": SIM_DIVISOR})
+                               {"DIVISOR": divisor, **clock.verilog_parameters()},
+                               {"shape": shape.as_dict(), "divisor": divisor})
 
 
 class SimPort:
     """A running simulated board, used like a serial port: :meth:`write` bytes to its RX,
     :meth:`read` what it sent on TX. :meth:`close` stops the simulation."""
 
-    def __init__(self, shape: CoreShape, sim: str = "verilator", *,
+    def __init__(self, shape: CoreShape, sim: str = "verilator", divisor: int = SIM_DIVISOR, *,
                  build_: runner.Build | None = None, waves: Path | None = None,
                  name: str | None = None, stop_timeout: float = 60.0):
-        """``build_``: another build of ``board_sim.v`` around a board top (the synthesised
-        netlist, :mod:`delayhw.sim.netlist`); ``waves``: trace the run into this file (Icarus,
-        ``.fst``); ``name``: what messages call the port (default ``sim:SIM``);
-        ``stop_timeout``: seconds :meth:`close` waits for the simulation to end."""
+        """``divisor``: clock cycles per UART bit of the simulated board top; ``build_``:
+        another build of ``board_sim.v`` around a board top (the synthesised netlist,
+        :mod:`delayhw.sim.netlist`), which fixes its own divisor; ``waves``: trace the run
+        into this file (Icarus, ``.fst``); ``name``: what messages call the port (default
+        ``sim:SIM``); ``stop_timeout``: seconds :meth:`close` waits for the simulation to end."""
         self.stop_timeout = stop_timeout
-        self.build = build_ or build(shape, sim)
+        self.build = build_ or build(shape, sim, divisor)
         self._name = name or f"sim:{self.build.sim}"
         self.waves = waves
         self.dir = children.temp_dir("delayhw-board-")    # removed on every exit path

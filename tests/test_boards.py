@@ -16,7 +16,7 @@ from delayhw.boards.target import ECP5_85F, ICE40UP5K
 from delayhw.cli import main
 from delayhw.errors import DelayhwError
 from delayhw.gateware import hostlink_protocol as hp
-from delayhw.gateware.shape import CoreShape
+from delayhw.gateware.shape import CoreShape, config_words
 from delayhw.sim.tools import icarus_available
 from delayhw.spec import LayerShape
 
@@ -140,7 +140,7 @@ def test_every_board_top_is_placed_on_its_pins(name, tmp_path):
              for fname, text in plan.files.items()}
     constraints = "".join(text for fname, text in files.items() if fname.endswith((".pcf", ".lpf")))
     assert "uart" in constraints and "rx" in constraints and "tx" in constraints
-    assert clock.baud_error(board.baud) < 0.02 and clock.divisor(board.baud) >= 4
+    assert clock.baud_error(board.baud) <= 0.01 and clock.divisor(board.baud) >= 4
     # the core's clock is the PLL's output; nextpnr derives its constraint from the oscillator's
     assert clock.pll is not None and clock.hz != board.oscillator_hz
     rtlil = files["top.il"]
@@ -211,26 +211,35 @@ def test_clock_requests_out_of_reach_are_refused():
         get_board("ulx3s-85f").clocking(500e6)
 
 
-@pytest.mark.parametrize("clock_mhz, divisor", [(None, 16), (24, 24), (12, 12), (48, 48)])
+@pytest.mark.parametrize("clock_mhz, divisor", [(None, 30), (16, 16), (24, 24), (12, 12),
+                                                (48, 48)])
 def test_uart_divisor_follows_the_pll_clock(clock_mhz, divisor):
-    """The board top's UART divides the clock the PLL makes, not the oscillator's."""
+    """The board top's UART divides the clock the PLL makes, not the oscillator's (at the
+    default baud rate for that clock, and at 1 Mbaud)."""
     board = get_board("icebreaker")
     clock = board.clocking(clock_mhz and clock_mhz * 1e6)
-    top = board.top(CoreShape.from_model(netgen.random_case(4, PARAMS)[0]), None, clock)
+    shape = CoreShape.from_model(netgen.random_case(4, PARAMS)[0])
+    top = board.top(shape, None, clock, 1_000_000)
     assert top.divisor == clock.divisor(1_000_000) == round(clock.hz / 1e6) == divisor
+    top = board.top(shape, None, clock)
+    assert top.divisor == clock.divisor(board.default_baud(clock))
 
 
-def test_uart_receives_a_1_mbaud_host_at_the_pll_clock():
-    """A host sending at exactly 1 Mbaud to the iCEBreaker's UART at 16.125 MHz (16 cycles
-    per bit, so the host's bits are 16.125 cycles long): every byte arrives."""
+@pytest.mark.parametrize("clock_hz, baud", [(16e6, 1_000_000), (16e6, None), (None, None)])
+def test_uart_receives_a_host_at_the_pll_clock(clock_hz, baud):
+    """A host sending at exactly 1 Mbaud or the default rate to the iCEBreaker's UART at
+    16.125 MHz (16 / 8 cycles per bit, so the host's bits are 16.125 / 8.06 cycles long), or
+    at the default 30 MHz (3 Mbaud, 10 cycles): every byte arrives."""
     from amaranth import Module
     from amaranth.sim import Simulator
 
     from delayhw.gateware.uart import UARTRX
-    clock = get_board("icebreaker").clocking()
-    cycles_per_bit = clock.hz / 1e6
+    board = get_board("icebreaker")
+    clock = board.clocking(clock_hz)
+    baud = baud or board.default_baud(clock)
+    cycles_per_bit = clock.hz / baud
     m = Module()
-    m.submodules.rx = rx = UARTRX(clock.divisor(1_000_000))
+    m.submodules.rx = rx = UARTRX(clock.divisor(baud))
     data = bytes([hp.END, 0x00, 0xFF, 0x55, 0xAA, 0x80, 0x01, 0xDB] * 2)
     bits = [bit for b in data for bit in [0] + [(b >> i) & 1 for i in range(8)] + [1]]
     got = []
@@ -265,12 +274,12 @@ def test_build_checks_timing_and_baud_at_the_pll_clock(tmp_path, monkeypatch):
     monkeypatch.setattr(build_mod, "parse_report", lambda directory, board: {
         "resources": {}, "fmax_mhz": 14.0, "clocks": {}})
     report = build_mod.build(model, board, tmp_path / "a")
-    assert report["clock_mhz"] == 16.125 and not report["timing_met"]
-    assert report["uart_divisor"] == 16 and report["clock"]["pll"]["divf"] == 85
+    assert report["clock_mhz"] == 30 and not report["timing_met"]
+    assert report["uart_divisor"] == 10 and report["clock"]["pll"]["divf"] == 79
     report = build_mod.build(model, board, tmp_path / "b", clock_hz=12e6)
     assert report["clock_mhz"] == 12 and report["timing_met"] and report["clock"]["pll"] is None
     with pytest.raises(DelayhwError, match="off"):
-        build_mod.build(model, board, tmp_path / "c", baud=3_000_000)
+        build_mod.build(model, board, tmp_path / "c", baud=3_000_000, clock_hz=16e6)
     build_mod.build(model, board, tmp_path / "d", baud=3_000_000, clock_hz=12e6)
 
 
@@ -287,19 +296,59 @@ def test_baud_rate_far_from_the_clock_is_refused(tmp_path):
     board = get_board("icebreaker")          # 12 MHz / 2.5 Mbaud = 4.8 -> 5: 4% off
     model, _ = netgen.random_case(4, PARAMS)
     with pytest.raises(DelayhwError, match="off"):
-        build_mod.build(model, board, tmp_path, baud=2_500_000)
+        build_mod.build(model, board, tmp_path, baud=2_500_000, clock_hz=12e6)
     with pytest.raises(DelayhwError, match="4 clock cycles per bit"):
-        build_mod.build(model, board, tmp_path, baud=6_000_000)     # 12 MHz / 2: exact, too fast
+        build_mod.build(model, board, tmp_path, baud=6_000_000, clock_hz=12e6)   # exact, too fast
 
 
 def test_link_bound_counts_bytes_per_sample():
+    """The board's bytes are counted exactly (frames of 5 bytes + payload); the host's are the
+    expected INPUT stream, which the encoder's real output on random inputs of that activity
+    matches within 3% (700 and 8 channels at 5%: gaps running on across steps; 64 at 30%
+    and 20 at 90%: bitmaps)."""
     shape = CoreShape(10, (LayerShape("lif", 20, 10, 8, 16, 8, 3, False, False),
                            LayerShape("readout", 2, 20, 8, 16, 8, 3, False, False)))
     figures = build_mod.link_bound(shape, 1_000_000, steps=10, activity=0.1)
-    events = 10 * (0.1 * 10 + 1)
-    assert figures.host_bytes == 2 * events + 6 * 2
-    assert figures.board_bytes == 9 * 10 * 0.1 * 20 + 5 * 10 + 6 + 16 * 2 + 7 * 2
-    assert figures.samples_per_s == 100_000 / figures.board_bytes
+    per_step = min(0.1 * 10 * (1 + 0.9 ** 255 / (1 - 0.9 ** 255)), 2)
+    stream = 10 * per_step * (1 + 1 / 64) + 3
+    assert figures.host_bytes == pytest.approx(stream + 5 * stream / 250)
+    assert figures.board_bytes == pytest.approx(15 * 2 + 6 + 6 * stream / 250)
+    every = build_mod.link_bound(shape, 1_000_000, steps=10, activity=0.1, scores_only=False)
+    assert every.board_bytes == pytest.approx(figures.board_bytes + 8 * 10 * 0.1 * 20 + 5 * 10)
+    assert figures.samples_per_s == 100_000 / max(figures.host_bytes, figures.board_bytes)
+    rng = np.random.default_rng(0)
+    for n, activity in [(700, 0.05), (8, 0.05), (64, 0.3), (20, 0.9)]:
+        spikes = (rng.random((200, 100, n)) < activity).astype(np.uint8)
+        measured = np.mean([len(hp.encode_inputs(s)) for s in spikes])
+        expected = 100 * build_mod.input_bytes_per_step(n, activity) * (1 + 1 / 64) + 3
+        assert measured == pytest.approx(expected, rel=0.03), (n, activity)
+
+
+@pytest.mark.parametrize("name, clock_mhz, baud", [
+    ("icebreaker", None, 3_000_000), ("icebreaker", 16, 2_000_000), ("icebreaker", 48, 6_000_000),
+    ("ulx3s-85f", None, 3_000_000), ("ulx3s-85f", 40, 2_000_000),
+    ("orangecrab-25f", None, 2_000_000), ("orangecrab-25f", 48, 3_000_000)])
+def test_default_baud_is_the_bridges_fastest_that_the_clock_meets(name, clock_mhz, baud):
+    """FT2232H: 12 MHz / d, FT231X and an FT232R adapter: 3 MHz / d (d = 1, 1.5, 2, 2.125,
+    ...), at most 12 and 3 Mbaud; the FPGA's divisor within 1% and at least 8 cycles per bit
+    (3 Mbaud is 13.3 cycles at 40 MHz, 21.3 at 64: 2.6% and 1.6% off, so 2 Mbaud there;
+    4 Mbaud is 4 cycles at 16.125 MHz)."""
+    board = get_board(name)
+    clock = board.clocking(clock_mhz and clock_mhz * 1e6)
+    assert board.default_baud(clock) == baud
+    assert board.bridge.makes(baud) and clock.baud_error(baud) <= 0.01
+    assert clock.divisor(baud) >= 8
+    faster = [b for b in range(baud + 1, board.bridge.max_baud + 1, 1000)
+              if board.bridge.makes(b) and clock.divisor(b) >= 8 and clock.baud_error(b) <= 0.01]
+    assert not faster
+
+
+def test_bridge_rates_are_ftdis():
+    from delayhw.boards.target import FT231X, FT2232H
+    assert [b for b in (3_000_000, 2_000_000, 1_500_000, 1_411_764, 1_000_000, 2_500_000)
+            if FT231X.makes(b)] == [3_000_000, 2_000_000, 1_500_000, 1_000_000]
+    assert FT2232H.makes(12_000_000) and FT2232H.makes(8_000_000) and FT2232H.makes(6_000_000)
+    assert not FT2232H.makes(10_000_000) and not FT231X.makes(4_000_000)
 
 
 # ----------------------------------------------------------------------------- run
@@ -325,6 +374,41 @@ def test_run_on_the_simulated_board_is_bit_exact(sim, tmp_path, capsys):
 
 
 @pytest.mark.cocotb
+def test_scores_only_at_the_icebreakers_real_divisor_is_bit_exact():
+    """The simulated board with the iCEBreaker's UART divisor at its default clock and baud
+    (10 cycles per bit), dense and sparse steps (bitmaps and gap lists), several samples per
+    INPUT frame, scores only: the scores equal the golden model's, and the board sent only a
+    SCORE frame per readout unit, a SAMPLE frame per sample and an ACK per host frame."""
+    from delayhw.boards.runtime import run_samples
+    from delayhw.sim.board import SimPort
+    board = get_board("icebreaker")
+    clock = board.clocking()
+    divisor = clock.divisor(board.baud)
+    assert divisor == 10
+    model, _ = netgen.random_case(7, PARAMS, batch=1, steps=8)
+    rng = np.random.default_rng(1)
+    n = model.n_inputs
+    spikes = (rng.random((4, 12, n)) < np.where(np.arange(12) % 3 == 0, 0.9, 0.1)[:, None]
+              ).astype(np.uint8)
+    data = b"".join(hp.encode_inputs(s) for s in spikes)
+    ops = {b >> 6 for b in data}
+    assert {hp.OP_LIST, hp.OP_BITMAP} <= ops and len(data) < hp.DEFAULT_MAX_PAYLOAD
+    shape = CoreShape.from_model(model)
+    with SimPort(shape, "verilator", divisor=divisor) as port:
+        run = run_samples(port, model, shape, spikes, timeout=120, scores_only=True)
+    expected = golden.run(model, spikes)
+    np.testing.assert_array_equal(run.result.scores, expected.scores)
+    np.testing.assert_array_equal(run.result.predictions, expected.predictions)
+    assert run.result.spikes == [] and sum(int(s.sum()) for s in expected.spikes) > 0
+    config = len(list(hp.config_frames(config_words(model))))
+    host_frames = config + 1 + 1 + 2           # config, MODE, one INPUT frame, 2 STATUS
+    acks = (host_frames - 2) * 6
+    status = 2 * (5 + hp.STATUS_PAYLOAD)
+    events = len(spikes) * (model.layers[-1].size * 15 + 6)
+    assert events + acks + status <= run.bytes_received <= (events + acks + status) * 1.05
+
+
+@pytest.mark.cocotb
 def test_simulated_board_answers_bad_frames_and_keeps_working():
     """Through the UART: a corrupted frame, an unknown type and an overflowing frame each get
     their ERROR reply; a STATUS request after them works and counts them."""
@@ -335,7 +419,7 @@ def test_simulated_board_answers_bad_frames_and_keeps_working():
     with SimPort(shape, "verilator") as port:
         client = LinkClient(port, timeout=60, score_bits=shape.score_bits)
         client._write(bytes([hp.END]))
-        bad_crc = bytearray(hp.encode_frame(hp.Type.EVENTS, b"\x01\x00"))
+        bad_crc = bytearray(hp.encode_frame(hp.Type.INPUT, b"\x01\x00"))
         bad_crc[2] ^= 0x10
         for frame, code in [(bytes(bad_crc), hp.Error.CRC),
                             (hp.encode_frame(0x55), hp.Error.TYPE),
@@ -349,17 +433,18 @@ def test_simulated_board_answers_bad_frames_and_keeps_working():
 
 
 class FakeBoard:
-    """A port whose board answers every frame with a STATUS reply of ``shape_id``."""
+    """A port whose board answers every frame with a STATUS reply of ``shape_id`` (and link
+    ``version``)."""
 
     name = "fake"
 
-    def __init__(self, shape_id):
-        self.shape_id, self.pending = shape_id, b""
+    def __init__(self, shape_id, version=hp.VERSION):
+        self.shape_id, self.version, self.pending = shape_id, version, b""
 
     def write(self, data):
         if hp.FrameDecoder().feed(data):
             self.pending += hp.encode_frame(hp.Type.STATUS_REPLY, hp.Status(
-                1, False, False, 0, 0, 0, 250, self.shape_id).pack())
+                self.version, False, False, 0, 0, 0, 250, self.shape_id).pack())
 
     def read(self, timeout):
         data, self.pending = self.pending, b""
@@ -374,6 +459,18 @@ def test_run_refuses_a_board_of_another_shape():
         run_samples(FakeBoard(hp.shape_id(shape) ^ 1), model, shape, spikes, timeout=1)
 
 
+@pytest.mark.parametrize("version", [1, hp.VERSION + 1])
+def test_run_refuses_a_bitstream_of_another_link_version(version):
+    """A version-1 bitstream (EVENTS records, no INPUT stream) or a newer one is refused by
+    its STATUS reply's version byte, before anything is sent to its core."""
+    from delayhw.boards.runtime import run_samples
+    model, spikes = netgen.random_case(7, PARAMS, batch=1, steps=3)
+    shape = CoreShape.from_model(model)
+    with pytest.raises(DelayhwError, match=f"host-link version {version}, this delayhw "
+                                           f"version {hp.VERSION}: rebuild"):
+        run_samples(FakeBoard(hp.shape_id(shape), version), model, shape, spikes, timeout=1)
+
+
 @pytest.mark.slow
 def test_icebreaker_bitstream_and_report(tmp_path):
     model, _ = netgen.random_case(4, PARAMS)
@@ -385,9 +482,9 @@ def test_icebreaker_bitstream_and_report(tmp_path):
     assert report["resources"]["lc"]["used"] > 0 and report["fmax_mhz"] > 0
     assert code == (0 if report["timing_met"] else 1)
     # nextpnr timed the core's clock net at the PLL's output, not at the 12 MHz oscillator
-    assert report["clock_mhz"] == 16.125 and report["clock"]["pll"]["divf"] == 85
+    assert report["clock_mhz"] == 30 and report["clock"]["pll"]["divf"] == 79
     constraints = [c["constraint"] for c in report["nextpnr_clocks"].values()]
-    assert constraints and all(abs(c - 16.125) < 0.1 for c in constraints)
+    assert constraints and all(abs(c - 30) < 0.1 for c in constraints)
 
 
 def test_build_exits_1_with_a_message_when_timing_is_not_met(tmp_path, monkeypatch, capsys):

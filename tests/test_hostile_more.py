@@ -64,7 +64,8 @@ def test_run_timeout_reaches_the_sample_loop(files, capsys, monkeypatch):
     def fake_port(port, shape, baud, timeout):
         yield object()
 
-    def fake_samples(port, model, shape, spikes, *, load=True, timeout=10.0, on_sample=None):
+    def fake_samples(port, model, shape, spikes, *, load=True, timeout=10.0, on_sample=None,
+                     scores_only=False):
         seen["timeout"] = timeout
         raise runtime.DelayhwError("stop here")
     monkeypatch.setattr(runtime, "open_port", fake_port)

@@ -18,7 +18,7 @@ from delayhw.gateware.core import Core
 from delayhw.gateware.hostlink import HostLink, crc16_next
 from delayhw.gateware.shape import CoreShape, config_words
 from delayhw.gateware.uart import UARTRX, UARTTX
-from delayhw.gateware.wire import config_address
+from delayhw.gateware.wire import InKind, config_address
 from delayhw.sim.clock import CLOCK_PERIOD_S
 
 # ----------------------------------------------------------------------------- protocol
@@ -67,7 +67,7 @@ def test_every_payload_record_is_its_wire_fields_in_whole_bytes():
     sizes are the documented ones (docs/boards.md)."""
     from delayhw.gateware import wire
     from delayhw.gateware.hostlink import TX_PAYLOAD_BYTES
-    pairs = [(hp.CONFIG, wire.CONFIG), (hp.EVENT, wire.INPUT), (hp.SPIKE, wire.output(1)),
+    pairs = [(hp.CONFIG, wire.CONFIG), (hp.SPIKE, wire.output(1)),
              (hp.SCORE, wire.output(hp.MAX_SCORE_BITS))]
     for record, word in pairs:
         table = {f["name"]: f for f in word.flat()}
@@ -79,10 +79,8 @@ def test_every_payload_record_is_its_wire_fields_in_whole_bytes():
         if f["name"] != "busy":                        # busy travels in the flags byte
             assert status[f["name"]] == (-(-f["width"] // 8), False)
     assert status["bad_frames"] == status["dropped_inputs"]
-    assert (hp.CONFIG_RECORD, hp.EVENT_RECORD, hp.STATUS_PAYLOAD, hp.SPIKE.size,
-            hp.SCORE.size) == (10, 2, 13, 3, 10)
-    from delayhw.spec import LIMITS
-    assert hp.STEP_WORD == 0xFFFF > LIMITS["n_inputs"][1] - 1      # above every channel index
+    assert (hp.CONFIG_RECORD, hp.STATUS_PAYLOAD, hp.SPIKE.size,
+            hp.SCORE.size) == (10, 13, 3, 10)
     assert max(r.size for r in (hp.STATUS, hp.SCORE, hp.SPIKE, hp.SAMPLE)) <= TX_PAYLOAD_BYTES
 
 
@@ -123,11 +121,73 @@ def test_status_round_trip():
     assert hp.Status.unpack(s.pack()) == s
 
 
-def test_sample_frames_end_steps_and_sample():
-    spikes = np.array([[0, 1, 1], [0, 0, 0]], dtype=np.uint8)
-    frames = hp.FrameDecoder().feed(b"".join(hp.sample_frames(spikes)))
-    assert [f.type for f in frames] == [hp.Type.EVENTS, hp.Type.SAMPLE_END]
-    assert struct.unpack("<4H", frames[0].payload) == (1, 2, hp.STEP_WORD, hp.STEP_WORD)
+def input_words(spikes):
+    """The core's input words for samples ``(B, T, n)``, written plainly: per step the active
+    channels in ascending order, then STEP; SAMPLE after each sample."""
+    words = []
+    for sample in spikes:
+        for row in sample:
+            words += [(InKind.SPIKE, int(i)) for i in range(len(row)) if row[i]]
+            words.append((InKind.STEP, 0))
+        words.append((InKind.SAMPLE, 0))
+    return words
+
+
+@given(st.integers(1, 40), st.sampled_from([1, 3, 8, 9, 16, 255, 256, 700]),
+       st.sampled_from([0.0, 0.02, 0.1, 0.5, 1.0]), st.integers(0, 2**32 - 1))
+@settings(max_examples=150, deadline=None)
+def test_input_stream_decodes_to_every_spike_and_step(steps, n, activity, seed):
+    spikes = (np.random.default_rng(seed).random((2, steps, n)) < activity).astype(np.uint8)
+    data = b"".join(hp.encode_inputs(s) for s in spikes)
+    assert hp.decode_inputs(data, n) == input_words(spikes)
+
+
+def _steps(n, rows):
+    out = np.zeros((len(rows), n), dtype=np.uint8)
+    for t, row in enumerate(rows):
+        out[t, row] = 1
+    return out
+
+
+def test_input_stream_bytes_are_the_documented_records():
+    """A 20-channel sample: step 0 spikes 1 and 3 (a LIST: gaps 1, 1), step 1 nothing,
+    steps 2 and 3 spike 0..15 and 4..19 (one BITMAP record after two STEPs: 3 bytes a step
+    beat 16 gaps; each step's last channel ends it, the rest of its byte is ignored), then
+    step 4's end and SAMPLE."""
+    spikes = _steps(20, [[1, 3], [], list(range(16)), list(range(4, 20)), []])
+    assert hp.encode_inputs(spikes) == bytes([
+        hp.header(hp.OP_LIST, 2), 1, 1,
+        hp.header(hp.OP_STEP, 2),
+        hp.header(hp.OP_BITMAP, 6), 0xFF, 0xFF, 0x00, 0xF0, 0xFF, 0x0F,
+        hp.header(hp.OP_STEP, 1), hp.SAMPLE_BYTE])
+    # a gap of 255 or more takes the skip byte; 64 steps take one STEP header
+    assert hp.encode_inputs(_steps(600, [[300]])) == bytes([
+        hp.header(hp.OP_LIST, 2), 255, 45, hp.header(hp.OP_STEP, 1), hp.SAMPLE_BYTE])
+    assert hp.encode_inputs(np.zeros((65, 4), np.uint8)) == bytes([
+        hp.header(hp.OP_STEP, 64), hp.header(hp.OP_STEP, 1), hp.SAMPLE_BYTE])
+
+
+@pytest.mark.parametrize("spikes_in_step, op", [(8, hp.OP_LIST), (9, hp.OP_LIST),
+                                                (10, hp.OP_BITMAP)])
+def test_each_step_takes_the_shorter_encoding(spikes_in_step, op):
+    """k spikes 7 channels apart in a step of 72 channels: a LIST of k gap bytes + its header
+    against a BITMAP of 9 bytes + its header; a tie (k = 9) keeps the list. Then the step's
+    end (a STEP record after the list; the bitmap ends the step itself) and SAMPLE."""
+    spikes = _steps(72, [list(range(0, 7 * spikes_in_step, 7))])
+    data = hp.encode_inputs(spikes)
+    assert data[0] >> 6 == op
+    assert len(data) == (1 + spikes_in_step + 2 if op == hp.OP_LIST else 1 + 9 + 1)
+    assert hp.decode_inputs(data, 72) == input_words(spikes[None])
+
+
+def test_input_frames_cut_the_stream_anywhere_and_carry_several_samples():
+    spikes = (np.random.default_rng(5).random((3, 30, 40)) < 0.2).astype(np.uint8)
+    frames = hp.FrameDecoder().feed(b"".join(hp.input_frames(spikes, max_payload=7)))
+    assert all(f.type == hp.Type.INPUT and 1 <= len(f.payload) <= 7 for f in frames)
+    data = b"".join(f.payload for f in frames)
+    assert data == b"".join(hp.encode_inputs(s) for s in spikes)
+    assert len(frames) == -(-len(data) // 7)
+    assert hp.decode_inputs(data, 40) == input_words(spikes)
 
 
 # ----------------------------------------------------------------------------- gateware
@@ -252,7 +312,8 @@ class LinkBench:
     def run(self, host_bytes: bytes, expect_frames: int, max_cycles=400_000):
         m = Module()
         m.submodules.core = core = Core(self.shape)          # empty: loaded over the link
-        m.submodules.link = link = HostLink(hp.shape_id(self.shape), self.shape.score_bits)
+        m.submodules.link = link = HostLink(hp.shape_id(self.shape), self.shape.score_bits,
+                                            self.shape.n_inputs)
         from amaranth.lib import wiring
         wiring.connect(m, link.inputs, core.inputs)
         wiring.connect(m, link.config, core.config)
@@ -306,7 +367,7 @@ def test_link_and_core_are_bit_exact_under_backpressure(seed, lanes):
     model, spikes = netgen.random_case(seed, PARAMS, batch=2, steps=5)
     host = b"".join(hp.config_frames(config_words(model), max_payload=40))  # several frames
     for sample in spikes:
-        host += b"".join(hp.sample_frames(sample, max_payload=4))
+        host += b"".join(hp.input_frames(sample, max_payload=4))
     host += hp.status_request()
     n_host = len(hp.FrameDecoder().feed(host))
     bench = LinkBench(model, lanes, ready_prob=0.4, seed=seed)
@@ -334,10 +395,10 @@ def _corrupt_crc(frame: bytes) -> bytes:
 
 
 BAD_FRAMES = {
-    hp.Error.CRC: _corrupt_crc(hp.encode_frame(hp.Type.EVENTS, b"\x00\x00")),
-    hp.Error.TYPE: hp.encode_frame(0x42, b"\x00\x00"),
+    hp.Error.CRC: _corrupt_crc(hp.encode_frame(hp.Type.INPUT, b"\x00\x00")),
+    hp.Error.TYPE: hp.encode_frame(0x03, b""),                 # version 1's SAMPLE_END
     hp.Error.OVERFLOW: bytes(300) + bytes([hp.END]),
-    hp.Error.LENGTH: hp.encode_frame(hp.Type.EVENTS, b"\x00\x00\x00"),   # 1.5 records
+    hp.Error.LENGTH: hp.encode_frame(hp.Type.MODE, b"\x01\x01"),   # MODE is one byte
 }
 
 
@@ -346,7 +407,7 @@ def test_bad_frames_get_an_error_reply_and_the_link_recovers():
     it had not been sent), and the next frame works."""
     model, spikes = netgen.random_case(10, PARAMS, batch=1, steps=4)
     good = list(hp.config_frames(config_words(model)))
-    events = list(hp.sample_frames(spikes[0], max_payload=4))
+    events = list(hp.input_frames(spikes[0], max_payload=4))
     host = b"".join(good)
     codes = list(BAD_FRAMES)
     for n, frame in enumerate(events):
@@ -379,7 +440,7 @@ def test_a_config_field_code_beyond_the_table_is_refused_not_aliased():
     assert (0x0D & 7) == Field.PARAM
     rogue = hp.encode_frame(hp.Type.CONFIG, hp.CONFIG.pack(0, Param.BETA, 0x0D, 0, 0))
     host = b"".join(hp.config_frames(config_words(model))) + rogue
-    host += b"".join(hp.sample_frames(spikes[0])) + hp.status_request()
+    host += b"".join(hp.input_frames(spikes[0])) + hp.status_request()
     n_host = len(hp.FrameDecoder().feed(host))
     expected = golden.run(model, spikes)
     n_events = sum(int(s.sum()) for s in expected.spikes) + spikes.shape[1] + 1 + \
@@ -390,3 +451,113 @@ def test_a_config_field_code_beyond_the_table_is_refused_not_aliased():
     assert hp.Status.unpack(replies[-1].payload).config_errors == 1
     result = protocol.decode_outputs(words, bench.shape, *spikes.shape[:2])
     assert protocol.first_difference(expected, result) is None
+
+
+def _stream_bytes(rng, n_bytes):
+    """Random INPUT stream bytes of every kind: headers of each op with any count, gap bytes
+    (255 included), bitmap bytes (bits past the last channel included)."""
+    out = []
+    while len(out) < n_bytes:
+        op = int(rng.integers(0, 4))
+        count = int(rng.choice([1, 2, 5, 64]))
+        out.append(hp.header(op, count) if op != hp.OP_SAMPLE else int(rng.integers(0xC0, 0x100)))
+        if op in (hp.OP_LIST, hp.OP_BITMAP):
+            out += [int(rng.choice([0, 1, 7, 30, 255, int(rng.integers(0, 256))]))
+                    for _ in range(count)]
+    return bytes(out)
+
+
+@pytest.mark.parametrize("n_inputs, seed", [(1, 0), (5, 1), (20, 2), (300, 3)])
+def test_input_decoder_gateware_equals_the_reference_decoder(n_inputs, seed):
+    """The board's decoder against hostlink_protocol.decode_inputs on random streams (every
+    op, counts up to 64, skip bytes, bitmap bits past the last channel), bytes offered with
+    gaps and words taken with random back-pressure."""
+    from delayhw.gateware.hostlink import InputDecoder
+    rng = np.random.default_rng(seed)
+    data = _stream_bytes(rng, 100)
+    expected = hp.decode_inputs(data, n_inputs)
+    dut = InputDecoder(n_inputs)
+    got = []
+
+    async def feed(ctx):
+        for b in data:
+            ctx.set(dut.i.valid, 0)
+            while rng.random() < 0.3:
+                await ctx.tick()
+            ctx.set(dut.i.payload, b)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+
+    async def take(ctx):
+        idle_seen = 0
+        for _ in range(10 * len(expected) + 20 * len(data)):
+            ctx.set(dut.o.ready, int(rng.random() < 0.6))
+            _, _, valid, ready, kind, index, idle = await ctx.tick().sample(
+                dut.o.valid, dut.o.ready, dut.o.payload.kind, dut.o.payload.index, dut.idle)
+            if valid and ready:
+                got.append((kind, index if kind == InKind.SPIKE else 0))
+            idle_seen += idle and valid
+            if len(got) == len(expected):
+                break
+        assert idle_seen == 0                  # never idle while a word waits
+        await ctx.tick().repeat(20)
+        assert ctx.get(dut.idle) and not ctx.get(dut.o.valid)    # nothing more comes
+    _run(dut, [(feed, True), (take, False)])
+    assert got == expected
+    assert {op for op in (b >> 6 for b in data)} == {0, 1, 2, 3}
+
+
+def test_frame_sender_sends_what_the_encoder_does():
+    """Requests of every length (0..16 payload bytes), their bytes full of END and ESC, sent
+    with back-pressure: the bytes are hostlink_protocol.encode_frame's, escapes and CRC
+    included."""
+    from delayhw.gateware.hostlink import TX_PAYLOAD_BYTES, FrameSender
+    rng = np.random.default_rng(2)
+    requests = [(int(rng.choice([hp.END, hp.ESC, 0x90])), n,
+                 bytes(int(rng.choice([hp.END, hp.ESC, hp.ESC_END, 0, 255, int(rng.integers(256))]))
+                       for _ in range(n))) for n in list(range(TX_PAYLOAD_BYTES + 1)) * 2]
+    expected = b"".join(hp.encode_frame(t, p) for t, _, p in requests)
+    dut = FrameSender()
+    got = bytearray()
+
+    async def send(ctx):
+        for type_, n, payload in requests:
+            ctx.set(dut.i.payload, {"type": type_, "len": n,
+                                    "payload": int.from_bytes(payload, "little")})
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+
+    async def take(ctx):
+        while len(got) < len(expected):
+            ctx.set(dut.o.ready, int(rng.random() < 0.5))
+            _, _, valid, ready, byte = await ctx.tick().sample(dut.o.valid, dut.o.ready,
+                                                               dut.o.payload)
+            if valid and ready:
+                got.append(byte)
+    _run(dut, [(send, True), (take, False)])
+    assert bytes(got) == expected
+    assert expected.count(hp.ESC) > len(requests)          # escapes were exercised
+
+
+def test_scores_only_mode_and_mode_restarting_the_input_stream():
+    """A dangling BITMAP header (3 bytes promised, none sent), then MODE SCORES: the decoder
+    starts again (else the next 3 stream bytes would be read as bitmap bytes) and the board
+    sends only SCORE and SAMPLE events, dropping spikes and step ends without stalling the
+    core; the scores equal the golden model's. Streams cut into 5-byte frames."""
+    model, spikes = netgen.random_case(4, PARAMS, batch=2, steps=6)
+    host = b"".join(hp.config_frames(config_words(model)))
+    host += hp.encode_frame(hp.Type.INPUT, bytes([hp.header(hp.OP_BITMAP, 3)]))
+    host += hp.mode_frame(hp.Mode.SCORES)
+    host += b"".join(hp.input_frames(spikes, max_payload=5)) + hp.status_request()
+    n_host = len(hp.FrameDecoder().feed(host))
+    expected = golden.run(model, spikes)
+    assert sum(int(s.sum()) for s in expected.spikes) > 0
+    n_events = spikes.shape[0] * (model.layers[-1].size + 1)
+    bench = LinkBench(model, ready_prob=0.5, seed=5)
+    replies, words = split_replies(bench.run(host, n_host + n_events), bench.shape.score_bits)
+    assert [r.type for r in replies] == [hp.Type.ACK] * (n_host - 1) + [hp.Type.STATUS_REPLY]
+    assert hp.Status.unpack(replies[-1].payload).dropped_inputs == 0
+    result = protocol.decode_scores(words, bench.shape, spikes.shape[0])
+    np.testing.assert_array_equal(result.scores, expected.scores)

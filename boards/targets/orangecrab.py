@@ -8,7 +8,7 @@ from amaranth.build import Attrs, Pins, Resource, Subsignal
 from amaranth.vendor import LatticeECP5Platform
 from amaranth_boards.orangecrab_r0_2 import OrangeCrabR0_2_25FPlatform
 
-from ..target import ECP5_25F, Board
+from ..target import ECP5_25F, FT232R, Board
 
 
 class OrangeCrab25F(OrangeCrabR0_2_25FPlatform):
@@ -27,7 +27,7 @@ class OrangeCrab25F(OrangeCrabR0_2_25FPlatform):
 
 TARGETS = [
     Board("orangecrab-25f", "OrangeCrab r0.2 (LFE5U-25F)", OrangeCrab25F, ECP5_25F,
-          oscillator_hz=48e6, clock_hz=64e6, baud=1_000_000,
+          oscillator_hz=48e6, clock_hz=64e6, bridge=FT232R,
           leds=(("rgb_led", 0, "g"), ("rgb_led", 0, "r")),
           notes="UART on Feather pins 0 (RX) / 1 (TX), 3.3 V adapter; RGB LED green busy, red error"),
 ]

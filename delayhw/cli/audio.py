@@ -9,7 +9,7 @@ import sys
 
 from ..publish import show_path
 from .common import (EXIT_MISMATCH, EXIT_OK, SIM_CHOICES, add_core_options, add_force,
-                     BAUD, TIMEOUT, progress, report_against_golden)
+                     TIMEOUT, add_link_options, link_baud, progress, report_against_golden)
 
 _AUDIO_HELP = ("recordings: folders of label folders (DIR/<class>/<file>.wav) or single "
                ".wav/.flac/.ogg files")
@@ -85,7 +85,7 @@ def _run_engine(args, model, spikes):
     if args.engine.startswith("sim:"):
         print(f"{args.engine}: building (once per core shape) and starting the simulated "
               f"board", file=sys.stderr)
-    with open_port(args.engine, shape, baud=args.baud, timeout=args.timeout) as port, \
+    with open_port(args.engine, shape, baud=link_baud(args), timeout=args.timeout) as port, \
             progress() as bar:
         task = bar.add_task(f"{args.engine}: {batch} samples x {steps} steps", total=batch)
         run = run_samples(port, model, shape, spikes,
@@ -183,8 +183,7 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="RESULTS.csv",
                    help="also write a CSV: file, predicted, true, correct, score per class")
     add_core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=BAUD, default=1_000_000,
-                   help="baud rate of a serial port (default 1000000)")
+    add_link_options(p)
     p.add_argument("--timeout", type=TIMEOUT, default=10.0,
                    help="seconds to wait for a board's reply (default 10)")
     add_force(p)

@@ -11,8 +11,9 @@ from ..errors import DelayhwError
 from ..gateware.shape import MAX_STEPS_LIMIT
 from ..publish import Outputs, show_path
 from .common import (BAUD, EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, SIM_CHOICES, TIMEOUT,
-                     add_core_options, add_force, add_model_input, float_in, fraction, int_in,
-                     netlist_check, netlist_samples, open_result_job, progress, publish_result,
+                     add_core_options, add_force, add_link_options, add_model_input, float_in,
+                     fraction, int_in, link_baud, netlist_check, netlist_samples, open_result_job,
+                     progress, publish_result,
                      report_against_golden)
 
 
@@ -49,7 +50,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(f"fit check for {board.name} ({board.fabric.device}): fits (estimate)\n{fit.table()}")
     clock = board.clocking(None if args.clock_mhz is None else args.clock_mhz * 1e6)   # refused before any tool
-    clock.check_baud(args.baud or board.baud)
+    clock.check_baud(args.baud or board.default_baud(clock))
     if args.check_only:
         return EXIT_OK
     staged = outputs.directory(args.out)          # checked before any tool runs
@@ -119,17 +120,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..gateware.shape import CoreShape
 
     check_port(args.port)
+    baud = link_baud(args)                 # an unknown --board is refused before any work
     outputs, staged, model, inputs = open_result_job(args)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)
     batch, steps = inputs.spikes.shape[:2]
     if args.port.startswith("sim:"):
         print(f"{args.port}: building (once per core shape) and starting the simulated board",
               file=sys.stderr)
-    with open_port(args.port, shape, baud=args.baud, timeout=args.timeout) as port, \
+    with open_port(args.port, shape, baud=baud, timeout=args.timeout) as port, \
             progress() as bar:
         task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
         run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
-                          timeout=args.timeout,
+                          timeout=args.timeout, scores_only=args.scores_only,
                           on_sample=lambda n: bar.update(task, completed=n))
     publish_result(outputs, staged, run.result, args.out, "board")
     print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
@@ -163,7 +165,8 @@ def register(sub) -> None:
                                                       "bitstream, report)")
     add_core_options(p, lanes_default=1)
     p.add_argument("--baud", type=BAUD, default=None,
-                   help="UART baud rate (default: the board's, 1000000)")
+                   help="UART baud rate (default: the fastest the board's USB-UART bridge makes "
+                        "that the clock's UART divisor meets, docs/boards.md)")
     p.add_argument("--clock-mhz", type=float_in(0, 1_000, lo_open=True), default=None, metavar="MHZ",
                    help="core clock, made by the FPGA's PLL from the board's oscillator (the "
                         "nearest the PLL can make; the oscillator's own frequency: no PLL); "
@@ -200,12 +203,15 @@ def register(sub) -> None:
     add_model_input(p, out_help="result file to write")
     p.add_argument("--port", required=True, help="serial port, or sim:verilator / sim:icarus")
     add_core_options(p, lanes_default=1)
-    p.add_argument("--baud", type=BAUD, default=1_000_000,
-                   help="baud rate of a serial port (default 1000000)")
+    add_link_options(p)
     p.add_argument("--timeout", type=TIMEOUT, default=10.0,
                    help="seconds to wait for a reply before giving up (default 10)")
     p.add_argument("--no-load", action="store_true",
                    help="do not send the model's configuration (the bitstream carries it)")
+    p.add_argument("--scores-only", action="store_true",
+                   help="the board sends only scores (no spikes, no step ends): the result "
+                        "file has scores and predictions, compared with the golden model's; "
+                        "an active network's spikes no longer bound the link")
     add_force(p)
     p.set_defaults(func=cmd_run)
 
