@@ -671,8 +671,13 @@ def main() -> None:
         "command": "python bench/audio.py " + " ".join(sys.argv[1:]),
         "torch": torch.__version__, "torch_threads": 1, "jobs_in_parallel": args.jobs,
         "settings": settings,
-        "wall_seconds": round(time.perf_counter() - t_start, 1),
-        "loadavg_before_after": [round(load_before[0], 2), _loads()],
+        # with --resume, jobs of earlier invocations are reused: each job records its own
+        # seconds and load; these two fields cover this invocation only
+        "resumed": bool(args.resume),
+        "wall_seconds_this_invocation": round(time.perf_counter() - t_start, 1),
+        "loadavg_before_after_this_invocation": [round(load_before[0], 2), _loads()],
+        "job_seconds_sum": round(sum(done[k].get("seconds", 0.0) for k in wanted
+                                     if k in done), 1),
         "targets": {"rtl_mismatched_samples": 0,
                     "w4_with_4_or_5_bit_delays_within_points_of_w8": 1.0},
         "reference_readme": REFERENCE,
