@@ -1,4 +1,4 @@
-"""Great Scott Gadgets / gsg OrangeCrab r0.2: ECP5 25F (speed grade 8), 48 MHz oscillator; core
+"""Good Stuff Department (Greg Davill) OrangeCrab r0.2: ECP5 25F (speed grade 8), 48 MHz oscillator; core
 clock 64 MHz from the PLL (the demo core reaches 83 MHz on it, docs/boards.md). The board has no
 USB-serial chip: the UART is on the Feather header (pin 0 = FPGA RX, pin 1 = FPGA TX) for a
 3.3 V USB-serial adapter. The bitstream is a plain .bit (add the DFU suffix with
