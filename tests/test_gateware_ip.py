@@ -122,37 +122,37 @@ def port_paths(tmp_path, rtlil_file: str, top: str) -> dict[str, tuple[bool, set
     inputs = {bit: name for name, p in module["ports"].items() if p["direction"] == "input"
               for bit in p["bits"]}
     is_ff = lambda name: "dff" in cells[name]["type"]  # noqa: E731
-    memo: dict = {}
-
-    def sources(bit) -> set[str]:
-        if isinstance(bit, str) or bit not in driver and bit not in inputs:
-            return set()                                    # a constant
-        if bit in inputs:
-            return {inputs[bit]}
-        if bit in memo:
-            return memo[bit]
-        memo[bit] = found = set()
-        cell = cells[driver[bit]]
-        if cell["type"] == "$mem_v2":                       # an asynchronous read: its address
-            width, abits = int(cell["parameters"]["WIDTH"], 2), int(cell["parameters"]["ABITS"], 2)
-            k = cell["connections"]["RD_DATA"].index(bit) // width
-            if not int(cell["parameters"]["RD_CLK_ENABLE"], 2) >> k & 1:
-                for b in cell["connections"]["RD_ADDR"][k * abits:(k + 1) * abits]:
-                    found |= sources(b)
-        elif not is_ff(driver[bit]):
-            for port, bits in cell["connections"].items():
-                if cell["port_directions"][port] == "input":
-                    for b in bits:
-                        found |= sources(b)
+    def sources(bits) -> set[str]:
+        """Input ports reached from ``bits`` through logic alone (an explicit stack: the
+        netlist's depth must not meet the interpreter's recursion limit)."""
+        stack, seen, found = list(bits), set(), set()
+        while stack:
+            bit = stack.pop()
+            if bit in seen or isinstance(bit, str) or bit not in driver and bit not in inputs:
+                continue                                    # seen, or a constant
+            seen.add(bit)
+            if bit in inputs:
+                found.add(inputs[bit])
+                continue
+            cell = cells[driver[bit]]
+            if cell["type"] == "$mem_v2":                   # an asynchronous read: its address
+                width = int(cell["parameters"]["WIDTH"], 2)
+                abits = int(cell["parameters"]["ABITS"], 2)
+                k = cell["connections"]["RD_DATA"].index(bit) // width
+                if not int(cell["parameters"]["RD_CLK_ENABLE"], 2) >> k & 1:
+                    stack.extend(cell["connections"]["RD_ADDR"][k * abits:(k + 1) * abits])
+            elif not is_ff(driver[bit]):
+                for port, port_bits in cell["connections"].items():
+                    if cell["port_directions"][port] == "input":
+                        stack.extend(port_bits)
         return found
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 200_000))
     out = {}
     for name, p in module["ports"].items():
         if p["direction"] == "output":
             registered = all(isinstance(b, int) and b in driver and is_ff(driver[b])
                              for b in p["bits"])
-            out[name] = (registered, set().union(*(sources(b) for b in p["bits"])))
+            out[name] = (registered, sources(p["bits"]))
     return out
 
 
