@@ -46,7 +46,11 @@ def test_one_changed_score_is_the_first_difference_and_no_agreement_is_claimed(c
     assert (difference.golden, difference.rtl) == (expected.scores[2, 1],
                                                    expected.scores[2, 1] + 1)
     out = capsys.readouterr().out.splitlines()
-    assert out == [f"MISMATCH: first difference at {difference}"]      # no labels: no accuracy
+    # the other side is named as the caller names it ("board"), not "RTL"; no labels: no accuracy
+    golden = expected.scores[2, 1]
+    assert out == [f"MISMATCH: first difference at {difference}".replace(
+        f"golden {golden}, RTL {golden + 1}", f"golden {golden}, board {golden + 1}")]
+    assert out[0].endswith(f"golden {golden}, board {golden + 1}")
 
 
 def test_an_earlier_spike_difference_wins_over_a_score_difference(capsys):

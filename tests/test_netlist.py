@@ -26,9 +26,9 @@ needs_icarus = pytest.mark.skipif(not icarus_available(),
                                   reason="iverilog is not installed (.ci/run installs it)")
 #: the small network of the default-suite runs (test_boards.py's): 4 -> 4 lif -> 4 readout
 PARAMS = netgen.NetParams(max_inputs=4, max_size=4, max_layers=2, d_max=(0, 4))
-#: a baud rate the iCEBreaker's 16.125 MHz clock divides by 4 (0.8% off, accepted by
-#: `delayhw build --baud`): the netlist of that build, 4x fewer cycles per UART byte
-FAST_BAUD = 4_000_000
+#: a baud rate the iCEBreaker's 30 MHz clock divides by 4 exactly (accepted by `delayhw build
+#: --baud`): the netlist of that build, 2.5x fewer cycles per UART byte than its default
+FAST_BAUD = 7_500_000
 
 
 def small_case(batch=2, steps=6):
@@ -201,7 +201,7 @@ def test_build_verify_adds_the_netlist_check_to_the_report(tmp_path, monkeypatch
     def fake_build(model, board, directory, **kwargs):
         report = {"family": "ice40", "board": board.name, "device": "iCE40UP5K",
                   "layers": "x", "scheme": "fifo", "lanes": 2, "fmax_mhz": 30.0,
-                  "clock_mhz": 16.125, "timing_met": True, "cycles_per_step": 10,
+                  "clock_mhz": 30.0, "timing_met": True, "cycles_per_step": 10,
                   "samples_per_s": 1.0, "steps_per_sample": 100, "baud": FAST_BAUD,
                   "uart_divisor": 4, "link_samples_per_s": 1.0, "link_activity": 0.05,
                   "link_bytes_per_sample": {"host_to_board": 1, "board_to_host": 1},
@@ -333,14 +333,14 @@ def demo(tmp_path_factory):
 @needs_icarus
 def test_demo_on_the_icebreaker_netlist_at_its_real_baud(demo, tmp_path, capsys):
     """The issue's target: `delayhw cosim demo.npz demo.test.npz --netlist icebreaker` at the
-    board's own 1 Mbaud (16 cycles per bit), a few samples, golden- and RTL-equal."""
+    board's own 3 Mbaud (10 cycles per bit at 30 MHz), a few samples, golden- and RTL-equal."""
     model_path, input_path = demo
     code = main(["cosim", str(model_path), str(input_path), "--netlist", "icebreaker",
                  "--samples", "3", "--out", str(tmp_path / "r.npz")])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "netlist == golden, bit for bit (3 samples" in out and "netlist == RTL" in out
-    assert "UART divisor 16" in out
+    assert "UART divisor 10" in out
 
 
 @pytest.mark.slow
