@@ -393,6 +393,24 @@ class HostLink(wiring.Component):
             "bad_frames": Out(COUNTER_BITS),
         })
 
+    def _event_frame(self, m: Module) -> Signal:
+        """The frame that carries the core's current output event (type ``0x90 | kind``)."""
+        event = Signal(TX_REQUEST)
+        out = self.outputs.payload
+        m.d.comb += event.type.eq(0x90 | out.kind)
+        spike = record_bytes(m, hp.SPIKE, "spike", layer=out.layer, unit=out.unit)
+        score = record_bytes(m, hp.SCORE, "score", unit=out.unit, value=out.value)
+        # overlong = 1: the sample ran past max_steps (scores inexact)
+        sample = record_bytes(m, hp.SAMPLE, "sample", overlong=out.value[0])
+        with m.Switch(out.kind):
+            with m.Case(OutKind.SPIKE):
+                m.d.comb += [event.len.eq(hp.SPIKE.size), event.payload.eq(spike)]
+            with m.Case(OutKind.SCORE):
+                m.d.comb += [event.len.eq(hp.SCORE.size), event.payload.eq(score)]
+            with m.Case(OutKind.SAMPLE):
+                m.d.comb += [event.len.eq(hp.SAMPLE.size), event.payload.eq(sample)]
+        return event
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.receiver = rx = FrameReceiver(self.max_payload)
@@ -408,20 +426,8 @@ class HostLink(wiring.Component):
         # ------------------------------------------------------------ replies and events
         reply = Signal(TX_REQUEST)
         reply_valid = Signal()
-        event = Signal(TX_REQUEST)
+        event = self._event_frame(m)
         out = self.outputs.payload
-        m.d.comb += event.type.eq(0x90 | out.kind)
-        spike = record_bytes(m, hp.SPIKE, "spike", layer=out.layer, unit=out.unit)
-        score = record_bytes(m, hp.SCORE, "score", unit=out.unit, value=out.value)
-        # overlong = 1: the sample ran past max_steps (scores inexact)
-        sample = record_bytes(m, hp.SAMPLE, "sample", overlong=out.value[0])
-        with m.Switch(out.kind):
-            with m.Case(OutKind.SPIKE):
-                m.d.comb += [event.len.eq(hp.SPIKE.size), event.payload.eq(spike)]
-            with m.Case(OutKind.SCORE):
-                m.d.comb += [event.len.eq(hp.SCORE.size), event.payload.eq(score)]
-            with m.Case(OutKind.SAMPLE):
-                m.d.comb += [event.len.eq(hp.SAMPLE.size), event.payload.eq(sample)]
         # replies first; an event waits (back-pressure on the core's output); an event the
         # MODE leaves out is taken and dropped
         drop = scores_only & ((out.kind == OutKind.SPIKE) | (out.kind == OutKind.STEP))
