@@ -155,7 +155,8 @@ def config_stream(model) -> list[int]:
 @dataclass(frozen=True)
 class Difference:
     """The first place two results differ: a spike of lif layer ``layer`` at ``step``, or
-    (``step`` None) the score of readout unit ``unit``."""
+    (``step`` None) the score of readout unit ``unit``. ``golden`` is the expected side's
+    value, ``rtl`` the actual side's; ``sides`` names them in messages."""
 
     sample: int
     step: int | None
@@ -163,18 +164,21 @@ class Difference:
     unit: int
     golden: int
     rtl: int
+    sides: tuple[str, str] = ("golden", "RTL")
 
     def __str__(self) -> str:
+        expected, actual = self.sides
         if self.step is None:
             return (f"sample {self.sample}, scores of layer {self.layer}, unit {self.unit}: "
-                    f"golden {self.golden}, RTL {self.rtl}")
+                    f"{expected} {self.golden}, {actual} {self.rtl}")
         return (f"sample {self.sample}, step {self.step}, layer {self.layer}, unit {self.unit}: "
-                f"golden spike {self.golden}, RTL spike {self.rtl}")
+                f"{expected} spike {self.golden}, {actual} spike {self.rtl}")
 
 
-def first_difference(expected: Result, actual: Result) -> Difference | None:
+def first_difference(expected: Result, actual: Result,
+                     sides: tuple[str, str] = ("golden", "RTL")) -> Difference | None:
     """Where two results first differ in execution order (sample, step, layer, unit; spikes
-    before scores), or None if they are identical."""
+    before scores), or None if they are identical; ``sides`` names the two in messages."""
     for b in range(expected.scores.shape[0]):
         first = None
         for k, (e, a) in enumerate(zip(expected.spikes, actual.spikes)):
@@ -185,10 +189,10 @@ def first_difference(expected: Result, actual: Result) -> Difference | None:
         if first is not None:
             t, k, j = first
             return Difference(b, t, k, j, int(expected.spikes[k][b, t, j]),
-                              int(actual.spikes[k][b, t, j]))
+                              int(actual.spikes[k][b, t, j]), sides)
         diff = np.flatnonzero(expected.scores[b] != actual.scores[b])
         if len(diff):
             j = int(diff[0])
             return Difference(b, None, len(expected.spikes), j, int(expected.scores[b, j]),
-                              int(actual.scores[b, j]))
+                              int(actual.scores[b, j]), sides)
     return None

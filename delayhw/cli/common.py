@@ -220,7 +220,7 @@ def report_against_golden(model, inputs, actual, who: str):
     if inputs.labels is not None:
         print(f"accuracy: {who} {100 * actual.accuracy(inputs.labels):.2f}%, golden "
               f"{100 * expected.accuracy(inputs.labels):.2f}% ({batch} samples)")
-    difference = first_difference(expected, actual)
+    difference = first_difference(expected, actual, ("golden", who))
     if difference is None and not actual.spikes and expected.spikes:
         print(f"agreement: {who} == golden, bit for bit in scores and predictions ({batch} "
               f"samples, {expected.scores.size} scores; spikes not sent)")
@@ -229,10 +229,7 @@ def report_against_golden(model, inputs, actual, who: str):
         print(f"agreement: {who} == golden, bit for bit ({batch} samples, {n_spikes} spikes, "
               f"{expected.scores.size} scores)")
     else:
-        where = str(difference)
-        if who != "RTL":                       # Difference names the other side "RTL"
-            where = where.replace(", RTL ", f", {who} ")
-        print(f"MISMATCH: first difference at {where}")
+        print(f"MISMATCH: first difference at {difference}")
     return difference
 
 
@@ -307,12 +304,10 @@ def netlist_check(design, inputs, *, sim: str, timeout: float,
         rtl_run = cosim.run_rtl(design.model, inputs.spikes, sim=sim,
                                 scheme=design.shape.scheme, lanes=design.shape.lanes,
                                 memory=design.shape.memory)
-        versus = first_difference(rtl_run.result, run.result)
+        versus = first_difference(rtl_run.result, run.result, ("RTL", "netlist"))
         summary["rtl_equal"] = versus is None
-        # first_difference(expected, actual) names its sides "golden" and "RTL"
-        where = str(versus).replace(", RTL ", ", netlist ").replace(": golden ", ": RTL ")
         print("agreement: netlist == RTL, bit for bit" if versus is None else
-              f"MISMATCH: netlist vs RTL, first difference at {where}")
+              f"MISMATCH: netlist vs RTL, first difference at {versus}")
     if difference is not None:
         try:
             wave = netlist.record_waveform(synthesised, inputs.spikes, difference.sample,
