@@ -331,31 +331,22 @@ def demo(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.cocotb
 @needs_icarus
-def test_demo_on_the_icebreaker_netlist_at_its_real_baud(demo, tmp_path, capsys):
-    """The issue's target: `delayhw cosim demo.npz demo.test.npz --netlist icebreaker` at the
-    board's own 3 Mbaud (10 cycles per bit at 30 MHz), a few samples, golden- and RTL-equal."""
+@pytest.mark.parametrize("board, samples, marks", [
+    # iCE40: the board's own 3 Mbaud, 10 cycles per bit at 30 MHz
+    ("icebreaker", 3, ["UART divisor 10"]),
+    # ECP5: block RAM and multipliers through delayhw's DP16KD and MULT18X18D models
+    ("ulx3s-85f", 2, ["DP16KD", "MULT18X18D"])])
+def test_demo_on_the_board_netlist_at_its_real_baud(demo, tmp_path, capsys, board, samples,
+                                                    marks):
+    """The issue's target: `delayhw cosim demo.npz demo.test.npz --netlist BOARD` at the
+    board's default baud, a few samples, golden- and RTL-equal."""
     model_path, input_path = demo
-    code = main(["cosim", str(model_path), str(input_path), "--netlist", "icebreaker",
-                 "--samples", "3", "--out", str(tmp_path / "r.npz")])
+    code = main(["cosim", str(model_path), str(input_path), "--netlist", board,
+                 "--samples", str(samples), "--out", str(tmp_path / "r.npz")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "netlist == golden, bit for bit (3 samples" in out and "netlist == RTL" in out
-    assert "UART divisor 10" in out
-
-
-@pytest.mark.slow
-@pytest.mark.cocotb
-@needs_icarus
-def test_demo_on_the_ulx3s_netlist_at_its_real_baud(demo, tmp_path, capsys):
-    """The ECP5 half of the target: block RAM and multipliers through delayhw's DP16KD and
-    MULT18X18D models, 40 cycles per UART bit."""
-    model_path, input_path = demo
-    code = main(["cosim", str(model_path), str(input_path), "--netlist", "ulx3s-85f",
-                 "--samples", "2", "--out", str(tmp_path / "r.npz")])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert "netlist == golden, bit for bit (2 samples" in out and "netlist == RTL" in out
-    assert "DP16KD" in out and "MULT18X18D" in out
+    assert f"netlist == golden, bit for bit ({samples} samples" in out and "netlist == RTL" in out
+    assert all(mark in out for mark in marks), marks
 
 
 @pytest.mark.slow
