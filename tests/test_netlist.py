@@ -354,7 +354,7 @@ def test_demo_on_the_board_netlist_at_its_real_baud(demo, tmp_path, capsys, boar
 @needs_icarus
 def test_small_network_on_the_ulx3s_netlist_equals_golden(tmp_path):
     model, spikes = small_case()
-    design = netlist.Design.of(model, get_board("ulx3s-85f"), baud=10_000_000)   # divisor 4
+    design = netlist.Design.of(model, get_board("ulx3s-85f"), baud=11_250_000)   # 45 MHz / 4
     synthesised = netlist.synthesise(design)
     assert {"DP16KD", "MULT18X18D"} <= set(synthesised.cells())
     run = netlist.run(synthesised, spikes, sim="icarus")
