@@ -32,7 +32,6 @@ from _common import load_average, write_result  # noqa: E402
 from gateware import model_of  # noqa: E402
 
 from delayhw import netgen  # noqa: E402
-from delayhw.gateware import wire  # noqa: E402
 from delayhw.gateware.core import Core  # noqa: E402
 from delayhw.gateware.shape import SCHEMES, CoreShape  # noqa: E402
 from delayhw.gateware.verilog import TOP, convert  # noqa: E402
@@ -59,8 +58,10 @@ endmodule
 
 
 def freerun_top(shape: CoreShape) -> str:
-    """:data:`FREERUN_TOP` with ``cosim_top``'s parameters from the wire-format table."""
-    params = wire.sim_parameters(shape.score_bits)
+    """:data:`FREERUN_TOP` with ``cosim_top``'s parameters, the ones ``delayhw cosim`` builds
+    with (:func:`~delayhw.sim.runner.top_parameters`: the wire-format table and the clock
+    period)."""
+    params = runner.top_parameters(shape)
     return FREERUN_TOP.format(status_w=params["STATUS_W"],
                               parameters=", ".join(f".{k}({v})" for k, v in params.items()))
 
