@@ -304,16 +304,17 @@ class LinkBench:
     ``rx`` with random gaps, ``tx`` is read with random back-pressure; returns the frames the
     board sent."""
 
-    def __init__(self, model, lanes=1, ready_prob=0.5, valid_prob=0.7, seed=0):
+    def __init__(self, model, lanes=1, ready_prob=0.5, valid_prob=0.7, seed=0, **link):
         self.shape = CoreShape.from_model(model, lanes)
         self.model = model
         self.ready_prob, self.valid_prob, self.seed = ready_prob, valid_prob, seed
+        self.link = link            # HostLink's store_bytes, event_words
 
     def run(self, host_bytes: bytes, expect_frames: int, max_cycles=400_000):
         m = Module()
         m.submodules.core = core = Core(self.shape)          # empty: loaded over the link
         m.submodules.link = link = HostLink(hp.shape_id(self.shape), self.shape.score_bits,
-                                            self.shape.n_inputs)
+                                            self.shape.n_inputs, **self.link)
         from amaranth.lib import wiring
         wiring.connect(m, link.inputs, core.inputs)
         wiring.connect(m, link.config, core.config)
@@ -561,3 +562,40 @@ def test_scores_only_mode_and_mode_restarting_the_input_stream():
     assert hp.Status.unpack(replies[-1].payload).dropped_inputs == 0
     result = protocol.decode_scores(words, bench.shape, spikes.shape[0])
     np.testing.assert_array_equal(result.scores, expected.scores)
+
+
+def test_bench_replays_the_store_and_counts_the_cores_busy_cycles():
+    """STORE frames fill the sample store (an overflowing one gets ERROR STORE_FULL and
+    changes nothing), BENCH replays it into the core: the scores equal the golden model's,
+    the BENCH reply comes after the last SAMPLE frame, the core's output was never held (the
+    event buffer takes it) and the core-busy cycles equal the cost model's
+    (CoreShape.busy_cycles) sample by sample summed; the store is empty afterwards (a second
+    BENCH replays nothing)."""
+    model, spikes = netgen.random_case(4, PARAMS, batch=3, steps=6)
+    data = b"".join(hp.encode_inputs(s) for s in spikes)
+    store = len(data) + 2
+    host = b"".join(hp.config_frames(config_words(model))) + hp.mode_frame(hp.Mode.SCORES)
+    host += hp.bench_request()                                   # empty store: its size
+    host += b"".join(hp.store_frames(data, max_payload=7))
+    host += hp.encode_frame(hp.Type.STORE, bytes(3))             # 3 > the 2 bytes left
+    host += hp.bench_request() + hp.bench_request() + hp.status_request()
+    n_host = len(hp.FrameDecoder().feed(host))
+    bench = LinkBench(model, ready_prob=0.3, seed=2, store_bytes=store, event_words=64)
+    frames = bench.run(host, n_host + len(spikes) * (model.layers[-1].size + 1))
+    replies, words = split_replies(frames, bench.shape.score_bits)
+    types = [f.type for f in frames]
+    first, last = types.index(hp.Type.BENCH_REPLY), len(types) - 3
+    assert types[last] == hp.Type.BENCH_REPLY and hp.Type.SAMPLE not in types[last:]
+    assert hp.Bench.unpack(frames[first].payload) == hp.Bench(0, 0, store, 64)
+    errors = [r.payload for r in replies if r.type == hp.Type.ERROR]
+    assert errors == [bytes([hp.Error.STORE_FULL])]
+    expected = golden.run(model, spikes)
+    result = protocol.decode_scores(words, bench.shape, len(spikes))
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    run = hp.Bench.unpack(frames[last].payload)
+    formula = sum(bench.shape.busy_cycles(spikes[b], [s[b] for s in expected.spikes])
+                  for b in range(len(spikes)))
+    assert run.held == 0 and run.cycles == formula > 0
+    assert hp.Bench.unpack(frames[last + 1].payload).cycles == 0     # the store was emptied
+    status = hp.Status.unpack(frames[-1].payload)
+    assert (status.bad_frames, status.dropped_inputs) == (0, 0)
