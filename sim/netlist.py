@@ -96,7 +96,9 @@ class Design:
 
     def top(self) -> BoardTop:
         """The board top exactly as :class:`delayhw.boards.target.PlatformTop` makes it."""
-        return BoardTop(self.shape, self.divisor, self.model)
+        from delayhw.boards.fit import store_bytes
+        return BoardTop(self.shape, self.divisor, self.model,
+                        store_bytes=store_bytes(self.shape, self.board))
 
     @property
     def loads_configuration(self) -> bool:
