@@ -121,6 +121,57 @@ def test_status_round_trip():
     assert hp.Status.unpack(s.pack()) == s
 
 
+def test_bench_reply_layout_and_round_trip():
+    """A BENCH reply is ``cycles u48, held u32, store_bytes u32, event_words u16``,
+    little-endian (docs/boards.md), fits a reply frame, and round-trips at its extremes."""
+    from delayhw.gateware.hostlink import TX_PAYLOAD_BYTES
+    top = hp.Bench((1 << 48) - 1, (1 << 32) - 1, (1 << 32) - 1, (1 << 16) - 1)
+    for b in (hp.Bench(0, 0, 0, 0), hp.Bench(123456789012, 7, 4096, 256), top):
+        packed = b.pack()
+        assert packed == b.cycles.to_bytes(6, "little") + struct.pack(
+            "<IIH", b.held, b.store_bytes, b.event_words)
+        assert hp.Bench.unpack(packed) == b
+    assert hp.BENCH.size == 16 <= TX_PAYLOAD_BYTES
+    with pytest.raises(hp.LinkError, match="BENCH reply of 15 bytes"):
+        hp.Bench.unpack(bytes(15))
+    with pytest.raises(OverflowError):
+        hp.Bench(1 << 48, 0, 0, 0).pack()
+
+
+def test_gateware_bench_record_bytes_equal_the_host_encoder():
+    """The board's BENCH payload (record_bytes of hp.BENCH) is the host's Bench.pack."""
+    from amaranth import Signal
+    from delayhw.gateware.hostlink import record_bytes
+    m = Module()
+    cycles, held = Signal(48), Signal(32)
+    value = record_bytes(m, hp.BENCH, "bench", cycles=cycles, held=held, store_bytes=4096,
+                         event_words=256)
+    out = Signal(len(value))
+    m.d.comb += out.eq(value)
+    got = []
+
+    async def tb(ctx):
+        for c, h in [(0, 0), (0x123456789ABC, 0xDEADBEEF), ((1 << 48) - 1, 1)]:
+            ctx.set(cycles, c)
+            ctx.set(held, h)
+            got.append((c, h, ctx.get(out).to_bytes(hp.BENCH.size, "little")))
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    assert len(got) == 3
+    for c, h, data in got:
+        assert data == hp.Bench(c, h, 4096, 256).pack()
+
+
+def test_store_frames_carry_the_stream_in_max_payload_pieces():
+    data = bytes(range(256)) * 2
+    frames = [hp.FrameDecoder().feed(f)[0] for f in hp.store_frames(data, max_payload=100)]
+    assert [f.type for f in frames] == [hp.Type.STORE] * 6
+    assert [len(f.payload) for f in frames] == [100] * 5 + [12]
+    assert b"".join(f.payload for f in frames) == data
+    assert hp.FrameDecoder().feed(hp.bench_request())[0] == hp.Frame(hp.Type.BENCH, b"")
+
+
 def input_words(spikes):
     """The core's input words for samples ``(B, T, n)``, written plainly: per step the active
     channels in ascending order, then STEP; SAMPLE after each sample."""
