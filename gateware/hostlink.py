@@ -488,6 +488,35 @@ class HostLink(wiring.Component):
                          self.outputs.ready.eq(kept.ready | drop)]
         return kept
 
+    def _transmit(self, m: Module, tx: FrameSender, scores_only):
+        """The sender's requests: a reply (``reply`` while ``reply_valid``) first, else the
+        next kept output event (which waits in the event buffer, then holds the core).
+        Returns ``(reply, reply_valid, events)``."""
+        reply = Signal(TX_REQUEST)
+        reply_valid = Signal()
+        events = self._events(m, scores_only)
+        event = self._event_frame(m, events.payload)
+        with m.If(reply_valid):
+            m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1)]
+        with m.Else():
+            m.d.comb += [tx.i.payload.eq(event), tx.i.valid.eq(events.valid),
+                         events.ready.eq(tx.i.ready)]
+        return reply, reply_valid, events
+
+    @staticmethod
+    def _store_states(m: Module, store: SampleStore, pos, length):
+        """FSM states: a STORE frame's ``length`` payload bytes appended to the store (the
+        receiver's ``addr`` is ``pos + 2``), then ACK."""
+        with m.State("STORE_READ"):            # rx.addr = pos + 2 is being read
+            m.next = "STORE"
+        with m.State("STORE"):
+            m.d.comb += store.append.eq(1)
+            m.d.sync += pos.eq(pos + 1)
+            with m.If(pos + 1 == length):
+                m.next = "ACK"
+            with m.Else():
+                m.next = "STORE_READ"
+
     def _bench(self, m: Module, store: SampleStore, benching, decoder: InputDecoder):
         """The BENCH counters while ``benching``: core-busy cycles, cycles the core's output
         waited, samples started minus ended. Returns (reply payload, the replay is over)."""
@@ -524,17 +553,7 @@ class HostLink(wiring.Component):
         wiring.connect(m, wiring.flipped(self.rx), rx.i)
         wiring.connect(m, tx.o, wiring.flipped(self.tx))
 
-        # ------------------------------------------------------------ replies and events
-        reply = Signal(TX_REQUEST)
-        reply_valid = Signal()
-        events = self._events(m, scores_only)
-        event = self._event_frame(m, events.payload)
-        # replies first; an event waits (in the buffer, then back-pressure on the core)
-        with m.If(reply_valid):
-            m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1)]
-        with m.Else():
-            m.d.comb += [tx.i.payload.eq(event), tx.i.valid.eq(events.valid),
-                         events.ready.eq(tx.i.ready)]
+        reply, reply_valid, events = self._transmit(m, tx, scores_only)
         reply_taken = reply_valid & tx.i.ready
 
         # ------------------------------------------------------------ executing frames
@@ -621,15 +640,7 @@ class HostLink(wiring.Component):
             with m.State("DRAIN"):             # the ACK once the last byte's words are out
                 with m.If(decoder.idle):
                     m.next = "ACK"
-            with m.State("STORE_READ"):        # rx.addr = pos + 2 is being read
-                m.next = "STORE"
-            with m.State("STORE"):
-                m.d.comb += store.append.eq(1)
-                m.d.sync += pos.eq(pos + 1)
-                with m.If(pos + 1 == frame.len):
-                    m.next = "ACK"
-                with m.Else():
-                    m.next = "STORE_READ"
+            self._store_states(m, store, pos, frame.len)
             with m.State("BENCH"):             # the store into the decoder, a byte a clock
                 m.d.comb += [decoder.i.valid.eq(store.o.valid), store.o.ready.eq(decoder.i.ready)]
                 with m.If(bench_over & ~events.valid):    # every event frame handed on

@@ -650,3 +650,24 @@ def test_bench_replays_the_store_and_counts_the_cores_busy_cycles():
     assert hp.Bench.unpack(frames[last + 1].payload).cycles == 0     # the store was emptied
     status = hp.Status.unpack(frames[-1].payload)
     assert (status.bad_frames, status.dropped_inputs) == (0, 0)
+
+
+def test_bench_without_an_event_buffer_counts_the_cores_wait_for_the_link():
+    """With no event buffer the core's scores wait for the UART: the BENCH reply says so
+    (``held`` > 0) and the busy cycles include the wait; the scores are still exact."""
+    model, spikes = netgen.random_case(4, PARAMS, batch=3, steps=6)
+    data = b"".join(hp.encode_inputs(s) for s in spikes)
+    host = b"".join(hp.config_frames(config_words(model))) + hp.mode_frame(hp.Mode.SCORES)
+    host += b"".join(hp.store_frames(data)) + hp.bench_request()
+    n_host = len(hp.FrameDecoder().feed(host))
+    bench = LinkBench(model, ready_prob=0.2, seed=3, store_bytes=len(data))
+    frames = bench.run(host, n_host + len(spikes) * (model.layers[-1].size + 1))
+    assert frames[-1].type == hp.Type.BENCH_REPLY
+    _, words = split_replies(frames, bench.shape.score_bits)
+    expected = golden.run(model, spikes)
+    np.testing.assert_array_equal(
+        protocol.decode_scores(words, bench.shape, len(spikes)).scores, expected.scores)
+    run = hp.Bench.unpack(frames[-1].payload)
+    formula = sum(bench.shape.busy_cycles(spikes[b], [s[b] for s in expected.spikes])
+                  for b in range(len(spikes)))
+    assert run.held > 0 and run.cycles > formula and run.event_words == 0
