@@ -27,8 +27,6 @@ BYTE = hp.BYTE_BITS
 #: reply's 13; a SCORE's 10) rounded up to a power of two, so a byte index selects it
 TX_PAYLOAD_BYTES = 1 << (max(r.size for r in (hp.STATUS, hp.SCORE, hp.SPIKE, hp.SAMPLE, hp.BENCH))
                          - 1).bit_length()
-#: output events :class:`HostLink` buffers on their way to the UART by default
-EVENT_WORDS = 4
 TX_REQUEST = data.StructLayout({"type": BYTE, "len": BYTE, "payload": BYTE * TX_PAYLOAD_BYTES})
 
 
