@@ -369,15 +369,16 @@ class InputDecoder(wiring.Component):
 class SampleStore(wiring.Component):
     """The on-board benchmark's sample store: ``depth`` bytes of the INPUT stream.
 
-    ``append`` writes ``w_data`` at ``fill`` (the caller checks there is room), ``clear``
-    empties the store. ``start`` replays bytes ``0 .. fill - 1`` on ``o``, one per clock
+    ``append`` writes ``w_data`` at ``fill`` (the caller checks ``room``, the bytes free, a
+    register: no subtraction in the caller's path), ``clear`` empties the store. ``start`` replays bytes ``0 .. fill - 1`` on ``o``, one per clock
     while ``o.ready``, ``replaying`` meanwhile; the store is empty after the replay. With
     ``depth`` 0 there is no memory: ``fill`` stays 0 and a replay ends at once."""
 
     def __init__(self, depth: int):
         self.depth = depth
         super().__init__({"w_data": In(BYTE), "append": In(1), "clear": In(1), "start": In(1),
-                          "fill": Out(range(depth + 1)), "o": Out(stream.Signature(BYTE)),
+                          "fill": Out(range(depth + 1)), "room": Out(range(depth + 1), init=depth),
+                          "o": Out(stream.Signature(BYTE)),
                           "replaying": Out(1)})
 
     def elaborate(self, platform):
@@ -394,9 +395,9 @@ class SampleStore(wiring.Component):
                      self.o.valid.eq(self.replaying & loaded & (index != self.fill)),
                      wr.addr.eq(self.fill), wr.data.eq(self.w_data), wr.en.eq(self.append)]
         with m.If(self.append):
-            m.d.sync += self.fill.eq(self.fill + 1)
+            m.d.sync += [self.fill.eq(self.fill + 1), self.room.eq(self.room - 1)]
         with m.If(self.clear):
-            m.d.sync += self.fill.eq(0)
+            m.d.sync += [self.fill.eq(0), self.room.eq(self.depth)]
         with m.If(self.start):
             m.d.sync += [index.eq(0), loaded.eq(0), self.replaying.eq(1)]
         with m.Elif(self.replaying):
@@ -404,7 +405,7 @@ class SampleStore(wiring.Component):
             with m.If(take):
                 m.d.sync += index.eq(index + 1)
             with m.If(loaded & (index == self.fill)):
-                m.d.sync += [self.replaying.eq(0), self.fill.eq(0)]
+                m.d.sync += [self.replaying.eq(0), self.fill.eq(0), self.room.eq(self.depth)]
         return m
 
 
@@ -591,7 +592,7 @@ class HostLink(wiring.Component):
                     with m.Elif(frame.type == hp.Type.INPUT):
                         m.next = "INPUT_READ"
                     with m.Elif(frame.type == hp.Type.STORE):
-                        with m.If(frame.len > self.store_bytes - store.fill):
+                        with m.If(frame.len > store.room):
                             send(hp.Type.ERROR, 1, hp.Error.STORE_FULL)
                         with m.Else():
                             m.next = "STORE_READ"
