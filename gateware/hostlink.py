@@ -389,22 +389,24 @@ class SampleStore(wiring.Component):
         wr, rd = mem.write_port(), mem.read_port()
         index = Signal(range(self.depth + 1))      # the byte on ``o``
         loaded = Signal()                          # rd.data is the byte at ``index``
+        more = Signal()                            # index != fill, a register (off o.valid's path)
         take = self.o.valid & self.o.ready
         # the read address runs one byte ahead when one is taken: a byte every clock
         m.d.comb += [rd.addr.eq(Mux(take, index + 1, index)), self.o.payload.eq(rd.data),
-                     self.o.valid.eq(self.replaying & loaded & (index != self.fill)),
+                     self.o.valid.eq(self.replaying & loaded & more),
                      wr.addr.eq(self.fill), wr.data.eq(self.w_data), wr.en.eq(self.append)]
         with m.If(self.append):
             m.d.sync += [self.fill.eq(self.fill + 1), self.room.eq(self.room - 1)]
         with m.If(self.clear):
             m.d.sync += [self.fill.eq(0), self.room.eq(self.depth)]
         with m.If(self.start):
-            m.d.sync += [index.eq(0), loaded.eq(0), self.replaying.eq(1)]
+            m.d.sync += [index.eq(0), loaded.eq(0), more.eq(self.fill != 0),
+                         self.replaying.eq(1)]
         with m.Elif(self.replaying):
             m.d.sync += loaded.eq(1)
             with m.If(take):
-                m.d.sync += index.eq(index + 1)
-            with m.If(loaded & (index == self.fill)):
+                m.d.sync += [index.eq(index + 1), more.eq(index + 1 != self.fill)]
+            with m.If(loaded & ~more):
                 m.d.sync += [self.replaying.eq(0), self.fill.eq(0), self.room.eq(self.depth)]
         return m
 
