@@ -568,6 +568,10 @@ class HostLink(wiring.Component):
         m.d.comb += [decoder.i.payload.eq(Mux(benching, store.o.payload, rx.data)),
                      store.w_data.eq(rx.data)]
         bench_payload, bench_over = self._bench(m, store, benching, decoder)
+        # a STORE frame's LEN against the room, registered: LEN is set bytes before the frame
+        # is presented, the room changes only in states that pass through ACK and REPLY
+        too_big = Signal()
+        m.d.sync += too_big.eq(frame.len > store.room)
 
         bad = Signal(COUNTER_BITS)
         m.d.comb += self.bad_frames.eq(bad)
@@ -594,7 +598,7 @@ class HostLink(wiring.Component):
                     with m.Elif(frame.type == hp.Type.INPUT):
                         m.next = "INPUT_READ"
                     with m.Elif(frame.type == hp.Type.STORE):
-                        with m.If(frame.len > store.room):
+                        with m.If(too_big):
                             send(hp.Type.ERROR, 1, hp.Error.STORE_FULL)
                         with m.Else():
                             m.next = "STORE_READ"
