@@ -528,13 +528,18 @@ class HostLink(wiring.Component):
                      & (self.inputs.payload.kind == InKind.SAMPLE))
         sample_out = (self.outputs.valid & self.outputs.ready
                       & (self.outputs.payload.kind == OutKind.SAMPLE))
+        # what is counted, registered (off the core's paths); the replay is over once the
+        # core's last busy cycle has been counted
+        busy, waiting = Signal(), Signal()
+        m.d.sync += [busy.eq(self.status.busy), waiting.eq(self.outputs.valid & ~self.outputs.ready)]
         with m.If(store.start):
             m.d.sync += [cycles.eq(0), held.eq(0), open_samples.eq(0)]
         with m.Elif(benching):
-            m.d.sync += [cycles.eq(cycles + self.status.busy),
+            m.d.sync += [cycles.eq(cycles + busy),
                          open_samples.eq(open_samples + sample_in - sample_out)]
-            count_saturating(m, held, self.outputs.valid & ~self.outputs.ready)
-        over = ~store.replaying & ~store.start & decoder.idle & (open_samples == 0) & ~self.status.busy
+            count_saturating(m, held, waiting)
+        over = (~store.replaying & ~store.start & decoder.idle & (open_samples == 0)
+                & ~self.status.busy & ~busy)
         payload = record_bytes(m, hp.BENCH, "bench", cycles=cycles, held=held,
                                store_bytes=Const(self.store_bytes, 32),
                                event_words=Const(self.event_words, 16))
