@@ -515,6 +515,28 @@ def test_bench_loads_split_the_batch_by_store_and_event_buffer():
         bench_chunks(streams, 4, 10)
 
 
+class StorelessBoard(FakeBoard):
+    """A board of ``shape_id`` whose bitstream has no sample store: ACKs CONFIG and MODE,
+    answers BENCH with an empty store and event buffer."""
+
+    def write(self, data):
+        for frame in hp.FrameDecoder().feed(data):
+            if frame.type == hp.Type.BENCH:
+                self.pending += hp.encode_frame(hp.Type.BENCH_REPLY, hp.Bench(0, 0, 0, 0).pack())
+            elif frame.type == hp.Type.STATUS:
+                super().write(data)
+            else:
+                self.pending += hp.encode_frame(hp.Type.ACK, bytes([frame.type]))
+
+
+def test_bench_refuses_a_board_without_a_sample_store():
+    from delayhw.boards.runtime import bench_samples
+    model, spikes = netgen.random_case(7, PARAMS, batch=1, steps=3)
+    shape = CoreShape.from_model(model)
+    with pytest.raises(DelayhwError, match="fake: the board's bitstream has no sample store"):
+        bench_samples(StorelessBoard(hp.shape_id(shape)), model, shape, spikes, timeout=1)
+
+
 def test_bench_refuses_clock_without_bench(tmp_path, capsys):
     model, spikes = netgen.random_case(7, PARAMS, batch=1, steps=3)
     save_model(model, tmp_path / "m.npz")
