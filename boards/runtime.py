@@ -129,6 +129,8 @@ class LinkClient:
                 return reply
             if reply.type == hp.Type.STATUS_REPLY and kind == hp.Type.STATUS:
                 return reply
+            if reply.type == hp.Type.BENCH_REPLY and kind == hp.Type.BENCH:
+                return reply
             raise hp.LinkError(f"{self.port.name}: reply 0x{reply.type:02x} "
                                f"{reply.payload.hex()} to a frame of type 0x{kind:02x}")
         raise hp.LinkError(f"{self.port.name}: the board rejected a frame {RETRIES + 1} times "
@@ -165,13 +167,10 @@ class LinkClient:
                 on_sample(last)
 
 
-def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, load: bool = True,
-                timeout: float = 10.0, on_sample: Callable[[int], None] = lambda n: None,
-                scores_only: bool = False) -> BoardRun:
-    """Run ``spikes`` ``(B, T, n_inputs)`` on the board behind ``port``; ``load`` sends the
-    model's configuration first; ``scores_only`` asks the board for scores and sample ends
-    only (the result has no spikes). Refuses a board of another link version or whose core
-    has another shape."""
+def _connect(port, model: Model, shape: CoreShape, timeout: float, load: bool):
+    """A :class:`LinkClient` on ``port`` to a board of this link version and of ``shape``
+    (else refused), the model's configuration sent when ``load``. Returns ``(client, status,
+    start time)``."""
     client = LinkClient(port, timeout, shape.score_bits)
     client._write(bytes([hp.END]))                     # end whatever partial frame is there
     status = client.status()
@@ -183,6 +182,30 @@ def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, loa
     if load:
         for frame in hp.config_frames(config_words(model), status.max_payload):
             client.send(frame)
+    return client, status, t0
+
+
+def _final_status(client: LinkClient, status: hp.Status) -> hp.Status:
+    """The board's STATUS after a run; refuses a run in which the core counted bad
+    configuration writes or dropped inputs."""
+    final = client.status()
+    wrap = (1 << COUNTER_BITS) - 1            # counter differences modulo their width
+    bad_config = (final.config_errors - status.config_errors) & wrap
+    dropped = (final.dropped_inputs - status.dropped_inputs) & wrap
+    if bad_config or dropped:
+        raise DelayhwError(f"{client.port.name}: the board counted {bad_config} bad "
+                           f"configuration writes and {dropped} dropped inputs during this run")
+    return final
+
+
+def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, load: bool = True,
+                timeout: float = 10.0, on_sample: Callable[[int], None] = lambda n: None,
+                scores_only: bool = False) -> BoardRun:
+    """Run ``spikes`` ``(B, T, n_inputs)`` on the board behind ``port``; ``load`` sends the
+    model's configuration first; ``scores_only`` asks the board for scores and sample ends
+    only (the result has no spikes). Refuses a board of another link version or whose core
+    has another shape."""
+    client, status, t0 = _connect(port, model, shape, timeout, load)
     client.send(hp.mode_frame(hp.Mode.SCORES if scores_only else hp.Mode.EVENTS))
     t1 = time.perf_counter()
     for frame in hp.input_frames(spikes, status.max_payload):
@@ -191,15 +214,68 @@ def run_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *, loa
             on_sample(client.samples_done)
     client.wait_samples(len(spikes), on_sample)
     seconds = time.perf_counter() - t1
-    final = client.status()
-    wrap = (1 << COUNTER_BITS) - 1            # counter differences modulo their width
-    bad_config = (final.config_errors - status.config_errors) & wrap
-    dropped = (final.dropped_inputs - status.dropped_inputs) & wrap
-    if bad_config or dropped:
-        raise DelayhwError(f"{port.name}: the board counted {bad_config} bad configuration "
-                           f"writes and {dropped} dropped inputs during this run")
+    final = _final_status(client, status)
     if scores_only:
         result = protocol.decode_scores(client.words, shape, len(spikes))
     else:
         result = protocol.decode_outputs(client.words, shape, *spikes.shape[:2])
     return BoardRun(result, seconds, t1 - t0, client.sent, client.received, final)
+
+
+@dataclass
+class BenchRun:
+    run: BoardRun
+    cycles: int              #: core-busy clock cycles, summed over the chunks
+    held: int                #: cycles the core's output waited for the link (0: unhindered)
+    chunks: int              #: store-sized runs the batch took
+    store_bytes: int         #: the board's sample store
+
+
+def bench_chunks(streams: list[bytes], store_bytes: int, samples_max: int) -> list[int]:
+    """How many of ``streams`` (one sample's INPUT stream each) go in each store load:
+    greedily, at most ``store_bytes`` bytes and ``samples_max`` samples a load."""
+    sizes, size, count = [], 0, 0
+    for n, data in enumerate(streams):
+        if len(data) > store_bytes:
+            raise DelayhwError(f"sample {n}: its input stream is {len(data):,} bytes, more than "
+                               f"the board's {store_bytes:,}-byte sample store")
+        if count and (size + len(data) > store_bytes or count == samples_max):
+            sizes.append(count)
+            size, count = 0, 0
+        size, count = size + len(data), count + 1
+    return sizes + [count] if count else sizes
+
+
+def bench_samples(port, model: Model, shape: CoreShape, spikes: np.ndarray, *,
+                  load: bool = True, timeout: float = 10.0,
+                  on_sample: Callable[[int], None] = lambda n: None) -> BenchRun:
+    """The on-board benchmark: ``spikes`` ``(B, T, n_inputs)`` stored in the board's sample
+    store (STORE frames) and replayed there (BENCH) at one byte per clock, scores only, in
+    as many store-sized chunks as it takes (each at most as many samples as the board's
+    event buffer holds the scores of, so the core's output never waits for the UART).
+    Refuses a board of another link version or shape, or one without a store."""
+    client, status, t0 = _connect(port, model, shape, timeout, load)
+    client.send(hp.mode_frame(hp.Mode.SCORES))          # also empties the store
+    info = hp.Bench.unpack(client.send(hp.bench_request()).payload)
+    if info.store_bytes == 0:
+        raise DelayhwError(f"{port.name}: the board's bitstream has no sample store (its "
+                           f"block RAM is full): --bench cannot run on it")
+    streams = [hp.encode_inputs(s) for s in spikes]
+    per_sample = shape.layers[-1].size + 1              # SCORE words and the SAMPLE marker
+    chunks = bench_chunks(streams, info.store_bytes, max(1, info.event_words // per_sample))
+    t1 = time.perf_counter()
+    cycles = held = done = 0
+    for count in chunks:
+        for frame in hp.store_frames(b"".join(streams[done:done + count]), status.max_payload):
+            client.send(frame)
+        reply = hp.Bench.unpack(client.send(hp.bench_request()).payload)
+        cycles, held, done = cycles + reply.cycles, held + reply.held, done + count
+        if client.samples_done != done:
+            raise hp.LinkError(f"{port.name}: {client.samples_done} of {done} samples ended "
+                               f"before the BENCH reply")
+        on_sample(done)
+    seconds = time.perf_counter() - t1
+    final = _final_status(client, status)
+    result = protocol.decode_scores(client.words, shape, len(spikes))
+    run = BoardRun(result, seconds, t1 - t0, client.sent, client.received, final)
+    return BenchRun(run, cycles, held, len(chunks), info.store_bytes)

@@ -162,7 +162,10 @@ class PlatformTop(Elaboratable):
         if self.clock.pll is not None:
             m.domains.sync = self.clock.sync_domain()
             m.submodules.clock = PllDomain(self.clock)
-        m.submodules.board = top = BoardTop(self.shape, self.divisor, self.model)
+        from .fit import bench_memories
+        store, events = bench_memories(self.shape, self.board)
+        m.submodules.board = top = BoardTop(self.shape, self.divisor, self.model,
+                                            store_bytes=store, event_words=events)
         uart = platform.request(*self.board.uart, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)

@@ -27,7 +27,10 @@ class BoardTop(wiring.Component):
 
     ``led_busy`` is high while the core computes or the link is sending; ``led_error`` is high
     from a bad frame until the next STATUS request. ``model`` initialises the core's memories
-    (the bitstream carries the network); without it they start empty.
+    (the bitstream carries the network); without it they start empty. ``store_bytes``: the
+    on-board benchmark's sample store, ``event_words``: the output events the link buffers
+    on their way to the UART (0: none; ``delayhw.boards.fit.bench_memories`` sizes both for
+    a board).
     """
 
     rx: In(1, init=1)
@@ -36,8 +39,10 @@ class BoardTop(wiring.Component):
     led_error: Out(1)
 
     def __init__(self, shape: CoreShape, divisor: int, model: Model | None = None,
-                 max_payload: int = hp.DEFAULT_MAX_PAYLOAD):
+                 max_payload: int = hp.DEFAULT_MAX_PAYLOAD, store_bytes: int = 0,
+                 event_words: int = 0):
         self.shape, self.divisor, self.model, self.max_payload = shape, divisor, model, max_payload
+        self.store_bytes, self.event_words = store_bytes, event_words
         super().__init__()
 
     def elaborate(self, platform):
@@ -47,7 +52,8 @@ class BoardTop(wiring.Component):
         m.submodules.uart_tx = uart_tx = UARTTX(self.divisor)
         m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
         m.submodules.link = link = HostLink(hp.shape_id(self.shape), self.shape.score_bits,
-                                           self.shape.n_inputs, self.max_payload)
+                                           self.shape.n_inputs, self.max_payload,
+                                           self.store_bytes, self.event_words)
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
         m.d.comb += [rx_fifo.w_data.eq(uart_rx.o.payload), rx_fifo.w_en.eq(uart_rx.o.valid),
                      uart_rx.o.ready.eq(rx_fifo.w_rdy),

@@ -13,7 +13,7 @@ receiver resynchronises at the next END byte.
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, ResetInserter, Signal, signed
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import hostlink_protocol as hp
@@ -25,7 +25,7 @@ BYTE = hp.BYTE_BITS
 
 #: bytes a reply/event frame carries at most: the largest board-to-host payload (the STATUS
 #: reply's 13; a SCORE's 10) rounded up to a power of two, so a byte index selects it
-TX_PAYLOAD_BYTES = 1 << (max(r.size for r in (hp.STATUS, hp.SCORE, hp.SPIKE, hp.SAMPLE))
+TX_PAYLOAD_BYTES = 1 << (max(r.size for r in (hp.STATUS, hp.SCORE, hp.SPIKE, hp.SAMPLE, hp.BENCH))
                          - 1).bit_length()
 TX_REQUEST = data.StructLayout({"type": BYTE, "len": BYTE, "payload": BYTE * TX_PAYLOAD_BYTES})
 
@@ -366,22 +366,81 @@ class InputDecoder(wiring.Component):
         return m
 
 
+class SampleStore(wiring.Component):
+    """The on-board benchmark's sample store: ``depth`` bytes of the INPUT stream.
+
+    ``append`` writes ``w_data`` at ``fill`` (the caller checks ``room``, the bytes free, a
+    register: no subtraction in the caller's path), ``clear`` empties the store. ``start`` replays bytes ``0 .. fill - 1`` on ``o``, one per clock
+    while ``o.ready``, ``replaying`` meanwhile; the store is empty after the replay. With
+    ``depth`` 0 there is no memory: ``fill`` stays 0 and a replay ends at once."""
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        super().__init__({"w_data": In(BYTE), "append": In(1), "clear": In(1), "start": In(1),
+                          "fill": Out(range(depth + 1)), "room": Out(range(depth + 1), init=depth),
+                          "o": Out(stream.Signature(BYTE)),
+                          "replaying": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        if self.depth == 0:
+            return m
+        m.submodules.memory = mem = memory.Memory(shape=BYTE, depth=self.depth, init=[])
+        wr, rd = mem.write_port(), mem.read_port()
+        index = Signal(range(self.depth + 1))      # the byte on ``o``
+        loaded = Signal()                          # rd.data is the byte at ``index``
+        more = Signal()                            # index != fill, a register (off o.valid's path)
+        take = self.o.valid & self.o.ready
+        # the read address runs one byte ahead when one is taken: a byte every clock
+        m.d.comb += [rd.addr.eq(Mux(take, index + 1, index)), self.o.payload.eq(rd.data),
+                     self.o.valid.eq(self.replaying & loaded & more),
+                     wr.addr.eq(self.fill), wr.data.eq(self.w_data), wr.en.eq(self.append)]
+        with m.If(self.append):
+            m.d.sync += [self.fill.eq(self.fill + 1), self.room.eq(self.room - 1)]
+        with m.If(self.clear):
+            m.d.sync += [self.fill.eq(0), self.room.eq(self.depth)]
+        with m.If(self.start):
+            m.d.sync += [index.eq(0), loaded.eq(0), more.eq(self.fill != 0),
+                         self.replaying.eq(1)]
+        with m.Elif(self.replaying):
+            m.d.sync += loaded.eq(1)
+            with m.If(take):
+                m.d.sync += [index.eq(index + 1), more.eq(index + 1 != self.fill)]
+            with m.If(loaded & ~more):
+                m.d.sync += [self.replaying.eq(0), self.fill.eq(0), self.room.eq(self.depth)]
+        return m
+
+
 class HostLink(wiring.Component):
     """Bytes in (``rx``) and out (``tx``) on one side, a core's streams on the other.
 
     Executes each good frame (CONFIG writes, INPUT bytes through an :class:`InputDecoder`
-    for ``n_inputs`` channels, MODE, STATUS) and answers it (ACK / STATUS reply), answers a
-    bad one with ERROR; turns the core's output events into event frames (in
+    for ``n_inputs`` channels, MODE, STATUS, STORE into a :class:`SampleStore` of
+    ``store_bytes``, BENCH) and answers it (ACK / STATUS / BENCH reply), answers a bad one
+    with ERROR; turns the core's output events into event frames (in
     :attr:`~hostlink_protocol.Mode.SCORES` only scores and sample ends; the others are taken
-    from the core and dropped). ``error`` (for an LED) is set by a bad frame and cleared by
-    a STATUS request; ``bad_frames`` counts them (saturating).
+    from the core and dropped), through a buffer of ``event_words`` events (0: none).
+    ``error`` (for an LED) is set by a bad frame and cleared by a STATUS request;
+    ``bad_frames`` counts them (saturating).
+
+    BENCH replays the store into the core in scores-only mode and counts the cycles the
+    core is busy (``status.busy``) from its start until the replay has ended, every sample
+    it started has ended and the core is idle, and the cycles the core's output waited for
+    the link; its reply follows the last event frame.
     """
 
     def __init__(self, shape_id: int, score_bits: int, n_inputs: int,
-                 max_payload: int = hp.DEFAULT_MAX_PAYLOAD):
+                 max_payload: int = hp.DEFAULT_MAX_PAYLOAD, store_bytes: int = 0,
+                 event_words: int = 0):
+        if not 0 <= store_bytes < 1 << (8 * hp.BENCH.fields[2][1]):
+            raise ValueError(f"store_bytes {store_bytes}: must fit the BENCH reply")
+        if not 0 <= event_words < 1 << (8 * hp.BENCH.fields[3][1]):
+            raise ValueError(f"event_words {event_words}: must fit the BENCH reply")
         self.shape_id = shape_id
         self.n_inputs = n_inputs
         self.max_payload = max_payload
+        self.score_bits = score_bits
+        self.store_bytes, self.event_words = store_bytes, event_words
         super().__init__({
             "rx": In(stream.Signature(BYTE)),
             "tx": Out(stream.Signature(BYTE)),
@@ -393,10 +452,9 @@ class HostLink(wiring.Component):
             "bad_frames": Out(COUNTER_BITS),
         })
 
-    def _event_frame(self, m: Module) -> Signal:
-        """The frame that carries the core's current output event (type ``0x90 | kind``)."""
+    def _event_frame(self, m: Module, out) -> Signal:
+        """The frame that carries the output event ``out`` (type ``0x90 | kind``)."""
         event = Signal(TX_REQUEST)
-        out = self.outputs.payload
         m.d.comb += event.type.eq(0x90 | out.kind)
         spike = record_bytes(m, hp.SPIKE, "spike", layer=out.layer, unit=out.unit)
         score = record_bytes(m, hp.SCORE, "score", unit=out.unit, value=out.value)
@@ -411,31 +469,97 @@ class HostLink(wiring.Component):
                 m.d.comb += [event.len.eq(hp.SAMPLE.size), event.payload.eq(sample)]
         return event
 
+    def _events(self, m: Module, scores_only) -> stream.Interface:
+        """The core's output events the MODE keeps (the others are taken and dropped),
+        through the event buffer when there is one."""
+        out = self.outputs.payload
+        drop = scores_only & ((out.kind == OutKind.SPIKE) | (out.kind == OutKind.STEP))
+        kept = stream.Signature(output_layout(self.score_bits)).create()
+        if self.event_words:
+            width = len(self.outputs.payload.as_value())
+            m.submodules.events = buf = fifo.SyncFIFOBuffered(width=width,
+                                                              depth=self.event_words)
+            m.d.comb += [buf.w_data.eq(self.outputs.payload), buf.w_en.eq(self.outputs.valid & ~drop),
+                         self.outputs.ready.eq(buf.w_rdy | drop),
+                         kept.payload.eq(buf.r_data), kept.valid.eq(buf.r_rdy),
+                         buf.r_en.eq(kept.ready)]
+        else:
+            m.d.comb += [kept.payload.eq(self.outputs.payload),
+                         kept.valid.eq(self.outputs.valid & ~drop),
+                         self.outputs.ready.eq(kept.ready | drop)]
+        return kept
+
+    def _transmit(self, m: Module, tx: FrameSender, scores_only):
+        """The sender's requests: a reply (``reply`` while ``reply_valid``) first, else the
+        next kept output event (which waits in the event buffer, then holds the core).
+        Returns ``(reply, reply_valid, events)``."""
+        reply = Signal(TX_REQUEST)
+        reply_valid = Signal()
+        events = self._events(m, scores_only)
+        event = self._event_frame(m, events.payload)
+        with m.If(reply_valid):
+            m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1)]
+        with m.Else():
+            m.d.comb += [tx.i.payload.eq(event), tx.i.valid.eq(events.valid),
+                         events.ready.eq(tx.i.ready)]
+        return reply, reply_valid, events
+
+    @staticmethod
+    def _store_states(m: Module, store: SampleStore, pos, length):
+        """FSM states: a STORE frame's ``length`` payload bytes appended to the store (the
+        receiver's ``addr`` is ``pos + 2``), then ACK."""
+        with m.State("STORE_READ"):            # rx.addr = pos + 2 is being read
+            m.next = "STORE"
+        with m.State("STORE"):
+            m.d.comb += store.append.eq(1)
+            m.d.sync += pos.eq(pos + 1)
+            with m.If(pos + 1 == length):
+                m.next = "ACK"
+            with m.Else():
+                m.next = "STORE_READ"
+
+    def _bench(self, m: Module, store: SampleStore, benching, decoder: InputDecoder):
+        """The BENCH counters while ``benching``: core-busy cycles, cycles the core's output
+        waited, samples started minus ended. Returns (reply payload, the replay is over)."""
+        cycles = Signal(hp.BENCH_CYCLE_BITS)
+        held = Signal(8 * hp.BENCH.fields[1][1])
+        open_samples = Signal(range(self.store_bytes + 2))   # a sample takes a byte at least
+        sample_in = (self.inputs.valid & self.inputs.ready
+                     & (self.inputs.payload.kind == InKind.SAMPLE))
+        sample_out = (self.outputs.valid & self.outputs.ready
+                      & (self.outputs.payload.kind == OutKind.SAMPLE))
+        # what is counted, registered (off the core's paths); the replay is over once the
+        # core's last busy cycle has been counted
+        busy, waiting = Signal(), Signal()
+        m.d.sync += [busy.eq(self.status.busy), waiting.eq(self.outputs.valid & ~self.outputs.ready)]
+        with m.If(store.start):
+            m.d.sync += [cycles.eq(0), held.eq(0), open_samples.eq(0)]
+        with m.Elif(benching):
+            m.d.sync += [cycles.eq(cycles + busy),
+                         open_samples.eq(open_samples + sample_in - sample_out)]
+            count_saturating(m, held, waiting)
+        over = (~store.replaying & ~store.start & decoder.idle & (open_samples == 0)
+                & ~self.status.busy & ~busy)
+        payload = record_bytes(m, hp.BENCH, "bench", cycles=cycles, held=held,
+                               store_bytes=Const(self.store_bytes, 32),
+                               event_words=Const(self.event_words, 16))
+        return payload, over
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.receiver = rx = FrameReceiver(self.max_payload)
         m.submodules.sender = tx = FrameSender()
+        m.submodules.store = store = SampleStore(self.store_bytes)
         decoder = InputDecoder(self.n_inputs)
-        restart = Signal()                # a MODE frame restarts the input stream
+        restart = Signal()                # a MODE or BENCH frame restarts the input stream
         m.submodules.decoder = ResetInserter(restart)(decoder)
         wiring.connect(m, decoder.o, wiring.flipped(self.inputs))
         scores_only = Signal()            # the MODE: drop spikes and step ends
+        benching = Signal()               # the store is being replayed (BENCH)
         wiring.connect(m, wiring.flipped(self.rx), rx.i)
         wiring.connect(m, tx.o, wiring.flipped(self.tx))
 
-        # ------------------------------------------------------------ replies and events
-        reply = Signal(TX_REQUEST)
-        reply_valid = Signal()
-        event = self._event_frame(m)
-        out = self.outputs.payload
-        # replies first; an event waits (back-pressure on the core's output); an event the
-        # MODE leaves out is taken and dropped
-        drop = scores_only & ((out.kind == OutKind.SPIKE) | (out.kind == OutKind.STEP))
-        with m.If(reply_valid):
-            m.d.comb += [tx.i.payload.eq(reply), tx.i.valid.eq(1), self.outputs.ready.eq(drop)]
-        with m.Else():
-            m.d.comb += [tx.i.payload.eq(event), tx.i.valid.eq(self.outputs.valid & ~drop),
-                         self.outputs.ready.eq(tx.i.ready | drop)]
+        reply, reply_valid, events = self._transmit(m, tx, scores_only)
         reply_taken = reply_valid & tx.i.ready
 
         # ------------------------------------------------------------ executing frames
@@ -446,7 +570,13 @@ class HostLink(wiring.Component):
         rec_bytes = Signal(range(hp.CONFIG_RECORD + 1))
         m.d.comb += rx.addr.eq(pos + 2)
         record_fields(m, hp.CONFIG, rec, self.config.payload)
-        m.d.comb += decoder.i.payload.eq(rx.data)
+        m.d.comb += [decoder.i.payload.eq(Mux(benching, store.o.payload, rx.data)),
+                     store.w_data.eq(rx.data)]
+        bench_payload, bench_over = self._bench(m, store, benching, decoder)
+        # a STORE frame's LEN against the room, registered: LEN is set bytes before the frame
+        # is presented, the room changes only in states that pass through ACK and REPLY
+        too_big = Signal()
+        m.d.sync += too_big.eq(frame.len > store.room)
 
         bad = Signal(COUNTER_BITS)
         m.d.comb += self.bad_frames.eq(bad)
@@ -455,22 +585,32 @@ class HostLink(wiring.Component):
             dropped_inputs=self.status.dropped_inputs, config_errors=self.status.config_errors,
             bad_frames=bad, max_payload=Const(self.max_payload), shape_id=Const(self.shape_id, 32))
 
+        def send(type_, length, payload):
+            m.d.sync += [reply.type.eq(type_), reply.len.eq(length), reply.payload.eq(payload)]
+            m.next = "REPLY"
+
         with m.FSM():
             with m.State("WAIT"):
                 with m.If(rx.frame.valid):
                     m.d.sync += [pos.eq(0), rec_bytes.eq(0)]
                     with m.If(frame.error != 0):
-                        m.d.sync += [reply.type.eq(hp.Type.ERROR), reply.len.eq(1),
-                                     reply.payload.eq(frame.error), self.error.eq(1)]
+                        send(hp.Type.ERROR, 1, frame.error)
+                        m.d.sync += self.error.eq(1)
                         count_saturating(m, bad, 1)
-                        m.next = "REPLY"
                     with m.Elif(frame.type == hp.Type.STATUS):
-                        m.d.sync += [reply.type.eq(hp.Type.STATUS_REPLY),
-                                     reply.len.eq(hp.STATUS_PAYLOAD),
-                                     reply.payload.eq(status_payload), self.error.eq(0)]
-                        m.next = "REPLY"
+                        send(hp.Type.STATUS_REPLY, hp.STATUS_PAYLOAD, status_payload)
+                        m.d.sync += self.error.eq(0)
                     with m.Elif(frame.type == hp.Type.INPUT):
                         m.next = "INPUT_READ"
+                    with m.Elif(frame.type == hp.Type.STORE):
+                        with m.If(too_big):
+                            send(hp.Type.ERROR, 1, hp.Error.STORE_FULL)
+                        with m.Else():
+                            m.next = "STORE_READ"
+                    with m.Elif(frame.type == hp.Type.BENCH):
+                        m.d.comb += [store.start.eq(1), restart.eq(1)]
+                        m.d.sync += [benching.eq(1), scores_only.eq(1)]
+                        m.next = "BENCH"
                     with m.Else():
                         m.next = "READ"
             with m.State("READ"):              # rx.addr = pos + 2 is being read
@@ -493,9 +633,9 @@ class HostLink(wiring.Component):
                         m.next = "ACK"
                     with m.Else():
                         m.next = "READ"
-            with m.State("MODE"):              # restarts the input decoder too
+            with m.State("MODE"):              # restarts the decoder and empties the store
                 m.d.sync += scores_only.eq(rx.data == hp.Mode.SCORES)
-                m.d.comb += restart.eq(1)
+                m.d.comb += [restart.eq(1), store.clear.eq(1)]
                 m.next = "ACK"
             with m.State("INPUT_READ"):        # rx.addr = pos + 2 is being read
                 m.next = "INPUT"
@@ -510,10 +650,14 @@ class HostLink(wiring.Component):
             with m.State("DRAIN"):             # the ACK once the last byte's words are out
                 with m.If(decoder.idle):
                     m.next = "ACK"
+            self._store_states(m, store, pos, frame.len)
+            with m.State("BENCH"):             # the store into the decoder, a byte a clock
+                m.d.comb += [decoder.i.valid.eq(store.o.valid), store.o.ready.eq(decoder.i.ready)]
+                with m.If(bench_over & ~events.valid):    # every event frame handed on
+                    m.d.sync += benching.eq(0)
+                    send(hp.Type.BENCH_REPLY, hp.BENCH.size, bench_payload)
             with m.State("ACK"):
-                m.d.sync += [reply.type.eq(hp.Type.ACK), reply.len.eq(1),
-                             reply.payload.eq(frame.type)]
-                m.next = "REPLY"
+                send(hp.Type.ACK, 1, frame.type)
             with m.State("REPLY"):
                 m.d.comb += reply_valid.eq(1)
                 with m.If(reply_taken):

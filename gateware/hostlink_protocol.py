@@ -25,10 +25,18 @@ Byte layout (docs/boards.md has the full tables):
   (:data:`SCORE`: unit u16, value i64), ``SAMPLE`` (:data:`SAMPLE`: the overlong flag u8);
   in :attr:`Mode.SCORES` only ``SCORE`` and ``SAMPLE`` (spikes and step ends are dropped on
   the board, so an active network's spikes do not bound the link).
-* Version 2 (this one) replaced version 1's ``EVENTS`` records (2 bytes per spike and per
-  step end) and ``SAMPLE_END`` frame with the ``INPUT`` stream, and added ``MODE``. The
-  STATUS reply's layout is unchanged so the host reads any board's ``version`` and refuses
-  one that differs (:func:`check_version`).
+* The on-board benchmark: ``STORE`` (1..LEN bytes of the INPUT stream appended to the
+  board's sample store; ERROR :attr:`Error.STORE_FULL` and nothing stored when they do not
+  fit; a MODE frame empties the store) and ``BENCH`` (empty: replays the store through the
+  input decoder at one byte per clock in :attr:`Mode.SCORES`, then empties it; the SCORE and
+  SAMPLE frames come as the samples end, then one ``BENCH`` reply, :data:`BENCH`, with the
+  cycles the core was busy). A BENCH with an empty store replies at once (0 cycles): how
+  the host reads the store's size.
+* Version 3 (this one) added ``STORE``, ``BENCH``, the BENCH reply and ``STORE_FULL`` to
+  version 2, whose frames it keeps unchanged; version 2 had replaced version 1's
+  ``EVENTS`` records (2 bytes per spike and per step end) and ``SAMPLE_END`` frame with the
+  ``INPUT`` stream, and added ``MODE``. The STATUS reply's layout is unchanged so the host
+  reads any board's ``version`` and refuses one that differs (:func:`check_version`).
 
 All multi-byte fields are little-endian (except the CRC). The host sends one frame and
 waits for its reply before the next (stop and wait), so the board needs one frame buffer.
@@ -58,7 +66,7 @@ from . import wire
 from .shape import MAX_STEPS_LIMIT
 from .wire import OutKind
 
-VERSION = 2
+VERSION = 3
 BYTE_BITS = 8                #: bits of a link byte (also of ``TYPE`` and ``LEN``)
 CRC_BITS = 16                #: width of the frame CRC
 CRC_INIT = 0xFFFF            #: the CRC's initial value
@@ -135,6 +143,12 @@ STATUS = Record("status", (("version", 1, False), ("flags", 1, False)) + Record.
 CONFIG_RECORD = CONFIG.size   #: bytes per configuration write (10)
 DEFAULT_MAX_PAYLOAD = 250     #: payload bytes the board's frame buffer holds (a multiple of 10)
 STATUS_PAYLOAD = STATUS.size  #: bytes of a STATUS reply's payload (13)
+#: a BENCH reply: the core-busy clock cycles of the replay (48 bits, :data:`BENCH_CYCLE_BITS`),
+#: the cycles the link held the core's output (saturating), and the board's sample store
+#: (bytes) and output-event buffer (words)
+BENCH_CYCLE_BITS = 48
+BENCH = Record("bench", (("cycles", BENCH_CYCLE_BITS // 8, False), ("held", 4, False),
+                         ("store_bytes", 4, False), ("event_words", 2, False)))
 
 
 class Type(IntEnum):
@@ -143,9 +157,12 @@ class Type(IntEnum):
     INPUT = 0x02
     STATUS = 0x04
     MODE = 0x05
+    STORE = 0x06
+    BENCH = 0x07
     ACK = 0x81
     ERROR = 0x82
     STATUS_REPLY = 0x83
+    BENCH_REPLY = 0x84
     SPIKE = 0x90 | OutKind.SPIKE
     STEP = 0x90 | OutKind.STEP
     SCORE = 0x90 | OutKind.SCORE
@@ -158,6 +175,7 @@ class Error(IntEnum):
     TYPE = 2        #: unknown frame type
     OVERFLOW = 3    #: more bytes than the board's frame buffer holds
     LENGTH = 4      #: LEN differs from the bytes received, or is not a whole number of records
+    STORE_FULL = 5  #: a STORE frame's bytes do not fit the sample store (nothing was stored)
 
 
 class Mode(IntEnum):
@@ -169,7 +187,8 @@ class Mode(IntEnum):
 #: host frame type -> ``(record bytes, exact)``: the payload is a non-empty whole number of
 #: records (exactly one when ``exact``), or, for size 0 (STATUS), empty.
 HOST_TYPES = {Type.CONFIG: (CONFIG_RECORD, False), Type.INPUT: (1, False),
-              Type.STATUS: (0, True), Type.MODE: (1, True)}
+              Type.STATUS: (0, True), Type.MODE: (1, True), Type.STORE: (1, False),
+              Type.BENCH: (0, True)}
 
 
 class LinkError(DelayhwError):
@@ -419,6 +438,36 @@ def status_request() -> bytes:
     return encode_frame(Type.STATUS)
 
 
+def store_frames(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[bytes]:
+    """STORE frames appending ``data`` (INPUT stream bytes) to the board's sample store."""
+    for start in range(0, len(data), max_payload):
+        yield encode_frame(Type.STORE, data[start:start + max_payload])
+
+
+def bench_request() -> bytes:
+    return encode_frame(Type.BENCH)
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A BENCH reply: ``cycles`` the core was busy during the replay, ``held`` cycles the
+    link held the core's output (0: the core ran unhindered), the board's ``store_bytes``
+    and ``event_words``."""
+    cycles: int
+    held: int
+    store_bytes: int
+    event_words: int
+
+    def pack(self) -> bytes:
+        return BENCH.pack(self.cycles, self.held, self.store_bytes, self.event_words)
+
+    @staticmethod
+    def unpack(payload: bytes) -> "Bench":
+        if len(payload) != BENCH.size:
+            raise LinkError(f"BENCH reply of {len(payload)} bytes, expected {BENCH.size}")
+        return Bench(*BENCH.unpack(payload))
+
+
 # ----------------------------------------------------------------------------- board frames
 
 
@@ -499,5 +548,5 @@ def pack_output(kind: int, layer: int, unit: int, value: int, score_bits: int) -
 __all__ = ["VERSION", "Record", "CONFIG", "SPIKE", "SCORE", "SAMPLE", "STATUS", "Type", "Mode",
            "Error", "Frame", "FrameDecoder", "Status", "LinkError", "crc16", "encode_frame",
            "config_frames", "config_record", "encode_inputs", "decode_inputs", "input_frames",
-           "mode_frame", "status_request", "check_version", "shape_id", "event_word",
+           "mode_frame", "status_request", "store_frames", "bench_request", "Bench", "BENCH", "check_version", "shape_id", "event_word",
            "event_frame", "pack_output"]

@@ -184,9 +184,24 @@ class CoreShape:
         start = events[0] + 1           # the first step's words, then it starts
         for t, cycles in enumerate(steps[:-1]):
             start += max(cycles, events[t + 1] + 2)
+        return start + steps[-1] + self.sample_end_cycles()
+
+    def sample_end_cycles(self) -> int:
+        """Cycles from a sample's last step finished to the core taking the next sample:
+        the readout's score walk, the SAMPLE marker and the clear."""
         readout = self.layers[-1]
-        return start + steps[-1] + SCORE_WALK * readout.groups(self.lanes) \
-            + readout.size + self.clear_cycles() + SAMPLE_OVERHEAD
+        return SCORE_WALK * readout.groups(self.lanes) + readout.size + self.clear_cycles() \
+            + SAMPLE_OVERHEAD
+
+    def busy_cycles(self, input_spikes, layer_spikes) -> int:
+        """Cycles the core is busy (``status.busy``) with one sample: its steps
+        (:meth:`cycles_of_sample`) and :meth:`sample_end_cycles`, plus
+        :data:`BUSY_OVERHEAD`. Exact when every step's input words arrive while the step
+        before computes (the first step's arrive while the core is idle and are not
+        counted); a step that waits for its STEP adds a cycle. What the on-board benchmark
+        (``delayhw run --bench``) counts per sample."""
+        return sum(self.cycles_of_sample(input_spikes, layer_spikes)) \
+            + self.sample_end_cycles() + BUSY_OVERHEAD
 
     def clear_cycles(self) -> int:
         """Cycles of the state-clearing walk after reset and after every sample."""
@@ -238,6 +253,9 @@ STEP_OVERHEAD = 1
 #: tests/test_gateware_overlap.py::test_sample_cycles_match_the_formula)
 SCORE_WALK = 1
 SAMPLE_OVERHEAD = 5
+#: cycles :meth:`CoreShape.busy_cycles` adds per sample (measured in
+#: tests/test_hostlink.py::test_bench_replays_the_store_and_counts_the_cores_busy_cycles)
+BUSY_OVERHEAD = 0
 
 
 # ----------------------------------------------------------------------------- configuration

@@ -28,6 +28,8 @@ from delayhw.gateware.shape import CoreShape
 from . import clock, runner
 
 SIM_DIVISOR = 4
+#: the simulated board's sample store (``delayhw run --bench``), bytes, and event buffer, words
+SIM_STORE_BYTES, SIM_EVENT_WORDS = 4096, 256
 TOP = "delayhw_board"
 HDL_TOPLEVEL = "board_sim"
 TEST_MODULE = "delayhw.sim.board_tb"
@@ -35,9 +37,13 @@ TEST_MODULE = "delayhw.sim.board_tb"
 
 def build(shape: CoreShape, sim: str = "verilator", divisor: int = SIM_DIVISOR) -> runner.Build:
     """The simulator build of the board top of ``shape`` (empty memories: the host loads the
-    model over the link) with a UART of ``divisor`` cycles per bit, made once and cached."""
+    model over the link) with a UART of ``divisor`` cycles per bit, a sample store of
+    :data:`SIM_STORE_BYTES` and an event buffer of :data:`SIM_EVENT_WORDS`, made once and
+    cached."""
     runner.check_simulator(sim)
-    text = verilog.convert(BoardTop(shape, divisor), name=TOP, emit_src=False)
+    text = verilog.convert(BoardTop(shape, divisor, store_bytes=SIM_STORE_BYTES,
+                                    event_words=SIM_EVENT_WORDS), name=TOP,
+                           emit_src=False)
     wrapper = resources.files("delayhw.sim").joinpath("board_sim.v").read_text()
     return runner.cached_build("board", sim, {f"{TOP}.v": text, "board_sim.v": wrapper},
                                HDL_TOPLEVEL,

@@ -96,7 +96,10 @@ class Design:
 
     def top(self) -> BoardTop:
         """The board top exactly as :class:`delayhw.boards.target.PlatformTop` makes it."""
-        return BoardTop(self.shape, self.divisor, self.model)
+        from delayhw.boards.fit import bench_memories
+        store, events = bench_memories(self.shape, self.board)
+        return BoardTop(self.shape, self.divisor, self.model, store_bytes=store,
+                        event_words=events)
 
     @property
     def loads_configuration(self) -> bool:

@@ -459,16 +459,92 @@ def test_run_refuses_a_board_of_another_shape():
         run_samples(FakeBoard(hp.shape_id(shape) ^ 1), model, shape, spikes, timeout=1)
 
 
-@pytest.mark.parametrize("version", [1, hp.VERSION + 1])
+@pytest.mark.parametrize("version", [1, 2, hp.VERSION + 1])
 def test_run_refuses_a_bitstream_of_another_link_version(version):
-    """A version-1 bitstream (EVENTS records, no INPUT stream) or a newer one is refused by
-    its STATUS reply's version byte, before anything is sent to its core."""
+    """A version-1 bitstream (EVENTS records, no INPUT stream), a version-2 one (no sample
+    store: STORE/BENCH unknown) or a newer one is refused by its STATUS reply's version
+    byte, before anything is sent to its core."""
     from delayhw.boards.runtime import run_samples
     model, spikes = netgen.random_case(7, PARAMS, batch=1, steps=3)
     shape = CoreShape.from_model(model)
     with pytest.raises(DelayhwError, match=f"host-link version {version}, this delayhw "
                                            f"version {hp.VERSION}: rebuild"):
         run_samples(FakeBoard(hp.shape_id(shape), version), model, shape, spikes, timeout=1)
+
+
+@pytest.mark.cocotb
+def test_run_bench_on_the_simulated_board(tmp_path, capsys):
+    """`delayhw run --bench --port sim:verilator`: 60 samples in two loads of the simulated
+    board's 4 KiB store (the event buffer holds the scores of 51 of these 5-word samples);
+    scores and predictions equal the golden model's, the core-busy cycles the board counted
+    equal the cost model's (CoreShape.busy_cycles) exactly, the core's output was never held,
+    and samples/s is the batch over those cycles at the iCEBreaker's 30 MHz."""
+    import re
+    model, spikes = netgen.random_case(7, PARAMS, batch=60, steps=8)
+    assert model.layers[-1].size == 4                  # 5 event words a sample
+    save_model(model, tmp_path / "m.npz")
+    labels = np.arange(60) % model.layers[-1].size
+    Inputs(spikes, labels).save(tmp_path / "in.npz")
+    code = main(["run", str(tmp_path / "m.npz"), str(tmp_path / "in.npz"), "--port",
+                 "sim:verilator", "--bench", "--board", "icebreaker", "--out",
+                 str(tmp_path / "r.npz"), "--timeout", "120"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "bit for bit in scores and predictions" in out and "in 2 loads" in out, out
+    result, expected = load_result(tmp_path / "r.npz"), golden.run(model, spikes)
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    np.testing.assert_array_equal(result.predictions, expected.predictions)
+    shape = CoreShape.from_model(model)
+    formula = sum(shape.busy_cycles(spikes[b], [s[b] for s in expected.spikes])
+                  for b in range(60))
+    cycles = int(re.search(r"core-busy cycles: ([\d,]+)", out)[1].replace(",", ""))
+    assert cycles == formula and "held by the link: 0 cycles" in out
+    rate = float(re.search(r"samples/s at 30 MHz \(icebreaker's default clock\): ([\d,.]+)",
+                           out)[1].replace(",", ""))
+    assert rate == pytest.approx(60 * 30e6 / cycles, abs=0.1)
+
+
+def test_bench_loads_split_the_batch_by_store_and_event_buffer():
+    from delayhw.boards.runtime import bench_chunks
+    streams = [bytes(n) for n in (3, 4, 2, 5, 1)]
+    assert bench_chunks(streams, 7, 10) == [2, 2, 1]     # 3+4, 2+5, 1
+    assert bench_chunks(streams, 100, 2) == [2, 2, 1]
+    assert bench_chunks(streams, 6, 10) == [1, 2, 2]     # 3 (+4 > 6), 4+2, 5+1
+    with pytest.raises(DelayhwError, match="sample 3: its input stream is 5 bytes, more than "
+                                           "the board's 4-byte sample store"):
+        bench_chunks(streams, 4, 10)
+
+
+class StorelessBoard(FakeBoard):
+    """A board of ``shape_id`` whose bitstream has no sample store: ACKs CONFIG and MODE,
+    answers BENCH with an empty store and event buffer."""
+
+    def write(self, data):
+        for frame in hp.FrameDecoder().feed(data):
+            if frame.type == hp.Type.BENCH:
+                self.pending += hp.encode_frame(hp.Type.BENCH_REPLY, hp.Bench(0, 0, 0, 0).pack())
+            elif frame.type == hp.Type.STATUS:
+                super().write(data)
+            else:
+                self.pending += hp.encode_frame(hp.Type.ACK, bytes([frame.type]))
+
+
+def test_bench_refuses_a_board_without_a_sample_store():
+    from delayhw.boards.runtime import bench_samples
+    model, spikes = netgen.random_case(7, PARAMS, batch=1, steps=3)
+    shape = CoreShape.from_model(model)
+    with pytest.raises(DelayhwError, match="fake: the board's bitstream has no sample store"):
+        bench_samples(StorelessBoard(hp.shape_id(shape)), model, shape, spikes, timeout=1)
+
+
+def test_bench_refuses_clock_without_bench(tmp_path, capsys):
+    model, spikes = netgen.random_case(7, PARAMS, batch=1, steps=3)
+    save_model(model, tmp_path / "m.npz")
+    Inputs(spikes).save(tmp_path / "in.npz")
+    code = main(["run", str(tmp_path / "m.npz"), str(tmp_path / "in.npz"), "--port",
+                 "sim:verilator", "--clock-mhz", "30", "--out", str(tmp_path / "r.npz")])
+    assert code == 2
+    assert "--clock-mhz: only with --bench" in capsys.readouterr().err
 
 
 @pytest.mark.slow

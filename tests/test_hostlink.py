@@ -121,6 +121,57 @@ def test_status_round_trip():
     assert hp.Status.unpack(s.pack()) == s
 
 
+def test_bench_reply_layout_and_round_trip():
+    """A BENCH reply is ``cycles u48, held u32, store_bytes u32, event_words u16``,
+    little-endian (docs/boards.md), fits a reply frame, and round-trips at its extremes."""
+    from delayhw.gateware.hostlink import TX_PAYLOAD_BYTES
+    top = hp.Bench((1 << 48) - 1, (1 << 32) - 1, (1 << 32) - 1, (1 << 16) - 1)
+    for b in (hp.Bench(0, 0, 0, 0), hp.Bench(123456789012, 7, 4096, 256), top):
+        packed = b.pack()
+        assert packed == b.cycles.to_bytes(6, "little") + struct.pack(
+            "<IIH", b.held, b.store_bytes, b.event_words)
+        assert hp.Bench.unpack(packed) == b
+    assert hp.BENCH.size == 16 <= TX_PAYLOAD_BYTES
+    with pytest.raises(hp.LinkError, match="BENCH reply of 15 bytes"):
+        hp.Bench.unpack(bytes(15))
+    with pytest.raises(OverflowError):
+        hp.Bench(1 << 48, 0, 0, 0).pack()
+
+
+def test_gateware_bench_record_bytes_equal_the_host_encoder():
+    """The board's BENCH payload (record_bytes of hp.BENCH) is the host's Bench.pack."""
+    from amaranth import Signal
+    from delayhw.gateware.hostlink import record_bytes
+    m = Module()
+    cycles, held = Signal(48), Signal(32)
+    value = record_bytes(m, hp.BENCH, "bench", cycles=cycles, held=held, store_bytes=4096,
+                         event_words=256)
+    out = Signal(len(value))
+    m.d.comb += out.eq(value)
+    got = []
+
+    async def tb(ctx):
+        for c, h in [(0, 0), (0x123456789ABC, 0xDEADBEEF), ((1 << 48) - 1, 1)]:
+            ctx.set(cycles, c)
+            ctx.set(held, h)
+            got.append((c, h, ctx.get(out).to_bytes(hp.BENCH.size, "little")))
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    assert len(got) == 3
+    for c, h, data in got:
+        assert data == hp.Bench(c, h, 4096, 256).pack()
+
+
+def test_store_frames_carry_the_stream_in_max_payload_pieces():
+    data = bytes(range(256)) * 2
+    frames = [hp.FrameDecoder().feed(f)[0] for f in hp.store_frames(data, max_payload=100)]
+    assert [f.type for f in frames] == [hp.Type.STORE] * 6
+    assert [len(f.payload) for f in frames] == [100] * 5 + [12]
+    assert b"".join(f.payload for f in frames) == data
+    assert hp.FrameDecoder().feed(hp.bench_request())[0] == hp.Frame(hp.Type.BENCH, b"")
+
+
 def input_words(spikes):
     """The core's input words for samples ``(B, T, n)``, written plainly: per step the active
     channels in ascending order, then STEP; SAMPLE after each sample."""
@@ -304,16 +355,17 @@ class LinkBench:
     ``rx`` with random gaps, ``tx`` is read with random back-pressure; returns the frames the
     board sent."""
 
-    def __init__(self, model, lanes=1, ready_prob=0.5, valid_prob=0.7, seed=0):
+    def __init__(self, model, lanes=1, ready_prob=0.5, valid_prob=0.7, seed=0, **link):
         self.shape = CoreShape.from_model(model, lanes)
         self.model = model
         self.ready_prob, self.valid_prob, self.seed = ready_prob, valid_prob, seed
+        self.link = link            # HostLink's store_bytes, event_words
 
     def run(self, host_bytes: bytes, expect_frames: int, max_cycles=400_000):
         m = Module()
         m.submodules.core = core = Core(self.shape)          # empty: loaded over the link
         m.submodules.link = link = HostLink(hp.shape_id(self.shape), self.shape.score_bits,
-                                            self.shape.n_inputs)
+                                            self.shape.n_inputs, **self.link)
         from amaranth.lib import wiring
         wiring.connect(m, link.inputs, core.inputs)
         wiring.connect(m, link.config, core.config)
@@ -561,3 +613,61 @@ def test_scores_only_mode_and_mode_restarting_the_input_stream():
     assert hp.Status.unpack(replies[-1].payload).dropped_inputs == 0
     result = protocol.decode_scores(words, bench.shape, spikes.shape[0])
     np.testing.assert_array_equal(result.scores, expected.scores)
+
+
+def test_bench_replays_the_store_and_counts_the_cores_busy_cycles():
+    """STORE frames fill the sample store (an overflowing one gets ERROR STORE_FULL and
+    changes nothing), BENCH replays it into the core: the scores equal the golden model's,
+    the BENCH reply comes after the last SAMPLE frame, the core's output was never held (the
+    event buffer takes it) and the core-busy cycles equal the cost model's
+    (CoreShape.busy_cycles) sample by sample summed; the store is empty afterwards (a second
+    BENCH replays nothing)."""
+    model, spikes = netgen.random_case(4, PARAMS, batch=3, steps=6)
+    data = b"".join(hp.encode_inputs(s) for s in spikes)
+    store = len(data) + 2
+    host = b"".join(hp.config_frames(config_words(model))) + hp.mode_frame(hp.Mode.SCORES)
+    host += hp.bench_request()                                   # empty store: its size
+    host += b"".join(hp.store_frames(data, max_payload=7))
+    host += hp.encode_frame(hp.Type.STORE, bytes(3))             # 3 > the 2 bytes left
+    host += hp.bench_request() + hp.bench_request() + hp.status_request()
+    n_host = len(hp.FrameDecoder().feed(host))
+    bench = LinkBench(model, ready_prob=0.3, seed=2, store_bytes=store, event_words=64)
+    frames = bench.run(host, n_host + len(spikes) * (model.layers[-1].size + 1))
+    replies, words = split_replies(frames, bench.shape.score_bits)
+    types = [f.type for f in frames]
+    first, last = types.index(hp.Type.BENCH_REPLY), len(types) - 3
+    assert types[last] == hp.Type.BENCH_REPLY and hp.Type.SAMPLE not in types[last:]
+    assert hp.Bench.unpack(frames[first].payload) == hp.Bench(0, 0, store, 64)
+    errors = [r.payload for r in replies if r.type == hp.Type.ERROR]
+    assert errors == [bytes([hp.Error.STORE_FULL])]
+    expected = golden.run(model, spikes)
+    result = protocol.decode_scores(words, bench.shape, len(spikes))
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    run = hp.Bench.unpack(frames[last].payload)
+    formula = sum(bench.shape.busy_cycles(spikes[b], [s[b] for s in expected.spikes])
+                  for b in range(len(spikes)))
+    assert run.held == 0 and run.cycles == formula > 0
+    assert hp.Bench.unpack(frames[last + 1].payload).cycles == 0     # the store was emptied
+    status = hp.Status.unpack(frames[-1].payload)
+    assert (status.bad_frames, status.dropped_inputs) == (0, 0)
+
+
+def test_bench_without_an_event_buffer_counts_the_cores_wait_for_the_link():
+    """With no event buffer the core's scores wait for the UART: the BENCH reply says so
+    (``held`` > 0) and the busy cycles include the wait; the scores are still exact."""
+    model, spikes = netgen.random_case(4, PARAMS, batch=3, steps=6)
+    data = b"".join(hp.encode_inputs(s) for s in spikes)
+    host = b"".join(hp.config_frames(config_words(model))) + hp.mode_frame(hp.Mode.SCORES)
+    host += b"".join(hp.store_frames(data)) + hp.bench_request()
+    n_host = len(hp.FrameDecoder().feed(host))
+    bench = LinkBench(model, ready_prob=0.2, seed=3, store_bytes=len(data))
+    frames = bench.run(host, n_host + len(spikes) * (model.layers[-1].size + 1))
+    assert frames[-1].type == hp.Type.BENCH_REPLY
+    _, words = split_replies(frames, bench.shape.score_bits)
+    expected = golden.run(model, spikes)
+    np.testing.assert_array_equal(
+        protocol.decode_scores(words, bench.shape, len(spikes)).scores, expected.scores)
+    run = hp.Bench.unpack(frames[-1].payload)
+    formula = sum(bench.shape.busy_cycles(spikes[b], [s[b] for s in expected.spikes])
+                  for b in range(len(spikes)))
+    assert run.held > 0 and run.cycles > formula and run.event_words == 0

@@ -115,11 +115,17 @@ def _verify(args, model, board, clock, inputs, staged: Path, report: dict) -> bo
     return summary["equal"]
 
 
+#: the board whose default clock ``run --bench`` assumes without --board or --clock-mhz
+BENCH_BOARD = "icebreaker"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..boards.runtime import open_port, run_samples
+    from ..boards.runtime import bench_samples, open_port, run_samples
     from ..gateware.shape import CoreShape
 
     check_port(args.port)
+    if args.clock_mhz is not None and not args.bench:
+        raise DelayhwError("--clock-mhz: only with --bench (the clock of its samples/s)")
     baud = link_baud(args)                 # an unknown --board is refused before any work
     outputs, staged, model, inputs = open_result_job(args)
     shape = CoreShape.from_model(model, args.lanes, args.scheme)
@@ -130,16 +136,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     with open_port(args.port, shape, baud=baud, timeout=args.timeout) as port, \
             progress() as bar:
         task = bar.add_task(f"{args.port}: {batch} samples x {steps} steps", total=batch)
-        run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
-                          timeout=args.timeout, scores_only=args.scores_only,
-                          on_sample=lambda n: bar.update(task, completed=n))
+        on_sample = lambda n: bar.update(task, completed=n)      # noqa: E731
+        if args.bench:
+            bench = bench_samples(port, model, shape, inputs.spikes, load=not args.no_load,
+                                  timeout=args.timeout, on_sample=on_sample)
+            run = bench.run
+        else:
+            run = run_samples(port, model, shape, inputs.spikes, load=not args.no_load,
+                              timeout=args.timeout, scores_only=args.scores_only,
+                              on_sample=on_sample)
     publish_result(outputs, staged, run.result, args.out, "board")
-    print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
-          f"({run.bytes_sent:,} bytes sent, {run.bytes_received:,} received; configuration "
-          f"{'loaded' if not args.no_load else 'not loaded'} in {run.config_seconds:.2f} s)")
+    if args.bench:
+        print_bench(args, model, shape, inputs.spikes, bench)
+    else:
+        print(f"{batch} samples in {run.seconds:.2f} s: {batch / run.seconds:,.2f} samples/s "
+              f"({run.bytes_sent:,} bytes sent, {run.bytes_received:,} received; configuration "
+              f"{'loaded' if not args.no_load else 'not loaded'} in {run.config_seconds:.2f} s)")
     print(f"board status: {run.status}")
     difference = report_against_golden(model, inputs, run.result, "board")
     return EXIT_OK if difference is None else EXIT_MISMATCH
+
+
+def bench_clock(args: argparse.Namespace) -> tuple[float, str]:
+    """The clock ``run --bench`` gives samples/s at, and where it comes from: ``--clock-mhz``,
+    else ``--board``'s default clock, else the iCEBreaker's (:data:`BENCH_BOARD`)."""
+    from ..boards.targets import get_board
+    if args.clock_mhz is not None:
+        return args.clock_mhz * 1e6, "--clock-mhz"
+    board = get_board(args.board or BENCH_BOARD)
+    where = f"{board.name}'s default clock" + ("" if args.board else
+                                               "; --board or --clock-mhz for another")
+    return board.clocking().hz, where
+
+
+def print_bench(args, model, shape, spikes, bench) -> None:
+    """``run --bench``'s figures: the board's core-busy cycles against the cost model
+    (:meth:`CoreShape.busy_cycles` of the golden model's spikes), samples/s at the clock."""
+    from .. import golden
+    batch = spikes.shape[0]
+    expected = golden.run(model, spikes)
+    formula = sum(shape.busy_cycles(spikes[b], [s[b] for s in expected.spikes])
+                  for b in range(batch))
+    hz, where = bench_clock(args)
+    print(f"on-board bench: {batch} samples replayed from the board's {bench.store_bytes:,}-byte "
+          f"sample store in {bench.chunks} load{'s' if bench.chunks > 1 else ''}"
+          + (" (cycles and samples summed over the loads)" if bench.chunks > 1 else ""))
+    print(f"core-busy cycles: {bench.cycles:,} ({bench.cycles / batch:,.1f} cycles/sample; "
+          f"cost model {formula:,}); output held by the link: {bench.held:,} cycles"
+          + ("" if not bench.held else " (counted in the busy cycles: the core waited)"))
+    print(f"samples/s at {hz / 1e6:g} MHz ({where}): {batch * hz / bench.cycles:,.1f}")
 
 
 def check_port(port: str) -> None:
@@ -212,6 +257,15 @@ def register(sub) -> None:
                    help="the board sends only scores (no spikes, no step ends): the result "
                         "file has scores and predictions, compared with the golden model's; "
                         "an active network's spikes no longer bound the link")
+    p.add_argument("--bench", action="store_true",
+                   help="on-board benchmark: the samples are stored in the board's sample "
+                        "store and replayed there at one byte per clock, scores only (as "
+                        "--scores-only); prints the core-busy cycles the board counted, "
+                        "cycles/sample and samples/s at the clock (docs/boards.md)")
+    p.add_argument("--clock-mhz", type=float_in(0, 1_000, lo_open=True), default=None,
+                   metavar="MHZ", help="--bench: the clock the bitstream runs at, for "
+                                       "samples/s (default --board's default clock, else the "
+                                       "iCEBreaker's)")
     add_force(p)
     p.set_defaults(func=cmd_run)
 
