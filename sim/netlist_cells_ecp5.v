@@ -78,7 +78,11 @@ endmodule
 // Yosys's INIT layout: row r is bits 20*(r%16) +: 18 of INITVAL_(r/16). A port of width 18
 // takes AD[13:4] with byte enables on AD[1:0]; of width 9 the half-rows (AD[13:3]); of width 4,
 // 2 and 1 the fields of that width in each 9-bit half without its ninth bit (AD[13:2], [13:1],
-// [13:0]). Any other configuration stops the simulation instead of guessing.
+// [13:0]). Width 36 (Yosys's pseudo dual-port $__PDPW16KD_: port A writes, port B reads) takes
+// row pairs at AD[13:5], the 36-bit word at row pair r being {row 2r+1, row 2r}: port A writes
+// {DIB, DIA} with the four 9-bit byte enables on ADA[3:0] (WEA high); port B of width 36 reads
+// {DOB, DOA}, of a smaller width as above onto DOB. Any other configuration stops the
+// simulation instead of guessing.
 module DP16KD (
     input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5,
     input DIA4, DIA3, DIA2, DIA1, DIA0,
@@ -180,9 +184,11 @@ module DP16KD (
         if (REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || CSDECODE_A != "0b000"
                 || CSDECODE_B != "0b000" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB"
                 || (DATA_WIDTH_A != 1 && DATA_WIDTH_A != 2 && DATA_WIDTH_A != 4
-                    && DATA_WIDTH_A != 9 && DATA_WIDTH_A != 18)
+                    && DATA_WIDTH_A != 9 && DATA_WIDTH_A != 18 && DATA_WIDTH_A != 36)
                 || (DATA_WIDTH_B != 1 && DATA_WIDTH_B != 2 && DATA_WIDTH_B != 4
-                    && DATA_WIDTH_B != 9 && DATA_WIDTH_B != 18)) begin
+                    && DATA_WIDTH_B != 9 && DATA_WIDTH_B != 18 && DATA_WIDTH_B != 36)
+                || (DATA_WIDTH_B == 36 && DATA_WIDTH_A != 36)
+                || (DATA_WIDTH_A == 36 && (WRITEMODE_A != "NORMAL" || WRITEMODE_B != "NORMAL"))) begin
             $display("DP16KD %m: a configuration Yosys's mapping does not make, not modelled");
             $finish(1);
         end
@@ -200,7 +206,9 @@ module DP16KD (
         read_word = w == 18 ? data : (data >> off) & ((18'd1 << w) - 1);
     endfunction
 
-    // ---- port A
+    // ---- port A (a port-B data input too: the high half of a 36-bit write)
+    wire [17:0] dib = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8,
+        DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
     wire [17:0] dia = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8,
         DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
     wire [13:0] ada = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4,
@@ -213,10 +221,19 @@ module DP16KD (
     wire [17:0] maska = DATA_WIDTH_A == 18 ? {{9{ada[1]}}, {9{ada[0]}}}
                                     : (((18'd1 << DATA_WIDTH_A) - 1) << offa);
     wire [17:0] wdataa = DATA_WIDTH_A == 18 ? dia : (dia << offa);
+    wire [8:0] pair_a = ada[13:5];
+    wire [17:0] be_low = {{9{ADA1}}, {9{ADA0}}}, be_high = {{9{ADA3}}, {9{ADA2}}};
     always @(posedge CLKA) begin
-        if (CEA && WEA && !(RSTA && RESETMODE == "SYNC"))
+        if (DATA_WIDTH_A == 36) begin                   // {DIB, DIA} into a row pair
+            if (CEA && WEA) begin
+                mem[{pair_a, 1'b0}] <= (mem[{pair_a, 1'b0}] & ~be_low) | (dia & be_low);
+                mem[{pair_a, 1'b1}] <= (mem[{pair_a, 1'b1}] & ~be_high) | (dib & be_high);
+            end
+        end else if (CEA && WEA && !(RSTA && RESETMODE == "SYNC"))
             mem[rowa] <= (mem[rowa] & ~maska) | (wdataa & maska);
-        if (RSTA)
+        if (DATA_WIDTH_A == 36)
+            ;                                           // DOA: port B's read (below)
+        else if (RSTA)
             doa <= 18'd0;
         else if (CEA) begin
             if (!WEA)
@@ -232,8 +249,6 @@ module DP16KD (
             doa <= 18'd0;
 
     // ---- port B
-    wire [17:0] dib = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8,
-        DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
     wire [13:0] adb = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4,
         ADB3, ADB2, ADB1, ADB0};
     reg [17:0] dob = 18'd0;
@@ -244,7 +259,15 @@ module DP16KD (
     wire [17:0] maskb = DATA_WIDTH_B == 18 ? {{9{adb[1]}}, {9{adb[0]}}}
                                     : (((18'd1 << DATA_WIDTH_B) - 1) << offb);
     wire [17:0] wdatab = DATA_WIDTH_B == 18 ? dib : (dib << offb);
-    always @(posedge CLKB) begin
+    wire [8:0] pair_b = adb[13:5];
+    always @(posedge CLKB)
+        if (DATA_WIDTH_B == 36) begin                   // a row pair onto {DOB, DOA}
+            if (RSTB)
+                {dob, doa} <= 36'd0;
+            else if (CEB)
+                {dob, doa} <= {mem[{pair_b, 1'b1}], mem[{pair_b, 1'b0}]};
+        end
+    always @(posedge CLKB) if (DATA_WIDTH_B != 36) begin
         if (CEB && WEB && !(RSTB && RESETMODE == "SYNC"))
             mem[rowb] <= (mem[rowb] & ~maskb) | (wdatab & maskb);
         if (RSTB)
@@ -259,6 +282,9 @@ module DP16KD (
         end
     end
     always @(posedge RSTB)
-        if (RESETMODE == "ASYNC")
+        if (RESETMODE == "ASYNC") begin
             dob <= 18'd0;
+            if (DATA_WIDTH_B == 36)
+                doa <= 18'd0;
+        end
 endmodule

@@ -207,16 +207,23 @@ def run_test(build_: Build, test_module: str, toplevel: str, workdir: Path, plus
     """Run the cocotb ``test_module`` on a build in ``workdir``; the stats its testbench
     wrote (:func:`delayhw.sim.testbench.await_done`), or DelayhwError with the log's tail."""
     log = workdir / "sim.log"
-    xml = build_.runner().test(
-        test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-        build_dir=build_.directory, test_dir=workdir, plusargs=plusargs,
-        waves=build_.waves or waves, timescale=TIMESCALE, log_file=log,
-        extra_env=RUN_ENV)
+
+    def unfinished() -> DelayhwError:
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        return DelayhwError(f"{build_.sim}: the simulation did not finish (see {log}):\n{tail}")
+
+    try:
+        xml = build_.runner().test(
+            test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+            build_dir=build_.directory, test_dir=workdir, plusargs=plusargs,
+            waves=build_.waves or waves, timescale=TIMESCALE, log_file=log,
+            extra_env=RUN_ENV)
+    except SystemExit as exc:       # cocotb's runner exits on a failed test (or simulator)
+        raise unfinished() from exc
     from cocotb_tools.check_results import get_results
     _, failed = get_results(xml)
     if failed or not stats.exists():
-        tail = log.read_text()[-2000:] if log.exists() else ""
-        raise DelayhwError(f"{build_.sim}: the simulation did not finish (see {log}):\n{tail}")
+        raise unfinished()
     return json.loads(stats.read_text())
 
 

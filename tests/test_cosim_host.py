@@ -162,3 +162,24 @@ def test_output_decoding_agrees_with_the_protocol(seed, batch, steps, mutation):
     if mutation == "none":
         assert fast[0] == "ok" and cosim._decode_fast(text, shape, batch, steps) is not None
         assert fast[1] == scores.tolist()
+
+
+def test_a_simulation_that_stops_early_is_a_delayhw_error_not_an_exit(tmp_path):
+    """cocotb's runner calls sys.exit when a test fails (always under pytest, and outside it
+    when the simulator's exit code is not 0): run_test turns that into the one-line error,
+    with the log's tail, instead of a silent exit."""
+    from delayhw.errors import DelayhwError
+
+    class Exiting:
+        def test(self, **kwargs):
+            (tmp_path / "sim.log").write_text("DP16KD x: not modelled\n")
+            raise SystemExit(1)
+
+    class FakeBuild:
+        sim, directory, waves = "icarus", tmp_path, False
+
+        def runner(self):
+            return Exiting()
+
+    with pytest.raises(DelayhwError, match="(?s)did not finish.*not modelled"):
+        runner.run_test(FakeBuild(), "m", "top", tmp_path, [], tmp_path / "stats.json")

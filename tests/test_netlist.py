@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from delayhw import Inputs, golden, load_result, netgen, save_model
+from delayhw.boards.build import tool_env
 from delayhw.boards.targets import get_board
 from delayhw.cli import main
 from delayhw.errors import DelayhwError
@@ -103,6 +104,74 @@ module tb;
     end
 endmodule
 """
+
+
+#: a 512 x 36 memory written with 9-bit byte enables, read at another address: Yosys maps it to
+#: one DP16KD in its pseudo dual-port mode (DATA_WIDTH 36)
+WIDE_MEMORY = """
+module wide(input clk, input [3:0] we, input [8:0] wa, input [35:0] wd, input [8:0] ra,
+            output reg [35:0] rd);
+    reg [35:0] mem [0:511];
+    integer i;
+    always @(posedge clk) begin
+        for (i = 0; i < 4; i = i + 1)
+            if (we[i]) mem[wa][9 * i +: 9] <= wd[9 * i +: 9];
+        rd <= mem[ra];
+    end
+endmodule
+"""
+WIDE_TB = """
+module tb;
+    reg clk = 0; reg [3:0] we; reg [8:0] wa, ra; reg [35:0] wd;
+    wire [35:0] rd;
+    wide dut (.clk(clk), .we(we), .wa(wa), .wd(wd), .ra(ra), .rd(rd));
+    integer f, r, k;
+    initial begin
+        f = $fopen("stim.txt", "r");
+        for (k = 0; k < %d; k = k + 1) begin
+            r = $fscanf(f, "%%h %%h %%h %%h\\n", we, wa, wd, ra);
+            #1 clk = 1; #1 clk = 0;
+            $display("%%h", rd);
+        end
+        $finish;
+    end
+endmodule
+"""
+
+
+@needs_icarus
+def test_own_dp16kd_model_in_yosys_36_bit_mode(tmp_path):
+    """delayhw's DP16KD model on the netlist Yosys makes of a 512 x 36 memory with byte enables
+    (its pseudo dual-port, 36-bit mode), against a Python memory: random byte-enabled writes,
+    reads of other addresses, every read checked."""
+    (tmp_path / "wide.v").write_text(WIDE_MEMORY)
+    subprocess.run([tool_env()["YOSYS"], "-q", "-p", "read_verilog wide.v; "
+                    "synth_ecp5 -top wide; write_verilog -noattr net.v"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    net = (tmp_path / "net.v").read_text()
+    assert "DP16KD" in net and ".DATA_WIDTH_A(32'd36)" in net and ".DATA_WIDTH_B(32'd36)" in net
+    rng = np.random.default_rng(5)
+    n = 600
+    we = rng.integers(0, 16, n)
+    wa = rng.integers(0, 16, n)                    # few addresses: bytes overwritten often
+    ra = (wa + rng.integers(1, 16, n)) % 16        # never the address written in that cycle
+    wd = [int(x) for x in rng.integers(0, 1 << 36, n, dtype=np.uint64)]
+    (tmp_path / "stim.txt").write_text("".join(f"{e:x} {a:x} {d:x} {r:x}\n"
+                                               for e, a, d, r in zip(we, wa, wd, ra)))
+    (tmp_path / "tb.v").write_text(WIDE_TB % n)
+    (tmp_path / "cells.v").write_text(netlist.cell_models("ecp5"))
+    subprocess.run(["iverilog", "-g2005", "-o", "tb", "tb.v", "net.v", "cells.v"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    out = subprocess.run(["vvp", "-n", "tb"], cwd=tmp_path, check=True, capture_output=True,
+                         text=True).stdout.split()
+    mem, expected = [0] * 512, []
+    for e, a, d, r in zip(we, wa, wd, ra):
+        expected.append(mem[r])
+        for byte in range(4):
+            if e >> byte & 1:
+                field = 0x1FF << (9 * byte)
+                mem[a] = (mem[a] & ~field) | (d & field)
+    assert [int(x, 16) for x in out] == expected
 
 
 @needs_icarus
