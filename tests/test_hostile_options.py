@@ -168,3 +168,11 @@ def test_issue_examples_are_refused_before_any_work(empty_cwd, capsys, argv):
     assert code == 2 and time.monotonic() - t0 < 5
     assert len(err.strip().split("\n")) == 1 and flag in err
     assert not any(empty_cwd.iterdir())
+
+
+@pytest.mark.parametrize("item", OPTIONS, ids=lambda item: f"{item[0]}-{item[1].dest}")
+def test_a_double_dash_as_the_value_is_refused(empty_cwd, item):
+    """``--option=--``: argparse drops the ``--`` and stores ``[]`` past the option's type and
+    choices (found by the test above at length); delayhw's parser refuses it, naming the
+    option."""
+    check_option(item, "--", empty_cwd)

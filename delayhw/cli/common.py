@@ -44,6 +44,12 @@ class Parser(argparse.ArgumentParser):
               file=sys.stderr)
         raise UsageError()
 
+    def _get_values(self, action, arg_strings):
+        # "--option=--": argparse drops the "--" and stores [] unchecked (no type, no choices)
+        if action.nargs is None and arg_strings == ["--"]:
+            raise argparse.ArgumentError(action, "'--' is not a value")
+        return super()._get_values(action, arg_strings)
+
 
 def add_force(p: argparse.ArgumentParser) -> None:
     """``--force``: the only way a command replaces an existing output (delayhw.publish)."""
