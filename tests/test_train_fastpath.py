@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from delayhw.train import layers  # noqa: E402
 from delayhw.train.kernels import DelayKernel  # noqa: E402
 from delayhw.train.layers import (DelayedLinear, DelayNet, LIFLayer, NetConfig,  # noqa: E402
                                   Readout, delay_conv, delay_matmul, leaky_trace, lif_scan,
@@ -103,10 +104,14 @@ def lif_loop(current, beta, reset):
         return layer(current)
 
 
+@pytest.mark.parametrize("steps", [30, 150])                # one / three decay_scan blocks
+@pytest.mark.parametrize("torch_loop", [False, True])      # CPU numpy loop / the torch one
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_lif_scan_equals_the_reference_loop_with_gradients(reset):
+def test_lif_scan_equals_the_reference_loop_with_gradients(reset, torch_loop, steps,
+                                                            monkeypatch):
+    monkeypatch.setattr(layers, "_TORCH_LIF_LOOP", torch_loop)
     gen = torch.Generator().manual_seed(3)
-    current = (torch.rand(4, 30, 5, generator=gen, dtype=torch.float64) * 1.6 - 0.3)
+    current = (torch.rand(4, steps, 5, generator=gen, dtype=torch.float64) * 1.6 - 0.3)
     current.requires_grad_()
     want = lif_loop(current, 0.8, reset)
     got = lif_scan(current, 0.8, reset)
@@ -118,11 +123,12 @@ def test_lif_scan_equals_the_reference_loop_with_gradients(reset):
     close(a, b)
 
 
-def test_leaky_trace_equals_the_readout_loop_with_gradients():
+@pytest.mark.parametrize("steps", [17, 64, 150])           # one block, exactly one, three
+def test_leaky_trace_equals_the_readout_loop_with_gradients(steps):
     gen = torch.Generator().manual_seed(4)
     readout = Readout(1, 3, 2, DelayKernel("linear", 2), beta=0.9)
     readout.ff = torch.nn.Identity()
-    current = torch.randn(2, 17, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    current = torch.randn(2, steps, 3, generator=gen, dtype=torch.float64, requires_grad=True)
     with reference_path():
         want = readout(current)
     got = leaky_trace(current, 0.9)
@@ -164,3 +170,16 @@ def test_reference_path_is_restored_after_the_block():
             assert not layers._REFERENCE
         assert layers._REFERENCE
     assert not layers._REFERENCE
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.95])
+def test_decay_scan_equals_its_recurrence(beta, reverse):
+    """y[t] = x[t] + beta * y[t - 1] (reverse: y[t + 1]), the plain loop, over 3 blocks."""
+    x = torch.randn(3, 2 * layers.DECAY_BLOCK + 7, 4, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(5))
+    order = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
+    want, carry = torch.empty_like(x), torch.zeros_like(x[:, 0])
+    for t in order:
+        carry = want[:, t] = x[:, t] + beta * carry
+    close(layers.decay_scan(x, beta, reverse), want)

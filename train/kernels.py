@@ -56,7 +56,9 @@ def spread(p: torch.Tensor, bins: torch.Tensor, kind: str, width: float) -> torc
     if kind == "triangle":
         k = torch.relu(1.0 - x.abs() / width)
     elif kind == "gaussian":
-        k = torch.exp(-0.5 * (x / width) ** 2)
+        # the exponent is clamped first: exp's underflow path is ~50x slower on CPU, and
+        # every clamped value (exp(-50)) is below the floor anyway
+        k = torch.exp((-0.5 * (x / width) ** 2).clamp(min=-50.0))
         # bins more than ~9 widths away: exactly 0, not subnormal (the tail underflows into
         # subnormal floats, whose arithmetic made every later product ~6x slower on CPU)
         k = torch.where(k < GAUSSIAN_FLOOR, 0.0, k)
@@ -75,6 +77,44 @@ class _StraightThrough(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, None
+
+
+class _GaussianTaps(torch.autograd.Function):
+    """``weight[..., None] * spread(p, bins, "gaussian", width)`` (the one-hot kernel at
+    ``round(p)`` forward when ``straight_through``, the gaussian's gradient backward) as one
+    node with a hand-written backward. With ``K = e / sum(e)``, ``e = exp(-x**2 / 2 w**2)``,
+    ``x = bins - p``: ``dK_m/dp = K_m (x_m - sum_n K_n x_n) / w**2`` (floored bins: 0)."""
+
+    @staticmethod
+    def forward(ctx, weight, p, bins, width, straight_through):
+        x = bins - p.unsqueeze(-1)
+        # spread(p, bins, "gaussian", width) in place, in as few operations as it allows
+        soft = x.square().mul_(-0.5 / width ** 2).clamp_(min=-50.0).exp_()
+        soft.masked_fill_(soft < GAUSSIAN_FLOOR, 0.0)
+        soft.div_(soft.sum(-1, keepdim=True))
+        kernel = _one_hot(p, bins) if straight_through else soft
+        ctx.save_for_backward(weight, x, soft, kernel)
+        ctx.width = width
+        return weight.unsqueeze(-1) * kernel
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, x, soft, kernel = ctx.saved_tensors
+        grad_w = grad_p = None
+        if ctx.needs_input_grad[0]:
+            grad_w = (grad * kernel).sum(-1)
+        if ctx.needs_input_grad[1]:
+            gk = grad * soft
+            mean_x = (soft * x).sum(-1, keepdim=True)
+            grad_p = weight * ((gk * (x - mean_x)).sum(-1) / ctx.width ** 2)
+        return grad_w, grad_p, None, None, None
+
+
+def _one_hot(p: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """The one-hot kernel at ``round_half_up(p)`` over ``bins``: ``p.shape + (len(bins),)``."""
+    index = (round_half_up(p.detach()) - bins[0]).long().clamp_(0, len(bins) - 1)
+    return torch.zeros(p.shape + bins.shape, dtype=p.dtype, device=p.device).scatter_(
+        -1, index.unsqueeze(-1), 1.0)
 
 
 class DelayKernel:
@@ -107,9 +147,17 @@ class DelayKernel:
         soft = spread(p, bins, self.mode, self.width)
         if not self.straight_through or self.hard:
             return soft
-        index = (round_half_up(p.detach()) - bins[0]).long().clamp_(0, len(bins) - 1)
-        hard = torch.zeros_like(soft).scatter_(-1, index.unsqueeze(-1), 1.0)
-        return _StraightThrough.apply(soft, hard)
+        return _StraightThrough.apply(soft, _one_hot(p, bins))
+
+    def taps(self, weight: torch.Tensor, p: torch.Tensor, bins: torch.Tensor,
+             fused: bool = True) -> torch.Tensor:
+        """``weight[..., None] * self(p, bins)``; for the gaussian (not hardened) as one node
+        with a hand-written backward unless ``fused`` is False (same values and gradients up
+        to float rounding)."""
+        if fused and self.mode == "gaussian":
+            return _GaussianTaps.apply(weight, p, bins.to(p.dtype), self.width,
+                                       self.straight_through)
+        return weight.unsqueeze(-1) * self(p, bins)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "initial_width": self.initial, "final_width": self.final,

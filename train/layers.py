@@ -19,11 +19,13 @@ reference path (:func:`delay_conv` on full taps, plain per-step autograd loops),
 
 from __future__ import annotations
 
+import functools
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -117,13 +119,21 @@ class _DelayMatmul(torch.autograd.Function):
             w = taps.flip(-1).transpose(1, 2).reshape(n_out, n_bins * n_in)
             ctx.save_for_backward(win, taps)
             return (win @ w.t()).view(batch, steps, n_out)
-        # z[b, t, m, j] = sum_i taps[j, i, m] x[b, t, i], then y[b, t] = sum_m z[b, t-d_min-m, m];
-        # with bins reversed (m' = n_bins-1-m) that is a forward diagonal of z padded in front
+        # time-major (t, b) rows: every time slice is contiguous, so z is written straight
+        # into a buffer padded in front, and callers that keep time-major tensors (lif_scan)
+        # pay no transposing copy. z[t, b, m, j] = sum_i taps[j, i, m] x[b, t, i], then
+        # y[t] = sum_m z[t - d_min - m, m]; with bins reversed (m' = n_bins-1-m) that is a
+        # forward diagonal of the padded z
+        pad = d_min + n_bins - 1
+        x_tm = x.transpose(0, 1).reshape(steps * batch, n_in)
         w = taps.flip(-1).permute(1, 2, 0).reshape(n_in, n_bins * n_out)
-        z = (x.reshape(batch * steps, n_in) @ w).view(batch, steps, n_bins, n_out)
-        z = F.pad(z, (0, 0, 0, 0, d_min + n_bins - 1, 0))
-        ctx.save_for_backward(x, taps)
-        return _diagonal_sum(z, 0, steps)
+        zp = x.new_empty(pad + steps, batch, n_bins * n_out)
+        zp[:pad].zero_()
+        torch.mm(x_tm, w, out=zp[pad:].view(steps * batch, n_bins * n_out))
+        s = zp.stride()
+        y = zp.as_strided((steps, batch, n_bins, n_out), (s[0], s[1], s[0] + n_out, 1)).sum(2)
+        ctx.save_for_backward(x_tm, taps)
+        return y.transpose(0, 1)
 
     @staticmethod
     def backward(ctx, grad):
@@ -140,18 +150,19 @@ class _DelayMatmul(torch.autograd.Function):
                 gw = (g2 @ taps.transpose(1, 2).reshape(n_out, n_bins * n_in))
                 grad_x = _diagonal_sum(gw.view(batch, steps, n_bins, n_in), ctx.d_min, steps)
             return grad_x, grad_taps, None, None
-        # gy_win[b, t, m, j] = grad[b, t + d_min + m, j]: what x[b, t] received through bin m
-        gp = F.pad(grad, (0, 0, 0, ctx.d_min + n_bins))
+        # time-major as the forward: gwin[t, b, m, j] = grad[b, t + d_min + m, j], what
+        # x[b, t] received through bin m
+        gp = grad.new_empty(steps + ctx.d_min + n_bins, batch, n_out)
+        gp[steps:].zero_()
+        gp[:steps].copy_(grad.transpose(0, 1))
         s = gp.stride()
-        gwin = gp.as_strided((batch, steps, n_bins, n_out), (s[0], s[1], s[1], s[2]),
-                             gp.storage_offset() + ctx.d_min * s[1])
-        gwin = gwin.reshape(batch * steps, n_bins * n_out)
+        gwin = gp.as_strided((steps, batch, n_bins, n_out), (s[0], s[1], s[0], 1),
+                             ctx.d_min * s[0]).reshape(steps * batch, n_bins * n_out)
         if ctx.needs_input_grad[1]:
-            grad_taps = (saved.reshape(batch * steps, n_in).t() @ gwin).view(
-                n_in, n_bins, n_out).permute(2, 0, 1)
+            grad_taps = (saved.t() @ gwin).view(n_in, n_bins, n_out).permute(2, 0, 1)
         if ctx.needs_input_grad[0]:
             grad_x = (gwin @ taps.permute(1, 2, 0).reshape(n_in, n_bins * n_out).t()).view(
-                batch, steps, n_in)
+                steps, batch, n_in).transpose(0, 1)
         return grad_x, grad_taps, None, None
 
 
@@ -206,7 +217,7 @@ class DelayedLinear(nn.Module):
     def taps(self) -> torch.Tensor:
         """Effective weight per integer delay: ``(n_out, n_in, n_bins)``, bin m = delay
         ``d_min + m``."""
-        return self.weight.unsqueeze(-1) * self.kernel(self.delay, self.bins)
+        return self.kernel.taps(self.weight, self.delay, self.bins, fused=not _REFERENCE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, T, n_in)`` -> ``(B, T, n_out)``; causal (spikes before t=0 are 0)."""
@@ -238,24 +249,96 @@ class DelayedLinear(nn.Module):
         return round_half_up(self.delay.detach()).clamp(self.d_min, self.d_max).long()
 
 
+#: decay factors below this are 0 in :func:`decay_scan` (exp(-40), as the gaussian kernel's
+#: floor): products with them would otherwise turn subnormal, which is ~6x slower on CPU
+DECAY_FLOOR = math.exp(-40.0)
+#: time steps per block of :func:`decay_scan`: one matrix product per block
+DECAY_BLOCK = 64
+
+
+@functools.lru_cache(maxsize=32)
+def _decay_matrix(steps: int, beta: float, dtype: torch.dtype, device: torch.device
+                  ) -> torch.Tensor:
+    """``(steps + 1, steps)``: rows 0..steps-1 the lower-triangular ``beta**(t - s)``
+    (``s <= t``), row ``steps`` the carry factors ``beta**(t + 1)``; entries below
+    :data:`DECAY_FLOOR` are 0."""
+    k = torch.arange(steps, dtype=torch.float64)
+    lag = torch.cat([k[:, None] - k[None, :], (k + 1)[None, :]])
+    m = torch.where(lag >= 0, beta ** lag.clamp(min=0), 0.0)
+    return torch.where(m < DECAY_FLOOR, 0.0, m).to(dtype=dtype, device=device)
+
+
+def decay_scan(x: torch.Tensor, beta: float, reverse: bool = False) -> torch.Tensor:
+    """``y[:, t] = sum_{s <= t} beta**(t - s) * x[:, s]`` for ``x`` ``(B, T, n)`` (``reverse``:
+    ``sum_{s >= t} beta**(s - t) * x[:, s]``), i.e. ``y[:, t] = x[:, t] + beta * y[:, t -+ 1]``,
+    as one matrix product per :data:`DECAY_BLOCK` steps instead of one operation per step.
+    Equal to the loop up to float rounding."""
+    steps = x.shape[1]
+    block = min(steps, DECAY_BLOCK)
+    m = _decay_matrix(block, float(beta), x.dtype, x.device)
+    lower, carry_factor = m[:block], m[block]
+    if reverse:
+        x = x.flip(1)
+    if steps <= block:
+        y = torch.matmul(lower, x)
+    else:
+        parts, carry = [], None
+        for start in range(0, steps, block):
+            c = min(block, steps - start)
+            part = torch.matmul(lower[:c, :c], x[:, start:start + c])
+            if carry is not None:
+                part.addcmul_(carry_factor[:c, None], carry[:, None, :])
+            parts.append(part)
+            carry = part[:, -1]
+        y = torch.cat(parts, 1)
+    return y.flip(1) if reverse else y
+
+
+def _lif_forward(cur: torch.Tensor, beta: float, subtract: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The LIF time loop on ``cur`` ``(T, B, n)`` contiguous: membranes before reset ``u`` and
+    spikes ``s`` (float 0/1), both ``(T, B, n)``. On CPU the loop runs in numpy on the same
+    memory (a third of torch's cost per small operation); elsewhere in torch."""
+    u_all = torch.empty_like(cur)
+    s_all = torch.empty_like(cur)
+    if cur.device.type == "cpu" and not _TORCH_LIF_LOOP:
+        c, u_np, s_np = cur.numpy(), u_all.numpy(), s_all.numpy()
+        v = np.zeros_like(c[0])
+        for t in range(c.shape[0]):
+            u, s = u_np[t], s_np[t]
+            np.multiply(v, beta, out=u)
+            u += c[t]                                            # beta * v + I
+            np.greater_equal(u, 1.0, out=s, casting="unsafe")    # H(u - 1)
+            if subtract:
+                np.subtract(u, s, out=v)
+            else:
+                np.multiply(u, 1.0 - s, out=v)
+        return u_all, s_all
+    v = torch.zeros_like(cur[0])
+    for c, u, s in zip(cur.unbind(0), u_all.unbind(0), s_all.unbind(0)):
+        torch.add(c, v, alpha=beta, out=u)                       # beta * v + I
+        torch.ge(u, 1.0, out=s)                                  # H(u - 1)
+        # subtract: v = u - s; zero: v = u - u * s (= u * (1 - s), exact for s in {0, 1})
+        v = u - s if subtract else torch.addcmul(u, u, s, value=-1.0)
+    return u_all, s_all
+
+
+#: tests set this to run :func:`_lif_forward`'s torch loop on CPU too
+_TORCH_LIF_LOOP = False
+
+
 class _LIFScan(torch.autograd.Function):
-    """:func:`lif_scan`: the time loop without autograd nodes, the backward as one reverse
-    loop. Saves the membrane before reset ``u`` (``T, B, n``)."""
+    """:func:`lif_scan`: the time loop without autograd nodes (:func:`_lif_forward`); the
+    backward is :func:`decay_scan` in reverse (subtract reset) or one reverse loop (zero
+    reset). Saves the membrane before reset ``u`` (``T, B, n``)."""
 
     @staticmethod
     def forward(ctx, current, beta, subtract, alpha):
-        cur = current.transpose(0, 1)                    # (T, B, n) view
-        u_all = torch.empty_like(cur, memory_format=torch.contiguous_format)
-        s_all = torch.empty_like(u_all)
-        v = torch.zeros_like(u_all[0])
-        for t in range(cur.shape[0]):
-            u = torch.add(cur[t], v, alpha=beta, out=u_all[t])   # beta * v + I
-            s = torch.ge(u, 1.0, out=s_all[t])                    # H(u - 1)
-            # subtract: v = u - s; zero: v = u - u * s (= u * (1 - s), exact for s in {0, 1})
-            v = u - s if subtract else torch.addcmul(u, u, s, value=-1.0)
+        cur = current.detach().transpose(0, 1).contiguous()     # (T, B, n)
+        u_all, s_all = _lif_forward(cur, beta, subtract)
         ctx.save_for_backward(u_all, s_all)
         ctx.beta, ctx.subtract, ctx.alpha = beta, subtract, alpha
-        return s_all.transpose(0, 1).contiguous()
+        return s_all.transpose(0, 1)                           # (B, T, n), time-major memory
 
     @staticmethod
     def backward(ctx, grad):
@@ -263,14 +346,13 @@ class _LIFScan(torch.autograd.Function):
         a, beta = ctx.alpha, ctx.beta
         # dS/du, the arctan surrogate of atan_spike at u - 1
         g = grad.transpose(0, 1) * (a / 2) / (1 + (math.pi / 2 * a * (u_all - 1.0)) ** 2)
+        if ctx.subtract:           # dv/du = 1 with a detached reset: du[t] = g[t] + beta du[t+1]
+            return decay_scan(g.transpose(0, 1), beta, reverse=True), None, None, None
         du = torch.empty_like(g, memory_format=torch.contiguous_format)
-        keep = None if ctx.subtract else 1.0 - s_all           # dv/du with a detached reset
+        keep = 1.0 - s_all                                     # dv/du with a detached reset
         carry = torch.zeros_like(du[0])                        # dL/du at t + 1
         for t in range(du.shape[0] - 1, -1, -1):
-            if keep is None:
-                carry = torch.add(g[t], carry, alpha=beta, out=du[t])
-            else:
-                carry = torch.addcmul(g[t], keep[t], carry, value=beta, out=du[t])
+            carry = torch.addcmul(g[t], keep[t], carry, value=beta, out=du[t])
         return du.transpose(0, 1), None, None, None
 
 
@@ -283,26 +365,16 @@ def lif_scan(current: torch.Tensor, beta: float, reset: str, alpha: float = 2.0)
 
 
 class _LeakyTrace(torch.autograd.Function):
-    """:func:`leaky_trace` with a reverse-loop backward."""
+    """:func:`leaky_trace`: :func:`decay_scan` forward, in reverse backward."""
 
     @staticmethod
     def forward(ctx, current, beta):
-        cur = current.transpose(0, 1)
-        out = torch.empty_like(cur, memory_format=torch.contiguous_format)
-        v = torch.zeros_like(out[0])
-        for t in range(cur.shape[0]):
-            v = torch.add(cur[t], v, alpha=beta, out=out[t])
         ctx.beta = beta
-        return out.transpose(0, 1)
+        return decay_scan(current, beta)
 
     @staticmethod
     def backward(ctx, grad):
-        g = grad.transpose(0, 1)
-        out = torch.empty_like(g, memory_format=torch.contiguous_format)
-        carry = torch.zeros_like(out[0])
-        for t in range(g.shape[0] - 1, -1, -1):
-            carry = torch.add(g[t], carry, alpha=ctx.beta, out=out[t])
-        return out.transpose(0, 1), None
+        return decay_scan(grad, ctx.beta, reverse=True), None
 
 
 def leaky_trace(current: torch.Tensor, beta: float) -> torch.Tensor:
