@@ -59,7 +59,10 @@ def test_digits_trains_to_a_sensible_accuracy(tmp_path):
     r = train_task("digits", tmp_path / "digits.npz", epochs=8, qat_epochs=2, quiet=True,
                    nir=False)
     assert r.float_accuracy >= 0.8
-    assert r.integer_accuracy >= r.float_accuracy - 0.01
+    # QAT keeps the integer model within 2 points of the float one. This short run's gap moves
+    # with float rounding by up to 1.5 points (4 of 270 test samples): seeds 0-5 gave at most
+    # 1.48 points, before and after issue 22's fast path (docs/benchmarks.md, trainer)
+    assert r.integer_accuracy >= r.float_accuracy - 0.02
 
 
 @pytest.mark.parametrize("kernel", ["linear", "triangle"])
