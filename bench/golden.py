@@ -9,10 +9,10 @@ Compared in the same run against
 Target: golden time <= torch time (issue 22; was 3 x), both timed alternating in one run
 (best of 5 rounds each), with the machine's load average recorded.
 
-With --model FILE --input FILE the comparison runs on that model and input instead (e.g. the
-trained audio model of `delayhw train --task fsdd/train --test fsdd/test`, on its
-NAME.test.npz), written to bench/results/golden_LABEL.json (LABEL: --label, else the model
-file's stem), with process CPU times beside the wall times.
+With --model FILE --input FILE the same comparison also runs, in the same run, on that
+model and input (e.g. the trained audio model of `delayhw train --task fsdd/train --test
+fsdd/test`, on its NAME.test.npz), with process CPU times beside the wall times: the result's
+`trained_model` section.
 
 Memory (issue 13): peak RSS and time of one golden run for a 1024 -> 1024 -> 10 network with d_max 255 (every delay used) and for the SHD-size network,
 with the per-delay weight blocks prepared whole (the previous algorithm, STACK_BYTES
@@ -21,7 +21,7 @@ both in one process (the machine may be shared). Target: 1024 x 1024 under 1 GB,
 Writes bench/results/golden.json.
 
     python bench/golden.py [--batch 32] [--steps 100] [--skip-memory]
-    python bench/golden.py --model M.npz --input X.npz [--batch 32] [--label audio]
+    python bench/golden.py --model M.npz --input M.test.npz     # and on a trained model
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def describe(model: Model) -> str:
     return " -> ".join(parts)
 
 
-def compare_on_files(args) -> None:
+def compare_on_files(args) -> dict:
     """Golden against torch's float forward on a model and input file, alternating."""
     import torch
     from delayhw import load_input, load_model
@@ -231,7 +231,7 @@ def compare_on_files(args) -> None:
     fns = {"golden": lambda: golden.run(model, spikes), "torch": torch_forward(model, spikes)}
     times = best_times(fns, repeats=5)
     cpu = best_times(fns, repeats=5, clock=time.process_time)
-    write_result(f"golden_{args.label or Path(args.model).stem}", {
+    return {
         "model": str(args.model), "input": str(args.input),
         "network": describe(model),
         "batch": int(spikes.shape[0]), "steps": int(spikes.shape[1]),
@@ -249,7 +249,7 @@ def compare_on_files(args) -> None:
         "timing": "golden and torch alternating in one process, best of 5 rounds each, wall "
                   "time (the target's) and then process CPU time (all threads; steadier "
                   "when the machine is shared)",
-        "load_average_at_start": load_before})
+        "load_average_at_start": load_before}
 
 
 def main() -> None:
@@ -258,10 +258,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--density", type=float, default=0.1, help="input spike probability per bin")
     ap.add_argument("--skip-memory", action="store_true", help="no peak-RSS measurements")
-    ap.add_argument("--model", help="a model file to compare on instead (needs --input)")
+    ap.add_argument("--model", help="a model file to compare on too (needs --input)")
     ap.add_argument("--input", help="its input file (the first --batch samples are used)")
-    ap.add_argument("--label", help="with --model: writes bench/results/golden_LABEL.json "
-                                    "(default: the model file's stem)")
     ap.add_argument("--measure-one", choices=sorted(MEMORY_CASES), help=argparse.SUPPRESS)
     ap.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -270,8 +268,6 @@ def main() -> None:
         return
     if bool(args.model) != bool(args.input):
         ap.error("--model and --input go together")
-    if args.model:
-        return compare_on_files(args)
     load_before = load_average()
     memory = None if args.skip_memory else memory_figures()
     import torch
@@ -294,6 +290,7 @@ def main() -> None:
     small_synapse_visits = sum(l.size * l.fan_in for l in small.layers) * 2 * 30
 
     hidden_rate = float(result.spikes[0].mean())
+    trained = compare_on_files(args) if args.model else None
     write_result("golden", {
         "network": "700 -> 128 lif (recurrent, d_max 25) -> 20 readout, 8-bit weights",
         "batch": args.batch, "steps": args.steps, "input_density": args.density,
@@ -312,6 +309,7 @@ def main() -> None:
                            "synapse_visits": small_synapse_visits,
                            "events_per_s": round(small_events / t_ref)},
         "golden_over_reference_events_per_s": round((events / t_golden) / (small_events / t_ref), 1),
+        "trained_model": trained,
         "memory": memory,
         "memory_target": "1024 x 1024, d_max 255: bounded peak RSS under 1 GB, time no slower "
                          "than whole blocks",
