@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from delayhw import Inputs, golden, load_result, netgen, save_model
+from delayhw import DelayhwError, Inputs, golden, load_result, netgen, save_model
 from delayhw.cli import main
 from delayhw.gateware import protocol
 from delayhw.sim import cosim
@@ -201,3 +201,14 @@ def test_cli_regress_reports_a_failure_with_a_reproducer(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "0/2 networks bit-exact" in out
     assert "delayhw regress --start 7 --seeds 1 --shapes 1 --sim icarus" in out
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_a_run_past_its_cycle_bound_stops_with_an_error(sim, monkeypatch):
+    """The testbench's timeout (Verilator: its poll of ``done``; Icarus: a timed
+    RisingEdge) stops a run that has not finished within its cycle bound: 100 cycles, less
+    than the configuration alone takes."""
+    model, spikes = netgen.random_case(1, PARAMS, batch=3, steps=12, shape_seed=1)
+    monkeypatch.setattr(cosim, "cycle_bound", lambda *args: 100)
+    with pytest.raises(DelayhwError, match="did not finish"):
+        cosim.run_rtl(model, spikes, sim=sim)
