@@ -49,6 +49,7 @@ bench/gateware.py's workload by that tree's cost model, and samples/s at the Fma
 Finished rows are kept in ``fmax.jobs.json``; ``--resume`` goes on from them.
 
     python bench/fmax.py --suite --baseline-python ../base/.venv/bin/python [--resume]
+                         [--labels baseline]     # measure one side now, the other resumed
 """
 
 from __future__ import annotations
@@ -329,7 +330,8 @@ def run_suite(args) -> None:
     done = json.loads(jobs_file.read_text()) if args.resume and jobs_file.exists() else {}
     trees = [("current", sys.executable)] + (
         [("baseline", str(args.baseline_python))] if args.baseline_python else [])
-    runs = [(label, python, cfg) for cfg in SUITE for label, python in trees]
+    runs = [(label, python, cfg) for cfg in SUITE for label, python in trees
+            if label in args.labels]
     with Progress() as progress:
         task = progress.add_task("suite", total=len(runs))
         for label, python, (scheme, lanes, memory, model, target, seeds) in runs:
@@ -430,6 +432,9 @@ def main() -> None:
                     help="with --suite: the Python whose delayhw is the baseline")
     ap.add_argument("--resume", action="store_true",
                     help="with --suite: keep the rows fmax.jobs.json already holds")
+    ap.add_argument("--labels", nargs="+", default=["current", "baseline"],
+                    choices=["current", "baseline"],
+                    help="with --suite: measure only these now (the others from --resume)")
     ap.add_argument("--row-json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.suite:
