@@ -92,29 +92,37 @@ class _GaussianTaps(torch.autograd.Function):
         soft = x.square().mul_(-0.5 / width ** 2).clamp_(min=-50.0).exp_()
         soft.masked_fill_(soft < GAUSSIAN_FLOOR, 0.0)
         soft.div_(soft.sum(-1, keepdim=True))
-        kernel = _one_hot(p, bins) if straight_through else soft
-        ctx.save_for_backward(weight, x, soft, kernel)
+        if straight_through:       # the weight scattered into its rounded bin
+            index = _rounded_bin(p, bins)
+            taps = torch.zeros_like(soft).scatter_(-1, index, weight.unsqueeze(-1))
+        else:
+            index, taps = None, soft * weight.unsqueeze(-1)
+        ctx.save_for_backward(weight, x, soft, index)
         ctx.width = width
-        return weight.unsqueeze(-1) * kernel
+        return taps
 
     @staticmethod
     def backward(ctx, grad):
-        weight, x, soft, kernel = ctx.saved_tensors
+        weight, x, soft, index = ctx.saved_tensors
         grad_w = grad_p = None
         if ctx.needs_input_grad[0]:
-            grad_w = (grad * kernel).sum(-1)
+            grad_w = (grad * soft).sum(-1) if index is None else grad.gather(-1, index)[..., 0]
         if ctx.needs_input_grad[1]:
             gk = grad * soft
             mean_x = (soft * x).sum(-1, keepdim=True)
-            grad_p = weight * ((gk * (x - mean_x)).sum(-1) / ctx.width ** 2)
+            grad_p = (gk * (x - mean_x)).sum(-1).mul_(weight).div_(ctx.width ** 2)
         return grad_w, grad_p, None, None, None
+
+
+def _rounded_bin(p: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """Index of the bin at ``round_half_up(p)`` (clamped to the bins): ``p.shape + (1,)``."""
+    return (round_half_up(p.detach()) - bins[0]).long().clamp_(0, len(bins) - 1).unsqueeze(-1)
 
 
 def _one_hot(p: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     """The one-hot kernel at ``round_half_up(p)`` over ``bins``: ``p.shape + (len(bins),)``."""
-    index = (round_half_up(p.detach()) - bins[0]).long().clamp_(0, len(bins) - 1)
     return torch.zeros(p.shape + bins.shape, dtype=p.dtype, device=p.device).scatter_(
-        -1, index.unsqueeze(-1), 1.0)
+        -1, _rounded_bin(p, bins), 1.0)
 
 
 class DelayKernel:

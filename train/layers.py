@@ -276,22 +276,24 @@ def decay_scan(x: torch.Tensor, beta: float, reverse: bool = False) -> torch.Ten
     steps = x.shape[1]
     block = min(steps, DECAY_BLOCK)
     m = _decay_matrix(block, float(beta), x.dtype, x.device)
-    lower, carry_factor = m[:block], m[block]
-    if reverse:
-        x = x.flip(1)
-    if steps <= block:
-        y = torch.matmul(lower, x)
+    lower, carry_factor = m[:block], m[block]          # carry_factor[i] = beta**(i + 1)
+    if reverse:                 # the transposed matrix, blocks from the end, carried back
+        matrix, carry_factor = lower.t(), carry_factor.flip(0)
+        starts = range((steps - 1) // block * block, -1, -block)
     else:
-        parts, carry = [], None
-        for start in range(0, steps, block):
-            c = min(block, steps - start)
-            part = torch.matmul(lower[:c, :c], x[:, start:start + c])
-            if carry is not None:
-                part.addcmul_(carry_factor[:c, None], carry[:, None, :])
-            parts.append(part)
-            carry = part[:, -1]
-        y = torch.cat(parts, 1)
-    return y.flip(1) if reverse else y
+        matrix, starts = lower, range(0, steps, block)
+    if steps <= block:
+        return torch.matmul(matrix, x)
+    parts, carry = [], None
+    for start in starts:
+        c = min(block, steps - start)
+        part = torch.matmul(matrix[:c, :c], x[:, start:start + c])
+        if carry is not None:   # reverse: only the last block is short, and it comes first
+            part.addcmul_(carry_factor[:c, None] if not reverse else carry_factor[-c:, None],
+                          carry[:, None, :])
+        parts.append(part)
+        carry = part[:, 0] if reverse else part[:, -1]
+    return torch.cat(parts[::-1] if reverse else parts, 1)
 
 
 def _lif_forward(cur: torch.Tensor, beta: float, subtract: bool
