@@ -366,6 +366,7 @@ def run_suite(args) -> None:
             if "samples_per_s" in b:
                 r["baseline_samples_per_s"] = b["samples_per_s"]
     write_result("fmax", {
+        "markdown": suite_table(rows),
         "command": "python bench/fmax.py " + " ".join(sys.argv[1:]),
         "resumed": bool(args.resume),
         "trees": {label: next((r["tree"] for r in rows if r["label"] == label), None)
@@ -376,6 +377,32 @@ def run_suite(args) -> None:
                     "shd_samples_per_s_min": 3000},
         "rows": rows})
     plot(rows)
+
+
+def suite_table(rows: list[dict]) -> str:
+    """The suite's current rows as a markdown table, the baseline's Fmax beside each."""
+    def resources(r):
+        names = {"lut": "LUT" if r["target"] == "ecp5" else "LC", "ff": "FF",
+                 "bram": "BRAM" if r["target"] == "ecp5" else "EBR", "spram": "SPRAM",
+                 "dsp": "DSP"}
+        return ", ".join(f"{r[k]:,} {v}" for k, v in names.items() if r.get(k))
+    lines = ["| core | device (target) | Fmax, seed 1 | other seeds | baseline, seed 1 | "
+             "current / baseline | resources | samples/s at Fmax (baseline) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["label"] != "current":
+            continue
+        seeds = {k: v for k, v in r.get("fmax_by_seed", {}).items() if k != str(r["seed"])}
+        core = (f"{r['model']} {r['scheme']} x{r['lanes']}"
+                f"{' SPRAM' if r['memory'] == 'spram' else ''}")
+        rate = (f"{r['samples_per_s']:,.0f} ({r.get('baseline_samples_per_s', 0):,.0f})"
+                if "samples_per_s" in r else "-")
+        lines.append(f"| {core} | {r['device']} ({r['target_mhz']} MHz) | "
+                     f"**{r.get('fmax_mhz')} MHz** | "
+                     f"{', '.join(f'{v}' for v in seeds.values()) or '-'} | "
+                     f"{r.get('baseline_fmax_mhz', '-')} | {r.get('fmax_over_baseline', '-')} | "
+                     f"{resources(r)} | {rate} |")
+    return "\n".join(lines)
 
 
 def merge(rows: list[dict]) -> list[dict]:
