@@ -265,7 +265,7 @@ def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
     if layer.kind is LayerKind.READOUT:
         scores = np.zeros((batch, size), dtype=np.int64)
         for t in range(steps):
-            v = _clamp(((v * beta + half) >> shift) + current[:, t], vlo, vhi)
+            _decay_into(v, v, beta, half, shift, current[:, t], vlo, vhi)
             scores += v
         return scores
     spikes = np.zeros((batch, steps, size), dtype=np.uint8)
@@ -275,10 +275,17 @@ def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
         # current[:, t] gains the recurrent input of earlier steps as they are computed
         current = np.concatenate([current, np.zeros((batch, layer.d_max + 1, size), np.int64)], 1)
         flat, row = current.reshape(-1), current.shape[1] * size     # a view: contiguous
+    u, reset = np.empty_like(v), np.empty_like(v)
+    fired, kept = np.empty((batch, size), dtype=bool), np.empty((batch, size), dtype=bool)
     for t in range(steps):
-        u = _clamp(((v * beta + half) >> shift) + current[:, t], vlo, vhi)
-        fired = u >= threshold
-        v = np.where(fired, u - threshold if subtract else 0, u)
+        _decay_into(u, v, beta, half, shift, current[:, t], vlo, vhi)
+        np.greater_equal(u, threshold, out=fired)
+        if subtract:            # v = u - threshold * fired
+            np.multiply(fired, threshold, out=reset)
+            np.subtract(u, reset, out=v)
+        else:                   # v = u * (not fired)
+            np.logical_not(fired, out=kept)
+            np.multiply(u, kept, out=v)
         spikes[:, t] = fired
         if len(ks):
             count = int(np.count_nonzero(fired))
@@ -290,6 +297,17 @@ def _integrate(plan: _LayerPlan, current: np.ndarray) -> np.ndarray:
             else:
                 _add_recurrent_events(plan, flat, row, fired, t)
     return spikes
+
+
+def _decay_into(out: np.ndarray, v: np.ndarray, beta: int, half: int, shift: int,
+                current: np.ndarray, lo: int, hi: int) -> None:
+    """``out = clamp(((v * beta + half) >> shift) + current, lo, hi)`` in place (``out`` may
+    be ``v``): section 3's decay, input and saturation, without temporaries."""
+    np.multiply(v, beta, out=out)
+    out += half
+    np.right_shift(out, shift, out=out)
+    out += current
+    _clamp(out, lo, hi)
 
 
 def _clamp(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
