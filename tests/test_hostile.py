@@ -867,3 +867,20 @@ def test_golden_run_refuses_a_model_too_big_to_prepare_before_allocating(monkeyp
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 16 << 20          # validation only; nothing prepared
+
+
+def test_a_sigterm_during_the_cleanup_still_stops_every_child(monkeypatch):
+    """A SIGTERM that lands in run_command's cleanup (after the command's work: the kill test
+    above once caught one there, inside an import) neither escapes as a traceback nor
+    leaves the children running: stop_all runs again and the command's code stands."""
+    from delayhw import children
+    from delayhw.cli import common
+    calls = []
+
+    def stop_all():
+        calls.append(1)
+        if len(calls) == 1:
+            raise common.Terminated()
+    monkeypatch.setattr(children, "stop_all", stop_all)
+    assert common.run_command(lambda args: 0, None) == 0
+    assert len(calls) == 2

@@ -141,6 +141,8 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
     """Run one command with the project's error rule: a DelayhwError is one line on stderr
     and exit 2; SIGINT exits 130 and SIGTERM 143 after staged outputs are cleaned up."""
     import threading
+
+    from .. import children           # before the handler: the cleanup below imports nothing
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
@@ -164,10 +166,18 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
         print("delayhw: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     finally:
-        from .. import children
-        children.stop_all()           # no simulator or FPGA tool outlives the command
+        _stop_children(children)      # no simulator or FPGA tool outlives the command
         if in_main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_children(children) -> None:
+    """``children.stop_all()``, finished even when a SIGTERM arrives meanwhile (the command is
+    on its way out already; its outputs are published or discarded)."""
+    try:
+        children.stop_all()
+    except Terminated:
+        children.stop_all()
 
 
 def open_result_job(args: argparse.Namespace):
