@@ -48,7 +48,7 @@ carries its baseline's Fmax and their ratio; SHD rows also cycles per sample of
 bench/gateware.py's workload by that tree's cost model, and samples/s at the Fmax).
 Finished rows are kept in ``fmax.jobs.json``; ``--resume`` goes on from them.
 
-    python bench/fmax.py --suite --baseline-python ../base/.venv/bin/python [--resume]
+    python bench/fmax.py --suite --baseline-python ../base/.venv/bin/python [--jobs 2] [--resume]
                          [--labels baseline]     # measure one side now, the other resumed
 """
 
@@ -62,7 +62,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -332,25 +334,35 @@ def run_suite(args) -> None:
         [("baseline", str(args.baseline_python))] if args.baseline_python else [])
     runs = [(label, python, cfg) for cfg in SUITE for label, python in trees
             if label in args.labels]
-    with Progress() as progress:
+    # the longest first (SHD size, most lanes), so that --jobs 2 ends together
+    runs.sort(key=lambda run: (run[2][3] != "shd", -run[2][1]))
+    lock = threading.Lock()
+
+    def measure(run) -> str:
+        label, python, (scheme, lanes, memory, model, target, seeds) = run
+        seeds = seeds if label == "current" else seeds[:1]
+        key = f"{label} {scheme} x{lanes} {memory} {model} {target} seeds {seeds}"
+        if key in done:
+            return key
+        load = load_average()
+        cmd = [python, __file__, "--row-json", "--scheme", scheme, "--lanes", str(lanes),
+               "--memory", memory, "--models", model, "--targets", target,
+               "--label", label, "--timeout", str(args.timeout),
+               "--seed", *map(str, seeds)] + (["--keep", str(args.keep)] if args.keep else [])
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"{key}: {out.stderr.strip().splitlines()[-1:]}")
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row["load_average_before_after"] = [load[0], load_average()[0]]
+        with lock:
+            done[key] = row
+            jobs_file.write_text(json.dumps(done, indent=1) + "\n")
+        return key
+
+    with Progress() as progress, ThreadPoolExecutor(max_workers=args.jobs) as pool:
         task = progress.add_task("suite", total=len(runs))
-        for label, python, (scheme, lanes, memory, model, target, seeds) in runs:
-            seeds = seeds if label == "current" else seeds[:1]
-            key = f"{label} {scheme} x{lanes} {memory} {model} {target} seeds {seeds}"
-            progress.update(task, description=key)
-            if key not in done:
-                load = load_average()
-                cmd = [python, __file__, "--row-json", "--scheme", scheme, "--lanes", str(lanes),
-                       "--memory", memory, "--models", model, "--targets", target,
-                       "--label", label, "--timeout", str(args.timeout),
-                       "--seed", *map(str, seeds)] + (["--keep", str(args.keep)] if args.keep else [])
-                out = subprocess.run(cmd, capture_output=True, text=True)
-                if out.returncode != 0:
-                    raise SystemExit(f"{key}: {out.stderr.strip().splitlines()[-1:]}")
-                row = json.loads(out.stdout.strip().splitlines()[-1])
-                row["load_average_before_after"] = [load[0], load_average()[0]]
-                done[key] = row
-                jobs_file.write_text(json.dumps(done, indent=1) + "\n")
+        for future in as_completed([pool.submit(measure, run) for run in runs]):
+            key = future.result()
             progress.console.print(f"{key}: {done[key].get('fmax_mhz')} MHz "
                                    f"{done[key].get('fmax_by_seed', '')} {done[key]['status']}")
             progress.advance(task)
@@ -459,6 +471,8 @@ def main() -> None:
                     help="with --suite: the Python whose delayhw is the baseline")
     ap.add_argument("--resume", action="store_true",
                     help="with --suite: keep the rows fmax.jobs.json already holds")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="with --suite: rows measured at once (each tool run is one thread)")
     ap.add_argument("--labels", nargs="+", default=["current", "baseline"],
                     choices=["current", "baseline"],
                     help="with --suite: measure only these now (the others from --resume)")
