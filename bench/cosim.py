@@ -9,8 +9,9 @@ Cosim and free-running alternate in one run; the load average is recorded.
 Writes bench/results/cosim.json.
 
 Network: 64 inputs -> 64 recurrent lif (d_max 16) -> 10 readout, fifo scheme, 1 lane
-(~8,800 cycles per step). Verilator runs 4 samples x 50 steps (2 rounds) and the test set
-(1 round), Icarus 1 sample x 10 steps.
+(~8,800 cycles per step). Verilator runs 4 samples x 50 steps (5 rounds) and the test set
+(2 rounds), Icarus 1 sample x 10 steps (3 rounds). Each ratio is given in wall time (the
+target's) and in CPU time (the simulator process's own; steadier on a shared machine).
 
     python bench/cosim.py [--scheme ring] [--lanes N]   (other than fifo/1 lane:
                                                           bench/results/cosim_SCHEME_LANES.json)
@@ -18,6 +19,7 @@ Network: 64 inputs -> 64 recurrent lif (d_max 16) -> 10 readout, fifo scheme, 1 
 
 from __future__ import annotations
 
+import resource
 import shutil
 import subprocess
 import sys
@@ -85,14 +87,18 @@ def build_freerun(shape: CoreShape, sim: str, directory: Path) -> list[str]:
     return ["vvp", "-n", str(directory / "freerun.vvp")]
 
 
-def freerun_seconds(command: list[str], stim: Path, out: Path) -> tuple[float, int]:
-    """Wall time of one free-running simulator process on ``stim``; its cycle count."""
+def freerun_seconds(command: list[str], stim: Path, out: Path) -> tuple[float, float, int]:
+    """Wall and CPU time of one free-running simulator process on ``stim``; its cycle
+    count."""
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(command + [f"+stim={stim}", f"+out={out}"], capture_output=True,
                           text=True, check=True)
     seconds = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     line = next(l for l in proc.stdout.splitlines() if l.startswith("FREERUN"))
-    return seconds, int(line.split("cycles=")[1].split()[0])
+    return seconds, cpu, int(line.split("cycles=")[1].split()[0])
 
 
 _FREERUN: dict = {}
@@ -112,7 +118,7 @@ def measure(sim: str, model, spikes, builds: Path, scheme: str = "fifo", lanes: 
         cosim.write_stimulus(tmp / "stim.txt", model, spikes)
         if rounds > 1:
             cosim.run_rtl(model, spikes, sim=sim, scheme=scheme, lanes=lanes)
-        run, free_s, e2e_s = None, float("inf"), float("inf")
+        run, free_s, free_cpu, e2e_s, cosim_cpu = None, *[float("inf")] * 4
         for _ in range(rounds):
             start = time.perf_counter()
             this = cosim.run_rtl(model, spikes, sim=sim, scheme=scheme, lanes=lanes)
@@ -120,13 +126,16 @@ def measure(sim: str, model, spikes, builds: Path, scheme: str = "fifo", lanes: 
             e2e_s = min(e2e_s, time.perf_counter() - start)
             if run is None or this.sim_seconds < run.sim_seconds:
                 run = this
-            seconds, free_cycles = freerun_seconds(command, tmp / "stim.txt", tmp / "out.txt")
-            free_s = min(free_s, seconds)
+            cosim_cpu = min(cosim_cpu, this.sim_cpu_seconds)
+            seconds, cpu, free_cycles = freerun_seconds(command, tmp / "stim.txt",
+                                                        tmp / "out.txt")
+            free_s, free_cpu = min(free_s, seconds), min(free_cpu, cpu)
     assert free_cycles == run.cycles, (free_cycles, run.cycles)
     cosim_cps = run.cycles / run.sim_seconds
     free_cps = free_cycles / free_s
     print(f"{sim}: {run.cycles} cycles; cosim {cosim_cps:,.0f} cycles/s, free-running "
-          f"{free_cps:,.0f} cycles/s, ratio {cosim_cps / free_cps:.3f}; end to end "
+          f"{free_cps:,.0f} cycles/s, ratio {cosim_cps / free_cps:.3f} (CPU time "
+          f"{free_cpu / cosim_cpu:.3f}); end to end "
           f"{e2e_s:.2f} s vs free-running {free_s:.2f} s ({free_s / e2e_s:.3f})", flush=True)
     row = {"cycles": run.cycles, "batch": int(spikes.shape[0]), "steps": int(spikes.shape[1]),
            "cosim_sim_seconds": round(run.sim_seconds, 4),
@@ -135,6 +144,8 @@ def measure(sim: str, model, spikes, builds: Path, scheme: str = "fifo", lanes: 
            "cosim_cycles_per_s": round(cosim_cps),
            "freerun_seconds": round(free_s, 4), "freerun_cycles_per_s": round(free_cps),
            "cosim_over_freerun": round(cosim_cps / free_cps, 3), "target_min": 0.8,
+           "cosim_cpu_seconds": round(cosim_cpu, 4), "freerun_cpu_seconds": round(free_cpu, 4),
+           "cosim_over_freerun_cpu": round(free_cpu / cosim_cpu, 3),
            "load_average": load_average()}
     if end_to_end:
         row.update({"end_to_end_seconds": round(e2e_s, 3),
@@ -165,18 +176,21 @@ def main() -> None:
                                               "build memo, cached build, stimulus, simulator "
                                               "process, decoding) plus compare() against the "
                                               "golden model",
-               "timing": "cosim and free-running alternating, best of the rounds each"}
+               "timing": "cosim and free-running alternating, best of the rounds each (Verilator "
+                         "4 samples: 5 rounds, test set: 2, Icarus: 3); wall time (the target's) "
+                         "and the simulator process's CPU time beside it (steadier when the "
+                         "machine is shared)"}
     builds = Path(tempfile.mkdtemp(prefix="delayhw-bench-freerun-"))
     options = {"scheme": args.scheme, "lanes": args.lanes, "builds": builds}
     results["load_average_at_start"] = load_average()
     results["verilator"] = measure("verilator", model, netgen.random_spikes(rng, 4, 50, 64, 0.2),
-                                   **options)
+                                   rounds=5, **options)
     results["verilator_test_set"] = measure(
-        "verilator", model, netgen.random_spikes(rng, args.test_set, 50, 64, 0.2), rounds=1,
+        "verilator", model, netgen.random_spikes(rng, args.test_set, 50, 64, 0.2), rounds=2,
         end_to_end=True, **options)
     if icarus_available():
         results["icarus"] = measure("icarus", model, netgen.random_spikes(rng, 1, 10, 64, 0.2),
-                                    **options)
+                                    rounds=3, **options)
     shutil.rmtree(builds, ignore_errors=True)
     default = args.scheme == "fifo" and args.lanes == 1
     write_result("cosim" if default else f"cosim_{args.scheme}_{args.lanes}", results)

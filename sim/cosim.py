@@ -42,6 +42,9 @@ class CosimRun:
     sim_seconds: float    #: wall time the simulator spent running the cycles
     total_seconds: float  #: including Verilog generation, build (if not cached) and start-up
     build_dir: Path
+    #: the simulator process's CPU time over the same span as ``sim_seconds`` (steadier than
+    #: wall time when the machine is shared)
+    sim_cpu_seconds: float = float("nan")
     #: where ``total_seconds`` went: build (Verilog and build, or finding the cached one),
     #: stimulus (writing it), simulator (its process, start-up included), decode (outputs)
     phases: dict = field(default_factory=dict)
@@ -239,8 +242,9 @@ def run_rtl(model: Model, spikes: np.ndarray, *, sim: str = "verilator", scheme:
         phases["decode"] = time.perf_counter() - mark
         if on_progress is not None:
             on_progress(batch)
-        return CosimRun(result, sim, outcome["stats"]["cycles"], outcome["stats"]["wall_s"],
-                        time.perf_counter() - t0, build.directory, phases)
+        stats = outcome["stats"]
+        return CosimRun(result, sim, stats["cycles"], stats["wall_s"], time.perf_counter() - t0,
+                        build.directory, stats.get("cpu_s", float("nan")), phases)
     finally:
         if thread.is_alive():            # left by an exception (SIGINT/SIGTERM): stop the
             children.stop_all()          # simulator before its folder is removed; the runner
