@@ -33,7 +33,8 @@ class RingLayer(LayerEngine):
     if recurrent, its own list of the previous step (``events``). Each spike expands into
     its fan-out, ``lanes`` targets per cycle: unit ``j`` belongs to lane ``j % lanes``, and
     each lane owns its ring memory (``ceil(N/lanes) * (d_max+1)`` slots of ``acc_bits``),
-    so lanes never contend. Pipeline: fetch (list entry -> spike index) -> row register ->
+    so lanes never contend. Pipeline: read (a list entry per cycle at a register address)
+    -> entry queue (registers) -> pick (head entry -> spike index) -> row register ->
     issue (fan-out row ``g * fan_in + i``, ``g = 0..G-1``) -> slot (``(t + D - lag) mod
     (d_max+1)``, ``lag`` 1 for recurrent spikes, which are a step old) -> ring read ->
     ring data registered -> add and write back. An operation reads its slot before the two
