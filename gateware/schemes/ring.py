@@ -170,13 +170,18 @@ class RingLayer(LayerEngine):
                     m.d.sync += [p.fetching.eq(0), p.ra.eq(0), p.ra_plus.eq(1)]
         m.d.comb += self.src_events.addr.eq(p.ra)
         if s.recurrent:
+            # the own entries after the first, loaded in every idle cycle (the start cycle
+            # included), so the engine's start decision stays out of their path
+            own = p.own_count
+            with m.If(self.idle):
+                m.d.sync += [p.left.eq(Mux(own != 0, own - 1, 0)), p.left_nonzero.eq(own > 1)]
             m.d.comb += [mems.e_rec.addr.eq(p.ra), mems.e_rec.en.eq(1)]
         p.start_read = (read, src_count)        # for on_run: the read of the start cycle
 
     def _start_walk(self, m, p) -> None:
         """The list reader's start (in the cycle the engine starts a step): the first read,
         an own entry if there is one, else entry 0 of a source that is final (the input
-        list); ``left`` the own entries after it."""
+        list). ``left``, the own entries after it, is loaded by :meth:`_list_reader`."""
         s = self.shape
         read, src_count = p.start_read
         first_ff = self.src_events.final & (src_count != 0)
@@ -185,8 +190,6 @@ class RingLayer(LayerEngine):
             own, first_own = p.own_count, p.own_count != 0
             m.d.comb += read.eq(first_own | first_ff)
             m.d.sync += [p.d_rec.eq(first_own),
-                         p.left.eq(Mux(first_own, own - 1, 0)),
-                         p.left_nonzero.eq(own > 1),
                          p.ra.eq(Mux(own == 1, 0, read)), p.ra_plus.eq(Mux(own == 1, 1,
                                                                            read + 1))]
         else:
