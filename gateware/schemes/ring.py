@@ -136,24 +136,56 @@ class RingLayer(LayerEngine):
 
     def _list_reader(self, m, mems, p) -> None:
         """Read: the list walk, one entry per cycle at ``ra`` (a register: nothing decided
-        from a list's read data comes back to its address). The own list of the previous
-        step comes first (recurrent layers; it does not depend on the layer below, which
-        runs at the same time), then the feedforward list, read as the layer below appends
-        to it (overlap): an entry is read once the count shows it (``ra != count``), and
-        the walk is done when none is left and ``src_final`` (the source's ``final``, a
-        cycle late) says none will come. An entry is read only while fewer than
-        :data:`ENTRY_QUEUE` are read and not yet consumed (``claimed``), so the queue never
-        overflows. The first read is in the start cycle: an own entry, or an entry of a
-        source that is final then (the input list); a source that is not final still shows
-        its previous step's count in that cycle."""
+        from a list's read data comes back to its address) while ``fetching``. The own list
+        of the previous step comes first (recurrent layers; it does not depend on the layer
+        below, which runs at the same time), then the feedforward list, read as the layer
+        below appends to it (overlap): an entry is read once the count shows it (``more``:
+        ``ra != count``, from registers: ``more_r`` is ``ra != count`` of the cycle before,
+        decided a cycle ahead from ``ra``'s next value, and ``ra`` never passes the count,
+        so with the source's ``grew`` it tells a new entry without a comparison between the
+        source's count and the read), and the walk is done when none is left and
+        ``src_final`` (the source's ``final``, a cycle late) says none will come.
+
+        The first read is in the start cycle, at address 0 (the lists are read at 0 while
+        not ``fetching``): own entry 0 if there is one, else entry 0 of a source that is
+        final then (the input list) if it has one (a source that is not final still shows
+        its previous step's count). Every idle cycle sets the reader's registers as that
+        read leaves them (taken only once ``fetching``, as the step starts), so the start
+        decision reaches nothing of the reader but ``fetching``. An entry is read only while
+        fewer than :data:`ENTRY_QUEUE` are read and not yet consumed (``claimed``), so the
+        queue never overflows."""
         s = self.shape
         src_count, src_final = Signal.like(p.ra, name="src_count"), Signal(name="src_final")
         m.d.comb += src_count.eq(self.src_events.count)
         m.d.sync += src_final.eq(self.src_events.final)
-        more = p.ra != src_count
+        more_r, more = Signal(name="more_r"), Signal(name="more")
+        ne_ra, ne_plus = p.ra != src_count, p.ra_plus != src_count
+        ne_0, ne_1 = src_count != 0, src_count != 1
+        m.d.comb += more.eq(more_r | self.src_events.grew)
+        addr = Mux(p.fetching, p.ra, 0)
+        m.d.comb += [self.src_events.addr.eq(addr), self.src_events.reading.eq(p.fetching)]
+        if s.recurrent:
+            own, own_one = p.own_count != 0, p.own_count == 1
+            m.d.comb += [mems.e_rec.addr.eq(addr), mems.e_rec.en.eq(1)]
+        else:
+            own = own_one = 0
         read = Signal()
-        m.d.sync += [p.d_valid.eq(read), p.d_rec.eq(p.left_nonzero)]
-        m.d.sync += p.claimed.eq(p.claimed + read - p.pop)
+        with m.If(self.idle):
+            # the start cycle's read: own entry 0, else entry 0 of a final source
+            first_ff = self.src_events.final & ne_0
+            first = own | first_ff
+            m.d.sync += [p.d_valid.eq(first), p.d_rec.eq(own), p.claimed.eq(first),
+                         p.left.eq(Mux(own, p.own_count - 1, 0)),
+                         p.left_nonzero.eq(own & ~own_one),
+                         p.ra.eq(Mux(own, ~own_one, first_ff)),
+                         p.ra_plus.eq(Mux(own, Mux(own_one, 1, 2), Mux(first_ff, 2, 1))),
+                         # ``more_r`` for the feedforward list's next ``ra``: 0 after an
+                         # own list of one entry, 1 after entry 0 (no own list), 0 with
+                         # none read; a longer own list sets it again as it ends
+                         more_r.eq(self.src_events.final & ne_0 & (ne_1 | own_one))]
+        with m.Else():
+            m.d.sync += [p.d_valid.eq(read), p.d_rec.eq(p.left_nonzero),
+                         p.claimed.eq(p.claimed + read - p.pop), more_r.eq(ne_ra)]
         with m.If(p.fetching):
             with m.If(p.left_nonzero):                      # the own list
                 m.d.comb += read.eq(p.claimed != ENTRY_QUEUE)
@@ -161,40 +193,18 @@ class RingLayer(LayerEngine):
                     last_own = p.left == 1
                     m.d.sync += [p.left.eq(p.left - 1), p.left_nonzero.eq(~last_own),
                                  p.ra.eq(Mux(last_own, 0, p.ra_plus)),
-                                 p.ra_plus.eq(Mux(last_own, 1, p.ra_plus + 1))]
+                                 p.ra_plus.eq(Mux(last_own, 1, p.ra_plus + 1)),
+                                 more_r.eq(Mux(last_own, ne_0, ne_plus))]
             with m.Else():                                  # the feedforward list
                 m.d.comb += read.eq(more & (p.claimed != ENTRY_QUEUE))
                 with m.If(read):
-                    m.d.sync += [p.ra.eq(p.ra_plus), p.ra_plus.eq(p.ra_plus + 1)]
+                    m.d.sync += [p.ra.eq(p.ra_plus), p.ra_plus.eq(p.ra_plus + 1),
+                                 more_r.eq(ne_plus)]
                 with m.If(~more & src_final):               # done
-                    m.d.sync += [p.fetching.eq(0), p.ra.eq(0), p.ra_plus.eq(1)]
-        m.d.comb += self.src_events.addr.eq(p.ra)
-        if s.recurrent:
-            # the own entries after the first, loaded in every idle cycle (the start cycle
-            # included), so the engine's start decision stays out of their path
-            own = p.own_count
-            with m.If(self.idle):
-                m.d.sync += [p.left.eq(Mux(own != 0, own - 1, 0)), p.left_nonzero.eq(own > 1)]
-            m.d.comb += [mems.e_rec.addr.eq(p.ra), mems.e_rec.en.eq(1)]
-        p.start_read = (read, src_count)        # for on_run: the read of the start cycle
-
-    def _start_walk(self, m, p) -> None:
-        """The list reader's start (in the cycle the engine starts a step): the first read,
-        an own entry if there is one, else entry 0 of a source that is final (the input
-        list). ``left``, the own entries after it, is loaded by :meth:`_list_reader`."""
-        s = self.shape
-        read, src_count = p.start_read
-        first_ff = self.src_events.final & (src_count != 0)
-        m.d.sync += p.fetching.eq(1)
-        if s.recurrent:
-            own, first_own = p.own_count, p.own_count != 0
-            m.d.comb += read.eq(first_own | first_ff)
-            m.d.sync += [p.d_rec.eq(first_own),
-                         p.ra.eq(Mux(own == 1, 0, read)), p.ra_plus.eq(Mux(own == 1, 1,
-                                                                           read + 1))]
-        else:
-            m.d.comb += read.eq(first_ff)
-            m.d.sync += [p.ra.eq(read), p.ra_plus.eq(read + 1)]
+                    m.d.sync += p.fetching.eq(0)
+        # the entry on the read data: read while fetching (or in the start cycle)
+        p.d_in = Signal(name="d_in")
+        m.d.comb += p.d_in.eq(p.d_valid & p.fetching)
 
     def _entry_queue(self, m, mems, p) -> None:
         """The entry queue: the entries read, registered as they leave the list's block RAM
@@ -211,10 +221,10 @@ class RingLayer(LayerEngine):
         p.q = [Signal(layout, name=f"q{k}") for k in range(ENTRY_QUEUE)]
         occ = Signal(range(ENTRY_QUEUE + 1), name="occ")
         occ_next = Signal.like(occ)
-        m.d.comb += occ_next.eq(occ - p.pop + p.d_valid)
+        m.d.comb += occ_next.eq(occ - p.pop + p.d_in)
         m.d.sync += [occ.eq(occ_next), p.have.eq(occ_next != 0)]
         for k, slot in enumerate(p.q):
-            fill = p.d_valid & (occ - p.pop == k)           # the entry read lands here
+            fill = p.d_in & (occ - p.pop == k)              # the entry read lands here
             if k + 1 < ENTRY_QUEUE:
                 with m.If(p.pop & (occ > k + 1)):           # the entry behind moves up
                     m.d.sync += slot.eq(p.q[k + 1])
@@ -371,6 +381,7 @@ class RingLayer(LayerEngine):
                 m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SPIKE),
                              emit.payload.unit.eq(p.pg[p.wb] * lanes),
                              emit.payload.bits.eq(word), p.own_count.eq(p.own_count + 1)]
+            m.d.sync += self.events.grew.eq(p.write_back & (word != 0))     # as own_count
             m.d.comb += [e_wr.addr.eq(p.own_count), e_wr.data.mask.eq(word),
                          e_wr.data.group.eq(p.pg[p.wb]), e_wr.en.eq(p.write_back & (word != 0)),
                          e_rd.en.eq(1), self.events.count.eq(p.own_count),
@@ -412,8 +423,8 @@ class RingLayer(LayerEngine):
 
         def on_run():
             # this step's list starts empty; the previous one is read first
-            self._start_walk(m, p)
-            m.d.sync += [p.consumed.eq(0), p.own_count.eq(0), p.events_phase.eq(1)]
+            m.d.sync += [p.fetching.eq(1), p.consumed.eq(0), p.own_count.eq(0),
+                         p.events_phase.eq(1)]
             return "EVENTS"
 
         def run_states():

@@ -101,9 +101,10 @@ class RingCost(SchemeCost):
         return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
                 f"the last layer's end + {STEP_OVERHEAD}; layer k (G_k = ceil(N_k / "
                 f"{self.shape.lanes})) issues each spike it receives for G_k cycles, its own "
-                f"spikes of the previous step first (from cycle 1), then layer k-1's of this "
-                f"step, each from {RING_LIST_DELAY} cycles after layer k-1 wrote its list "
-                f"entry (input channels from cycle 1); its neuron pass starts "
+                f"spikes of the previous step first (from cycle {RING_FIRST_TAKE}), then layer "
+                f"k-1's of this step, each from {RING_LIST_DELAY} cycles after layer k-1 wrote "
+                f"its list entry (input channels from cycle {RING_FIRST_TAKE}); its neuron "
+                f"pass starts "
                 f"{RING_EVENT_DRAIN + 1} cycles after its last issue (or 2 after layer "
                 f"k-1's end, if later), writes group g at start + g + {RING_WRITE_LATENCY} "
                 f"and ends at start + G_k + {RING_NEURON_TAIL}")
