@@ -32,12 +32,15 @@ presynaptic spikes as a list instead of a bitmap, and serves its own spikes the 
   one cycle later (the read is always enabled); ``final``: no entry will be added in this
   step. An entry (:func:`event_layout`) is a group of ``lanes`` units and the mask of those
   that spiked (never empty). The list may grow while the reader runs (overlap): an entry
-  counted in a cycle can be read from the next one. ``grew``: ``count`` is one more than
-  in the cycle before (a list grows by at most one entry a cycle; a register, so a reader
-  can tell a new entry without comparing counts) in every cycle the reader walks the list.
+  counted in a cycle can be read from the next one. ``grew`` (a register, so a reader can
+  tell a new entry without comparing counts): ``count`` is one more than in the cycle
+  before, else it is the same (a list grows by at most one entry a cycle), in every cycle
+  the reader is idle or walks the list, but the one after a start in which the source was
+  not final (its count restarts then).
   ``reading`` (from the reader, a register): it walks the list, from the cycle after it
-  starts until it is done; in the other cycles, the start cycle excepted, a source may
-  show another list (e.g. the next step's).
+  starts until it is done. In the reader's start cycle the source shows this step's list
+  (complete, or as it starts: empty); in the other cycles it is not reading, another
+  (the next step's, or an empty one).
 * ``events``: the same kind of port, served: this layer's spikes of its latest step.
 * It still drives ``src.addr``/``en``/``last`` once per source spike it consumed, so the
   core's input bitmap (which drops repeated input events within a step) is cleared.

@@ -147,11 +147,13 @@ class RingLayer(LayerEngine):
         ``src_final`` (the source's ``final``, a cycle late) says none will come.
 
         The first read is in the start cycle, at address 0 (the lists are read at 0 while
-        not ``fetching``): own entry 0 if there is one, else entry 0 of a source that is
-        final then (the input list) if it has one (a source that is not final still shows
-        its previous step's count). Every idle cycle sets the reader's registers as that
+        not ``fetching``): own entry 0 if there is one, else the source's entry 0 if it has
+        one then (the input list; a layer's list is empty as its step starts). Every idle
+        cycle sets the reader's registers as that
         read leaves them (taken only once ``fetching``, as the step starts), so the start
-        decision reaches nothing of the reader but ``fetching``. An entry is read only while
+        decision reaches nothing of the reader but ``fetching``; that read's tests of the
+        count come from registers too (``count_nz``, ``count_ge2``: the count of the cycle
+        before, and ``grew``). An entry is read only while
         fewer than :data:`ENTRY_QUEUE` are read and not yet consumed (``claimed``), so the
         queue never overflows."""
         s = self.shape
@@ -161,7 +163,13 @@ class RingLayer(LayerEngine):
         more_r, more = Signal(name="more_r"), Signal(name="more")
         ne_ra, ne_plus = p.ra != src_count, p.ra_plus != src_count
         ne_0, ne_1 = src_count != 0, src_count != 1
-        m.d.comb += more.eq(more_r | self.src_events.grew)
+        grew = self.src_events.grew
+        m.d.comb += more.eq(more_r | grew)
+        # the count's tests for the start cycle's read, from registers: 1 or more entries
+        # and 2 or more, a cycle ago, and ``grew``
+        nz_r, ge2_r = Signal(name="count_nz"), Signal(name="count_ge2")
+        m.d.sync += [nz_r.eq(ne_0), ge2_r.eq(ne_0 & ne_1)]
+        count_nz, count_ge2 = nz_r | grew, ge2_r | (nz_r & grew)
         addr = Mux(p.fetching, p.ra, 0)
         m.d.comb += [self.src_events.addr.eq(addr), self.src_events.reading.eq(p.fetching)]
         if s.recurrent:
@@ -171,8 +179,8 @@ class RingLayer(LayerEngine):
             own = own_one = 0
         read = Signal()
         with m.If(self.idle):
-            # the start cycle's read: own entry 0, else entry 0 of a final source
-            first_ff = self.src_events.final & ne_0
+            # the start cycle's read: own entry 0, else the source's entry 0
+            first_ff = count_nz
             first = own | first_ff
             m.d.sync += [p.d_valid.eq(first), p.d_rec.eq(own), p.claimed.eq(first),
                          p.left.eq(Mux(own, p.own_count - 1, 0)),
@@ -182,7 +190,7 @@ class RingLayer(LayerEngine):
                          # ``more_r`` for the feedforward list's next ``ra``: 0 after an
                          # own list of one entry, 1 after entry 0 (no own list), 0 with
                          # none read; a longer own list sets it again as it ends
-                         more_r.eq(self.src_events.final & ne_0 & (ne_1 | own_one))]
+                         more_r.eq(Mux(own_one, count_nz, count_ge2))]
         with m.Else():
             m.d.sync += [p.d_valid.eq(read), p.d_rec.eq(p.left_nonzero),
                          p.claimed.eq(p.claimed + read - p.pop), more_r.eq(ne_ra)]
@@ -220,11 +228,14 @@ class RingLayer(LayerEngine):
                 m.d.comb += incoming.entry.eq(mems.e_rec.data)
         p.q = [Signal(layout, name=f"q{k}") for k in range(ENTRY_QUEUE)]
         occ = Signal(range(ENTRY_QUEUE + 1), name="occ")
-        occ_next = Signal.like(occ)
-        m.d.comb += occ_next.eq(occ - p.pop + p.d_in)
-        m.d.sync += [occ.eq(occ_next), p.have.eq(occ_next != 0)]
+        # the occupancy's successors and tests come from the register; ``pop`` and
+        # ``d_in`` (late: the picker's decision) only select among them (no adder after them)
+        same = p.d_in == p.pop
+        m.d.sync += [occ.eq(Mux(same, occ, Mux(p.d_in, occ + 1, occ - 1))),
+                     p.have.eq(Mux(same, occ != 0, p.d_in | (occ != 1)))]
         for k, slot in enumerate(p.q):
-            fill = p.d_in & (occ - p.pop == k)              # the entry read lands here
+            # the entry read lands here: the slot after the entries that stay
+            fill = p.d_in & Mux(p.pop, occ == k + 1, occ == k)
             if k + 1 < ENTRY_QUEUE:
                 with m.If(p.pop & (occ > k + 1)):           # the entry behind moves up
                     m.d.sync += slot.eq(p.q[k + 1])
@@ -384,7 +395,10 @@ class RingLayer(LayerEngine):
             m.d.sync += self.events.grew.eq(p.write_back & (word != 0))     # as own_count
             m.d.comb += [e_wr.addr.eq(p.own_count), e_wr.data.mask.eq(word),
                          e_wr.data.group.eq(p.pg[p.wb]), e_wr.en.eq(p.write_back & (word != 0)),
-                         e_rd.en.eq(1), self.events.count.eq(p.own_count),
+                         e_rd.en.eq(1),
+                         # this step's list (empty as a step starts) while the next layer
+                         # walks it, else empty (so its look-ahead sees no stale entry)
+                         self.events.count.eq(Mux(self.events.reading, p.own_count, 0)),
                          self.events.final.eq(self.idle & ~self.start),
                          self.events.data.eq(e_rd.data), e_rd.addr.eq(self.events.addr)]
 
