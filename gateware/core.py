@@ -286,14 +286,18 @@ class InputBanks:
         lane_bits = (shape.lanes - 1).bit_length()
         src_ev = self.engines[0].src_events
         fill_count = Mux(spike_bank, ev_counts[1], ev_counts[0])
-        # layer 0 reads the list of the step it runs, or (idle: its look-ahead read and
-        # the count as it starts) of the step that starts next, the fill bank's
-        ev_bank, layer0_runs = Signal(), Signal()
-        m.d.comb += [layer0_runs.eq(~self.engines[0].idle), ev_bank.eq(in_bank ^ layer0_runs)]
+        # layer 0 reads the list of the step it runs while walking it (``reading``, a
+        # register: no state decode before the count's select), else (its look-ahead read
+        # and the count as it starts) the list of the step that starts next, the fill bank's
+        ev_bank, grew = Signal(), Signal()
+        m.d.comb += ev_bank.eq(in_bank ^ src_ev.reading)
+        # a new event joins the fill bank: the list layer 0 sees while not walking
+        m.d.sync += grew.eq(new_spike & ~src_ev.reading)
         m.d.comb += [ev_rd.addr.eq(Cat(ev_bank, src_ev.addr)), ev_rd.en.eq(1),
                      src_ev.data.eq(ev_rd.data),
                      src_ev.count.eq(Mux(ev_bank, ev_counts[1], ev_counts[0])),
                      src_ev.final.eq(1),     # the run bank is complete when a step starts
+                     src_ev.grew.eq(grew),
                      ev_wr.addr.eq(Cat(spike_bank, fill_count)),
                      ev_wr.data.group.eq(spike_index >> lane_bits),
                      ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),

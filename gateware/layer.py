@@ -32,7 +32,15 @@ presynaptic spikes as a list instead of a bitmap, and serves its own spikes the 
   one cycle later (the read is always enabled); ``final``: no entry will be added in this
   step. An entry (:func:`event_layout`) is a group of ``lanes`` units and the mask of those
   that spiked (never empty). The list may grow while the reader runs (overlap): an entry
-  counted in a cycle can be read from the next one.
+  counted in a cycle can be read from the next one. ``grew`` (a register, so a reader can
+  tell a new entry without comparing counts): ``count`` is one more than in the cycle
+  before, else it is the same (a list grows by at most one entry a cycle), in every cycle
+  the reader is idle or walks the list, but the one after a start in which the source was
+  not final (its count restarts then).
+  ``reading`` (from the reader, a register): it walks the list, from the cycle after it
+  starts until it is done. In the reader's start cycle the source shows this step's list
+  (complete, or as it starts: empty); in the other cycles it is not reading, another
+  (the next step's, or an empty one).
 * ``events``: the same kind of port, served: this layer's spikes of its latest step.
 * It still drives ``src.addr``/``en``/``last`` once per source spike it consumed, so the
   core's input bitmap (which drops repeated input events within a step) is cleared.
@@ -96,11 +104,13 @@ def event_layout(lanes: int) -> data.StructLayout:
 
 
 class EventPort(wiring.Signature):
-    """Reader's view of a spike-event list: ``count`` entries so far, ``final`` when no more
-    will come this step; entry ``addr`` on ``data`` a cycle later."""
+    """Reader's view of a spike-event list: ``count`` entries so far (``grew``: one more
+    than in the cycle before), ``final`` when no more will come this step; entry ``addr`` on
+    ``data`` a cycle later; ``reading``: the reader walks it."""
 
     def __init__(self, lanes: int):
-        super().__init__({"count": In(INDEX_BITS + 1), "final": In(1), "addr": Out(INDEX_BITS),
+        super().__init__({"count": In(INDEX_BITS + 1), "grew": In(1), "final": In(1),
+                          "addr": Out(INDEX_BITS), "reading": Out(1),
                           "data": In(event_layout(lanes))})
 
 

@@ -244,12 +244,13 @@ def test_step_cycles_follow_the_overlap_rule_worked_by_hand(scheme):
     # cycles 2+9, 4+9, 6+9 = 11, 13, 15; the readout's only pass issues unit i in the
     # cycle after unit i's write, 12, 14, 16, writes in 16 + 9 = 25, and the step ends 4
     # cycles later: 29 (one layer after the other: 6 + 12 + 3 + 12 + 1 = 34).
-    # ring: layer 0 takes the input list from cycle 1: spikes taken in 1 and 2, issued
-    # for 3 cycles from 2 and 5, so its neuron pass starts at 5 + 3 + 6 + 1 = 15, writes
-    # its list entries (groups 0 and 2) in 15 + 6 = 21 and 23 and ends at 15 + 3 + 8 = 26.
-    # The readout takes them 2 cycles after each write, 23 and 25, issued in 24 and 26;
-    # its neurons start at max(26 + 1 + 6 + 1, 27 + 2) = 34 and end at 34 + 1 + 8 = 43: 44
-    # cycles (one layer after the other: 3 * 3 + 17 + 1 * 3 + 17 + 1 = 47).
+    # ring: layer 0 reads the input list from cycle 0 (entries queued from cycle 2): spikes
+    # taken in 2 and 3, issued for 3 cycles from 3 and 6, so its neuron pass starts at
+    # 6 + 3 + 6 + 1 = 16, writes its list entries (groups 0 and 2) in 16 + 6 = 22 and 24
+    # and ends at 16 + 3 + 8 = 27. The readout reads each entry the cycle after its write
+    # and takes it 3 cycles after the write, 25 and 27, issued in 26 and 28; its neurons
+    # start at max(28 + 1 + 6 + 1, 28 + 2) = 36 and end at 36 + 1 + 8 = 45: 46 cycles (one
+    # layer after the other: 3 * 3 + 17 + 1 * 3 + 17 + 1 = 47).
     rng = np.random.default_rng(5)
     hidden = Layer(name="h", kind="lif", size=3, w_bits=5, v_bits=10, f_bits=3, beta=4,
                    d_max=1, w=np.array([[7, 7], [-7, -7], [7, 7]]), d=np.zeros((3, 2), int),
@@ -260,7 +261,7 @@ def test_step_cycles_follow_the_overlap_rule_worked_by_hand(scheme):
     spikes = np.ones((1, 4, 2), dtype=np.uint8)
     expected = golden.run(model, spikes)
     assert (expected.spikes[0][0] == [1, 0, 1]).all()
-    want = {"fifo": 29, "ring": 44}[scheme]
+    want = {"fifo": 29, "ring": 46}[scheme]
     shape, run = simulate(model, protocol.batch_words(spikes), 1, scheme)
     assert_matches_golden(model, spikes, decode(shape, run, spikes))
     assert run.step_cycles == [want] * 4

@@ -11,12 +11,17 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data
 
 from delayhw.spec import LayerKind
 
 from ..layer import LayerEngine, event_layout, lowest_set_bit
 from ..lif import LifUnit
 from ..wire import OutKind
+
+
+#: list entries the list reader holds at most: read (on the block RAM's output) or queued
+ENTRY_QUEUE = 3
 
 
 class RingLayer(LayerEngine):
@@ -28,7 +33,8 @@ class RingLayer(LayerEngine):
     if recurrent, its own list of the previous step (``events``). Each spike expands into
     its fan-out, ``lanes`` targets per cycle: unit ``j`` belongs to lane ``j % lanes``, and
     each lane owns its ring memory (``ceil(N/lanes) * (d_max+1)`` slots of ``acc_bits``),
-    so lanes never contend. Pipeline: fetch (list entry -> spike index) -> row register ->
+    so lanes never contend. Pipeline: read (a list entry per cycle at a register address)
+    -> entry queue (registers) -> pick (head entry -> spike index) -> row register ->
     issue (fan-out row ``g * fan_in + i``, ``g = 0..G-1``) -> slot (``(t + D - lag) mod
     (d_max+1)``, ``lag`` 1 for recurrent spikes, which are a step old) -> ring read ->
     ring data registered -> add and write back. An operation reads its slot before the two
@@ -56,8 +62,9 @@ class RingLayer(LayerEngine):
         self._spike_list(mems)
         p = self._control()
         params = self._param_registers()
-        self._fetch(m, mems, p)
-        self._row_register(m, p)
+        self._list_reader(m, mems, p)
+        self._entry_queue(m, mems, p)
+        self._picker(m, p)
         self._issue(m, mems, p)
         self._read_modify_write(m, mems, p)
         self._neuron_pass(m, mems, p, params)
@@ -91,7 +98,7 @@ class RingLayer(LayerEngine):
 
     def _control(self) -> SimpleNamespace:
         """The registers the stages share (``p``): ring pointers, phase flags, the list walk's
-        flags and the row register."""
+        registers and the row register."""
         s, lanes = self.shape, self.lanes
         p = SimpleNamespace(groups=s.groups(lanes), fan_in=s.fan_in, slots=s.d_max + 1,
                             lane_bits=(lanes - 1).bit_length(), is_lif=s.kind is LayerKind.LIF)
@@ -105,111 +112,160 @@ class RingLayer(LayerEngine):
             Signal(name=n) for n in ("events_phase", "neurons_phase", "clearing"))
         p.clear_addr = Signal(range(max(groups * slots, groups) + 1), name="clear_addr")
         p.own_count = Signal(range(groups + 1), name="own_count")
-        # the list walk's flags, written through their next values (combinational, by
-        # default the registers), so that ``have`` can be a register of its own, computed
-        # from them: ``take`` is then one LUT from flip-flops
-        for n in ("fetching", "rec_phase", "left_nonzero", "more"):
-            setattr(p, n, Signal(name=n))
-            setattr(p, n + "_next", Signal(name=n + "_next"))
+        # the list reader: walking (``fetching``), own entries still to read (``left``, and
+        # its test ``left_nonzero``), the read address and its successor, entries read and
+        # not yet consumed (``claimed``), the entry on the list's read data (``d_valid``,
+        # from the own list: ``d_rec``)
+        p.fetching, p.left_nonzero = Signal(name="fetching"), Signal(name="left_nonzero")
         p.left = Signal(range(groups + 1), name="left")
+        p.ra = Signal(range(max(s.n_in, groups) + 2), name="ra")
+        p.ra_plus = Signal.like(p.ra, init=1, name="ra_plus")
+        p.claimed = Signal(range(ENTRY_QUEUE + 1), name="claimed")
+        p.d_valid, p.d_rec = Signal(name="d_valid"), Signal(name="d_rec")
+        # the entry queue's head and the picker: ``have`` (an entry is queued), the head's
+        # lanes already taken (``consumed``)
+        p.have, p.pop = Signal(name="have"), Signal(name="pop")
         p.consumed = Signal(lanes, name="consumed")
-        # the row register (a spike index and its fan-out row) and the issue's state
+        # the row register (a spike index) and the issue's state
         p.p_valid, p.p_rec = Signal(name="p_valid"), Signal(name="p_rec")
-        p.p_row = Signal(range(groups * p.fan_in + 1), name="p_row")
         p.p_index = Signal(len(self.src.addr), name="p_index")
         p.busy, p.last_group = Signal(name="busy"), Signal(name="last_group")
         p.issue_take = Signal(name="issue_take")
         p.advance = Signal(name="advance")
         return p
 
-    def _fetch(self, m, mems, p) -> None:
-        """Fetch: the list walk. Look-ahead addressing: the list is read at ``ea_next``, so
-        ``data`` always holds entry ``ea``. The own list of the previous step comes first
-        (recurrent layers; it does not depend on the layer below, which runs at the same
-        time), then the feedforward list, read as the layer below appends to it (overlap):
-        ``more`` (a register: ``ea_next != count`` a cycle ago, so an entry is read from the
-        cycle after it was counted, when the non-transparent read sees it) says an entry is
-        there, and the list is done when none is and ``src_final`` (the source's ``final``, a
-        cycle late). In the cycle the step starts, a source that is not final still shows its
-        previous step's count: ``more`` stays low then. ``left`` counts the own entries still
-        to read (``left_nonzero``: its test, a register set with it); ``ea_plus`` is ``ea +
-        1``, a register. No comparator or carry on the address path. ``ea`` is as wide as the
-        longer list can be (the source's: one entry per input channel or source group; the
-        own: one per group), not as the port's 16-bit count: ``more``'s comparison and
-        ``ea_plus``'s carry stay a few bits long. Each entry yields its spikes one per
-        ``take``, lowest lane first (``spike_index``)."""
-        s = self.shape
-        p.ea = Signal(range(max(s.n_in, p.groups) + 2), name="ea")
-        p.ea_next = Signal.like(p.ea, name="ea_next")
-        p.ea_plus = Signal.like(p.ea, init=1, name="ea_plus")   # ea + 1, no carry on the address
-        p.src_count = Signal.like(p.ea, name="src_count")       # the source's count
-        p.src_final = Signal(name="src_final")
-        m.d.comb += p.src_count.eq(self.src_events.count)
-        m.d.comb += [p.fetching_next.eq(p.fetching), p.rec_phase_next.eq(p.rec_phase),
-                     p.left_nonzero_next.eq(p.left_nonzero)]
-        m.d.sync += [p.fetching.eq(p.fetching_next), p.rec_phase.eq(p.rec_phase_next),
-                     p.left_nonzero.eq(p.left_nonzero_next), p.more.eq(p.more_next)]
-        entry = Signal(event_layout(self.lanes))
-        m.d.comb += entry.eq(self.src_events.data)
-        if s.recurrent:
-            with m.If(p.rec_phase):
-                m.d.comb += entry.eq(mems.e_rec.data)
-        p.have = Signal(name="have")  # an entry: fetching & (rec_phase ? left != 0 : more)
-        if s.recurrent:
-            m.d.sync += p.have.eq(p.fetching_next & Mux(p.rec_phase_next, p.left_nonzero_next,
-                                                        p.more_next))
-        else:
-            m.d.sync += p.have.eq(p.fetching_next & p.more_next)
-        p.remaining, p.lowest = Signal(self.lanes, name="remaining"), Signal(self.lanes,
-                                                                             name="lowest")
-        bit = Signal(max(1, p.lane_bits))
-        m.d.comb += [p.remaining.eq(entry.mask & ~p.consumed),
-                     p.lowest.eq(p.remaining & -p.remaining)]
-        lowest_set_bit(m, p.remaining, bit)
-        p.spike_index = Cat(bit, entry.group) if p.lane_bits else entry.group
+    def _list_reader(self, m, mems, p) -> None:
+        """Read: the list walk, one entry per cycle at ``ra`` (a register: nothing decided
+        from a list's read data comes back to its address) while ``fetching``. The own list
+        of the previous step comes first (recurrent layers; it does not depend on the layer
+        below, which runs at the same time), then the feedforward list, read as the layer
+        below appends to it (overlap): an entry is read once the count shows it (``more``:
+        ``ra != count``, from registers: ``more_r`` is ``ra != count`` of the cycle before,
+        decided a cycle ahead from ``ra``'s next value, and ``ra`` never passes the count,
+        so with the source's ``grew`` it tells a new entry without a comparison between the
+        source's count and the read), and the walk is done when none is left and
+        ``src_final`` (the source's ``final``, a cycle late) says none will come.
 
-    def _row_register(self, m, p) -> None:
-        """The row register: a spike taken from the list (``take``) waits here for the issue,
-        with its fan-out row; the walk's next address and flags. The next address is
-        ``ea_plus`` when this entry's last bit is taken, 0 when the own list ends (the
-        feedforward list follows) or nothing is fetched, else ``ea``; ``more`` compares each
-        candidate with the count side by side and picks a result with the same selects (no
-        comparator behind the address mux)."""
-        s, ea, ea_plus, src_count = self.shape, p.ea, p.ea_plus, p.src_count
+        The first read is in the start cycle, at address 0 (the lists are read at 0 while
+        not ``fetching``): own entry 0 if there is one, else the source's entry 0 if it has
+        one then (the input list; a layer's list is empty as its step starts). Every idle
+        cycle sets the reader's registers as that
+        read leaves them (taken only once ``fetching``, as the step starts), so the start
+        decision reaches nothing of the reader but ``fetching``; that read's tests of the
+        count come from registers too (``count_nz``, ``count_ge2``: the count of the cycle
+        before, and ``grew``). An entry is read only while
+        fewer than :data:`ENTRY_QUEUE` are read and not yet consumed (``claimed``), so the
+        queue never overflows."""
+        s = self.shape
+        src_count, src_final = Signal.like(p.ra, name="src_count"), Signal(name="src_final")
+        m.d.comb += src_count.eq(self.src_events.count)
+        m.d.sync += src_final.eq(self.src_events.final)
+        more_r, more = Signal(name="more_r"), Signal(name="more")
+        ne_ra, ne_plus = p.ra != src_count, p.ra_plus != src_count
+        ne_0, ne_1 = src_count != 0, src_count != 1
+        grew = self.src_events.grew
+        m.d.comb += more.eq(more_r | grew)
+        # the count's tests for the start cycle's read, from registers: 1 or more entries
+        # and 2 or more, a cycle ago, and ``grew``
+        nz_r, ge2_r = Signal(name="count_nz"), Signal(name="count_ge2")
+        m.d.sync += [nz_r.eq(ne_0), ge2_r.eq(ne_0 & ne_1)]
+        count_nz, count_ge2 = nz_r | grew, ge2_r | (nz_r & grew)
+        addr = Mux(p.fetching, p.ra, 0)
+        m.d.comb += [self.src_events.addr.eq(addr), self.src_events.reading.eq(p.fetching)]
+        if s.recurrent:
+            own, own_one = p.own_count != 0, p.own_count == 1
+            m.d.comb += [mems.e_rec.addr.eq(addr), mems.e_rec.en.eq(1)]
+        else:
+            own = own_one = 0
+        read = Signal()
+        with m.If(self.idle):
+            # the start cycle's read: own entry 0, else the source's entry 0
+            first_ff = count_nz
+            first = own | first_ff
+            m.d.sync += [p.d_valid.eq(first), p.d_rec.eq(own), p.claimed.eq(first),
+                         p.left.eq(Mux(own, p.own_count - 1, 0)),
+                         p.left_nonzero.eq(own & ~own_one),
+                         p.ra.eq(Mux(own, ~own_one, first_ff)),
+                         p.ra_plus.eq(Mux(own, Mux(own_one, 1, 2), Mux(first_ff, 2, 1))),
+                         # ``more_r`` for the feedforward list's next ``ra``: 0 after an
+                         # own list of one entry, 1 after entry 0 (no own list), 0 with
+                         # none read; a longer own list sets it again as it ends
+                         more_r.eq(Mux(own_one, count_nz, count_ge2))]
+        with m.Else():
+            m.d.sync += [p.d_valid.eq(read), p.d_rec.eq(p.left_nonzero),
+                         p.claimed.eq(p.claimed + read - p.pop), more_r.eq(ne_ra)]
+        with m.If(p.fetching):
+            with m.If(p.left_nonzero):                      # the own list
+                m.d.comb += read.eq(p.claimed != ENTRY_QUEUE)
+                with m.If(read):
+                    last_own = p.left == 1
+                    m.d.sync += [p.left.eq(p.left - 1), p.left_nonzero.eq(~last_own),
+                                 p.ra.eq(Mux(last_own, 0, p.ra_plus)),
+                                 p.ra_plus.eq(Mux(last_own, 1, p.ra_plus + 1)),
+                                 more_r.eq(Mux(last_own, ne_0, ne_plus))]
+            with m.Else():                                  # the feedforward list
+                m.d.comb += read.eq(more & (p.claimed != ENTRY_QUEUE))
+                with m.If(read):
+                    m.d.sync += [p.ra.eq(p.ra_plus), p.ra_plus.eq(p.ra_plus + 1),
+                                 more_r.eq(ne_plus)]
+                with m.If(~more & src_final):               # done
+                    m.d.sync += p.fetching.eq(0)
+        # the entry on the read data: read while fetching (or in the start cycle)
+        p.d_in = Signal(name="d_in")
+        m.d.comb += p.d_in.eq(p.d_valid & p.fetching)
+
+    def _entry_queue(self, m, mems, p) -> None:
+        """The entry queue: the entries read, registered as they leave the list's block RAM
+        (no logic behind its output but the slot's select), :data:`ENTRY_QUEUE` slots that
+        shift towards the head (``q[0]``, a register, so the picker starts from flip-flops).
+        An entry read in cycle ``c`` is in the queue from ``c + 2``."""
+        s = self.shape
+        layout = data.StructLayout({"entry": event_layout(self.lanes), "rec": 1})
+        incoming = Signal(layout)
+        m.d.comb += [incoming.entry.eq(self.src_events.data), incoming.rec.eq(p.d_rec)]
+        if s.recurrent:
+            with m.If(p.d_rec):
+                m.d.comb += incoming.entry.eq(mems.e_rec.data)
+        p.q = [Signal(layout, name=f"q{k}") for k in range(ENTRY_QUEUE)]
+        occ = Signal(range(ENTRY_QUEUE + 1), name="occ")
+        # the occupancy's successors and tests come from the register; ``pop`` and
+        # ``d_in`` (late: the picker's decision) only select among them (no adder after them)
+        same = p.d_in == p.pop
+        m.d.sync += [occ.eq(Mux(same, occ, Mux(p.d_in, occ + 1, occ - 1))),
+                     p.have.eq(Mux(same, occ != 0, p.d_in | (occ != 1)))]
+        for k, slot in enumerate(p.q):
+            # the entry read lands here: the slot after the entries that stay
+            fill = p.d_in & Mux(p.pop, occ == k + 1, occ == k)
+            if k + 1 < ENTRY_QUEUE:
+                with m.If(p.pop & (occ > k + 1)):           # the entry behind moves up
+                    m.d.sync += slot.eq(p.q[k + 1])
+                with m.Elif(fill):
+                    m.d.sync += slot.eq(incoming)
+            else:
+                with m.If(fill):
+                    m.d.sync += slot.eq(incoming)
+
+    def _picker(self, m, p) -> None:
+        """The picker and the row register: the head entry yields its spikes one per
+        ``take``, lowest lane first; a spike taken waits in the row register (``p_index``)
+        for the issue. The head leaves the queue (``pop``) with its last spike."""
+        head = p.q[0]
         m.d.comb += p.issue_take.eq(p.p_valid & (~p.busy | p.last_group))
         take = Signal()
         m.d.comb += take.eq(p.have & (~p.p_valid | p.issue_take))
-        next_entry, restart, keep = Signal(), Signal(), Signal()
-        m.d.comb += [next_entry.eq(take & ((p.remaining & ~p.lowest) == 0)),
-                     keep.eq(p.fetching & ~restart),
-                     p.ea_next.eq(Mux(next_entry, ea_plus, Mux(keep, ea, 0)))]
-        if s.recurrent:
-            m.d.comb += restart.eq(p.fetching & ~p.have & p.rec_phase)
-        m.d.comb += p.more_next.eq(Mux(next_entry, ea_plus != src_count,
-                                       Mux(keep, ea != src_count, src_count != 0))
-                                   & ~(self.start & ~self.src_events.final))
-        m.d.sync += p.src_final.eq(self.src_events.final)
+        remaining, lowest = Signal(self.lanes, name="remaining"), Signal(self.lanes,
+                                                                         name="lowest")
+        bit = Signal(max(1, p.lane_bits))
+        m.d.comb += [remaining.eq(head.entry.mask & ~p.consumed),
+                     lowest.eq(remaining & -remaining),
+                     p.pop.eq(take & ((remaining & ~lowest) == 0))]
+        lowest_set_bit(m, remaining, bit)
+        spike_index = Cat(bit, head.entry.group) if p.lane_bits else head.entry.group
         with m.If(take):
-            with m.If(next_entry):
-                m.d.sync += [p.consumed.eq(0), p.left.eq(p.left - 1)]
-                m.d.comb += p.left_nonzero_next.eq(p.left != 1)
-            with m.Else():
-                m.d.sync += p.consumed.eq(p.consumed | p.lowest)
-            m.d.sync += [p.p_valid.eq(1), p.p_rec.eq(p.rec_phase), p.p_index.eq(p.spike_index),
-                         p.p_row.eq(p.spike_index + Mux(p.rec_phase, s.n_in, 0))]
+            m.d.sync += [p.p_valid.eq(1), p.p_rec.eq(head.rec), p.p_index.eq(spike_index),
+                         p.consumed.eq(Mux(p.pop, 0, p.consumed | lowest))]
         with m.Elif(p.issue_take):
             m.d.sync += p.p_valid.eq(0)
-        with m.If(p.fetching & ~p.have):                  # this list is done (so far)
-            if s.recurrent:
-                with m.If(p.rec_phase):                    # own list: then feedforward
-                    m.d.comb += p.rec_phase_next.eq(0)
-                with m.Elif(p.src_final):
-                    m.d.comb += p.fetching_next.eq(0)
-            else:
-                with m.If(p.src_final):
-                    m.d.comb += p.fetching_next.eq(0)
-        m.d.sync += [ea.eq(p.ea_next), ea_plus.eq(p.ea_next + 1)]
-        m.d.comb += self.src_events.addr.eq(p.ea_next)
         # feedforward spikes consumed: clear them in the source's bitmap (the core's input)
         m.d.comb += [self.src.addr.eq(p.p_index), self.src.en.eq(p.issue_take & ~p.p_rec),
                      self.src.last.eq(1)]
@@ -223,7 +279,7 @@ class RingLayer(LayerEngine):
         address picked from two additions side by side), registered: it addresses the ring
         read and is compared with the write-back's (read-during-write logic) in one cycle."""
         s, groups, slots, syn = self.shape, p.groups, p.slots, mems.syn
-        row = Signal.like(p.p_row)
+        row = Signal(range(groups * p.fan_in + 1))
         g = Signal(range(groups + 1))
         base = Signal(range(groups * slots + 1))
         rec_i = Signal()
@@ -231,7 +287,7 @@ class RingLayer(LayerEngine):
             m.d.sync += [row.eq(row + p.fan_in), g.eq(g + 1), base.eq(base + slots),
                          p.last_group.eq(g == max(0, groups - 2))]
         with m.Elif(p.issue_take):
-            m.d.sync += [p.busy.eq(1), row.eq(p.p_row), g.eq(0), base.eq(0), rec_i.eq(p.p_rec),
+            m.d.sync += [p.busy.eq(1), row.eq(p.p_index + Mux(p.p_rec, s.n_in, 0)), g.eq(0), base.eq(0), rec_i.eq(p.p_rec),
                          p.last_group.eq(int(groups == 1))]
         with m.Else():
             m.d.sync += p.busy.eq(0)
@@ -336,13 +392,15 @@ class RingLayer(LayerEngine):
                 m.d.sync += [emit.valid.eq(1), emit.payload.kind.eq(OutKind.SPIKE),
                              emit.payload.unit.eq(p.pg[p.wb] * lanes),
                              emit.payload.bits.eq(word), p.own_count.eq(p.own_count + 1)]
+            m.d.sync += self.events.grew.eq(p.write_back & (word != 0))     # as own_count
             m.d.comb += [e_wr.addr.eq(p.own_count), e_wr.data.mask.eq(word),
                          e_wr.data.group.eq(p.pg[p.wb]), e_wr.en.eq(p.write_back & (word != 0)),
-                         e_rd.en.eq(1), self.events.count.eq(p.own_count),
+                         e_rd.en.eq(1),
+                         # this step's list (empty as a step starts) while the next layer
+                         # walks it, else empty (so its look-ahead sees no stale entry)
+                         self.events.count.eq(Mux(self.events.reading, p.own_count, 0)),
                          self.events.final.eq(self.idle & ~self.start),
                          self.events.data.eq(e_rd.data), e_rd.addr.eq(self.events.addr)]
-            if s.recurrent:
-                m.d.comb += [mems.e_rec.addr.eq(p.ea_next), mems.e_rec.en.eq(1)]
 
     def _ring_ports(self, m, mems, p) -> None:
         """The ring ports, by phase: the neuron pass reads slot ``t`` and clears it, CLEAR
@@ -368,7 +426,7 @@ class RingLayer(LayerEngine):
         # v1 .. v4 shift unconditionally, so their OR is a register fed by what enters them
         in_flight = Signal()
         m.d.sync += in_flight.eq((p.busy & p.events_phase) | p.v1 | p.v1b | p.v2 | p.v3)
-        pipeline_busy = p.p_valid | p.busy | in_flight
+        pipeline_busy = p.have | p.p_valid | p.busy | in_flight
         score = None
         if not p.is_lif:
             scoring, score_read = Signal(), Signal()
@@ -379,9 +437,7 @@ class RingLayer(LayerEngine):
 
         def on_run():
             # this step's list starts empty; the previous one is read first
-            m.d.comb += [p.fetching_next.eq(1), p.rec_phase_next.eq(s.recurrent),
-                         p.left_nonzero_next.eq(p.own_count != 0)]
-            m.d.sync += [p.consumed.eq(0), p.left.eq(p.own_count), p.own_count.eq(0),
+            m.d.sync += [p.fetching.eq(1), p.consumed.eq(0), p.own_count.eq(0),
                          p.events_phase.eq(1)]
             return "EVENTS"
 

@@ -15,20 +15,23 @@ from .cost import SchemeCost
 #: until the events pipeline is empty; from a neuron group's issue to its write-back (and
 #: its spike-list entry); from the neuron pass's start to the layer's end, beyond one cycle
 #: per group; from a list entry's write to the first cycle the next layer can take it
-#: (counted, then read through a non-transparent port)
+#: (counted, read through a non-transparent port, registered in the entry queue); the
+#: first cycle a spike of a list complete at the start (own list, input list) can be taken
 RING_EVENT_DRAIN = 6
 RING_WRITE_LATENCY = 1 + LIF_LATENCY
 RING_NEURON_TAIL = 3 + LIF_LATENCY
-RING_LIST_DELAY = 2
+RING_LIST_DELAY = 3
+RING_FIRST_TAKE = 2
 
 
 def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) -> int:
     """Cycles of a ``ring`` step (:meth:`SchemeCost.step_cycles`'s arguments). Every layer
     starts with the step (cycle 0). A ``RingLayer`` takes one spike per cycle from its lists
     (its own list of the previous step first, then its source's list of this step as that
-    grows: an entry written in cycle ``w`` can be taken from ``w + RING_LIST_DELAY``) and
-    holds each in the issue stage for ``G`` cycles; its source's list is complete a cycle
-    after the source ends."""
+    grows: an entry written in cycle ``w`` can be taken from ``w + RING_LIST_DELAY``, an
+    entry of a list complete at the start from ``RING_FIRST_TAKE``) and holds each in the
+    issue stage for ``G`` cycles; its source's list is complete a cycle after the source
+    ends."""
     lane_bits = (lanes - 1).bit_length()
 
     def entries(units) -> list[tuple[int, int]]:
@@ -38,7 +41,8 @@ def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) ->
         counts = np.bincount(np.flatnonzero(units) >> lane_bits)
         return [(g, int(n)) for g, n in enumerate(counts) if n]
 
-    source = [(1, 1)] * input_events        # (cycle it can be taken, spikes) per list entry
+    # (cycle it can be taken, spikes) per list entry
+    source = [(RING_FIRST_TAKE, 1)] * input_events
     source_final = 1                        # first cycle the source's list is complete
     end = 0
     for k, layer in enumerate(layers):
@@ -52,11 +56,9 @@ def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) ->
                 issue = take + 1 if issue is None else max(take + 1, issue + g_k)
 
         own = entries(previous[k]) if layer.recurrent else []
-        walk([1] * sum(n for _, n in own))
-        feedforward_from = (take + 2 if own else 2) if layer.recurrent else 1
-        walk([max(feedforward_from, ready) for ready, n in source for _ in range(n)])
-        done = max(feedforward_from, source_final, take + 1 if source else 0)
-        neurons = done + 2
+        walk([RING_FIRST_TAKE] * sum(n for _, n in own))
+        walk([ready for ready, n in source for _ in range(n)])
+        neurons = max(1, source_final) + 2
         if issue is not None:
             neurons = max(neurons, issue + g_k + RING_EVENT_DRAIN + 1)
         end = neurons + g_k + RING_NEURON_TAIL
@@ -99,9 +101,10 @@ class RingCost(SchemeCost):
         return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
                 f"the last layer's end + {STEP_OVERHEAD}; layer k (G_k = ceil(N_k / "
                 f"{self.shape.lanes})) issues each spike it receives for G_k cycles, its own "
-                f"spikes of the previous step first (from cycle 1), then layer k-1's of this "
-                f"step, each from {RING_LIST_DELAY} cycles after layer k-1 wrote its list "
-                f"entry (input channels from cycle 1); its neuron pass starts "
+                f"spikes of the previous step first (from cycle {RING_FIRST_TAKE}), then layer "
+                f"k-1's of this step, each from {RING_LIST_DELAY} cycles after layer k-1 wrote "
+                f"its list entry (input channels from cycle {RING_FIRST_TAKE}); its neuron "
+                f"pass starts "
                 f"{RING_EVENT_DRAIN + 1} cycles after its last issue (or 2 after layer "
                 f"k-1's end, if later), writes group g at start + g + {RING_WRITE_LATENCY} "
                 f"and ends at start + G_k + {RING_NEURON_TAIL}")
