@@ -378,9 +378,14 @@ class RingLayer(LayerEngine):
         spike_bits = self._lif_lanes(
             m, mems, en=advance, i_syn=[rd.data for rd in mems.ring_rd], clearing=p.clearing,
             params=params, old_scores=mems.sc_rd.data if mems.sc_rd is not None else None)
+        # the memory writes of the write-back stage do not wait on ``advance`` (the output
+        # back-pressure, a long path): a frozen pass writes the same value to the same row
+        # again (its stages, the LIF lanes and the read data hold), which changes nothing;
+        # the spike word, the list entry and its count wait
+        p.wb_write = pv[p.wb]
         for port in [mems.v_wr] + ([] if p.is_lif else [mems.sc_wr]):
             m.d.comb += [port.addr.eq(Mux(p.clearing, p.clear_addr, p.pg[p.wb])),
-                         port.en.eq(Mux(p.clearing, p.clear_addr < groups, p.write_back))]
+                         port.en.eq(Mux(p.clearing, p.clear_addr < groups, p.wb_write))]
         # emit register and the spike list
         word = Signal(lanes)
         m.d.comb += word.eq(spike_bits & self._lane_mask(p.pg[p.wb]))
@@ -409,7 +414,7 @@ class RingLayer(LayerEngine):
             rd, wr = mems.ring_rd[l], mems.ring_wr[l]
             with m.If(p.neurons_phase):
                 m.d.comb += [rd.addr.eq(p.naddr0), rd.en.eq(p.advance),
-                             wr.addr.eq(p.pa[p.wb]), wr.data.eq(0), wr.en.eq(p.write_back)]
+                             wr.addr.eq(p.pa[p.wb]), wr.data.eq(0), wr.en.eq(p.wb_write)]
             with m.Elif(p.clearing):
                 m.d.comb += [wr.addr.eq(p.clear_addr), wr.data.eq(0),
                              wr.en.eq(p.clear_addr < p.groups * p.slots)]
