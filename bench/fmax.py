@@ -69,7 +69,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, write_result  # noqa: E402
-from gateware import model_of, shd_model  # noqa: E402
+from gateware import model_of, sample_cycles, shd_model, shd_workload  # noqa: E402
 
 from amaranth import Cat, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal  # noqa: E402
 
@@ -301,16 +301,10 @@ SUITE = [(scheme, 1, memory, model, target, (1,))
 def shd_cycles_per_sample(scheme: str, lanes: int) -> float:
     """Mean cycles per sample of the SHD-size core on bench/gateware.py's workload (8 samples
     of 100 steps at 3% input), by this environment's cost model (``CoreShape.sample_cycles``)."""
-    import numpy as np
-
-    from delayhw import golden
     from delayhw.gateware.shape import CoreShape
-    model = build_model("shd")
-    spikes = (np.random.default_rng(1).random((8, 100, model.n_inputs)) < 0.03).astype(np.uint8)
-    expected = golden.run(model, spikes)
-    shape = CoreShape.from_model(model, lanes, scheme)
-    return float(np.mean([shape.sample_cycles(spikes[b], [s[b] for s in expected.spikes])
-                          for b in range(len(spikes))]))
+    model, spikes, expected = shd_workload()
+    return statistics.fmean(sample_cycles(CoreShape.from_model(model, lanes, scheme), spikes,
+                                          expected))
 
 
 def _tree_of_package() -> str:

@@ -200,12 +200,24 @@ def measured_fmax() -> dict[tuple[str, int], dict]:
             if r["model"] == "shd" and r["target"] == "ecp5" and r["label"] == "current"}
 
 
-def shd(lane_counts, verilator: bool, input_activity: float = 0.03, steps: int = 100,
-        batch: int = 8) -> dict:
+def shd_workload(input_activity: float = 0.03, steps: int = 100, batch: int = 8):
+    """The benchmarks' SHD-size workload: ``(model, spikes, expected)``, random input at
+    ``input_activity`` (seed 1) and the golden model's result on it."""
     model = shd_model()
     rng = np.random.default_rng(1)
     spikes = (rng.random((batch, steps, model.n_inputs)) < input_activity).astype(np.uint8)
-    expected = golden.run(model, spikes)
+    return model, spikes, golden.run(model, spikes)
+
+
+def sample_cycles(shape: CoreShape, spikes: np.ndarray, expected) -> list[float]:
+    """Cycles of each streamed sample of ``spikes`` by the cost model of ``shape``."""
+    return [shape.sample_cycles(spikes[b], [s[b] for s in expected.spikes])
+            for b in range(len(spikes))]
+
+
+def shd(lane_counts, verilator: bool, input_activity: float = 0.03, steps: int = 100,
+        batch: int = 8) -> dict:
+    model, spikes, expected = shd_workload(input_activity, steps, batch)
     fmax = measured_fmax()
     out = {"network": network_name(model) + ", 8-bit weights (bench/golden.py's, threshold "
                                             f"{SHD_THRESHOLD})",
@@ -215,8 +227,7 @@ def shd(lane_counts, verilator: bool, input_activity: float = 0.03, steps: int =
     for scheme in SCHEMES:
         for lanes in lane_counts:
             shape = CoreShape.from_model(model, lanes, scheme)
-            per_sample = [shape.sample_cycles(spikes[b], [s[b] for s in expected.spikes])
-                          for b in range(batch)]
+            per_sample = sample_cycles(shape, spikes, expected)
             cycles = float(np.mean(per_sample))
             bits = shape.memory_bits()
             row = {"scheme": scheme, "lanes": lanes, "cycles_per_step": round(cycles / steps, 1),
