@@ -288,9 +288,8 @@ def decay_scan(x: torch.Tensor, beta: float, reverse: bool = False) -> torch.Ten
     for start in starts:
         c = min(block, steps - start)
         part = torch.matmul(matrix[:c, :c], x[:, start:start + c])
-        if carry is not None:   # reverse: only the last block is short, and it comes first
-            part.addcmul_(carry_factor[:c, None] if not reverse else carry_factor[-c:, None],
-                          carry[:, None, :])
+        if carry is not None:   # reverse: only the first block taken (the last) is short
+            part.addcmul_(carry_factor[:c, None], carry[:, None, :])
         parts.append(part)
         carry = part[:, 0] if reverse else part[:, -1]
     return torch.cat(parts[::-1] if reverse else parts, 1)
