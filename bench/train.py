@@ -132,11 +132,11 @@ def bench_task(task: str, repeats: int, epochs: int | None, d_max: int, seeds: i
                     export_model(trained, spec), splits.test.spikes).accuracy(splits.test.labels)
             out[name].setdefault("by_seed", []).append(row)
     for name in ("delayhw", "dcls"):
-        for key in out[name]["by_seed"][0]:
-            values = [100 * r[key] for r in out[name]["by_seed"]] if "accuracy" in key else None
-            if values:
-                out[name][key + "_mean_pct"] = round(float(np.mean(values)), 2)
-                out[name][key + "_std_pct"] = round(float(np.std(values)), 2)
+        by_seed = out[name]["by_seed"]
+        for key in (k for k in by_seed[0] if "accuracy" in k):
+            values = [100 * r[key] for r in by_seed]
+            out[name][key + "_mean_pct"] = round(float(np.mean(values)), 2)
+            out[name][key + "_std_pct"] = round(float(np.std(values)), 2)
     out["delayhw_reference"] = epoch_times("delayhw_reference")
     for clock in ("cpu", "wall"):
         key = f"epoch_{clock}_seconds_best"
