@@ -47,6 +47,9 @@ ICARUS_ARGS = ["-g2005"]
 #: cosim_top marks the few signals cocotb reads as public.
 VERILATOR_ARGS = ["-Wno-fatal", *VERILATOR_WAIVERS, "--timing", "--no-public-flat-rw",
                   "-CFLAGS", "-std=c++20"]
+#: delayhw's Verilator main loop, built in place of cocotb's (``share/lib/verilator/verilator.cpp``):
+#: cocotb's VPI schedule, but a time slot where no callback can run is only evaluated.
+VERILATOR_MAIN = Path(__file__).with_name("verilator_main.cpp")
 #: The simulation's environment: cocotb rewrites the asserts of every module imported after
 #: it starts (numpy and delayhw included) unless told which files; the testbench has no
 #: asserts, and the rewriting cost a second or more of every run's start-up.
@@ -82,7 +85,20 @@ class Build:
         check_simulator(self.sim)
         runner = get_runner(self.sim)
         runner._execute_cmds = types.MethodType(_execute_owned, runner)
+        if self.sim == "verilator":
+            runner._build_command = types.MethodType(_build_with_own_main, runner)
         return runner
+
+
+def _build_with_own_main(self) -> list:
+    """cocotb's Verilator build commands with :data:`VERILATOR_MAIN` as the main loop."""
+    cmds = type(self)._build_command(self)
+    mains = [k for k, arg in enumerate(cmds[0]) if str(arg).endswith("verilator/verilator.cpp")]
+    if len(mains) != 1:
+        raise DelayhwError("cocotb's Verilator build command has no verilator.cpp to replace "
+                           f"(cocotb {metadata.version('cocotb')} is not supported)")
+    cmds[0][mains[0]] = str(VERILATOR_MAIN)
+    return cmds
 
 
 def _execute_owned(self, cmds, cwd, stdout=None) -> None:
@@ -114,8 +130,10 @@ def _versions(sim: str) -> str:
     so a build from another, perhaps deleted, environment cannot be reused)."""
     names = ["cocotb", "amaranth"] + (["verilator"] if sim == "verilator" else [])
     flags = (VERILATOR_ARGS + [VERILATOR_OPT]) if sim == "verilator" else ICARUS_ARGS
+    main = [hashlib.sha256(VERILATOR_MAIN.read_bytes()).hexdigest()[:16]] \
+        if sim == "verilator" else []
     return ";".join([f"{n}={metadata.version(n)}" for n in names] + [f"env={sys.prefix}",
-                                                                      " ".join(flags)])
+                                                                      " ".join(flags)] + main)
 
 
 @lru_cache(maxsize=1)

@@ -13,10 +13,11 @@ from cocotb.triggers import RisingEdge, Timer, with_timeout
 
 from .clock import CLOCK_PERIOD_NS
 
-#: Verilator: cycles between two looks at ``done``. cocotb's Verilator loop checks every
-#: value-change callback in every time slot, which a ``RisingEdge(done)`` costs (~10% of the
-#: simulated speed, bench/cosim.py); a timer costs nothing until it fires. The counters stop
-#: at ``done``, so looking late only adds idle cycles at the end (at most this many).
+#: Verilator: cycles between two looks at ``done``. delayhw's Verilator main loop
+#: (sim/verilator_main.cpp) only evaluates a time slot where no callback can run; a
+#: ``RisingEdge(done)`` would put a value-change callback in every slot, a timer is due only
+#: when it fires. The counters stop at ``done``, so looking late only adds idle cycles at the
+#: end (at most this many).
 POLL_CYCLES = 4096
 
 
