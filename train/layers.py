@@ -111,29 +111,28 @@ class _DelayMatmul(torch.autograd.Function):
         if unfold == "input":
             # win[b, t, m', i] = x[b, t - d_max + m', i]: bin n_bins-1-m' (as_strided cannot
             # step backwards, so the windows hold the bins reversed and the taps are flipped)
+            # Each window is n_bins consecutive rows of the padded x[b]: one contiguous run
             xp = F.pad(x, (0, 0, d_min + n_bins - 1, 0))
-            s = xp.stride()
-            win = xp.as_strided((batch, steps, n_bins, n_in), (s[0], s[1], s[1], s[2]),
-                                xp.storage_offset())
-            win = win.reshape(batch * steps, n_bins * n_in)
+            win = xp.as_strided((batch, steps, n_bins * n_in), (xp.stride(0), n_in, 1),
+                                xp.storage_offset()).reshape(batch * steps, n_bins * n_in)
             w = taps.flip(-1).transpose(1, 2).reshape(n_out, n_bins * n_in)
             ctx.save_for_backward(win, taps)
             return (win @ w.t()).view(batch, steps, n_out)
-        # time-major (t, b) rows: every time slice is contiguous, so z is written straight
-        # into a buffer padded in front, and callers that keep time-major tensors (lif_scan)
-        # pay no transposing copy. z[t, b, m, j] = sum_i taps[j, i, m] x[b, t, i], then
-        # y[t] = sum_m z[t - d_min - m, m]; with bins reversed (m' = n_bins-1-m) that is a
-        # forward diagonal of the padded z
-        pad = d_min + n_bins - 1
-        x_tm = x.transpose(0, 1).reshape(steps * batch, n_in)
-        w = taps.flip(-1).permute(1, 2, 0).reshape(n_in, n_bins * n_out)
-        zp = x.new_empty(pad + steps, batch, n_bins * n_out)
-        zp[:pad].zero_()
-        torch.mm(x_tm, w, out=zp[pad:].view(steps * batch, n_bins * n_out))
-        s = zp.stride()
-        y = zp.as_strided((steps, batch, n_bins, n_out), (s[0], s[1], s[0] + n_out, 1)).sum(2)
+        # Output unfolded, transposed: zT[(m', j), (t, b)] = sum_i taps[j, i, m] x[b, t, i]
+        # (m' = n_bins-1-m), each row written after P = d_min + n_bins - 1 zero time steps;
+        # then y[j, (t, b)] = sum_m' zT[(m', j), (t + m') * B + b]: contiguous runs of T*B,
+        # summed as whole rows. Time-major (t, b) columns: the lif layer's spikes arrive
+        # time-major (no copy), and so do lif_scan's and decay_scan's inputs
+        pad = (d_min + n_bins - 1) * batch
+        cols = steps * batch
+        x_tm = x.transpose(0, 1).reshape(cols, n_in)
+        w = taps.flip(-1).permute(2, 0, 1).reshape(n_bins * n_out, n_in)
+        zp = x.new_empty(n_bins * n_out, pad + cols)
+        zp[:, :pad].zero_()
+        torch.mm(w, x_tm.t(), out=zp[:, pad:])
+        y = zp.as_strided((n_bins, n_out, cols), (n_out * (pad + cols) + batch, pad + cols, 1))
         ctx.save_for_backward(x_tm, taps)
-        return y.transpose(0, 1)
+        return y.sum(0).view(n_out, steps, batch).permute(2, 1, 0)
 
     @staticmethod
     def backward(ctx, grad):
@@ -150,19 +149,19 @@ class _DelayMatmul(torch.autograd.Function):
                 gw = (g2 @ taps.transpose(1, 2).reshape(n_out, n_bins * n_in))
                 grad_x = _diagonal_sum(gw.view(batch, steps, n_bins, n_in), ctx.d_min, steps)
             return grad_x, grad_taps, None, None
-        # time-major as the forward: gwin[t, b, m, j] = grad[b, t + d_min + m, j], what
-        # x[b, t] received through bin m
-        gp = grad.new_empty(steps + ctx.d_min + n_bins, batch, n_out)
-        gp[steps:].zero_()
-        gp[:steps].copy_(grad.transpose(0, 1))
-        s = gp.stride()
-        gwin = gp.as_strided((steps, batch, n_bins, n_out), (s[0], s[1], s[0], 1),
-                             ctx.d_min * s[0]).reshape(steps * batch, n_bins * n_out)
+        # transposed as the forward: gT[(j, m), (t, b)] = grad[b, t + d_min + m, j], what
+        # x[b, t] received through bin m; rows are contiguous runs of the padded grad
+        cols = steps * batch
+        gp = grad.new_empty(n_out, (steps + ctx.d_min + n_bins) * batch)
+        gp[:, cols:].zero_()
+        gp[:, :cols].view(n_out, steps, batch).copy_(grad.permute(2, 1, 0))
+        g_t = gp.as_strided((n_out, n_bins, cols), (gp.stride(0), batch, 1),
+                            ctx.d_min * batch).reshape(n_out * n_bins, cols)
         if ctx.needs_input_grad[1]:
-            grad_taps = (saved.t() @ gwin).view(n_in, n_bins, n_out).permute(2, 0, 1)
+            grad_taps = (g_t @ saved).view(n_out, n_bins, n_in).transpose(1, 2)
         if ctx.needs_input_grad[0]:
-            grad_x = (gwin @ taps.permute(1, 2, 0).reshape(n_in, n_bins * n_out).t()).view(
-                steps, batch, n_in).transpose(0, 1)
+            grad_x = (taps.transpose(1, 2).reshape(n_out * n_bins, n_in).t() @ g_t).view(
+                n_in, steps, batch).permute(2, 1, 0)
         return grad_x, grad_taps, None, None
 
 
@@ -272,8 +271,9 @@ def decay_scan(x: torch.Tensor, beta: float, reverse: bool = False) -> torch.Ten
     """``y[:, t] = sum_{s <= t} beta**(t - s) * x[:, s]`` for ``x`` ``(B, T, n)`` (``reverse``:
     ``sum_{s >= t} beta**(s - t) * x[:, s]``), i.e. ``y[:, t] = x[:, t] + beta * y[:, t -+ 1]``,
     as one matrix product per :data:`DECAY_BLOCK` steps instead of one operation per step.
-    Equal to the loop up to float rounding."""
-    steps = x.shape[1]
+    Equal to the loop up to float rounding. Computed time-major (a view, no copy, when ``x``
+    is time-major in memory, as the trainer's tensors are); the result is time-major too."""
+    batch, steps, n = x.shape
     block = min(steps, DECAY_BLOCK)
     m = _decay_matrix(block, float(beta), x.dtype, x.device)
     lower, carry_factor = m[:block], m[block]          # carry_factor[i] = beta**(i + 1)
@@ -282,17 +282,19 @@ def decay_scan(x: torch.Tensor, beta: float, reverse: bool = False) -> torch.Ten
         starts = range((steps - 1) // block * block, -1, -block)
     else:
         matrix, starts = lower, range(0, steps, block)
+    x_tm = x.transpose(0, 1).reshape(steps, batch * n)
     if steps <= block:
-        return torch.matmul(matrix, x)
+        return (matrix @ x_tm).view(steps, batch, n).transpose(0, 1)
     parts, carry = [], None
     for start in starts:
         c = min(block, steps - start)
-        part = torch.matmul(matrix[:c, :c], x[:, start:start + c])
+        part = matrix[:c, :c] @ x_tm[start:start + c]
         if carry is not None:   # reverse: only the first block taken (the last) is short
-            part.addcmul_(carry_factor[:c, None], carry[:, None, :])
+            part.addcmul_(carry_factor[:c, None], carry[None, :])
         parts.append(part)
-        carry = part[:, 0] if reverse else part[:, -1]
-    return torch.cat(parts[::-1] if reverse else parts, 1)
+        carry = part[0] if reverse else part[-1]
+    out = torch.cat(parts[::-1] if reverse else parts, 0)
+    return out.view(steps, batch, n).transpose(0, 1)
 
 
 def _lif_forward(cur: torch.Tensor, beta: float, subtract: bool
