@@ -54,3 +54,36 @@ def test_main_loop_keeps_cocotbs_schedule(sim, tmp_path):
     assert seen["echo"] == [edge_t + 2, 42]
     assert seen["echo_after_timer"] == 100
     assert times[-1] == edge_t + 2 + 3 + 10 + 5000
+
+
+def vcd_rising_edges(text: str, scope: str, name: str) -> int:
+    """Rising edges of the 1-bit signal ``name`` of ``scope`` in a VCD trace."""
+    code, scopes = None, []
+    lines = iter(text.splitlines())
+    for line in lines:
+        words = line.split()
+        if words[:1] == ["$scope"]:
+            scopes.append(words[2])
+        elif words[:1] == ["$upscope"]:
+            scopes.pop()
+        elif words[:1] == ["$var"] and scopes[-1:] == [scope] and words[4] == name:
+            code = words[3]
+        elif words[:1] == ["$enddefinitions"]:
+            break
+    assert code is not None, f"{scope}.{name} not in the trace"
+    return sum(1 for line in lines if line == "1" + code)
+
+
+def test_a_waveform_run_traces_every_clock_edge(tmp_path):
+    """Tracing dumps every time slot, the ones only evaluated included: the trace's clock
+    edges cover the run's counted cycles (after the 4 reset cycles) plus at most the poll's
+    idle look."""
+    from delayhw import netgen
+    from delayhw.sim import cosim
+    from delayhw.sim.testbench import POLL_CYCLES
+    model, spikes = netgen.random_case(3, batch=1, steps=6)
+    run = cosim.run_rtl(model, spikes, sim="verilator", waves=True, workdir=tmp_path)
+    traces = sorted(tmp_path.rglob("*.vcd"))
+    assert len(traces) == 1
+    edges = vcd_rising_edges(traces[0].read_text(), "cosim_top", "clk")
+    assert run.cycles + 4 <= edges <= run.cycles + 4 + POLL_CYCLES + 1, (edges, run.cycles)
