@@ -121,8 +121,8 @@ class _DelayMatmul(torch.autograd.Function):
         # Output unfolded, transposed: zT[(m', j), (t, b)] = sum_i taps[j, i, m] x[b, t, i]
         # (m' = n_bins-1-m), each row written after P = d_min + n_bins - 1 zero time steps;
         # then y[j, (t, b)] = sum_m' zT[(m', j), (t + m') * B + b]: contiguous runs of T*B,
-        # summed as whole rows. Time-major (t, b) columns: the lif layer's spikes arrive
-        # time-major (no copy), and so do lif_scan's and decay_scan's inputs
+        # summed as whole rows. The (t, b) columns take the lif layer's time-major spikes
+        # without a copy; y is (n_out, T, B) in memory, a small copy where time-major is needed
         pad = (d_min + n_bins - 1) * batch
         cols = steps * batch
         x_tm = x.transpose(0, 1).reshape(cols, n_in)
