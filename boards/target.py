@@ -121,10 +121,15 @@ class Board:
     #: :attr:`CoreShape.memory` of this board's cores: ``"spram"`` puts the largest weight/
     #: delay memories in iCE40 SPRAM (loaded by the host runtime, not by the bitstream)
     memory: str = "bram"
+    #: :attr:`CoreShape.bitmap_ram` of this board's cores: ``"lut"`` (ECP5 boards) puts the
+    #: input bitmaps in LUT RAM; iCE40 boards keep ``"auto"`` (refused otherwise)
+    bitmap_ram: str = "auto"
 
     def core_shape(self, shape: CoreShape) -> CoreShape:
-        """``shape`` as this board builds it (its :attr:`memory`)."""
-        return replace(shape, memory=self.memory)
+        """``shape`` as this board builds it (its :attr:`memory` and :attr:`bitmap_ram`)."""
+        shape = replace(shape, memory=self.memory, bitmap_ram=self.bitmap_ram)
+        shape.check_family(self.fabric.family)
+        return shape
 
     def clocking(self, clock_hz: float | None = None) -> Clocking:
         """The core clock for a request of ``clock_hz`` (default the board's)."""

@@ -227,12 +227,15 @@ class InputBanks:
         """``index``: the presented input event's channel (the fill bank reads its bit, which
         tells a repeated SPIKE a cycle later)."""
         shape, in_bank, src0 = self.shape, self.in_bank, self.engines[0].src
-        # In an iCE40 build (``memory="spram"``) they ask for block RAM (a 64-row bitmap in
-        # flip-flops reads through a 6-level mux); elsewhere synthesis chooses (on ECP5 a
-        # forced block RAM's slow output limited the ring's new-event decision to 86-90 MHz).
+        # ``bitmap_ram="lut"`` (ECP5 builds) asks for LUT RAM: a block RAM's 5.8 ns
+        # clock-to-output ahead of the ring's new-event decision held the SHD-size ring x8
+        # at 87.7 MHz on the ECP5-85F, 93.8 with LUT RAM. Otherwise an iCE40 build
+        # (``memory="spram"``) asks for block RAM (a 64-row bitmap in flip-flops reads
+        # through a 6-level mux) and elsewhere synthesis chooses.
+        attrs = ({"ram_style": "distributed"} if shape.bitmap_ram == "lut"
+                 else bitmap_attrs(shape.n_inputs) if shape.memory == "spram" else None)
         in_mems = [KindMemory("input_bitmap", shape=1, depth=memory_depth(shape.n_inputs),
-                              init=[], attrs=bitmap_attrs(shape.n_inputs)
-                              if shape.memory == "spram" else None) for _ in range(2)]
+                              init=[], attrs=attrs) for _ in range(2)]
         m.submodules.in_mem0, m.submodules.in_mem1 = in_mems
         in_rds = [mem.read_port() for mem in in_mems]
         in_wrs = [mem.write_port() for mem in in_mems]

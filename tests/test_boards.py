@@ -2,6 +2,7 @@
 simulated board (core + UART host link in Verilator / Icarus) compared with the golden model."""
 
 import json
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -53,6 +54,21 @@ def test_ecp5_memory_blocks_use_the_widest_fitting_configuration():
     assert memory_blocks(16384, 1, ECP5_85F) == 1
     assert memory_blocks(2560, 25, ECP5_85F) == min(
         -(-25 // w) * -(-2560 // d) for w, d in ECP5_85F.bram_configs)
+
+
+def test_ecp5_boards_put_the_input_bitmaps_in_lut_ram_and_ice40_refuses_it():
+    shape = CoreShape(n_inputs=4, layers=(LayerShape("readout", 3, 4, 8, 16, 8, 5, False,
+                                                     False),))
+    for board in all_boards().values():
+        want = "lut" if board.fabric.family == "ecp5" else "auto"
+        assert board.core_shape(shape).bitmap_ram == want, board.name
+    icebreaker = get_board("icebreaker")
+    with pytest.raises(DelayhwError, match=r"bitmap_ram: 'lut' is for ecp5 builds only, not ice40"):
+        replace(icebreaker, bitmap_ram="lut").core_shape(shape)
+    with pytest.raises(DelayhwError, match=r"bitmap_ram: 'lut' is for ecp5 .* not ice40"):
+        replace(shape, memory="spram", bitmap_ram="lut")           # SPRAM: an iCE40 build
+    with pytest.raises(DelayhwError, match=r"bitmap_ram: 'block' is not available"):
+        replace(shape, bitmap_ram="block")
 
 
 def test_fit_check_counts_every_memory_of_the_board_top():
