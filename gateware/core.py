@@ -277,7 +277,8 @@ class InputBanks:
         ev_counts, ev_nexts = self.ev_counts, self.ev_nexts
         m.submodules.in_events = ev_mem = KindMemory(
             "input_events", shape=event_layout(shape.lanes),
-            depth=memory_depth(2 * shape.n_inputs), init=[])
+            depth=memory_depth(2 * shape.n_inputs), init=[],
+            attrs={"ram_style": "distributed"} if shape.bitmap_ram == "lut" else None)
         ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
         last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
         m.d.sync += [last_q.eq(self.spike_q), last_index.eq(spike_index)]
