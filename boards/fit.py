@@ -5,6 +5,8 @@ any tool runs (milliseconds: the core is elaborated empty, no synthesis).
   takes ``min over configurations of ceil(width / w) * ceil(depth / d)`` blocks, as Yosys maps
   one memory per set of blocks; memories of at most :data:`LOGIC_MEMORY_BITS` bits or
   :data:`LOGIC_MEMORY_DEPTH` rows become flip-flops (what Yosys did in the measured builds).
+  A memory that asks for LUT RAM (``ram_style "distributed"``: the input memories of an ECP5
+  build, :attr:`CoreShape.input_ram`) takes no block RAM but logic (:func:`lut_ram_cells`).
 * SPRAM: the ``SB_SPRAM256KA`` blocks the core instantiates (a board whose
   :attr:`Board.memory` is ``"spram"`` puts its largest weight/delay memories there,
   :meth:`CoreShape.spram_layers`); Yosys infers none by itself (docs/boards.md).
@@ -13,8 +15,9 @@ any tool runs (milliseconds: the core is elaborated empty, no synthesis).
 * DSP: one multiplier per lane and layer (``v * beta``, ``v_bits`` x ``f_bits + 1``), in
   ``ceil(a / dsp_width) * ceil(b / dsp_width)`` DSP blocks; what does not fit goes to logic.
 * Logic: :func:`logic_estimate`, fitted (least squares) on the board-top builds of
-  ``bench/results/boards.json`` (docs/boards.md gives the rule and its error per build); a
-  model is refused when the estimate exceeds the device by more than :data:`LOGIC_MARGIN`.
+  ``bench/results/boards.json`` (docs/boards.md gives the rule and its error per build), plus
+  :data:`LUT_RAM_LUT_PER_CELL` LUT4 per LUT RAM cell; a model is refused when the estimate
+  exceeds the device by more than :data:`LOGIC_MARGIN`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ EXTRA_LANE_LUT_PER_BIT = 7.5
 #: iCE40 logic cells per ECP5 LUT4 of the same board top (the demo, fifo: 3,003 LC on the
 #: iCEBreaker, 2,351 and 2,361 LUT4 on the OrangeCrab and the ULX3S-85F)
 ICE40_LC_PER_LUT4 = 1.28
+#: ECP5 LUT4 per ``TRELLIS_DPR16X4`` (16 x 4 bits) of a memory asked into LUT RAM: its own
+#: LUTs, the write decode and the read mux. Measured on the SHD-size ring (bench/fmax.py,
+#: ECP5-85F): the two 700 x 1 input bitmaps (88 cells) added 721 LUT4 at 8 lanes, the
+#: 1,400 x 28 input event list (616 cells) 6,032 at 16 lanes
+LUT_RAM_LUT_PER_CELL = 10
 #: logic cells of one 16 x 16 multiplier built of logic (when the DSPs run out)
 MULTIPLIER_LC = 256
 #: the sample store's size limits: no store below the first, at most the second
@@ -62,6 +70,7 @@ class MemoryUse:
     width: int
     blocks: int                 #: block RAMs (0 for SPRAM or logic)
     spram: int = 0              #: SPRAM blocks
+    lut_ram: int = 0            #: ECP5 LUT RAM cells (``TRELLIS_DPR16X4``)
 
 
 @dataclass(frozen=True)
@@ -105,13 +114,19 @@ def memory_blocks(depth: int, width: int, fabric: Fabric) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in fabric.bram_configs)
 
 
+def lut_ram_cells(depth: int, width: int) -> int:
+    """``TRELLIS_DPR16X4`` cells (16 x 4 bits) of a ``depth`` x ``width`` LUT RAM."""
+    return math.ceil(depth / 16) * math.ceil(width / 4)
+
+
 def core_memories(shape: CoreShape, store: int = 0,
-                  events: int = 0) -> list[tuple[str, int, int]]:
-    """``(name, depth, width)`` of every memory of the board top of ``shape`` (core, output
-    queue, the link's buffers, a sample store of ``store`` bytes and an event buffer of
-    ``events`` words), found by walking the elaborated design (memories empty), so
-    any delay scheme is covered without knowing its internals. An ``SB_SPRAM256KA`` block is
-    listed as ``(name, 16384, 16)`` with a name ending in ``.SB_SPRAM256KA``."""
+                  events: int = 0) -> list[tuple[str, int, int, bool]]:
+    """``(name, depth, width, lut_ram)`` of every memory of the board top of ``shape`` (core,
+    output queue, the link's buffers, a sample store of ``store`` bytes and an event buffer
+    of ``events`` words), found by walking the elaborated design (memories empty), so
+    any delay scheme is covered without knowing its internals; ``lut_ram``: it asks
+    synthesis for LUT RAM (``ram_style "distributed"``). An ``SB_SPRAM256KA`` block is
+    listed as ``(name, 16384, 16, False)`` with a name ending in ``.SB_SPRAM256KA``."""
     found = []
 
     def walk(fragment, path):
@@ -119,10 +134,13 @@ def core_memories(shape: CoreShape, store: int = 0,
             here = path + (str(name),)
             data = getattr(sub, "_data", None)          # an amaranth MemoryInstance
             if isinstance(data, MemoryData):
-                found.append((".".join(here), data.depth, Shape.cast(data.shape).width))
+                lut_ram = sub._attrs.get("ram_style") == "distributed"
+                found.append((".".join(here), data.depth, Shape.cast(data.shape).width,
+                              lut_ram))
             elif isinstance(sub, Instance):
                 if sub.type == SPRAM_CELL:
-                    found.append((".".join(here + (SPRAM_CELL,)), SPRAM_DEPTH, SPRAM_WIDTH))
+                    found.append((".".join(here + (SPRAM_CELL,)), SPRAM_DEPTH, SPRAM_WIDTH,
+                                  False))
             else:
                 walk(sub, here)
     walk(Fragment.get(BoardTop(shape, divisor=4, store_bytes=store, event_words=events),
@@ -140,8 +158,9 @@ def bench_memories(shape: CoreShape, board: Board) -> tuple[int, int]:
     fabric = board.fabric
     shape = board.core_shape(shape)
     used = events = 0
-    for kind, depth, width in core_memories(shape, events=EVENT_WORDS):
-        blocks = 0 if kind.endswith(SPRAM_CELL) else memory_blocks(depth, width, fabric)
+    for kind, depth, width, lut_ram in core_memories(shape, events=EVENT_WORDS):
+        blocks = 0 if kind.endswith(SPRAM_CELL) or lut_ram \
+            else memory_blocks(depth, width, fabric)
         if kind.startswith(EVENT_BUFFER):
             events += blocks
         else:
@@ -176,18 +195,23 @@ def fit_check(shape: CoreShape, board: Board) -> FitReport:
     """Does ``shape``, built as ``board`` builds it (:meth:`Board.core_shape`), fit?"""
     fabric = board.fabric
     shape = board.core_shape(shape)
-    memories, bram, spram = [], 0, 0
-    for kind, depth, width in core_memories(shape, *bench_memories(shape, board)):
+    memories, bram, spram, lut_ram = [], 0, 0, 0
+    for kind, depth, width, in_lut_ram in core_memories(shape, *bench_memories(shape, board)):
         if kind.endswith(SPRAM_CELL):
             memories.append(MemoryUse(kind, depth, width, 0, 1))
             spram += 1
+            continue
+        if in_lut_ram:
+            cells = lut_ram_cells(depth, width)
+            memories.append(MemoryUse(kind, depth, width, 0, lut_ram=cells))
+            lut_ram += cells
             continue
         blocks = memory_blocks(depth, width, fabric)
         memories.append(MemoryUse(kind, depth, width, blocks))
         bram += blocks
     dsp = dsp_blocks(shape, fabric)
     spill = max(0, dsp - fabric.dsp)
-    lc = logic_estimate(shape, fabric.family, spill)
+    lc = logic_estimate(shape, fabric.family, spill) + LUT_RAM_LUT_PER_CELL * lut_ram
     bram_name = "EBR (4 kbit)" if fabric.family == "ice40" else "EBR (18 kbit)"
     rows = (
         FitRow(f"block RAM: {bram_name}", bram, fabric.bram, bram <= fabric.bram,
@@ -196,7 +220,8 @@ def fit_check(shape: CoreShape, board: Board) -> FitReport:
         FitRow("DSP multipliers", dsp, fabric.dsp, True,
                f"{spill} in logic" if spill else ""),
         FitRow("logic cells (estimate)", lc, fabric.lc, lc <= LOGIC_MARGIN * fabric.lc,
-               "refused above " f"{LOGIC_MARGIN:.0%} of the device"),
+               "refused above " f"{LOGIC_MARGIN:.0%} of the device"
+               + (f"; {lut_ram:,} LUT RAM cells" if lut_ram else "")),
     )
     if fabric.spram:
         rows += (FitRow(f"SPRAM ({fabric.spram_bits // 1024} kbit)", spram, fabric.spram,

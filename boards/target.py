@@ -121,13 +121,13 @@ class Board:
     #: :attr:`CoreShape.memory` of this board's cores: ``"spram"`` puts the largest weight/
     #: delay memories in iCE40 SPRAM (loaded by the host runtime, not by the bitstream)
     memory: str = "bram"
-    #: :attr:`CoreShape.bitmap_ram` of this board's cores: ``"lut"`` (ECP5 boards) puts the
-    #: input bitmaps in LUT RAM; iCE40 boards keep ``"auto"`` (refused otherwise)
-    bitmap_ram: str = "auto"
+    #: :attr:`CoreShape.input_ram` of this board's cores: ``"lut"`` (ECP5 boards) puts the
+    #: input memories (bitmaps, event list) in LUT RAM; iCE40 boards keep ``"auto"`` (refused otherwise)
+    input_ram: str = "auto"
 
     def core_shape(self, shape: CoreShape) -> CoreShape:
-        """``shape`` as this board builds it (its :attr:`memory` and :attr:`bitmap_ram`)."""
-        shape = replace(shape, memory=self.memory, bitmap_ram=self.bitmap_ram)
+        """``shape`` as this board builds it (its :attr:`memory` and :attr:`input_ram`)."""
+        shape = replace(shape, memory=self.memory, input_ram=self.input_ram)
         shape.check_family(self.fabric.family)
         return shape
 

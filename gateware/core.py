@@ -227,19 +227,22 @@ class InputBanks:
         """``index``: the presented input event's channel (the fill bank reads its bit, which
         tells a repeated SPIKE a cycle later)."""
         shape, in_bank, src0 = self.shape, self.in_bank, self.engines[0].src
-        # ``bitmap_ram="lut"`` (ECP5 builds) asks for LUT RAM: a block RAM's 5.8 ns
-        # clock-to-output ahead of the ring's new-event decision held the SHD-size ring x8
-        # at 87.7 MHz on the ECP5-85F, 93.8 with LUT RAM. Otherwise an iCE40 build
-        # (``memory="spram"``) asks for block RAM (a 64-row bitmap in flip-flops reads
-        # through a 6-level mux) and elsewhere synthesis chooses.
-        attrs = ({"ram_style": "distributed"} if shape.bitmap_ram == "lut"
+        # ``input_ram="lut"`` (ECP5 builds) asks for LUT RAM (the event list too,
+        # :meth:`_build_lists`): a block RAM's 5.8 ns clock-to-output ahead of the ring's
+        # new-event decision held the SHD-size ring x8 at 87.7 MHz on the ECP5-85F, 93.8 with
+        # LUT RAM. Otherwise an iCE40 build (``memory="spram"``) asks for block RAM (a 64-row
+        # bitmap in flip-flops reads through a 6-level mux) and elsewhere synthesis chooses.
+        attrs = ({"ram_style": "distributed"} if shape.input_ram == "lut"
                  else bitmap_attrs(shape.n_inputs) if shape.memory == "spram" else None)
         in_mems = [KindMemory("input_bitmap", shape=1, depth=memory_depth(shape.n_inputs),
                               init=[], attrs=attrs) for _ in range(2)]
         m.submodules.in_mem0, m.submodules.in_mem1 = in_mems
         in_rds = [mem.read_port() for mem in in_mems]
         in_wrs = [mem.write_port() for mem in in_mems]
-        read_bank = Signal()            # bank of the read answered this cycle
+        # bank of the read answered this cycle: the run bank's bits are the step's input for
+        # a bitmap-walking engine (fifo); an event-driven one (ring) reads the event list
+        # and only clears bits through ``src0``, so ``src0.data`` is unused there
+        read_bank = Signal()
         m.d.sync += read_bank.eq(~in_bank)
         m.d.comb += [src0.data.eq(Mux(read_bank, in_rds[1].data, in_rds[0].data)),
                      src0.ready.eq(1)]         # the run bank is complete when a step starts
@@ -275,10 +278,13 @@ class InputBanks:
         (whose bit is being written as it was read) joins its bank's list."""
         shape, in_bank, spike_index = self.shape, self.in_bank, self.spike_index
         ev_counts, ev_nexts = self.ev_counts, self.ev_nexts
+        # ``input_ram="lut"``: LUT RAM, as the bitmaps (in block RAM, the list's read ahead of
+        # the ring's entry queue held the SHD-size ring x16 at 77.9 MHz on the ECP5-85F, 85.8
+        # in LUT RAM, seed 1)
         m.submodules.in_events = ev_mem = KindMemory(
             "input_events", shape=event_layout(shape.lanes),
             depth=memory_depth(2 * shape.n_inputs), init=[],
-            attrs={"ram_style": "distributed"} if shape.bitmap_ram == "lut" else None)
+            attrs={"ram_style": "distributed"} if shape.input_ram == "lut" else None)
         ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
         last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
         m.d.sync += [last_q.eq(self.spike_q), last_index.eq(spike_index)]

@@ -30,12 +30,13 @@ from .memory_geometry import UP5K_SPRAMS, nibbles, spram_blocks, synapse_memory_
 #: where the weight/delay memories go: block RAM everywhere, or (iCE40UP5K) the largest ones
 #: in SPRAM (:meth:`CoreShape.spram_layers`)
 MEMORIES = ("bram", "spram")
-#: where the two input bitmaps sit (:attr:`CoreShape.bitmap_ram`): ``"auto"`` as synthesis
-#: and :attr:`CoreShape.memory` choose, ``"lut"`` LUT RAM (ECP5 builds only: Yosys
+#: where the core's input memories sit (:attr:`CoreShape.input_ram`: the two input bitmaps
+#: and an event-driven scheme's input event list): ``"auto"`` as synthesis and
+#: :attr:`CoreShape.memory` choose, ``"lut"`` LUT RAM (ECP5 builds only: Yosys
 #: ``synth_ice40`` maps no distributed RAM, :meth:`CoreShape.check_family`)
-BITMAP_RAMS = ("auto", "lut")
-#: FPGA families whose synthesis maps each :data:`BITMAP_RAMS` choice
-BITMAP_RAM_FAMILIES = {"auto": ("ice40", "ecp5"), "lut": ("ecp5",)}
+INPUT_RAMS = ("auto", "lut")
+#: FPGA families whose synthesis maps each :data:`INPUT_RAMS` choice
+INPUT_RAM_FAMILIES = {"auto": ("ice40", "ecp5"), "lut": ("ecp5",)}
 #: a synapse memory goes to SPRAM only above this many bits (smaller ones fit a few EBR)
 SPRAM_MIN_BITS = 16 * 1024
 LANES = (1, 2, 4, 8, 16, 32, 64)   # lane counts a core can be built with (powers of two)
@@ -66,19 +67,20 @@ class CoreShape:
     #: blocks (:meth:`spram_layers`), which the bitstream cannot initialise: such a core's
     #: weights and delays arrive through the configuration stream
     memory: str = "bram"
-    #: the input bitmaps' memory (:data:`BITMAP_RAMS`): ``"auto"``: block RAM in an iCE40
-    #: SPRAM build, else synthesis's choice (block RAM on ECP5 at SHD size); ``"lut"``:
-    #: Yosys ``ram_style "distributed"`` (ECP5 LUT RAM, whose fast read suits the ring's
-    #: new-event decision better than a block RAM's 5.8 ns clock-to-output)
-    bitmap_ram: str = "auto"
+    #: the input memories (:data:`INPUT_RAMS`: the input bitmaps and, event-driven schemes,
+    #: the input event list): ``"auto"``: the bitmaps in block RAM in an iCE40 SPRAM build,
+    #: else synthesis's choice (block RAM on ECP5 at SHD size); ``"lut"``: Yosys
+    #: ``ram_style "distributed"`` (ECP5 LUT RAM, whose fast read suits the ring's new-event
+    #: decision and its list reader better than a block RAM's 5.8 ns clock-to-output)
+    input_ram: str = "auto"
 
     def __post_init__(self):
         if self.memory not in MEMORIES:
             raise DelayhwError(f"memory: {self.memory!r} is not available; choose one of "
                                f"{MEMORIES}")
-        if self.bitmap_ram not in BITMAP_RAMS:
-            raise DelayhwError(f"bitmap_ram: {self.bitmap_ram!r} is not available; choose one "
-                               f"of {BITMAP_RAMS}")
+        if self.input_ram not in INPUT_RAMS:
+            raise DelayhwError(f"input_ram: {self.input_ram!r} is not available; choose one "
+                               f"of {INPUT_RAMS}")
         if self.memory == "spram":              # SPRAM is an iCE40 block
             self.check_family("ice40")
         if self.scheme not in schemes.REGISTRY:
@@ -98,19 +100,19 @@ class CoreShape:
     @staticmethod
     def from_model(model: Model, lanes: int = 1, scheme: str = "fifo",
                    max_steps: int = MAX_STEPS, memory: str = "bram",
-                   bitmap_ram: str = "auto") -> "CoreShape":
+                   input_ram: str = "auto") -> "CoreShape":
         return CoreShape(
             n_inputs=model.n_inputs, lanes=lanes, scheme=scheme, max_steps=max_steps,
-            memory=memory, bitmap_ram=bitmap_ram,
+            memory=memory, input_ram=input_ram,
             layers=tuple(layer.shape for layer in model.layers))
 
     def check_family(self, family: str) -> None:
         """Raise DelayhwError unless synthesis for FPGA ``family`` (``"ice40"``, ``"ecp5"``)
-        maps :attr:`bitmap_ram` (:data:`BITMAP_RAM_FAMILIES`)."""
-        families = BITMAP_RAM_FAMILIES[self.bitmap_ram]
+        maps :attr:`input_ram` (:data:`INPUT_RAM_FAMILIES`)."""
+        families = INPUT_RAM_FAMILIES[self.input_ram]
         if family not in families:
             raise DelayhwError(
-                f"bitmap_ram: {self.bitmap_ram!r} is for {'/'.join(families)} builds only, not "
+                f"input_ram: {self.input_ram!r} is for {'/'.join(families)} builds only, not "
                 f"{family} (Yosys synth_ice40 maps no LUT RAM); use 'auto'")
 
     @property
@@ -143,10 +145,10 @@ class CoreShape:
     @property
     def key(self) -> str:
         """A short stable hash of the shape (build caches and the board's shape id are keyed
-        by it). ``memory`` and ``bitmap_ram`` are left out: where the memories sit changes
+        by it). ``memory`` and ``input_ram`` are left out: where the memories sit changes
         neither behaviour nor interface, so a host runs a model on either build."""
         fields = self.as_dict()
-        del fields["memory"], fields["bitmap_ram"]
+        del fields["memory"], fields["input_ram"]
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

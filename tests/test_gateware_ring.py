@@ -126,12 +126,13 @@ def test_cycles_per_step_match_the_formula():
         assert max(formula) <= shape.cycles_per_step()      # the manifest's worst case
 
 
-@pytest.mark.parametrize("bitmap_ram, distributed", [("auto", 0), ("lut", 2)])
-def test_lut_bitmaps_ask_for_distributed_ram_only_when_asked(bitmap_ram, distributed):
-    # bitmap_ram="lut" (ECP5 builds) marks the two input bitmaps, and only them, for LUT RAM
+@pytest.mark.parametrize("input_ram, distributed", [("auto", 0), ("lut", 3)])
+def test_lut_input_ram_asks_for_distributed_ram_only_when_asked(input_ram, distributed):
+    # input_ram="lut" (ECP5 builds) marks the input memories, and only them, for LUT RAM:
+    # the two input bitmaps and the input event list
     from delayhw.gateware.verilog import convert_rtlil
     model, _ = netgen.random_case(3, VARIED, batch=1, steps=2)
-    shape = CoreShape.from_model(model, 2, "ring", bitmap_ram=bitmap_ram)
+    shape = CoreShape.from_model(model, 2, "ring", input_ram=input_ram)
     text = convert_rtlil(Core(shape, model))
     assert text.count('attribute \\ram_style "distributed"') == distributed
 
@@ -141,7 +142,7 @@ def test_ring_with_lut_bitmaps_matches_golden(lanes):
     # the memory attribute changes where synthesis puts the bitmaps, never what the core does;
     # every SPIKE is sent twice, so the bitmaps' repeat detection is exercised too
     model, spikes = netgen.random_case(1000 * min(lanes, 4) + 7, VARIED, batch=2, steps=7)
-    shape = CoreShape.from_model(model, lanes, "ring", bitmap_ram="lut")
+    shape = CoreShape.from_model(model, lanes, "ring", input_ram="lut")
     words = []
     for sample in spikes:
         for row in sample:

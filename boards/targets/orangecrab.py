@@ -27,7 +27,7 @@ class OrangeCrab25F(OrangeCrabR0_2_25FPlatform):
 
 TARGETS = [
     Board("orangecrab-25f", "OrangeCrab r0.2 (LFE5U-25F)", OrangeCrab25F, ECP5_25F,
-          oscillator_hz=48e6, clock_hz=64e6, bridge=FT232R, bitmap_ram="lut",
+          oscillator_hz=48e6, clock_hz=64e6, bridge=FT232R, input_ram="lut",
           leds=(("rgb_led", 0, "g"), ("rgb_led", 0, "r")),
           notes="UART on Feather pins 0 (RX) / 1 (TX), 3.3 V adapter; RGB LED green busy, red error"),
 ]

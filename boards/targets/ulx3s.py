@@ -8,9 +8,9 @@ from ..target import ECP5_25F, ECP5_85F, FT231X, Board
 
 TARGETS = [
     Board("ulx3s-25f", "ULX3S (LFE5U-25F)", ULX3S_25F_Platform, ECP5_25F, oscillator_hz=25e6,
-          clock_hz=45e6, bridge=FT231X, bitmap_ram="lut",
+          clock_hz=45e6, bridge=FT231X, input_ram="lut",
           notes="UART on US1 (FT231X); LEDs D0 busy, D1 error"),
     Board("ulx3s-85f", "ULX3S (LFE5U-85F)", ULX3S_85F_Platform, ECP5_85F, oscillator_hz=25e6,
-          clock_hz=45e6, bridge=FT231X, bitmap_ram="lut",
+          clock_hz=45e6, bridge=FT231X, input_ram="lut",
           notes="UART on US1 (FT231X); LEDs D0 busy, D1 error"),
 ]
