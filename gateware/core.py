@@ -239,26 +239,32 @@ class InputBanks:
         m.submodules.in_mem0, m.submodules.in_mem1 = in_mems
         in_rds = [mem.read_port() for mem in in_mems]
         in_wrs = [mem.write_port() for mem in in_mems]
-        # bank of the read answered this cycle: the run bank's bits are the step's input for
-        # a bitmap-walking engine (fifo); an event-driven one (ring) reads the event list
-        # and only clears bits through ``src0``, so ``src0.data`` is unused there
-        read_bank = Signal()
-        m.d.sync += read_bank.eq(~in_bank)
-        m.d.comb += [src0.data.eq(Mux(read_bank, in_rds[1].data, in_rds[0].data)),
-                     src0.ready.eq(1)]         # the run bank is complete when a step starts
+        m.d.comb += src0.ready.eq(1)           # the run bank is complete when a step starts
+        if not self.event_driven:
+            # layer 0 walks the run bank's bits (``read_bank``: the bank of the read answered
+            # this cycle); an event-driven engine reads the event list instead and only
+            # clears bits through ``src0`` (``src0.data`` stays 0)
+            read_bank = Signal()
+            m.d.sync += read_bank.eq(~in_bank)
+            m.d.comb += src0.data.eq(Mux(read_bank, in_rds[1].data, in_rds[0].data))
         clear_q, spike_bank, clear_bank = Signal(), Signal(), Signal()
         clear_index = Signal(INDEX_BITS)
         m.d.comb += spike_bank.eq(in_bank)      # the fill bank, as the SPIKE is written
         m.d.sync += [self.spike_q.eq(0), self.spike_bad_q.eq(0),
                      clear_q.eq(src0.en & src0.last), clear_index.eq(src0.addr),
                      clear_bank.eq(~in_bank)]
-        # layer 0 reads the run bank, the fill bank is read at the presented event's index
-        # (its bit tells a repeated SPIKE, a cycle later); no SPIKE is accepted in the
-        # cycle the banks swap, so the select is the register ``in_bank`` alone
+        # the fill bank is read at the presented event's index (its bit tells a repeated
+        # SPIKE, a cycle later), the run bank by layer 0 if it walks the bits (else at that
+        # index too: no address select, whose path from layer 0 limited the SHD-size ring x16
+        # to 73 MHz with LUT RAM bitmaps); no SPIKE is accepted in the cycle the banks swap,
+        # so the select is the register ``in_bank`` alone
         for b, (rd, wr) in enumerate(zip(in_rds, in_wrs)):
-            runs = in_bank != b
-            m.d.comb += [rd.addr.eq(Mux(runs, src0.addr, index)),
-                         rd.en.eq(Mux(runs, src0.en, 1))]
+            if self.event_driven:
+                m.d.comb += [rd.addr.eq(index), rd.en.eq(1)]
+            else:
+                runs = in_bank != b
+                m.d.comb += [rd.addr.eq(Mux(runs, src0.addr, index)),
+                             rd.en.eq(Mux(runs, src0.en, 1))]
             with m.If(self.walking):
                 m.d.comb += [wr.addr.eq(self.clear_addr),
                              wr.en.eq(self.clear_addr < shape.n_inputs)]
@@ -309,7 +315,8 @@ class InputBanks:
                      src_ev.final.eq(1),     # the run bank is complete when a step starts
                      src_ev.grew.eq(grew),
                      ev_wr.addr.eq(Cat(spike_bank, fill_count)),
-                     ev_wr.data.group.eq(spike_index >> lane_bits),
+                     # in range (``new_spike``): the bits above the channel's are 0
+                     ev_wr.data.group.eq(spike_index[:index_bits] >> lane_bits),
                      ev_wr.data.mask.eq(Const(1, shape.lanes) << spike_index[:lane_bits]),
                      ev_wr.en.eq(new_spike)]
         for b, (count, count_next) in enumerate(zip(ev_counts, ev_nexts)):

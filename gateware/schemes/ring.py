@@ -120,6 +120,9 @@ class RingLayer(LayerEngine):
         p.left = Signal(range(groups + 1), name="left")
         p.ra = Signal(range(max(s.n_in, groups) + 2), name="ra")
         p.ra_plus = Signal.like(p.ra, init=1, name="ra_plus")
+        # the lists' read address: ``ra`` while fetching, else 0, kept in a register of its
+        # own (set with ``ra``), so no select lies between a flip-flop and the list's read
+        p.rd = Signal.like(p.ra, name="rd")
         p.claimed = Signal(range(ENTRY_QUEUE + 1), name="claimed")
         p.d_valid, p.d_rec = Signal(name="d_valid"), Signal(name="d_rec")
         # the entry queue's head and the picker: ``have`` (an entry is queued), the head's
@@ -170,7 +173,7 @@ class RingLayer(LayerEngine):
         nz_r, ge2_r = Signal(name="count_nz"), Signal(name="count_ge2")
         m.d.sync += [nz_r.eq(ne_0), ge2_r.eq(ne_0 & ne_1)]
         count_nz, count_ge2 = nz_r | grew, ge2_r | (nz_r & grew)
-        addr = Mux(p.fetching, p.ra, 0)
+        addr = p.rd                                     # Mux(p.fetching, p.ra, 0)
         m.d.comb += [self.src_events.addr.eq(addr), self.src_events.reading.eq(p.fetching)]
         if s.recurrent:
             own, own_one = p.own_count != 0, p.own_count == 1
@@ -182,10 +185,12 @@ class RingLayer(LayerEngine):
             # the start cycle's read: own entry 0, else the source's entry 0
             first_ff = count_nz
             first = own | first_ff
+            # ``ra`` after the start cycle's read (``rd`` takes it as the engine starts)
+            p.ra_start = Mux(own, ~own_one, first_ff)
             m.d.sync += [p.d_valid.eq(first), p.d_rec.eq(own), p.claimed.eq(first),
                          p.left.eq(Mux(own, p.own_count - 1, 0)),
                          p.left_nonzero.eq(own & ~own_one),
-                         p.ra.eq(Mux(own, ~own_one, first_ff)),
+                         p.ra.eq(p.ra_start),
                          p.ra_plus.eq(Mux(own, Mux(own_one, 1, 2), Mux(first_ff, 2, 1))),
                          # ``more_r`` for the feedforward list's next ``ra``: 0 after an
                          # own list of one entry, 1 after entry 0 (no own list), 0 with
@@ -201,15 +206,16 @@ class RingLayer(LayerEngine):
                     last_own = p.left == 1
                     m.d.sync += [p.left.eq(p.left - 1), p.left_nonzero.eq(~last_own),
                                  p.ra.eq(Mux(last_own, 0, p.ra_plus)),
+                                 p.rd.eq(Mux(last_own, 0, p.ra_plus)),
                                  p.ra_plus.eq(Mux(last_own, 1, p.ra_plus + 1)),
                                  more_r.eq(Mux(last_own, ne_0, ne_plus))]
             with m.Else():                                  # the feedforward list
                 m.d.comb += read.eq(more & (p.claimed != ENTRY_QUEUE))
                 with m.If(read):
-                    m.d.sync += [p.ra.eq(p.ra_plus), p.ra_plus.eq(p.ra_plus + 1),
-                                 more_r.eq(ne_plus)]
+                    m.d.sync += [p.ra.eq(p.ra_plus), p.rd.eq(p.ra_plus),
+                                 p.ra_plus.eq(p.ra_plus + 1), more_r.eq(ne_plus)]
                 with m.If(~more & src_final):               # done
-                    m.d.sync += p.fetching.eq(0)
+                    m.d.sync += [p.fetching.eq(0), p.rd.eq(0)]
         # the entry on the read data: read while fetching (or in the start cycle)
         p.d_in = Signal(name="d_in")
         m.d.comb += p.d_in.eq(p.d_valid & p.fetching)
@@ -442,8 +448,8 @@ class RingLayer(LayerEngine):
 
         def on_run():
             # this step's list starts empty; the previous one is read first
-            m.d.sync += [p.fetching.eq(1), p.consumed.eq(0), p.own_count.eq(0),
-                         p.events_phase.eq(1)]
+            m.d.sync += [p.fetching.eq(1), p.rd.eq(p.ra_start), p.consumed.eq(0),
+                         p.own_count.eq(0), p.events_phase.eq(1)]
             return "EVENTS"
 
         def run_states():
