@@ -227,8 +227,8 @@ class InputBanks:
         """``index``: the presented input event's channel (the fill bank reads its bit, which
         tells a repeated SPIKE a cycle later)."""
         shape, in_bank, src0 = self.shape, self.in_bank, self.engines[0].src
-        # ``input_ram="lut"`` (ECP5 builds) asks for LUT RAM (the event list too,
-        # :meth:`_build_lists`): a block RAM's 5.8 ns clock-to-output ahead of the ring's
+        # ``input_ram="lut"`` (ECP5 builds) asks for LUT RAM (the bitmaps only, not the event
+        # list of :meth:`_build_lists`): a block RAM's 5.8 ns clock-to-output ahead of the ring's
         # new-event decision held the SHD-size ring x8 at 87.7 MHz on the ECP5-85F, 93.8 with
         # LUT RAM. Otherwise an iCE40 build (``memory="spram"``) asks for block RAM (a 64-row
         # bitmap in flip-flops reads through a 6-level mux) and elsewhere synthesis chooses.
@@ -284,13 +284,12 @@ class InputBanks:
         (whose bit is being written as it was read) joins its bank's list."""
         shape, in_bank, spike_index = self.shape, self.in_bank, self.spike_index
         ev_counts, ev_nexts = self.ev_counts, self.ev_nexts
-        # ``input_ram="lut"``: LUT RAM, as the bitmaps (in block RAM, the list's read ahead of
-        # the ring's entry queue held the SHD-size ring x16 at 77.9 MHz on the ECP5-85F, 85.8
-        # in LUT RAM, seed 1)
+        # synthesis chooses (in LUT RAM with ``input_ram="lut"`` too, the SHD-size ring x8 on
+        # the ECP5-85F fell from 93.6 / 99.4 / 93.5 MHz at seeds 1-3 to 90.4 / 87.8 / 82.6,
+        # and x16 gained at one seed of three)
         m.submodules.in_events = ev_mem = KindMemory(
             "input_events", shape=event_layout(shape.lanes),
-            depth=memory_depth(2 * shape.n_inputs), init=[],
-            attrs={"ram_style": "distributed"} if shape.input_ram == "lut" else None)
+            depth=memory_depth(2 * shape.n_inputs), init=[])
         ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
         last_q, last_index, new_spike = Signal(), Signal(INDEX_BITS), Signal()
         m.d.sync += [last_q.eq(self.spike_q), last_index.eq(spike_index)]

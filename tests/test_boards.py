@@ -73,14 +73,12 @@ def test_ecp5_boards_put_the_input_bitmaps_in_lut_ram_and_ice40_refuses_it():
 
 @pytest.mark.parametrize("scheme", ["fifo", "ring"])
 def test_fit_check_counts_lut_ram_input_memories_as_logic_not_block_ram(scheme):
-    # the ECP5 boards build the input bitmaps (700 x 1 each) and the ring's input event list
-    # (1,400 entries of 16 lanes + 12 group bits) in LUT RAM: no EBR, 10 LUT4 per 16 x 4 cell
+    # the ECP5 boards build the input bitmaps (700 x 1 each) in LUT RAM: no EBR, 10 LUT4 per
+    # 16 x 4 cell (the ring's input event list stays in block RAM)
     shape = CoreShape.from_model(shd_size_model(), 16, scheme)
     board = get_board("ulx3s-85f")
     lut, auto = fit_check(shape, board), fit_check(shape, replace(board, input_ram="auto"))
     inputs = {"core.in_mem0": 44, "core.in_mem1": 44}
-    if scheme == "ring":
-        inputs["core.in_events"] = 88 * 7
     assert {m.kind: (m.blocks, m.lut_ram) for m in lut.memories if m.kind in inputs} == {
         k: (0, cells) for k, cells in inputs.items()}
     in_blocks = sum(m.blocks for m in auto.memories if m.kind in inputs)
@@ -116,10 +114,8 @@ def test_logic_estimate_is_the_documented_rule(scheme, lanes):
     ecp5 = fit_check(shape, get_board("ulx3s-85f"))
     ice40 = fit_check(shape, get_board("icebreaker"))
     # plus 10 LUT4 per LUT RAM cell (16 x 4 bits) of the ECP5 input memories: two 700 x 1
-    # bitmaps, and the ring's 1,400-entry event list (lanes + 16 - log2(lanes) bits)
-    cells = 2 * 44 + (88 * -(-(lanes + 16 - (lanes - 1).bit_length()) // 4)
-                      if scheme == "ring" else 0)
-    assert ecp5.rows[2].needed == round(lut) + 10 * cells
+    # bitmaps
+    assert ecp5.rows[2].needed == round(lut) + 10 * 2 * 44
     # plus 256 LC per multiplier the 8 DSPs cannot take (one v_bits x (f_bits + 1) = 16 x 9
     # multiplier per layer and lane: one DSP each)
     spill = max(0, 2 * lanes - 8)
