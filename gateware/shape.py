@@ -30,8 +30,8 @@ from .memory_geometry import UP5K_SPRAMS, nibbles, spram_blocks, synapse_memory_
 #: where the weight/delay memories go: block RAM everywhere, or (iCE40UP5K) the largest ones
 #: in SPRAM (:meth:`CoreShape.spram_layers`)
 MEMORIES = ("bram", "spram")
-#: where the core's input memories sit (:attr:`CoreShape.input_ram`: the two input bitmaps
-#: and an event-driven scheme's input event list): ``"auto"`` as synthesis and
+#: where the core's two input bitmaps sit (:attr:`CoreShape.input_ram`; an event-driven
+#: scheme's input event list is left to synthesis): ``"auto"`` as synthesis and
 #: :attr:`CoreShape.memory` choose, ``"lut"`` LUT RAM (ECP5 builds only: Yosys
 #: ``synth_ice40`` maps no distributed RAM, :meth:`CoreShape.check_family`)
 INPUT_RAMS = ("auto", "lut")
