@@ -67,11 +67,10 @@ class CoreShape:
     #: blocks (:meth:`spram_layers`), which the bitstream cannot initialise: such a core's
     #: weights and delays arrive through the configuration stream
     memory: str = "bram"
-    #: the input memories (:data:`INPUT_RAMS`: the input bitmaps and, event-driven schemes,
-    #: the input event list): ``"auto"``: the bitmaps in block RAM in an iCE40 SPRAM build,
-    #: else synthesis's choice (block RAM on ECP5 at SHD size); ``"lut"``: Yosys
+    #: the two input bitmaps (:data:`INPUT_RAMS`): ``"auto"``: block RAM in an iCE40 SPRAM
+    #: build, else synthesis's choice (block RAM on ECP5 at SHD size); ``"lut"``: Yosys
     #: ``ram_style "distributed"`` (ECP5 LUT RAM, whose fast read suits the ring's new-event
-    #: decision and its list reader better than a block RAM's 5.8 ns clock-to-output)
+    #: decision better than a block RAM's 5.8 ns clock-to-output)
     input_ram: str = "auto"
 
     def __post_init__(self):
