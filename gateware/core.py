@@ -456,6 +456,48 @@ class Sequencer:
                 with m.Default():        # reserved kind: counted like a bad index
                     m.d.sync += banks.spike_bad_q.eq(1)
 
+        readout = engines[-1]
+        if type(engines[0]).event_driven:
+            step_states = self._pipelined_steps(m, core, banks, queue, parity, all_idle,
+                                                idle, accepting, pending_step, pending_sample)
+        else:
+            step_states = self._steps(m, core, banks, queue, parity, all_idle, idle,
+                                      accepting, pending_step, pending_sample)
+        with m.FSM(init="CLEAR"):
+            with m.State("CLEAR"):
+                for engine in engines:
+                    m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
+                m.d.sync += [banks.clear_addr.eq(0), parity.eq(0), steps.eq(0),
+                             pending_step.eq(0), pending_sample.eq(0), banks.walking.eq(1)]
+                m.d.sync += banks.clear()
+                m.next = "CLEAR_WAIT"
+            with m.State("CLEAR_WAIT"):
+                with m.If(banks.clear_addr < shape.n_inputs):
+                    m.d.sync += banks.clear_addr.eq(banks.clear_addr + 1)
+                with m.Elif(all_idle):
+                    m.d.sync += banks.walking.eq(0)
+                    m.next = "IDLE"
+            step_states()
+            with m.State("SCORES"):
+                m.d.comb += [readout.mode.eq(Mode.SCORES), readout.start.eq(1)]
+                m.next = "SCORES_WAIT"
+            with m.State("SCORES_WAIT"):
+                with m.If(readout.idle):
+                    m.next = "SAMPLE_DONE"
+            with m.State("SAMPLE_DONE"):
+                m.d.comb += [queue.marker.eq(OutKind.SAMPLE), queue.marker_valid.eq(1)]
+                with m.If(queue.room):
+                    m.next = "CLEAR"
+
+    def _steps(self, m, core, banks, queue, parity, all_idle, idle, accepting, pending_step,
+               pending_sample):
+        """The step states of engines that run one step at a time (``IDLE``, ``WAIT_k``,
+        ``STEP_DONE``): a step starts when the one before has finished (overlapping engines:
+        every layer at once, each waiting on its source's ``ready``; else one after the
+        other), then its STEP marker is queued. Returns the function that builds them."""
+        engines = self.engines
+        overlaps = type(engines[0]).overlaps
+
         def start_step():
             """Take the pending STEP: layer 0 starts on the bank it filled (overlapping
             engines: every layer starts, each waiting on its source's ``ready``)."""
@@ -474,21 +516,7 @@ class Sequencer:
                 with m.Else():
                     m.next = otherwise
 
-        readout = engines[-1]
-        with m.FSM(init="CLEAR"):
-            with m.State("CLEAR"):
-                for engine in engines:
-                    m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
-                m.d.sync += [banks.clear_addr.eq(0), parity.eq(0), steps.eq(0),
-                             pending_step.eq(0), pending_sample.eq(0), banks.walking.eq(1)]
-                m.d.sync += banks.clear()
-                m.next = "CLEAR_WAIT"
-            with m.State("CLEAR_WAIT"):
-                with m.If(banks.clear_addr < shape.n_inputs):
-                    m.d.sync += banks.clear_addr.eq(banks.clear_addr + 1)
-                with m.Elif(all_idle):
-                    m.d.sync += banks.walking.eq(0)
-                    m.next = "IDLE"
+        def states():
             with m.State("IDLE"):
                 m.d.comb += [idle.eq(1), accepting.eq(1),
                              core.config.ready.eq(~pending_step & ~pending_sample)]
@@ -514,16 +542,56 @@ class Sequencer:
                     m.d.comb += core.step_done.eq(1)
                     m.d.sync += parity.eq(~parity)
                     end_step_or_sample(otherwise="IDLE")
-            with m.State("SCORES"):
-                m.d.comb += [readout.mode.eq(Mode.SCORES), readout.start.eq(1)]
-                m.next = "SCORES_WAIT"
-            with m.State("SCORES_WAIT"):
-                with m.If(readout.idle):
-                    m.next = "SAMPLE_DONE"
-            with m.State("SAMPLE_DONE"):
-                m.d.comb += [queue.marker.eq(OutKind.SAMPLE), queue.marker_valid.eq(1)]
-                with m.If(queue.room):
-                    m.next = "CLEAR"
+        return states
+
+    def _pipelined_steps(self, m, core, banks, queue, parity, all_idle, idle, accepting,
+                         pending_step, pending_sample):
+        """The step state (``IDLE``) of event-driven engines, whose steps pipeline: layer
+        ``k`` starts step ``t + 1`` as soon as it has finished step ``t`` and layer ``k - 1``
+        has started ``t + 1`` (layer 0: its STEP is in), while the layers above still run
+        step ``t``. ``ahead[k]``: layer ``k`` has started a step that layer ``k + 1`` has
+        not. A layer's neuron pass is held (``hold``) while it is a step ahead of the top
+        layer (``ahead`` set from it upwards), so every layer's outputs, and the STEP marker
+        queued as the top layer finishes a step, stay in step order, and a layer is never
+        two steps ahead of the next (its spike list keeps two steps). Returns the function
+        that builds the state."""
+        engines = self.engines
+        top = len(engines) - 1
+        ahead = [Signal(name=f"ahead{k}") for k in range(top)]
+        marker_due = Signal()           # the top layer has started a step not yet marked
+        starts = [Signal(name=f"start{k}") for k in range(len(engines))]
+        marker_ready, marker_sent = Signal(), Signal()
+        m.d.comb += [marker_ready.eq(marker_due & engines[top].idle),
+                     queue.marker.eq(OutKind.STEP), queue.marker_valid.eq(marker_ready),
+                     marker_sent.eq(marker_ready & queue.room),
+                     core.step_done.eq(marker_sent)]
+        for k, engine in enumerate(engines):
+            # layer k is a step ahead of the top layer while any layer from k up is ahead
+            # of the next: its outputs would precede the top layer's of the step before
+            m.d.comb += [engine.mode.eq(Mode.RUN), engine.start.eq(starts[k]),
+                         engine.hold.eq(Cat(*ahead[k:]).any() if k < top else 0)]
+            if k < top:
+                m.d.sync += ahead[k].eq(starts[k] | (ahead[k] & ~starts[k + 1]))
+        m.d.sync += marker_due.eq(starts[top] | (marker_due & ~marker_sent))
+        with m.If(marker_sent):
+            m.d.sync += parity.eq(~parity)
+        m.d.comb += banks.starting.eq(starts[0])
+
+        def states():
+            with m.State("IDLE"):
+                quiet = all_idle & ~marker_due
+                m.d.comb += [idle.eq(quiet), accepting.eq(1),
+                             core.config.ready.eq(quiet & ~pending_step & ~pending_sample)]
+                # the marker of a step goes into the queue before the next step's top layer
+                # starts (in the same cycle at the earliest)
+                top_free = ~marker_due | queue.room
+                for k, engine in enumerate(engines):
+                    source = pending_step if k == 0 else ahead[k - 1]
+                    m.d.comb += starts[k].eq(source & engine.idle
+                                             & (top_free if k == top else ~ahead[k]))
+                with m.If(pending_sample & quiet):
+                    m.next = "SCORES"
+        return states
 
 
 def built_memory_bits(core: Core) -> dict[str, int]:

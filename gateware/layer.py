@@ -106,11 +106,13 @@ def event_layout(lanes: int) -> data.StructLayout:
 class EventPort(wiring.Signature):
     """Reader's view of a spike-event list: ``count`` entries so far (``grew``: one more
     than in the cycle before), ``final`` when no more will come this step; entry ``addr`` on
-    ``data`` a cycle later; ``reading``: the reader walks it."""
+    ``data`` a cycle later; ``reading``: the reader walks it; ``half``: the parity of the
+    reader's step (a layer's list is double-buffered: the layer above may still walk the
+    list of step ``t`` while the layer writes that of ``t + 1``)."""
 
     def __init__(self, lanes: int):
         super().__init__({"count": In(INDEX_BITS + 1), "grew": In(1), "final": In(1),
-                          "addr": Out(INDEX_BITS), "reading": Out(1),
+                          "addr": Out(INDEX_BITS), "reading": Out(1), "half": Out(1),
                           "data": In(event_layout(lanes))})
 
 
@@ -166,7 +168,8 @@ class LayerEngine(wiring.Component):
             "cfg": In(ConfigPort()),
         }
         if self.event_driven:
-            members.update(src_events=Out(EventPort(lanes)), events=In(EventPort(lanes)))
+            members.update(src_events=Out(EventPort(lanes)), events=In(EventPort(lanes)),
+                           hold=In(1))
         super().__init__(members)
 
     # ------------------------------------------------------------------ the shared scaffold

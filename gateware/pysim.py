@@ -24,7 +24,7 @@ class PySimRun:
     outputs: list[int]
     cycles: int
     #: cycles of each step, from the cycle it starts (its STEP taken) to the cycle it has
-    #: finished (a next step, already received, starts in that cycle)
+    #: finished (its STEP marker queued; ``ring``: the next step may have started before)
     step_cycles: list[int] = field(default_factory=list)
     #: cycles in which a step started / finished (see ``step_cycles``)
     step_starts: list[int] = field(default_factory=list)
@@ -84,7 +84,7 @@ def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_pro
 
     async def monitor(ctx):
         idle_run = 0
-        step_start = None
+        in_progress = []                 # start cycles of the steps not finished yet
         first_of_sample = True
         while run.cycles < max_cycles:
             ctx.set(core.outputs.ready, int(rng.random() < ready_prob and not state["resetting"]))
@@ -101,16 +101,15 @@ def simulate(core: Core, inputs: list[int], config: list[int] = (), *, ready_pro
                 if first_of_sample:
                     run.sample_starts.append(run.cycles)
                 first_of_sample = kind == InKind.SAMPLE
-            if in_valid and in_ready and (step_start is not None or started):
+            if in_valid and in_ready and (in_progress or started):
                 run.inputs_during_steps += 1
                 run.steps_during_steps += kind == InKind.STEP
-            if done and step_start is not None:
-                run.step_cycles.append(run.cycles - step_start)
-                run.step_dones.append(run.cycles)
-                step_start = None
             if started:
-                step_start = run.cycles
+                in_progress.append(run.cycles)
                 run.step_starts.append(run.cycles)
+            if done and in_progress:
+                run.step_cycles.append(run.cycles - in_progress.pop(0))
+                run.step_dones.append(run.cycles)
             idle_run = idle_run + 1 if (state["fed"] and not busy and not valid) else 0
             if idle_run > 4:
                 break

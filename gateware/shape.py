@@ -185,34 +185,56 @@ class CoreShape:
         (``bench/ring.py`` reports measured cycles)."""
         return self.cost.cycles_per_step(source_spikes, recurrent_spikes)
 
-    def cycles_of_sample(self, input_spikes, layer_spikes) -> list[int]:
-        """:meth:`cycles_per_step` of every step of one sample, from its input ``(T,
-        n_inputs)`` and the spikes ``(T, size)`` of every lif layer (the golden model's)."""
+    def sample_steps(self, input_spikes, layer_spikes) -> list[tuple]:
+        """:meth:`SchemeCost.step_cycles`'s arguments ``(input_events, spikes, previous)`` for
+        every step of one sample (its input and lif layer spikes, as below)."""
         input_spikes = np.asarray(input_spikes) != 0
         lif = iter(layer_spikes)
         per_layer = [np.asarray(next(lif)) != 0 if l.kind is LayerKind.LIF else None
                      for l in self.layers]
-        cost = self.cost
         out = []
         for t in range(input_spikes.shape[0]):
             spikes = [p[t] if p is not None else None for p in per_layer]
             previous = [p[t - 1] if p is not None and t else None for p in per_layer]
-            out.append(cost.step_cycles(int(input_spikes[t].sum()), spikes, previous))
+            out.append((int(input_spikes[t].sum()), spikes, previous))
         return out
+
+    def step_schedule(self, input_spikes, layer_spikes, streamed: bool = True
+                      ) -> tuple[list[int], list[int]]:
+        """The cycles in which each step of one sample starts (its STEP taken) and finishes
+        (its STEP marker queued), from the first step's start, output always ready
+        (:meth:`SchemeCost.schedule`): ``streamed``, the sample's words sent one per cycle
+        as :meth:`sample_cycles` counts them; else every STEP in when the core can take
+        it."""
+        events = [int(n) for n in (np.asarray(input_spikes) != 0).sum(axis=1)]
+        return self.cost.schedule(self.sample_steps(input_spikes, layer_spikes),
+                                  words=events if streamed else None)
+
+    def cycles_of_sample(self, input_spikes, layer_spikes) -> list[int]:
+        """The cycles of every step of one sample, from its input ``(T, n_inputs)`` and the
+        spikes ``(T, size)`` of every lif layer (the golden model's), with every STEP in
+        when the core can take it: from the step's start to the next step's (the period of
+        the stream), the last step's to its end (the cycle the sample's end begins, less
+        one). A scheme whose steps do not pipeline gives :meth:`cycles_per_step` of each
+        step's spikes; the sum is the sample's steps' cycles either way."""
+        cost = self.cost
+        starts, dones = self.step_schedule(input_spikes, layer_spikes, streamed=False)
+        return [b - a for a, b in zip(starts, starts[1:])] + \
+            [dones[-1] + cost.sample_end_delay - starts[-1]]
 
     def sample_cycles(self, input_spikes, layer_spikes) -> int:
         """Cycles of one sample streamed at one input word per cycle (its events and STEPs,
         then SAMPLE), output always ready: from its first input word accepted to the first
         cycle the core accepts the next sample's. Step ``t + 1``'s ``n + 1`` words (SPIKEs,
         STEP) are accepted from the cycle after step ``t`` starts (``ready`` comes from
-        registers), so step ``t + 1`` starts at ``max(start_t + cycles_t, start_t + n + 2)``;
-        after the last step the score walk and the clear (:meth:`clear_cycles`) follow."""
-        steps = self.cycles_of_sample(input_spikes, layer_spikes)
-        events = [int(n) for n in (np.asarray(input_spikes) != 0).sum(axis=1)]
-        start = events[0] + 1           # the first step's words, then it starts
-        for t, cycles in enumerate(steps[:-1]):
-            start += max(cycles, events[t + 1] + 2)
-        return start + steps[-1] + self.sample_end_cycles()
+        registers), so step ``t + 1`` starts ``n + 2`` cycles after step ``t`` at the
+        earliest (:meth:`SchemeCost.schedule`); after the last step the score walk and the
+        clear (:meth:`clear_cycles`) follow."""
+        _, dones = self.step_schedule(input_spikes, layer_spikes)
+        first_words = int((np.asarray(input_spikes[0]) != 0).sum())
+        # the first step's words, then it starts
+        return first_words + 1 + dones[-1] + self.cost.sample_end_delay \
+            + self.sample_end_cycles()
 
     def sample_end_cycles(self) -> int:
         """Cycles from a sample's last step finished to the core taking the next sample:

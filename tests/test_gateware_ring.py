@@ -121,9 +121,14 @@ def test_cycles_per_step_match_the_formula():
         shape = CoreShape.from_model(model, lanes, "ring")
         run = pysim.simulate(Core(shape, model), protocol.batch_words(spikes))
         expected = golden.run(model, spikes)
-        formula = shape.cycles_of_sample(spikes[0], [s[0] for s in expected.spikes])
-        assert run.step_cycles == formula
-        assert max(formula) <= shape.cycles_per_step()      # the manifest's worst case
+        lif = [s[0] for s in expected.spikes]
+        # every step's start and end (its STEP marker), from the first step's start
+        starts, dones = shape.step_schedule(spikes[0], lif)
+        first = run.step_starts[0]
+        assert [c - first for c in run.step_starts] == starts
+        assert [c - first for c in run.step_dones] == dones
+        periods = shape.cycles_of_sample(spikes[0], lif)
+        assert max(periods[:-1]) <= shape.cycles_per_step()  # the manifest's worst case
 
 
 @pytest.mark.parametrize("input_ram, distributed", [("auto", 0), ("lut", 2)])

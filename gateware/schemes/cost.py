@@ -58,6 +58,30 @@ class SchemeCost(ABC):
                      for k, l in enumerate(layers)]
         return self.cycles_per_step(source, recurrent)
 
+    #: a step may start before the one before it has finished (:meth:`schedule`)
+    pipelined_steps = False
+    #: cycles from a sample's last STEP marker to the start of its score walk, beyond one
+    sample_end_delay = 0
+
+    def schedule(self, steps, words=None) -> tuple[list[int], list[int]]:
+        """The cycles in which each step of a sample starts (layer 0 takes its STEP) and
+        finishes (its STEP marker is queued), the first step starting at 0, output always
+        ready. ``steps``: :meth:`step_cycles`'s arguments ``(input_events, spikes,
+        previous)`` of every step; ``words[t]``: the input words (SPIKEs) of step ``t``,
+        streamed one per cycle from the cycle after step ``t - 1`` starts, its STEP after
+        them (step ``t`` starts 2 cycles after its last SPIKE at the earliest); None: every
+        STEP is in when the core can take it. By default a step starts when the one before
+        has finished (:meth:`step_cycles` after its start); a scheme whose steps pipeline
+        overrides it."""
+        starts, dones = [], []
+        for t, step in enumerate(steps):
+            start = 0 if t == 0 else dones[-1]
+            if t and words is not None:
+                start = max(start, starts[-1] + words[t] + 2)
+            starts.append(start)
+            dones.append(start + self.step_cycles(*step))
+        return starts, dones
+
     @abstractmethod
     def cycles_formula(self) -> str:
         """:meth:`cycles_per_step` as a formula for people (the manifest's)."""

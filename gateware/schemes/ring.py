@@ -87,12 +87,13 @@ class RingLayer(LayerEngine):
             mems.ring_rd.append(mem.read_port())
 
     def _spike_list(self, mems) -> None:
-        """A lif layer's spike list: one read port serves the next layer, one (recurrent)
-        reads the own list."""
+        """A lif layer's spike list, double-buffered by step parity (entry ``2 * n +
+        parity``): one read port serves the next layer (at its step's parity), one
+        (recurrent) reads the own list of the previous step."""
         s, lanes = self.shape, self.lanes
         mems.e_rd = mems.e_wr = mems.e_rec = None
         if s.kind is LayerKind.LIF:
-            e_mem = mems.add("spike_lists", event_layout(lanes), s.groups(lanes))
+            e_mem = mems.add("spike_lists", event_layout(lanes), 2 * s.groups(lanes))
             mems.e_rd, mems.e_wr = e_mem.read_port(), e_mem.write_port()
             mems.e_rec = e_mem.read_port() if s.recurrent else None
 
@@ -112,6 +113,11 @@ class RingLayer(LayerEngine):
             Signal(name=n) for n in ("events_phase", "neurons_phase", "clearing"))
         p.clear_addr = Signal(range(max(groups * slots, groups) + 1), name="clear_addr")
         p.own_count = Signal(range(groups + 1), name="own_count")
+        # the parity of the step this engine runs (or, idle, runs next): it writes its list
+        # in that half and reads its own previous list in the other; the count of the
+        # previous step's list, served while the layer above still walks it
+        p.par = Signal(name="par")
+        p.prev_count = Signal(range(groups + 1), name="prev_count")
         # the list reader: walking (``fetching``), own entries still to read (``left``, and
         # its test ``left_nonzero``), the read address and its successor, entries read and
         # not yet consumed (``claimed``), the entry on the list's read data (``d_valid``,
@@ -174,10 +180,12 @@ class RingLayer(LayerEngine):
         m.d.sync += [nz_r.eq(ne_0), ge2_r.eq(ne_0 & ne_1)]
         count_nz, count_ge2 = nz_r | grew, ge2_r | (nz_r & grew)
         addr = p.rd                                     # Mux(p.fetching, p.ra, 0)
-        m.d.comb += [self.src_events.addr.eq(addr), self.src_events.reading.eq(p.fetching)]
+        m.d.comb += [self.src_events.addr.eq(addr), self.src_events.reading.eq(p.fetching),
+                     self.src_events.half.eq(p.par)]
         if s.recurrent:
-            own, own_one = p.own_count != 0, p.own_count == 1
-            m.d.comb += [mems.e_rec.addr.eq(addr), mems.e_rec.en.eq(1)]
+            # the own list of the previous step: its length, and its half of the list
+            own, own_one = p.prev_count != 0, p.prev_count == 1
+            m.d.comb += [mems.e_rec.addr.eq(Cat(~p.par, addr)), mems.e_rec.en.eq(1)]
         else:
             own = own_one = 0
         read = Signal()
@@ -188,7 +196,7 @@ class RingLayer(LayerEngine):
             # ``ra`` after the start cycle's read (``rd`` takes it as the engine starts)
             p.ra_start = Mux(own, ~own_one, first_ff)
             m.d.sync += [p.d_valid.eq(first), p.d_rec.eq(own), p.claimed.eq(first),
-                         p.left.eq(Mux(own, p.own_count - 1, 0)),
+                         p.left.eq(Mux(own, p.prev_count - 1, 0)),
                          p.left_nonzero.eq(own & ~own_one),
                          p.ra.eq(p.ra_start),
                          p.ra_plus.eq(Mux(own, Mux(own_one, 1, 2), Mux(first_ff, 2, 1))),
@@ -404,14 +412,19 @@ class RingLayer(LayerEngine):
                              emit.payload.unit.eq(p.pg[p.wb] * lanes),
                              emit.payload.bits.eq(word), p.own_count.eq(p.own_count + 1)]
             m.d.sync += self.events.grew.eq(p.write_back & (word != 0))     # as own_count
-            m.d.comb += [e_wr.addr.eq(p.own_count), e_wr.data.mask.eq(word),
+            # the layer above reads the list of its step (``half``): this step's (empty as
+            # the step starts) or, while this layer has gone on to the next step, the
+            # previous one, complete; the count shows while it walks, else 0 (so its
+            # look-ahead sees no stale entry)
+            current = self.events.half == p.par
+            m.d.comb += [e_wr.addr.eq(Cat(p.par, p.own_count)), e_wr.data.mask.eq(word),
                          e_wr.data.group.eq(p.pg[p.wb]), e_wr.en.eq(p.write_back & (word != 0)),
                          e_rd.en.eq(1),
-                         # this step's list (empty as a step starts) while the next layer
-                         # walks it, else empty (so its look-ahead sees no stale entry)
-                         self.events.count.eq(Mux(self.events.reading, p.own_count, 0)),
-                         self.events.final.eq(self.idle & ~self.start),
-                         self.events.data.eq(e_rd.data), e_rd.addr.eq(self.events.addr)]
+                         self.events.count.eq(Mux(self.events.reading,
+                                                  Mux(current, p.own_count, p.prev_count), 0)),
+                         self.events.final.eq(~current),
+                         self.events.data.eq(e_rd.data),
+                         e_rd.addr.eq(Cat(self.events.half, self.events.addr))]
 
     def _ring_ports(self, m, mems, p) -> None:
         """The ring ports, by phase: the neuron pass reads slot ``t`` and clears it, CLEAR
@@ -454,17 +467,21 @@ class RingLayer(LayerEngine):
 
         def run_states():
             with m.State("EVENTS"):
-                with m.If(~p.fetching & ~pipeline_busy):
+                # ``hold``: the layer above has not started this step yet (the core's step
+                # pipeline); the pass would write this step's list and outputs
+                with m.If(~p.fetching & ~pipeline_busy & ~self.hold):
                     m.d.sync += [p.n_issuing.eq(1), p.ng.eq(0), p.naddr0.eq(p.ptr),
                                  p.events_phase.eq(0), p.neurons_phase.eq(1)]
                     m.next = "NEURONS"
             with m.State("NEURONS"):
                 with m.If(~p.n_issuing & ~Cat(*p.pv[1:]).any() & ~p.written & ~emit.valid):
                     m.d.sync += [p.ptr.eq(Mux(p.ptr == slots - 1, 0, p.ptr + 1)),
-                                 p.ptr_prev.eq(p.ptr), p.neurons_phase.eq(0)]
+                                 p.ptr_prev.eq(p.ptr), p.neurons_phase.eq(0),
+                                 p.par.eq(~p.par), p.prev_count.eq(p.own_count)]
                     m.next = "IDLE"
 
         self._modes(m, counter=p.clear_addr, clear_rows=max(p.groups * slots, p.groups),
                     clearing=p.clearing, clear_register=True, on_run=on_run,
                     run_states=run_states, score=score,
-                    on_clear=[p.own_count.eq(0), p.ptr.eq(0), p.ptr_prev.eq(slots - 1)])
+                    on_clear=[p.own_count.eq(0), p.ptr.eq(0), p.ptr_prev.eq(slots - 1),
+                              p.par.eq(0), p.prev_count.eq(0)])

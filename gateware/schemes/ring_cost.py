@@ -24,15 +24,24 @@ RING_LIST_DELAY = 3
 RING_FIRST_TAKE = 2
 
 
-def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) -> int:
-    """Cycles of a ``ring`` step (:meth:`SchemeCost.step_cycles`'s arguments). Every layer
-    starts with the step (cycle 0). A ``RingLayer`` takes one spike per cycle from its lists
-    (its own list of the previous step first, then its source's list of this step as that
-    grows: an entry written in cycle ``w`` can be taken from ``w + RING_LIST_DELAY``, an
-    entry of a list complete at the start from ``RING_FIRST_TAKE``) and holds each in the
+#: from the cycle the top layer starts a step to the first cycle a layer below it, held
+#: meanwhile, can start that step's neuron pass
+RING_HOLD = 2
+
+
+def ring_schedule(layers, lanes: int, steps, words=None) -> tuple[list[int], list[int]]:
+    """:meth:`SchemeCost.schedule` of a ``ring`` core, whose steps pipeline. Layer ``k``
+    starts step ``t`` at ``s_k = max(e_k(t-1), s_(k-1) + 1)`` (``e_k``: the cycle it ends a
+    step, ``s_0``: its STEP taken). It takes one spike per cycle from its lists (its own list
+    of the previous step first, from ``s_k + RING_FIRST_TAKE``, then its source's list of
+    this step as that grows: an entry written in cycle ``w`` can be taken from ``w +
+    RING_LIST_DELAY``, input channels from ``s_0 + RING_FIRST_TAKE``) and holds each in the
     issue stage for ``G`` cycles; its source's list is complete a cycle after the source
-    ends."""
+    ends. Its neuron pass starts once its events are done, and below the top layer not
+    before ``s_top + RING_HOLD`` (the outputs stay in step order); the top layer's end is
+    the step's STEP marker."""
     lane_bits = (lanes - 1).bit_length()
+    top = len(layers) - 1
 
     def entries(units) -> list[tuple[int, int]]:
         """(group, spikes) of every group with a spike, in group order."""
@@ -41,31 +50,35 @@ def ring_step_cycles(layers, lanes: int, input_events: int, spikes, previous) ->
         counts = np.bincount(np.flatnonzero(units) >> lane_bits)
         return [(g, int(n)) for g, n in enumerate(counts) if n]
 
-    # (cycle it can be taken, spikes) per list entry
-    source = [(RING_FIRST_TAKE, 1)] * input_events
-    source_final = 1                        # first cycle the source's list is complete
-    end = 0
-    for k, layer in enumerate(layers):
-        g_k = layer.groups(lanes)
-        take = issue = None                 # cycles of the latest spike's take and issue
-
-        def walk(ready_cycles):
-            nonlocal take, issue
-            for ready in ready_cycles:
+    ends = [0] * len(layers)
+    starts, dones = [], []
+    for t, (input_events, spikes, previous) in enumerate(steps):
+        begin = [max(ends[0], starts[-1] + words[t] + 2 if t and words is not None else 0)]
+        for k in range(1, len(layers)):
+            begin.append(max(ends[k], begin[k - 1] + 1))
+        # (cycle it can be taken, spikes) per list entry
+        source = [(begin[0] + RING_FIRST_TAKE, 1)] * input_events
+        source_final = begin[0] + 1         # first cycle the source's list is complete
+        for k, layer in enumerate(layers):
+            g_k = layer.groups(lanes)
+            issue = None                    # the cycle of the latest spike's issue
+            own = entries(previous[k]) if layer.recurrent else []
+            for ready in ([begin[k] + RING_FIRST_TAKE] * sum(n for _, n in own)
+                          + [ready for ready, n in source for _ in range(n)]):
                 take = ready if issue is None else max(ready, issue)
                 issue = take + 1 if issue is None else max(take + 1, issue + g_k)
-
-        own = entries(previous[k]) if layer.recurrent else []
-        walk([RING_FIRST_TAKE] * sum(n for _, n in own))
-        walk([ready for ready, n in source for _ in range(n)])
-        neurons = max(1, source_final) + 2
-        if issue is not None:
-            neurons = max(neurons, issue + g_k + RING_EVENT_DRAIN + 1)
-        end = neurons + g_k + RING_NEURON_TAIL
-        source = [(neurons + g + RING_WRITE_LATENCY + RING_LIST_DELAY, n)
-                  for g, n in entries(spikes[k])] if layer.kind is LayerKind.LIF else []
-        source_final = end + 1
-    return end + STEP_OVERHEAD
+            neurons = max(begin[k] + 1, source_final) + 2
+            if issue is not None:
+                neurons = max(neurons, issue + g_k + RING_EVENT_DRAIN + 1)
+            if k < top:
+                neurons = max(neurons, begin[top] + RING_HOLD)
+            ends[k] = neurons + g_k + RING_NEURON_TAIL
+            source = [(neurons + g + RING_WRITE_LATENCY + RING_LIST_DELAY, n)
+                      for g, n in entries(spikes[k])] if layer.kind is LayerKind.LIF else []
+            source_final = ends[k] + 1
+        starts.append(begin[0])
+        dones.append(ends[top])
+    return starts, dones
 
 
 class RingCost(SchemeCost):
@@ -91,11 +104,21 @@ class RingCost(SchemeCost):
         spikes = [np.arange(l.size) < source_spikes[k + 1] if k + 1 < len(layers) else None
                   for k, l in enumerate(layers)]
         previous = [np.arange(l.size) < rec for l, rec in zip(layers, recurrent_spikes)]
-        return self.step_cycles(source_spikes[0], spikes, previous)
+        # a stream of such steps: the period once it has settled
+        starts, _ = self.schedule([(source_spikes[0], spikes, previous)] * 3)
+        return starts[2] - starts[1]
+
+    pipelined_steps = True
+    sample_end_delay = 1
 
     def step_cycles(self, input_events: int, spikes, previous) -> int:
-        return ring_step_cycles(self.shape.layers, self.shape.lanes, input_events, spikes,
-                                previous)
+        """The cycles of one step alone: from its start to its STEP marker, and one more
+        (the cycle the next step would start in, if steps did not pipeline)."""
+        starts, dones = self.schedule([(input_events, spikes, previous)])
+        return dones[0] - starts[0] + STEP_OVERHEAD
+
+    def schedule(self, steps, words=None) -> tuple[list[int], list[int]]:
+        return ring_schedule(self.shape.layers, self.shape.lanes, steps, words)
 
     def cycles_formula(self) -> str:
         return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
@@ -119,7 +142,7 @@ class RingCost(SchemeCost):
     def memory_bits(self) -> dict[str, int]:
         """Fan-out weights and delays (as fifo), one ring of ``d_max+1`` slots of
         ``acc_bits`` per unit (a memory per lane), membranes, bias, scores, a spike-event
-        list per lif layer, and the input bitmap plus the input event list (both
+        list per lif layer (two steps' lists: the step pipeline), and the input bitmap plus the input event list (both
         double-buffered: two banks of ``n_inputs``)."""
         s = self.shape
         p = s.lanes
@@ -136,7 +159,7 @@ class RingCost(SchemeCost):
             if l.kind is LayerKind.READOUT:
                 bits["scores"] += memory_depth(g) * p * s.score_bits
             else:
-                bits["spike_lists"] += memory_depth(g) * ev
+                bits["spike_lists"] += memory_depth(2 * g) * ev
         return bits
 
     def delay_storage(self) -> dict[str, int]:
