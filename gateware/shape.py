@@ -168,7 +168,9 @@ class CoreShape:
         step's events arrive while this one computes, and if its STEP is in, it starts in
         the cycle this one finishes, so this is also the period of a stream of steps (a
         step waits for its events only when they number more than the previous step's
-        cycles, see :meth:`sample_cycles`).
+        cycles, see :meth:`sample_cycles`). A scheme whose steps pipeline (``ring``: the
+        next step starts before this one has finished) gives the period of a stream of
+        such steps (:meth:`step_schedule` gives each step's start and end).
 
         How many cycles is the scheme's (:attr:`cost`): ``source_spikes[k]`` and
         ``recurrent_spikes[k]`` are the spikes layer ``k`` receives from its source in this

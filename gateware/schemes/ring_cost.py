@@ -22,10 +22,8 @@ RING_WRITE_LATENCY = 1 + LIF_LATENCY
 RING_NEURON_TAIL = 3 + LIF_LATENCY
 RING_LIST_DELAY = 3
 RING_FIRST_TAKE = 2
-
-
 #: from the cycle the top layer starts a step to the first cycle a layer below it, held
-#: meanwhile, can start that step's neuron pass
+#: meanwhile, can start that step's neuron pass (measured in the same tests)
 RING_HOLD = 2
 
 
@@ -86,12 +84,15 @@ class RingCost(SchemeCost):
     (``source_spikes[k]``: distinct input channels of this step for layer 0, layer ``k-1``'s
     spikes of this step otherwise; ``recurrent_spikes[k]``: its own spikes of the previous
     step, recurrent layers), then one neuron pass of ``ceil(N_k / lanes)`` cycles and a fixed
-    overhead. The layers overlap (:func:`ring_step_cycles`), so when a layer's spikes come
-    in its pass matters: :meth:`step_cycles` takes the spikes, :meth:`cycles_per_step` the
-    counts, taking the lowest-numbered units to be the spiking ones. Without counts: every
-    source spiking (exact)."""
+    overhead. The layers overlap and steps pipeline (:func:`ring_schedule`), so when a
+    layer's spikes come in its pass matters: :meth:`schedule` and :meth:`step_cycles` take
+    the spikes, :meth:`cycles_per_step` the counts (the period of a stream of such steps),
+    taking the lowest-numbered units to be the spiking ones. Without counts: every source
+    spiking (exact)."""
 
     cycles_note = "; value: every input and unit spiking in every step"
+    pipelined_steps = True
+    sample_end_delay = 1
     #: LUT4 per datapath bit on top of the fifo rule (boards/fit.py)
     lut_per_bit = (7.2, 3.9)
 
@@ -108,9 +109,6 @@ class RingCost(SchemeCost):
         starts, _ = self.schedule([(source_spikes[0], spikes, previous)] * 3)
         return starts[2] - starts[1]
 
-    pipelined_steps = True
-    sample_end_delay = 1
-
     def step_cycles(self, input_events: int, spikes, previous) -> int:
         """The cycles of one step alone: from its start to its STEP marker, and one more
         (the cycle the next step would start in, if steps did not pipeline)."""
@@ -121,7 +119,11 @@ class RingCost(SchemeCost):
         return ring_schedule(self.shape.layers, self.shape.lanes, steps, words)
 
     def cycles_formula(self) -> str:
-        return (f"per step (the next step's input events arrive meanwhile; layers overlap): "
+        return (f"per step (the next step's input events arrive meanwhile; layers overlap; "
+                f"steps pipeline: layer k starts the next step as it ends this one, once "
+                f"layer k-1 has, and a layer below the last holds its neuron pass until "
+                f"the last layer has started the step + {RING_HOLD}; value: the period of "
+                f"a stream of such steps; alone, a step takes): "
                 f"the last layer's end + {STEP_OVERHEAD}; layer k (G_k = ceil(N_k / "
                 f"{self.shape.lanes})) issues each spike it receives for G_k cycles, its own "
                 f"spikes of the previous step first (from cycle {RING_FIRST_TAKE}), then layer "
