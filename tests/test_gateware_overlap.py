@@ -261,15 +261,15 @@ def test_step_cycles_follow_the_overlap_rule_worked_by_hand(scheme):
     # cycles later: 29 (one layer after the other: 6 + 12 + 3 + 12 + 1 = 34).
     # ring: layer 0 reads the input list from cycle 0 (entries queued from cycle 2): spikes
     # taken in 2 and 3, issued for 3 cycles from 3 and 6, so its neuron pass starts at
-    # 6 + 3 + 6 + 1 = 16, writes its list entries (groups 0 and 2) in 16 + 6 = 22 and 24
-    # and ends at 16 + 3 + 8 = 27. The readout reads each entry the cycle after its write
-    # and takes it 3 cycles after the write, 25 and 27, issued in 26 and 28; its neurons
-    # start at max(28 + 1 + 6 + 1, 28 + 2) = 36 and end at 36 + 1 + 8 = 45, its STEP marker:
-    # 46 cycles alone (one layer after the other: 3 * 3 + 17 + 1 * 3 + 17 + 1 = 47). The
-    # steps pipeline: layer 0 starts the next step as it ends, in 27 (its STEP came in 4);
-    # the readout starts it in 45, as it ends, and layer 0's neuron pass waits for that
-    # until 45 + 2 = 47 (not 27 + 16 = 43), so every later step follows from there, 47 - 16
-    # = 31 cycles apart: steps start in 0, 27, 58, 89 and end in 45, 76, 107, 138.
+    # 6 + 3 + 7 + 1 = 17, writes its list entries (groups 0 and 2) in 17 + 6 = 23 and 25
+    # and ends at 17 + 3 + 8 = 28. The readout (started in cycle 1) reads each entry the
+    # cycle after its write and takes it 3 cycles after the write, 26 and 28, issued in 27
+    # and 29; its neurons start at max(29 + 1 + 7 + 1, 28 + 1 + 2) = 38 and end at
+    # 38 + 1 + 8 = 47, its STEP marker: 48 cycles alone. The steps pipeline: layer 0
+    # starts the next step as it ends, in 28 (its STEP came in 4); the readout starts it
+    # in 47, as it ends, and layer 0's neuron pass waits for that until 47 + 2 = 49 (not
+    # 28 + 17 = 45), so every later step follows from there, 49 - 17 = 32 cycles apart:
+    # steps start in 0, 28, 60, 92 and end in 47, 79, 111, 143.
     rng = np.random.default_rng(5)
     hidden = Layer(name="h", kind="lif", size=3, w_bits=5, v_bits=10, f_bits=3, beta=4,
                    d_max=1, w=np.array([[7, 7], [-7, -7], [7, 7]]), d=np.zeros((3, 2), int),
@@ -289,7 +289,7 @@ def test_step_cycles_follow_the_overlap_rule_worked_by_hand(scheme):
         assert starts == [0, 29, 58, 87] and dones == [29, 58, 87, 116]
         assert shape.cycles_of_sample(spikes[0], lif) == [29] * 4
     else:
-        assert starts == [0, 27, 58, 89] and dones == [45, 76, 107, 138]
+        assert starts == [0, 28, 60, 92] and dones == [47, 79, 111, 143]
         # periods, the last step's to its end and one more (where the sample's end begins)
-        assert shape.cycles_of_sample(spikes[0], lif) == [27, 31, 31, 50]
+        assert shape.cycles_of_sample(spikes[0], lif) == [28, 32, 32, 52]
     assert shape.step_schedule(spikes[0], lif) == (starts, dones)

@@ -286,8 +286,10 @@ class RingLayer(LayerEngine):
 
     def _issue(self, m, mems, p) -> None:
         """Issue: the fan-out rows ``g * fan_in + i`` of the spike, one group per cycle;
-        stage 1: the fan-out word leaves the block RAMs; stage 1b: registered as it is (a
-        block RAM's output is slow: no logic behind it), with the slot pointer of the spike
+        stage 1: the fan-out word leaves the block RAMs; stage 1a: registered as it is (a
+        block RAM's output is slow, and at SHD size the RAMs spread over the die: a register
+        with one load, which placement can put beside them); stage 1b: registered again
+        (beside its consumers), with the slot pointer of the spike
         and that pointer minus R, both added to the group's base address; stage 2: each
         lane's ring address ``base + (t - lag + D) mod R`` (the wrap decided on the slot, the
         address picked from two additions side by side), registered: it addresses the ring
@@ -306,14 +308,16 @@ class RingLayer(LayerEngine):
         with m.Else():
             m.d.sync += p.busy.eq(0)
         m.d.comb += [syn.addr.eq(row), syn.en.eq(1)]
-        p.v1, rec1, p.v1b = Signal(name="v1"), Signal(name="rec1"), Signal(name="v1b")
-        base1 = Signal.like(base)
+        p.v1, rec0, p.v1b = Signal(name="v1"), Signal(name="rec0"), Signal(name="v1b")
+        p.v1a, rec1 = Signal(name="v1a"), Signal(name="rec1")
+        base0, base1 = Signal.like(base), Signal.like(base)
         ptr_lag = Signal.like(p.ptr)
         ptr_lag_minus = Signal(signed(len(p.ptr) + 1))
         base_lag = Signal(range(groups * slots + slots))
         base_lag_minus = Signal(signed(len(base_lag) + 1))
-        m.d.sync += [p.v1.eq(p.busy & p.events_phase), rec1.eq(rec_i), base1.eq(base),
-                     p.v1b.eq(p.v1),
+        m.d.sync += [p.v1.eq(p.busy & p.events_phase), rec0.eq(rec_i), base0.eq(base),
+                     p.v1a.eq(p.v1), rec1.eq(rec0), base1.eq(base0),
+                     p.v1b.eq(p.v1a),
                      ptr_lag.eq(Mux(rec1, p.ptr_prev, p.ptr)),
                      ptr_lag_minus.eq(Mux(rec1, p.ptr_prev, p.ptr) - slots),
                      base_lag.eq(base1 + Mux(rec1, p.ptr_prev, p.ptr)),
@@ -324,9 +328,11 @@ class RingLayer(LayerEngine):
                          for l in range(self.lanes)]
         p.w2 = [Signal(signed(s.w_bits), name=f"w2_{l}") for l in range(self.lanes)]
         for l in range(self.lanes):
+            d1a = Signal(unsigned(s.d_bits), name=f"d1a_{l}")
+            w1a = Signal(signed(s.w_bits), name=f"w1a_{l}")
             d1b = Signal(unsigned(s.d_bits), name=f"d1b_{l}")
             w1b = Signal(signed(s.w_bits), name=f"w1b_{l}")
-            m.d.sync += [d1b.eq(syn.d[l]), w1b.eq(syn.w[l])]
+            m.d.sync += [d1a.eq(syn.d[l]), w1a.eq(syn.w[l]), d1b.eq(d1a), w1b.eq(w1a)]
             total = Signal(range(2 * slots + 1), name=f"slot_sum{l}")
             wrapped = Signal(signed(len(total) + 1), name=f"slot_wrapped{l}")
             m.d.comb += [total.eq(ptr_lag + d1b), wrapped.eq(ptr_lag_minus + d1b)]
@@ -449,7 +455,8 @@ class RingLayer(LayerEngine):
         s, slots, emit = self.shape, p.slots, self.emit
         # v1 .. v4 shift unconditionally, so their OR is a register fed by what enters them
         in_flight = Signal()
-        m.d.sync += in_flight.eq((p.busy & p.events_phase) | p.v1 | p.v1b | p.v2 | p.v3)
+        m.d.sync += in_flight.eq((p.busy & p.events_phase) | p.v1 | p.v1a | p.v1b | p.v2
+                                 | p.v3)
         pipeline_busy = p.have | p.p_valid | p.busy | in_flight
         score = None
         if not p.is_lif:

@@ -17,7 +17,7 @@ from .cost import SchemeCost
 #: per group; from a list entry's write to the first cycle the next layer can take it
 #: (counted, read through a non-transparent port, registered in the entry queue); the
 #: first cycle a spike of a list complete at the start (own list, input list) can be taken
-RING_EVENT_DRAIN = 6
+RING_EVENT_DRAIN = 7
 RING_WRITE_LATENCY = 1 + LIF_LATENCY
 RING_NEURON_TAIL = 3 + LIF_LATENCY
 RING_LIST_DELAY = 3
