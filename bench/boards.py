@@ -87,7 +87,7 @@ def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
         cycles = activity_cycles(shape, report["link_activity"])
         extra = {"activity": report["link_activity"], "cycles_per_step_at_activity": cycles,
                  "samples_per_s_100_steps_at_activity": report["clock_mhz"] * 1e6 /
-                 (cycles * report["steps_per_sample"] + shape.clear_cycles())}
+                 (cycles * report["steps_per_sample"] + shape.clear_cycles(after_sample=True))}
     return extra | {"model": model_name, "board": report["board"],
             "synth_opts": report["synth_opts"], "scheme": report["scheme"],
             "lanes": report["lanes"], "device": report["device"],

@@ -198,6 +198,11 @@ class InputBanks:
         self.starting = Signal()             # the core takes a step this cycle (banks swap)
         self.walking = Signal()              # the CLEAR walk over both banks
         self.clear_addr = Signal(range(shape.n_inputs + 1))
+        #: the bitmaps may hold set bits: after reset, or events came after a sample's last
+        #: STEP (event-driven engines; else always walked). Otherwise every bit is clear
+        #: after a sample (layer 0 clears each listed event it takes) and the CLEAR walk
+        #: skips them
+        self.dirty = Signal(init=1)
         self.spike_q, self.spike_bad_q = Signal(), Signal()
         self.spike_index = Signal(INDEX_BITS)
         self.dropped = Signal(wire.COUNTER_BITS)
@@ -210,11 +215,22 @@ class InputBanks:
                              for b in range(2)]
 
     def clear(self) -> list:
-        """The statements that empty the banks' event lists (the sequencer's CLEAR)."""
+        """The statements that start the CLEAR walk over the bitmaps (from ``clear_addr``)
+        and empty the banks' event lists (the sequencer's CLEAR)."""
+        if not self.event_driven:
+            return [self.clear_addr.eq(0)]
+        # a walk that starts at n_inputs writes nothing
+        return ([self.clear_addr.eq(Mux(self.dirty, 0, self.shape.n_inputs))]
+                + [count.eq(0) for count in self.ev_counts]
+                + [count_next.eq(1) for count_next in self.ev_nexts])
+
+    def ended(self) -> list:
+        """The statements of a sample's end: whether its bitmaps need the CLEAR walk (events
+        in the fill bank came after the last STEP)."""
         if not self.event_driven:
             return []
-        return ([count.eq(0) for count in self.ev_counts]
-                + [count_next.eq(1) for count_next in self.ev_nexts])
+        in_bank, counts = self.in_bank, self.ev_counts
+        return [self.dirty.eq(Mux(in_bank, counts[1], counts[0]) != 0)]
 
     def accept(self, index) -> list:
         """The statements that take a SPIKE of channel ``index`` (the sequencer's, in the
@@ -467,7 +483,7 @@ class Sequencer:
             with m.State("CLEAR"):
                 for engine in engines:
                     m.d.comb += [engine.mode.eq(Mode.CLEAR), engine.start.eq(1)]
-                m.d.sync += [banks.clear_addr.eq(0), parity.eq(0), steps.eq(0),
+                m.d.sync += [parity.eq(0), steps.eq(0),
                              pending_step.eq(0), pending_sample.eq(0), banks.walking.eq(1)]
                 m.d.sync += banks.clear()
                 m.next = "CLEAR_WAIT"
@@ -487,6 +503,7 @@ class Sequencer:
             with m.State("SAMPLE_DONE"):
                 m.d.comb += [queue.marker.eq(OutKind.SAMPLE), queue.marker_valid.eq(1)]
                 with m.If(queue.room):
+                    m.d.sync += banks.ended()
                     m.next = "CLEAR"
 
     def _steps(self, m, core, banks, queue, parity, all_idle, idle, accepting, pending_step,

@@ -148,11 +148,8 @@ def timing(shape, interface: Interface) -> dict[str, Any]:
     """The manifest's timing notes: clock, reset, per-step and per-sample cycles (the cost
     model's, :class:`~delayhw.gateware.shape.CoreShape`) and which ports are registered
     (checked against the netlist by tests/test_gateware_ip.py)."""
-    from .shape import SAMPLE_OVERHEAD, SCORE_WALK
     name = lambda native: port_name(native, interface)  # noqa: E731
-    readout = shape.layers[-1]
-    after_last = SCORE_WALK * readout.groups(shape.lanes) + readout.size + shape.clear_cycles() \
-        + SAMPLE_OVERHEAD
+    after_last = shape.sample_end_cycles() + shape.cost.sample_end_delay
     registered = [name(p) for p in REGISTERED_OUTPUTS]
     outputs = [name(p) for p in ("inputs__ready", "config__ready", "outputs__payload",
                                  "outputs__valid", "status")]
@@ -176,7 +173,10 @@ def timing(shape, interface: Interface) -> dict[str, Any]:
         "sample": {"cycles_after_last_step": after_last,
                    "formula": "steps * step.cycles + cycles_after_last_step (score walk, "
                               "then the state clear), when no step has more input events "
-                              "than the step before it has cycles"},
+                              "than the step before it has cycles and no event comes after "
+                              "a sample's last STEP" + ("; an estimate where steps pipeline "
+                              "(CoreShape.step_schedule is exact)"
+                              if shape.cost.pipelined_steps else "")},
         "streams": {"words_per_cycle": 1,
                     "note": "each stream moves at most one word per cycle (valid and ready "
                             "high); the core stalls on output back-pressure, nothing is "

@@ -242,8 +242,8 @@ class CoreShape:
         """Cycles from a sample's last step finished to the core taking the next sample:
         the readout's score walk, the SAMPLE marker and the clear."""
         readout = self.layers[-1]
-        return SCORE_WALK * readout.groups(self.lanes) + readout.size + self.clear_cycles() \
-            + SAMPLE_OVERHEAD
+        return SCORE_WALK * readout.groups(self.lanes) + readout.size \
+            + self.clear_cycles(after_sample=True) + SAMPLE_OVERHEAD
 
     def busy_cycles(self, input_spikes, layer_spikes) -> int:
         """Cycles the core is busy (``status.busy``) with one sample: its steps
@@ -255,10 +255,14 @@ class CoreShape:
         return sum(self.cycles_of_sample(input_spikes, layer_spikes)) \
             + self.sample_end_cycles() + BUSY_OVERHEAD
 
-    def clear_cycles(self) -> int:
-        """Cycles of the state-clearing walk after reset and after every sample."""
+    def clear_cycles(self, after_sample: bool = False) -> int:
+        """Cycles of the state-clearing walk after reset (and after a sample that had input
+        events after its last STEP); ``after_sample``: after a sample without, where a
+        scheme whose bitmaps are then clear (``walks_inputs_after_sample`` false) skips
+        their ``n_inputs`` cycles."""
         cost = self.cost
-        return max([self.n_inputs] + [cost.clear_walk(l) for l in self.layers]) + 2
+        inputs = [] if after_sample and not cost.walks_inputs_after_sample else [self.n_inputs]
+        return max(inputs + [cost.clear_walk(l) for l in self.layers]) + 2
 
     def cycles_formula(self) -> str:
         return self.cost.cycles_formula()

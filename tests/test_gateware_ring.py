@@ -111,6 +111,37 @@ def test_repeated_input_events_in_a_step_count_once():
     assert_matches_golden(model, spikes, result)
 
 
+def test_events_after_a_samples_last_step_are_discarded_and_forgotten():
+    # SPIKEs sent after a sample's last STEP are discarded; their bits in the fill bank's
+    # bitmap must be cleared at the sample's end (the CLEAR walk then walks the bitmaps),
+    # or the next sample's first step would take those channels as repeats and drop them
+    model = _pileup_model(12, 1, 2, readout_only=False, units=3)
+    spikes = netgen.random_spikes(np.random.default_rng(9), 2, 4, 12, 0.5)
+    spikes[1, 0] = 1                    # every channel in the next sample's first step
+    sample_words = [protocol.sample_words(sample) for sample in spikes]
+    extra = [protocol.input_word(InKind.SPIKE, i) for i in range(12)]
+    words = sample_words[0][:-1] + extra + sample_words[0][-1:] + sample_words[1]
+    _, result = ring_run(model, spikes, 2, words=words)
+    assert_matches_golden(model, spikes, result)
+
+
+def test_a_sample_end_walks_the_input_bitmaps_only_when_they_hold_events():
+    # 40 input channels, a ring walk of 4 rows: after a sample without events after its
+    # last STEP the bitmaps are clear (layer 0 clears every event it takes) and the CLEAR
+    # walk is the rings' alone; the middle of 3 streamed samples takes the formula's cycles
+    rng = np.random.default_rng(3)
+    out = Layer(name="o", kind="readout", size=2, w_bits=6, v_bits=16, f_bits=4, beta=12,
+                d_max=1, w=rng.integers(-20, 20, (2, 40)), d=rng.integers(0, 2, (2, 40)))
+    model = Model(n_inputs=40, layers=(out,)).validate()
+    spikes = netgen.random_spikes(rng, 3, 4, 40, 0.1)
+    shape = CoreShape.from_model(model, 1, "ring")
+    run = pysim.simulate(Core(shape, model), protocol.batch_words(spikes))
+    assert shape.clear_cycles(after_sample=True) == 4 + 2 < shape.clear_cycles() == 40 + 2
+    expected = golden.run(model, spikes)
+    formula = shape.sample_cycles(spikes[1], [s[1] for s in expected.spikes])
+    assert run.sample_starts[2] - run.sample_starts[1] == formula
+
+
 def test_cycles_per_step_match_the_formula():
     # the formula counts spikes: take them from the golden model, step by step
     params = replace(VARIED, p_recurrent=0.6)

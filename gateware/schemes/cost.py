@@ -60,6 +60,9 @@ class SchemeCost(ABC):
 
     #: a step may start before the one before it has finished (:meth:`schedule`)
     pipelined_steps = False
+    #: the CLEAR walk after a sample walks the input bitmaps (``n_inputs`` cycles) even when
+    #: no event came after its last STEP
+    walks_inputs_after_sample = True
     #: cycles from a sample's last STEP marker to the start of its score walk, beyond one
     sample_end_delay = 0
 

@@ -90,9 +90,12 @@ class RingCost(SchemeCost):
     taking the lowest-numbered units to be the spiking ones. Without counts: every source
     spiking (exact)."""
 
-    cycles_note = "; value: every input and unit spiking in every step"
+    cycles_note = ("; value: every input and unit spiking in every step; steps pipeline, so "
+                   "the value is a stream's period and a step alone takes longer "
+                   "(CoreShape.step_schedule)")
     pipelined_steps = True
     sample_end_delay = 1
+    walks_inputs_after_sample = False
     #: LUT4 per datapath bit on top of the fifo rule (boards/fit.py)
     lut_per_bit = (7.2, 3.9)
 
