@@ -95,17 +95,24 @@ def test_layers_smaller_than_the_lanes_and_the_pipeline():
         assert_matches_golden(model, spikes, result)
 
 
-def test_repeated_input_events_in_a_step_count_once():
-    # SPIKE(i) marks channel i: sending it twice in a step must not add its weights twice
-    # (a readout without leak scores the sum of every current, so any double shows)
-    model = _pileup_model(6, 1, 2, readout_only=True)
-    spikes = netgen.random_spikes(np.random.default_rng(4), 2, 6, 6, 0.5)
+def doubled_words(spikes) -> list[int]:
+    """The input words of ``spikes`` with every step's SPIKEs sent twice (the second time
+    in reverse order)."""
     words = []
     for sample in spikes:
         for row in sample:
             active = [protocol.input_word(InKind.SPIKE, int(i)) for i in np.flatnonzero(row)]
             words += active + active[::-1] + [protocol.input_word(InKind.STEP)]
         words.append(protocol.input_word(InKind.SAMPLE))
+    return words
+
+
+def test_repeated_input_events_in_a_step_count_once():
+    # SPIKE(i) marks channel i: sending it twice in a step must not add its weights twice
+    # (a readout without leak scores the sum of every current, so any double shows)
+    model = _pileup_model(6, 1, 2, readout_only=True)
+    spikes = netgen.random_spikes(np.random.default_rng(4), 2, 6, 6, 0.5)
+    words = doubled_words(spikes)
     assert len(words) > len(protocol.batch_words(spikes))
     _, result = ring_run(model, spikes, 2, words=words)
     assert_matches_golden(model, spikes, result)
@@ -179,12 +186,7 @@ def test_ring_with_lut_bitmaps_matches_golden(lanes):
     # every SPIKE is sent twice, so the bitmaps' repeat detection is exercised too
     model, spikes = netgen.random_case(1000 * min(lanes, 4) + 7, VARIED, batch=2, steps=7)
     shape = CoreShape.from_model(model, lanes, "ring", input_ram="lut")
-    words = []
-    for sample in spikes:
-        for row in sample:
-            active = [protocol.input_word(InKind.SPIKE, int(i)) for i in np.flatnonzero(row)]
-            words += active + active[::-1] + [protocol.input_word(InKind.STEP)]
-        words.append(protocol.input_word(InKind.SAMPLE))
+    words = doubled_words(spikes)
     run = pysim.simulate(Core(shape, model), words, [])
     result = protocol.decode_outputs(run.outputs, shape, *spikes.shape[:2])
     assert_matches_golden(model, spikes, result)
