@@ -5,7 +5,9 @@ on the same core in amaranth.sim, for the demo model and 64 -> 64 recurrent -> 1
 schemes, 1 lane, 10 steps of random input at 20%. Also checks the measured streamed
 cycles against :meth:`CoreShape.sample_cycles`, and records the mean cycles per step
 (``cycles_per_step``: from a step's start to its end, which the overlap of the layers'
-pipelines shortens; run this script on an older tree for its figures). Writes
+pipelines shortens; run this script on an older tree for its figures) and the mean period
+of a sample's steps (``step_period``: start to start; shorter than ``cycles_per_step``
+where steps pipeline). Writes
 bench/results/overlap.json.
 
     python bench/overlap.py
@@ -44,6 +46,10 @@ def measure(name: str, model, scheme: str, lanes: int = 1) -> dict:
         row[f"{label}_inputs_during_steps"] = run.inputs_during_steps
         if not wait:
             row["cycles_per_step"] = round(float(np.mean(run.step_cycles)), 1)
+            # start to start within a sample (``ring``: steps pipeline, so a step's start to
+            # its end is longer than the period)
+            starts = np.asarray(run.step_starts).reshape(2, STEPS)
+            row["step_period"] = round(float(np.diff(starts, axis=1).mean()), 1)
     row["formula_cycles_per_sample"] = shape.sample_cycles(spikes[0],
                                                            [s[0] for s in expected.spikes])
     assert row["formula_cycles_per_sample"] == row["streamed_cycles_per_sample"]
@@ -51,7 +57,8 @@ def measure(name: str, model, scheme: str, lanes: int = 1) -> dict:
                                          / row["streamed_cycles_per_sample"], 4)
     print(f"{name:24s} {scheme}: streamed {row['streamed_cycles_per_sample']} cycles/sample, "
           f"waiting host {row['waiting_host_cycles_per_sample']} "
-          f"({row['waiting_over_streamed']}x); {row['cycles_per_step']} cycles/step", flush=True)
+          f"({row['waiting_over_streamed']}x); {row['cycles_per_step']} cycles/step, period "
+          f"{row['step_period']}", flush=True)
     return row
 
 
