@@ -16,7 +16,7 @@ from delayhw.gateware import hostlink_protocol as hp
 from delayhw.gateware import protocol
 from delayhw.gateware.core import Core
 from delayhw.gateware.hostlink import HostLink, crc16_next
-from delayhw.gateware.shape import CoreShape, config_words
+from delayhw.gateware.shape import SCHEMES, CoreShape, config_words
 from delayhw.gateware.uart import UARTRX, UARTTX
 from delayhw.gateware.wire import InKind, config_address
 from delayhw.sim.clock import CLOCK_PERIOD_S
@@ -355,8 +355,9 @@ class LinkBench:
     ``rx`` with random gaps, ``tx`` is read with random back-pressure; returns the frames the
     board sent."""
 
-    def __init__(self, model, lanes=1, ready_prob=0.5, valid_prob=0.7, seed=0, **link):
-        self.shape = CoreShape.from_model(model, lanes)
+    def __init__(self, model, lanes=1, ready_prob=0.5, valid_prob=0.7, seed=0,
+                 scheme="fifo", **link):
+        self.shape = CoreShape.from_model(model, lanes, scheme)
         self.model = model
         self.ready_prob, self.valid_prob, self.seed = ready_prob, valid_prob, seed
         self.link = link            # HostLink's store_bytes, event_words
@@ -615,7 +616,8 @@ def test_scores_only_mode_and_mode_restarting_the_input_stream():
     np.testing.assert_array_equal(result.scores, expected.scores)
 
 
-def test_bench_replays_the_store_and_counts_the_cores_busy_cycles():
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_bench_replays_the_store_and_counts_the_cores_busy_cycles(scheme):
     """STORE frames fill the sample store (an overflowing one gets ERROR STORE_FULL and
     changes nothing), BENCH replays it into the core: the scores equal the golden model's,
     the BENCH reply comes after the last SAMPLE frame, the core's output was never held (the
@@ -631,7 +633,8 @@ def test_bench_replays_the_store_and_counts_the_cores_busy_cycles():
     host += hp.encode_frame(hp.Type.STORE, bytes(3))             # 3 > the 2 bytes left
     host += hp.bench_request() + hp.bench_request() + hp.status_request()
     n_host = len(hp.FrameDecoder().feed(host))
-    bench = LinkBench(model, ready_prob=0.3, seed=2, store_bytes=store, event_words=64)
+    bench = LinkBench(model, ready_prob=0.3, seed=2, store_bytes=store, event_words=64,
+                      scheme=scheme)
     frames = bench.run(host, n_host + len(spikes) * (model.layers[-1].size + 1))
     replies, words = split_replies(frames, bench.shape.score_bits)
     types = [f.type for f in frames]
