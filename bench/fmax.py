@@ -23,7 +23,7 @@ synthesis and place and route (``generate_s``, ``synth_s``, ``pnr_s``).
 ``--memory spram`` builds the core with its largest weight/delay memories in iCE40UP5K SPRAM
 (``SB_SPRAM256KA`` instantiated, :class:`~delayhw.gateware.memories.SinglePortMemory`; ice40
 targets only); ``--synth-opts=-spram`` asks Yosys to infer SPRAM instead. The ecp5 target
-builds the input memories (bitmaps, event list) as the ECP5 boards do, in LUT RAM (``CoreShape.input_ram="lut"``,
+builds the input bitmaps as the ECP5 boards do, in LUT RAM (``CoreShape.input_ram="lut"``,
 recorded in the row as ``input_ram``); ice40 keeps synthesis's choice.
 
 Runs outside ``--suite`` are merged into bench/results/fmax_runs.json by (label, scheme, lanes,

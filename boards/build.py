@@ -222,7 +222,7 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
         # where the weight/delay memories sit: "spram" puts the largest in SB_SPRAM256KA
         # (empty at power-up: `delayhw run` loads the model through the link)
         "memory": shape.memory,
-        # the input memories (bitmaps, event list): "lut" (ECP5 boards) in LUT RAM, "auto" synthesis's choice
+        # the input bitmaps: "lut" (ECP5 boards) in LUT RAM, "auto" synthesis's choice
         "input_ram": shape.input_ram,
         "spram_layers": [k for k, on in enumerate(shape.spram_layers()) if on],
         "layers": "-".join([str(shape.n_inputs)] + [f"{l.size}{'r' if l.recurrent else ''}"

@@ -51,10 +51,10 @@ EXTRA_LANE_LUT_PER_BIT = 7.5
 ICE40_LC_PER_LUT4 = 1.28
 #: ECP5 LUT4 per ``TRELLIS_DPR16X4`` (16 x 4 bits) of a memory asked into LUT RAM: its own
 #: LUTs, the write decode and the read mux. Measured on the SHD-size ring (bench/fmax.py,
-#: ECP5-85F): the two 700 x 1 input bitmaps (88 cells) added 721 LUT4 at 8 lanes, the
-#: 1,400 x 28 input event list (616 cells) 6,032 at 16 lanes. Counted at the memory's
-#: declared width: Yosys drops columns that are always 0 (the event list's group bits
-#: above the channel's, 6 of 28 at SHD size), so this is an upper bound there
+#: ECP5-85F): the two 700 x 1 input bitmaps (88 cells) added 721 LUT4 at 8 lanes; the
+#: 1,400 x 28 input event list (616 cells), in LUT RAM in an experiment, 6,032 at 16 lanes.
+#: Counted at the memory's declared width: Yosys drops columns that are always 0, so this
+#: is an upper bound
 LUT_RAM_LUT_PER_CELL = 10
 #: logic cells of one 16 x 16 multiplier built of logic (when the DSPs run out)
 MULTIPLIER_LC = 256

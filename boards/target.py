@@ -122,7 +122,7 @@ class Board:
     #: delay memories in iCE40 SPRAM (loaded by the host runtime, not by the bitstream)
     memory: str = "bram"
     #: :attr:`CoreShape.input_ram` of this board's cores: ``"lut"`` (ECP5 boards) puts the
-    #: input memories (bitmaps, event list) in LUT RAM; iCE40 boards keep ``"auto"`` (refused otherwise)
+    #: two input bitmaps in LUT RAM; iCE40 boards keep ``"auto"`` (refused otherwise)
     input_ram: str = "auto"
 
     def core_shape(self, shape: CoreShape) -> CoreShape:
