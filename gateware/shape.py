@@ -208,9 +208,9 @@ class CoreShape:
         (:meth:`SchemeCost.schedule`): ``streamed``, the sample's words sent one per cycle
         as :meth:`sample_cycles` counts them; else every STEP in when the core can take
         it."""
-        events = [int(n) for n in (np.asarray(input_spikes) != 0).sum(axis=1)]
-        return self.cost.schedule(self.sample_steps(input_spikes, layer_spikes),
-                                  words=events if streamed else None)
+        steps = self.sample_steps(input_spikes, layer_spikes)
+        # a step's input words: its distinct input events (each sent once)
+        return self.cost.schedule(steps, words=[step[0] for step in steps] if streamed else None)
 
     def cycles_of_sample(self, input_spikes, layer_spikes) -> list[int]:
         """The cycles of every step of one sample, from its input ``(T, n_inputs)`` and the
