@@ -365,19 +365,24 @@ class LayerEngine(wiring.Component):
               if s.kind is LayerKind.LIF else Const(0)}
         en = {name: Signal(name=f"cfg_{name}_write") for name in enables}
         m.d.sync += [en[name].eq(test) for name, test in enables.items()]
-        # the write's address and data, registered twice (stages 1 and 2)
+        # the write's data and lane registered twice (stages 1 and 2); its synapse row
+        # ``g * fan_in + i`` in two halves: stage 1 registers ``g`` and ``i`` (the column,
+        # plus ``n_in`` for a recurrent field), stage 2 the row from them, ``g * fan_in`` as
+        # a sum of shifted copies (no multiplier: a DSP block away from the decoder was the
+        # SHD-size core's critical path). Both are cut to the widths a valid write has
+        # (``row_ok``/``col_in``/``col_rec`` reject the others, which write nothing).
         is_rec = (cfg.field == Field.W_REC) | (cfg.field == Field.D_REC)
         value_1, value_q = Signal.like(value), Signal.like(value)
         lane_1, lane_onehot = Signal(lanes), Signal(lanes)
-        group_1, group = Signal.like(cfg.row), Signal.like(cfg.row)
-        syn_addr_1, syn_addr = (Signal(range(max(2, s.groups(lanes) * s.fan_in)))
-                                for _ in range(2))
-        m.d.sync += [value_1.eq(value), group_1.eq(cfg.row >> lane_bits),
+        g_1, group = (Signal(range(max(2, s.groups(lanes))), name=n) for n in ("g_1", "group"))
+        i_1 = Signal(range(max(2, s.fan_in)))
+        syn_addr = Signal(range(max(2, s.groups(lanes) * s.fan_in)))
+        m.d.sync += [value_1.eq(value),
                      lane_1.eq(1 << (cfg.row[:lane_bits] if lane_bits else 0)),
-                     syn_addr_1.eq((cfg.row >> lane_bits) * s.fan_in + cfg.col
-                                   + Mux(is_rec, s.n_in, 0)),
-                     value_q.eq(value_1), group.eq(group_1), lane_onehot.eq(lane_1),
-                     syn_addr.eq(syn_addr_1)]
+                     g_1.eq(cfg.row >> lane_bits), i_1.eq(cfg.col + Mux(is_rec, s.n_in, 0)),
+                     value_q.eq(value_1), group.eq(g_1), lane_onehot.eq(lane_1),
+                     syn_addr.eq(sum(Mux(bit, s.fan_in << b, 0) for b, bit in enumerate(g_1))
+                                 + i_1)]
         # stage 3: the write; a write that enabled nothing was bad
         m.d.comb += cfg.bad.eq(~Cat(*en.values()).any())
         for port, name in ((w_wr, "w"), (d_wr, "d")):
