@@ -48,7 +48,9 @@ before a change; seed 1 only) config by config, each row in a process of its own
 machine's load beside it. It writes bench/results/fmax.json afresh (every ``current`` row
 carries its baseline's Fmax and their ratio; SHD rows also cycles per sample of
 bench/gateware.py's workload by that tree's cost model, and samples/s at the Fmax).
-Finished rows are kept in ``fmax.jobs.json``; ``--resume`` goes on from them.
+Finished rows are kept in ``fmax.jobs.json``; ``--resume`` goes on from them (a row of a
+label measured now is kept only if it measured the tree that label has now: ``git
+describe`` of its ``delayhw``, ``-dirty`` for edits outside bench/results).
 
     python bench/fmax.py --suite --baseline-python ../base/.venv/bin/python [--jobs 2] [--resume]
                          [--labels baseline]     # measure one side now, the other resumed
@@ -316,12 +318,24 @@ def shd_cycles_per_sample(scheme: str, lanes: int) -> float:
 
 
 def _tree_of_package() -> str:
-    """``git describe`` of the tree whose ``delayhw.gateware`` this process imports."""
+    """``git describe`` of the tree whose ``delayhw.gateware`` this process imports, with
+    ``-dirty`` when a tracked file outside ``bench/results`` differs from that commit."""
     import delayhw.gateware
     where = Path(delayhw.gateware.__file__).parent
-    out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=where,
-                         capture_output=True, text=True)
-    return out.stdout.strip() or str(where)
+    git = lambda *a: subprocess.run(["git", *a], cwd=where,  # noqa: E731
+                                    capture_output=True, text=True).stdout.strip()
+    commit = git("describe", "--always")
+    if not commit:
+        return str(where)
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ":/",
+                  ":(top,exclude)bench/results")
+    return commit + ("-dirty" if changed else "")
+
+
+def _tree_of_python(python: str) -> str:
+    """:func:`_tree_of_package` as ``python`` (a tree's environment) sees it."""
+    out = subprocess.run([python, __file__, "--tree"], capture_output=True, text=True)
+    return out.stdout.strip()
 
 
 def run_suite(args) -> None:
@@ -336,6 +350,9 @@ def run_suite(args) -> None:
         [("baseline", str(args.baseline_python))] if args.baseline_python else [])
     runs = [(label, python, cfg) for cfg in SUITE for label, python in trees
             if label in args.labels]
+    # a finished row is kept only if it measured the tree its label has now
+    tree_now = {label: _tree_of_python(python) for label, python in trees
+                if label in args.labels}
     # the longest first (SHD size, most lanes), so that --jobs 2 ends together
     runs.sort(key=lambda run: (run[2][3] != "shd", -run[2][1]))
     lock = threading.Lock()
@@ -344,7 +361,7 @@ def run_suite(args) -> None:
         label, python, (scheme, lanes, memory, model, target, seeds) = run
         seeds = seeds if label == "current" else seeds[:1]
         key = f"{label} {scheme} x{lanes} {memory} {model} {target} seeds {seeds}"
-        if key in done:
+        if key in done and done[key].get("tree") == tree_now[label]:
             return key
         load = load_average()
         cmd = [python, __file__, "--row-json", "--scheme", scheme, "--lanes", str(lanes),
@@ -473,14 +490,18 @@ def main() -> None:
     ap.add_argument("--baseline-python", type=Path,
                     help="with --suite: the Python whose delayhw is the baseline")
     ap.add_argument("--resume", action="store_true",
-                    help="with --suite: keep the rows fmax.jobs.json already holds")
+                    help="with --suite: keep the rows fmax.jobs.json already holds "
+                         "(a row of a label measured now only if it measured the same tree)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="with --suite: rows measured at once (each tool run is one thread)")
     ap.add_argument("--labels", nargs="+", default=["current", "baseline"],
                     choices=["current", "baseline"],
                     help="with --suite: measure only these now (the others from --resume)")
     ap.add_argument("--row-json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--tree", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.tree:
+        return print(_tree_of_package())
     if args.suite:
         return run_suite(args)
     if args.memory == "spram" and args.targets != ["ice40"]:
