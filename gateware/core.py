@@ -407,8 +407,10 @@ class ConfigPipeline:
         m.d.sync += cfg_valid.eq(config.valid & config.ready)
         # the write's valid and layer, delayed to the cycle its engine gives the verdict
         cfg_valid_d = delay_chain(m, cfg_valid, CONFIG_LATENCY, "cfg_valid")
-        with m.If(config.valid & config.ready):
-            m.d.sync += cfg.eq(config.payload)
+        # registered every cycle (no enable from ``ready``, the sequencer's decision: on the
+        # iCE40UP5K that enable was the medium ring core's critical path); the engines use
+        # it only with ``cfg.en``
+        m.d.sync += cfg.eq(config.payload)
         target = Signal(n_layers + 1)       # one-hot layer of the write; top bit: no such layer
         m.d.sync += target.eq(Cat(*(config.payload.addr.layer == k for k in range(n_layers)),
                                   config.payload.addr.layer >= n_layers))

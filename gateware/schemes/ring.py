@@ -421,13 +421,22 @@ class RingLayer(LayerEngine):
             # the layer above reads the list of its step (``half``): this step's (empty as
             # the step starts) or, while this layer has gone on to the next step, the
             # previous one, complete; the count shows while it walks, else 0 (so its
-            # look-ahead sees no stale entry)
+            # look-ahead sees no stale entry). The count's select takes ``half`` a cycle
+            # late (``half_q``, a register beside it): the reader's parity changes only as
+            # its step ends, and it walks from the cycle after its next start at the
+            # earliest, so while it walks ``half_q`` is ``half`` (on the iCE40UP5K the
+            # route from the reader's parity register into this select was the ring demo
+            # core's critical path). ``final`` is registered by the reader in the start
+            # cycle too, so it takes ``half`` as it is.
+            half_q = Signal(name="reader_half")
+            m.d.sync += half_q.eq(self.events.half)
             current = self.events.half == p.par
             m.d.comb += [e_wr.addr.eq(Cat(p.par, p.own_count)), e_wr.data.mask.eq(word),
                          e_wr.data.group.eq(p.pg[p.wb]), e_wr.en.eq(p.write_back & (word != 0)),
                          e_rd.en.eq(1),
                          self.events.count.eq(Mux(self.events.reading,
-                                                  Mux(current, p.own_count, p.prev_count), 0)),
+                                                  Mux(half_q == p.par, p.own_count,
+                                                      p.prev_count), 0)),
                          self.events.final.eq(~current),
                          self.events.data.eq(e_rd.data),
                          e_rd.addr.eq(Cat(self.events.half, self.events.addr))]
