@@ -81,16 +81,6 @@ def check(model: Model, spikes, shape: CoreShape, run: pysim.PySimRun, expected=
     assert protocol.first_difference(expected, got) is None, shape
 
 
-def step_periods(shape: CoreShape, run: pysim.PySimRun) -> list[int]:
-    """The measured cycles of every step of a one-sample ``run``, as
-    :meth:`CoreShape.cycles_of_sample` counts them: start to next start, the last step's to
-    its end and :attr:`~SchemeCost.sample_end_delay` more (``ring``'s steps pipeline, so a
-    step's start to its end is not its period)."""
-    starts = run.step_starts
-    return [b - a for a, b in zip(starts, starts[1:])] + \
-        [run.step_dones[-1] + shape.cost.sample_end_delay - starts[-1]]
-
-
 def step_formula(shape: CoreShape, spikes, expected) -> list[int]:
     """The formula's cycles of every step of sample 0 (``ring`` counts this step's spikes)."""
     return shape.cycles_of_sample(spikes[0], [s[0] for s in expected.spikes])
@@ -112,7 +102,7 @@ def formulas(lane_counts) -> list[dict]:
                 run = pysim.simulate(Core(shape, model), protocol.batch_words(spikes))
                 check(model, spikes, shape, run, expected)
                 formula = step_formula(shape, spikes, expected)
-                measured = step_periods(shape, run)
+                measured = shape.step_periods(run.step_starts, run.step_dones)
                 bits = built_memory_bits(Core(shape, model))
                 rows.append({
                     "network": network_name(model), "scheme": scheme, "lanes": lanes,
@@ -181,7 +171,8 @@ def fifo_vs_ring(activity: float, lanes: int, steps: int = 12) -> dict:
         shape = CoreShape.from_model(model, lanes, scheme)
         run = pysim.simulate(Core(shape, model), protocol.batch_words(spikes))
         check(model, spikes, shape, run, expected)
-        row[f"{scheme}_cycles_per_step"] = round(float(np.mean(step_periods(shape, run))), 1)
+        periods = shape.step_periods(run.step_starts, run.step_dones)
+        row[f"{scheme}_cycles_per_step"] = round(float(np.mean(periods)), 1)
         row[f"{scheme}_cycles_per_step_formula"] = round(float(np.mean(
             step_formula(shape, spikes, expected))), 1)
         row[f"{scheme}_cycles_per_sample"] = run.cycles

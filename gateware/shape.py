@@ -219,10 +219,15 @@ class CoreShape:
         the stream), the last step's to its end (the cycle the sample's end begins, less
         one). A scheme whose steps do not pipeline gives :meth:`cycles_per_step` of each
         step's spikes; the sum is the sample's steps' cycles either way."""
-        cost = self.cost
-        starts, dones = self.step_schedule(input_spikes, layer_spikes, streamed=False)
+        return self.step_periods(*self.step_schedule(input_spikes, layer_spikes,
+                                                     streamed=False))
+
+    def step_periods(self, starts, dones) -> list[int]:
+        """Every step's cycles as :meth:`cycles_of_sample` counts them, from its steps'
+        start and end cycles (a schedule's, or measured in a simulation): start to the next
+        start, the last step's start to its end and ``cost.sample_end_delay`` more."""
         return [b - a for a, b in zip(starts, starts[1:])] + \
-            [dones[-1] + cost.sample_end_delay - starts[-1]]
+            [dones[-1] + self.cost.sample_end_delay - starts[-1]]
 
     def sample_cycles(self, input_spikes, layer_spikes) -> int:
         """Cycles of one sample streamed at one input word per cycle (its events and STEPs,
