@@ -12,10 +12,8 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,11 +153,9 @@ def run_tools(directory: Path, on_stage: Callable[[str], None]) -> None:
     log_path = directory / "build.log"
     stages = [(f"{NAME}.rpt", "synthesis (yosys)"), (f"{NAME}.tim", "place and route (nextpnr)"),
               (f"{NAME}.bin", "bitstream"), (f"{NAME}.bit", "bitstream")]
-    # the tools' own temporary files (yowasp's) go to a folder removed on every path
-    scratch = Path(tempfile.mkdtemp(prefix="delayhw-tools-"))
+    # the tools' own temporary files (yowasp's) go to the child's TMPDIR (delayhw.children)
     with open(log_path, "w") as log:
-        proc = children.popen(["bash", script.name], cwd=directory,
-                              env=dict(tool_env(), TMPDIR=str(scratch)),
+        proc = children.popen(["bash", script.name], cwd=directory, env=tool_env(),
                               stdout=log, stderr=subprocess.STDOUT)
         try:
             while proc.poll() is None:
@@ -171,7 +167,6 @@ def run_tools(directory: Path, on_stage: Callable[[str], None]) -> None:
                 time.sleep(0.5)
         finally:
             children.stop(proc)          # the tools' whole process group, on every path
-            shutil.rmtree(scratch, ignore_errors=True)
     if proc.returncode:
         tails = []
         for name in ("build.log", f"{NAME}.tim", f"{NAME}.rpt"):

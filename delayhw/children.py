@@ -7,6 +7,10 @@ its whole group (SIGTERM, then SIGKILL after a grace period) when the caller lea
 exception. :func:`stop_all` stops every registered child: the CLI calls it on every exit
 path (``delayhw.cli.common.run_command``) and it runs at interpreter exit, so SIGINT or
 SIGTERM to delayhw leaves no simulator or synthesis tool running.
+
+Each child's ``TMPDIR`` is a folder of its own (:func:`temp_dir`), removed once the child is
+reaped or stopped: a tool killed mid-way leaves its temporary files there (Icarus' driver
+does, on SIGTERM), not in the user's temporary folder.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = ["popen", "run", "stop", "stop_all", "live", "temp_dir", "own_temp_dir
            "release_temp_dir"]
 
 _LIVE: set[subprocess.Popen] = set()
+#: Each live child's own TMPDIR (:func:`popen`), removed when it is forgotten.
+_SCRATCH: dict[subprocess.Popen, Path] = {}
 #: Temporary folders the children write into: removed by :func:`stop_all` once they are
 #: stopped (a simulator stopped by a signal can still write its results file on the way out).
 _TEMP_DIRS: set[str] = set()
@@ -33,18 +39,30 @@ GRACE_S = 2.0
 
 
 def popen(args, **kwargs) -> subprocess.Popen:
-    """``subprocess.Popen`` in a new process group, registered until :func:`stop` or it is
-    reaped by :func:`run`."""
+    """``subprocess.Popen`` in a new process group with a ``TMPDIR`` of its own (in ``env``,
+    default this process' environment), registered until :func:`stop` or it is reaped by
+    :func:`run`; its TMPDIR goes then (or with :func:`stop_all`)."""
+    scratch = temp_dir("delayhw-child-")
+    kwargs["env"] = dict(os.environ if kwargs.get("env") is None else kwargs["env"],
+                         TMPDIR=str(scratch))
     kwargs["start_new_session"] = True
-    proc = subprocess.Popen(args, **kwargs)
+    try:
+        proc = subprocess.Popen(args, **kwargs)
+    except BaseException:
+        _remove_temp_dir(scratch)
+        raise
     with _LOCK:
         _LIVE.add(proc)
+        _SCRATCH[proc] = scratch
     return proc
 
 
 def _forget(proc: subprocess.Popen) -> None:
     with _LOCK:
         _LIVE.discard(proc)
+        scratch = _SCRATCH.pop(proc, None)
+    if scratch is not None:
+        _remove_temp_dir(scratch)
 
 
 def stop(proc: subprocess.Popen, grace: float = GRACE_S) -> None:
@@ -102,8 +120,12 @@ def stop_all() -> None:
     with _LOCK:
         folders = list(_TEMP_DIRS)
     for folder in folders:        # each stays registered until it is gone, so a second
-        shutil.rmtree(folder, ignore_errors=True)    # signal mid-way leaves it to the next call
-        release_temp_dir(folder)
+        _remove_temp_dir(folder)  # signal mid-way leaves it to the next call
+
+
+def _remove_temp_dir(folder) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    release_temp_dir(folder)
 
 
 def temp_dir(prefix: str) -> Path:
@@ -142,6 +164,7 @@ def _after_fork() -> None:
     global _LOCK
     _LOCK = threading.Lock()
     _LIVE.clear()
+    _SCRATCH.clear()
     _TEMP_DIRS.clear()
 
 

@@ -213,14 +213,13 @@ def synthesise(design: Design, on_stage: Callable[[str], None] = lambda s: None)
         on_stage(f"synthesising for {design.board.name} (yosys synth_{design.family})")
         t0 = time.perf_counter()
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=runner.cache_root()))
-        scratch = Path(tempfile.mkdtemp(prefix="delayhw-tools-"))
         try:
             # yowasp tools see only their working directory: everything they read is there
             (staging / f"{TOP}.il").write_text(il)
             (staging / SCRIPT).write_text(script)
             with open(staging / "yosys.out", "w") as out:
                 code = children.run([tool_env()["YOSYS"], "-q", "-l", "synth.log", SCRIPT],
-                                    cwd=staging, env=dict(tool_env(), TMPDIR=str(scratch)),
+                                    cwd=staging, env=tool_env(),
                                     stdout=out, stderr=subprocess.STDOUT)
             if code or not (staging / "netlist.v").exists():
                 log = staging / "synth.log"
@@ -240,7 +239,6 @@ def synthesise(design: Design, on_stage: Callable[[str], None] = lambda s: None)
             os.replace(staging, directory)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(scratch, ignore_errors=True)
     return Netlist(design, directory, False, seconds)
 
 

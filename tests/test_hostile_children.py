@@ -144,6 +144,43 @@ def test_temp_dir_is_registered_and_removed_by_stop_all(tmp_path, monkeypatch):
     assert not folder.exists()
 
 
+def _wait_for(predicate, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_each_child_has_its_own_tmpdir_removed_when_it_is_reaped(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    seen = tmp_path / "seen"
+    code = children.run(["bash", "-c", f'touch "$TMPDIR/left"; echo "$TMPDIR" > {seen}'],
+                        env=dict(os.environ, TMPDIR="/nonexistent"))
+    assert code == 0
+    child_tmp = Path(seen.read_text().strip())
+    assert child_tmp.parent == tmp_path and not child_tmp.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["seen"]
+
+
+@needs_icarus
+def test_icarus_stopped_mid_compile_leaves_no_temporary_files(tmp_path, monkeypatch):
+    """Icarus' driver, killed by SIGTERM, leaves its preprocessor files (ivrl*) in TMPDIR; the
+    child's own TMPDIR takes them away (a regress killed mid-compile once failed CI so)."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    source = tmp_path / "big.v"
+    source.write_text("module top(input clk);\n" + "".join(
+        f"  reg [31:0] r{i}; always @(posedge clk) r{i} <= r{i} + {i};\n"
+        for i in range(20000)) + "endmodule\n")
+    proc = children.popen(["iverilog", "-o", str(tmp_path / "x.vvp"), str(source)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _wait_for(lambda: list(tmp_path.rglob("ivrl*")), 30), \
+        "iverilog wrote no temporary files"
+    children.stop(proc)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.v"]
+
+
 def test_stop_all_cut_short_leaves_the_folders_it_did_not_remove_registered(tmp_path,
                                                                              monkeypatch):
     """A second signal during stop_all's cleanup (raised from inside it) must not lose the
