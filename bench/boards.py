@@ -86,8 +86,8 @@ def build_entry(report: dict, shape: CoreShape, model_name: str, command: str,
     if engine(shape.scheme).event_driven:
         cycles = activity_cycles(shape, report["link_activity"])
         extra = {"activity": report["link_activity"], "cycles_per_step_at_activity": cycles,
-                 "samples_per_s_100_steps_at_activity": report["clock_mhz"] * 1e6 /
-                 (cycles * report["steps_per_sample"] + shape.clear_cycles(after_sample=True))}
+                 "samples_per_s_100_steps_at_activity": shape.samples_per_s(
+                     report["clock_mhz"] * 1e6, cycles, report["steps_per_sample"])}
     return extra | {"model": model_name, "board": report["board"],
             "synth_opts": report["synth_opts"], "scheme": report["scheme"],
             "lanes": report["lanes"], "device": report["device"],

@@ -232,7 +232,7 @@ def build(model: Model, board: Board, directory: Path, *, scheme: str = "fifo", 
         # the on-board benchmark's sample store (delayhw run --bench; docs/boards.md)
         "store_bytes": bench[0], "event_words": bench[1],
         "cycles_per_step": cycles, "steps_per_sample": steps,
-        "samples_per_s": clock.hz / (cycles * steps + shape.clear_cycles(after_sample=True)),
+        "samples_per_s": shape.samples_per_s(clock.hz, cycles, steps),
         "baud": baud, "uart_divisor": clock.divisor(baud), "link_activity": activity,
         "link_bytes_per_sample": {"host_to_board": round(link.host_bytes),
                                   "board_to_host": round(link.board_bytes)},

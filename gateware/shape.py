@@ -243,6 +243,12 @@ class CoreShape:
         return first_words + 1 + dones[-1] + self.cost.sample_end_delay \
             + self.sample_end_cycles()
 
+    def samples_per_s(self, clock_hz: float, cycles_per_step: float, steps: int) -> float:
+        """Samples per second at ``clock_hz`` when every one of a sample's ``steps`` takes
+        ``cycles_per_step`` (e.g. :meth:`cycles_per_step`'s bound) and the clear after it
+        (:meth:`clear_cycles`) follows: the headline rate of a board build."""
+        return clock_hz / (cycles_per_step * steps + self.clear_cycles(after_sample=True))
+
     def sample_end_cycles(self) -> int:
         """Cycles from a sample's last step finished to the core taking the next sample:
         the readout's score walk, the SAMPLE marker and the clear."""

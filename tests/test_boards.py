@@ -600,6 +600,10 @@ def test_icebreaker_bitstream_and_report(tmp_path):
     assert report["clock_mhz"] == 30 and report["clock"]["pll"]["divf"] == 79
     constraints = [c["constraint"] for c in report["nextpnr_clocks"].values()]
     assert constraints and all(abs(c - 30) < 0.1 for c in constraints)
+    # samples/s: 100 steps of the cycles per step, then the clear after the sample
+    shape = get_board("icebreaker").core_shape(CoreShape.from_model(model, 1, "fifo"))
+    assert report["samples_per_s"] == pytest.approx(
+        30e6 / (report["cycles_per_step"] * 100 + shape.clear_cycles(after_sample=True)))
 
 
 def test_build_exits_1_with_a_message_when_timing_is_not_met(tmp_path, monkeypatch, capsys):
