@@ -442,13 +442,18 @@ class Sequencer:
         self.shape, self.engines = shape, engines
         self.steps = Signal(shape.step_bits)  # steps of this sample, saturating at max_steps+1
         self.overlong = Signal()
+        self.parity = Signal()               # the step's input bank, toggled as a step ends
+        self.all_idle, self.idle = Signal(), Signal()   # every engine idle; the core idle
+        self.accepting = Signal()            # the input stream may be taken (see above)
+        self.pending_step, self.pending_sample = Signal(), Signal()
 
     def build(self, m: Module, core: "Core", banks: InputBanks, queue: OutputQueue,
               cfg_quiet) -> None:
         shape, engines, steps = self.shape, self.engines, self.steps
         overlaps = type(engines[0]).overlaps
-        parity, all_idle, idle = Signal(), Signal(), Signal()
-        pending_step, pending_sample, accepting = Signal(), Signal(), Signal()
+        parity, all_idle, idle = self.parity, self.all_idle, self.idle
+        pending_step, pending_sample, accepting = (self.pending_step, self.pending_sample,
+                                                   self.accepting)
         m.d.comb += [engine.parity.eq(parity) for engine in engines]
         m.d.comb += [all_idle.eq(1), self.overlong.eq(steps > shape.max_steps)]
         for engine in engines:
@@ -476,11 +481,9 @@ class Sequencer:
 
         readout = engines[-1]
         if type(engines[0]).event_driven:
-            step_states = self._pipelined_steps(m, core, banks, queue, parity, all_idle,
-                                                idle, accepting, pending_step, pending_sample)
+            step_states = self._pipelined_steps(m, core, banks, queue)
         else:
-            step_states = self._steps(m, core, banks, queue, parity, all_idle, idle,
-                                      accepting, pending_step, pending_sample)
+            step_states = self._steps(m, core, banks, queue)
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
                 for engine in engines:
@@ -508,12 +511,13 @@ class Sequencer:
                     m.d.sync += banks.ended()
                     m.next = "CLEAR"
 
-    def _steps(self, m, core, banks, queue, parity, all_idle, idle, accepting, pending_step,
-               pending_sample):
+    def _steps(self, m, core, banks, queue):
         """The step states of engines that run one step at a time (``IDLE``, ``WAIT_k``,
         ``STEP_DONE``): a step starts when the one before has finished (overlapping engines:
         every layer at once, each waiting on its source's ``ready``; else one after the
         other), then its STEP marker is queued. Returns the function that builds them."""
+        parity, all_idle, idle, accepting = self.parity, self.all_idle, self.idle, self.accepting
+        pending_step, pending_sample = self.pending_step, self.pending_sample
         engines = self.engines
         overlaps = type(engines[0]).overlaps
 
@@ -563,8 +567,7 @@ class Sequencer:
                     end_step_or_sample(otherwise="IDLE")
         return states
 
-    def _pipelined_steps(self, m, core, banks, queue, parity, all_idle, idle, accepting,
-                         pending_step, pending_sample):
+    def _pipelined_steps(self, m, core, banks, queue):
         """The step state (``IDLE``) of event-driven engines, whose steps pipeline: layer
         ``k`` starts step ``t + 1`` as soon as it has finished step ``t`` and layer ``k - 1``
         has started ``t + 1`` (layer 0: its STEP is in), while the layers above still run
@@ -574,6 +577,8 @@ class Sequencer:
         queued as the top layer finishes a step, stay in step order, and a layer is never
         two steps ahead of the next (its spike list keeps two steps). Returns the function
         that builds the state."""
+        parity, all_idle, idle, accepting = self.parity, self.all_idle, self.idle, self.accepting
+        pending_step, pending_sample = self.pending_step, self.pending_sample
         engines = self.engines
         top = len(engines) - 1
         ahead = [Signal(name=f"ahead{k}") for k in range(top)]
