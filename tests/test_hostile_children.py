@@ -116,6 +116,14 @@ def kill_at(argv: list[str], cwd: Path, delay: float, sig: int, limit: float = 1
     return err
 
 
+def _wait_for(predicate, seconds: float = 60) -> bool:
+    """Poll ``predicate`` until it holds or ``seconds`` pass; its last value."""
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
 def test_children_run_in_their_own_group_and_are_stopped(tmp_path):
     """delayhw.children directly: a child and its grandchild are stopped with their group
     when the caller leaves by an exception."""
@@ -127,9 +135,7 @@ def test_children_run_in_their_own_group_and_are_stopped(tmp_path):
         return sum(cmd.startswith("sleep ") for _, cmd in marked_processes(mark))
     # bash forks both sleeps and waits; a loaded machine (CI with -n 2) once took > 5 s
     # to exec them, so wait for the sleeps themselves, not for a count at a fixed time
-    deadline = time.monotonic() + 60
-    while sleepers() < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_for(lambda: sleepers() >= 2, 60)
     assert sleepers() == 2 and len(marked_processes(mark)) == 3
     children.stop_all()
     assert not marked_processes(mark) and not children.live()
@@ -142,13 +148,6 @@ def test_temp_dir_is_registered_and_removed_by_stop_all(tmp_path, monkeypatch):
     assert folder.parent == tmp_path and folder.is_dir()
     children.stop_all()
     assert not folder.exists()
-
-
-def _wait_for(predicate, seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_each_child_has_its_own_tmpdir_removed_when_it_is_reaped(tmp_path, monkeypatch):
